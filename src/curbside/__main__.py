@@ -1,0 +1,3 @@
+from curbside.cli import main
+
+main()

@@ -1,0 +1,88 @@
+"""Settings as data: every field described, each readable from a ``CURBSIDE_*`` variable.
+
+Settings never build anything; registries construct parts from them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "curbside"
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_db() -> str:
+    return str(default_data_dir() / "curbside.db")
+
+
+def default_cache_dir() -> Path:
+    return Path(user_cache_dir(APP_NAME, appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Runtime settings. ``curbside doctor`` and docs/config.md list them all."""
+
+    model_config = SettingsConfigDict(env_prefix="CURBSIDE_", extra="ignore")
+
+    db: str = Field(
+        default_factory=default_db,
+        description="Store location: a SQLite file path (default in the user data dir) "
+        "or a postgresql:// URL.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where curbside keeps downloaded corpora and models.",
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="On-disk HTTP cache for E-utilities and Europe PMC responses.",
+    )
+    ncbi_api_key: str | None = Field(
+        default=None,
+        description="NCBI API key; raises the E-utilities limit from 3 to 10 requests/s.",
+    )
+    ncbi_email: str | None = Field(
+        default=None,
+        description="Contact e-mail sent to NCBI with every request (their usage policy asks for it).",
+    )
+    ncbi_tool: str = Field(default="curbside", description="Tool name sent to NCBI with every request.")
+    eutils_url: str = Field(
+        default="https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
+        description="Base URL of NCBI E-utilities (change only for a mirror or a test server).",
+    )
+    europepmc_url: str = Field(
+        default="https://www.ebi.ac.uk/europepmc/webservices/rest/",
+        description="Base URL of the Europe PMC REST API.",
+    )
+    http_timeout: float = Field(default=30.0, description="Seconds before a remote request times out.")
+    http_retries: int = Field(default=4, description="Retries (with exponential backoff) on 429 and 5xx answers.")
+    chunk_chars: int = Field(
+        default=1200, description="Target chunk size in characters; chunks end on sentence boundaries."
+    )
+    batch_size: int = Field(default=500, description="Records written per ingest transaction.")
+    shared_data: Path | None = Field(
+        default=None,
+        description="Folder holding the shared real data (medline/, mesh/, pubmedqa/) "
+        "used by benchmarks and optional tests.",
+    )
+
+
+def shared_data_dir() -> Path | None:
+    """The shared data folder, from ``CURBSIDE_SHARED_DATA`` or ``../shared/data``; ``None`` if absent."""
+    env = os.environ.get("CURBSIDE_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    candidates += [p / "shared" / "data" for p in here.parents]
+    candidates.append(Path.cwd().parent / "shared" / "data")
+    for c in candidates:
+        if (c / "README.md").exists() or (c / "medline").is_dir():
+            return c
+    return None

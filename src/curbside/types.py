@@ -1,0 +1,188 @@
+"""Core value types shared by every stage of the pipeline.
+
+They are plain frozen dataclasses rather than pydantic models because the
+MEDLINE parser builds tens of thousands per second and validation would cost
+more than the XML parse itself.  Where untrusted data arrives as JSON (the
+JSON Lines source, the HTTP API) it is validated with
+``pydantic.TypeAdapter(Document)``, which understands dataclasses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+DocumentKind = Literal[
+    "research",
+    "review",
+    "systematic-review",
+    "meta-analysis",
+    "rct",
+    "guideline",
+    "case-report",
+    "editorial",
+    "other",
+]
+
+#: Separator between sections in :attr:`Document.body`; chunk offsets count it.
+SECTION_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A labelled block of text: an abstract part (BACKGROUND, RESULTS) or a body section."""
+
+    text: str
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MeshQualifier:
+    name: str
+    ui: str = ""
+    major: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeshHeading:
+    """A MeSH descriptor with its qualifiers, e.g. Leukopenia / chemically induced*."""
+
+    descriptor: str
+    ui: str = ""
+    major: bool = False
+    qualifiers: tuple[MeshQualifier, ...] = ()
+
+    def __str__(self) -> str:
+        star = "*" if self.major else ""
+        if not self.qualifiers:
+            return f"{self.descriptor}{star}"
+        quals = ", ".join(q.name + ("*" if q.major else "") for q in self.qualifiers)
+        return f"{self.descriptor}{star} / {quals}"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One normalised source document (a PubMed record, a PMC article, a guideline).
+
+    ``id`` is stable across sources: ``pmid:123``, ``pmcid:PMC9``, ``doi:10.x/y``
+    or ``guideline:<slug>``.  ``identifiers`` holds every known identifier
+    (``{"pmid": "123", "doi": "...", "pmcid": "PMC9"}``).
+    """
+
+    id: str
+    title: str
+    sections: tuple[Section, ...] = ()
+    kind: DocumentKind = "research"
+    source: str = ""
+    journal: str | None = None
+    journal_abbrev: str | None = None
+    year: int | None = None
+    pub_date: str | None = None
+    authors: tuple[str, ...] = ()
+    identifiers: dict[str, str] = field(default_factory=dict)
+    language: str | None = None
+    publication_types: tuple[str, ...] = ()
+    mesh: tuple[MeshHeading, ...] = ()
+    chemicals: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    retracted: bool = False
+    licence: str | None = None
+    url: str | None = None
+    issuer: str | None = None
+
+    @property
+    def body(self) -> str:
+        """All section texts joined; chunk and citation offsets index into this string."""
+        return SECTION_SEPARATOR.join(s.text for s in self.sections)
+
+    @property
+    def has_abstract(self) -> bool:
+        return any(s.text.strip() for s in self.sections)
+
+    @property
+    def pmid(self) -> str | None:
+        return self.identifiers.get("pmid")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; the inverse is :func:`document_from_dict`."""
+        return asdict(self)
+
+    def content_hash(self) -> str:
+        """A digest of everything stored; re-ingesting an unchanged record is a no-op."""
+        payload = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def document_from_dict(data: dict[str, Any]) -> Document:
+    """Build a :class:`Document` from :meth:`Document.to_dict` output (trusted data).
+
+    Untrusted input goes through :func:`curbside.sources.jsonl.parse_document`,
+    which validates it first.
+    """
+    return Document(
+        id=data["id"],
+        title=data["title"],
+        sections=tuple(Section(**s) for s in data.get("sections", ())),
+        kind=data.get("kind", "research"),
+        source=data.get("source", ""),
+        journal=data.get("journal"),
+        journal_abbrev=data.get("journal_abbrev"),
+        year=data.get("year"),
+        pub_date=data.get("pub_date"),
+        authors=tuple(data.get("authors", ())),
+        identifiers=dict(data.get("identifiers", {})),
+        language=data.get("language"),
+        publication_types=tuple(data.get("publication_types", ())),
+        mesh=tuple(
+            MeshHeading(
+                descriptor=m["descriptor"],
+                ui=m.get("ui", ""),
+                major=m.get("major", False),
+                qualifiers=tuple(MeshQualifier(**q) for q in m.get("qualifiers", ())),
+            )
+            for m in data.get("mesh", ())
+        ),
+        chemicals=tuple(data.get("chemicals", ())),
+        keywords=tuple(data.get("keywords", ())),
+        retracted=bool(data.get("retracted", False)),
+        licence=data.get("licence"),
+        url=data.get("url"),
+        issuer=data.get("issuer"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """A source says these documents no longer exist (MEDLINE ``DeleteCitation``)."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A record a source could not turn into a :class:`Document`; reported, then skipped."""
+
+    source: str  # file path or URL
+    position: str  # e.g. "record 1234, line 56789"
+    message: str
+
+
+Record = Document | Deletion | Malformed
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A span of a document's :attr:`Document.body`: ``body[start:end] == text``."""
+
+    document_id: str
+    ordinal: int
+    section: str
+    start: int
+    end: int
+    text: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
