@@ -7,4 +7,10 @@ from curbside.registry import Registry
 
 def register(registry: Registry) -> None:
     # Imports stay inside the hook so that importing curbside stays cheap.
+    # --- stores (by URL scheme) ---
+    from curbside.store.sqlite import open_sqlite; registry.add("store", "sqlite", open_sqlite)
     # --- sources (one line each) ---
+    from curbside.sources.jats import SOURCE_TYPE as jats; registry.add("source", "jats", jats)
+    # --- embedders ---
+    from curbside.embeddings import MiniLMEmbedder; registry.add("embedder", "minilm", MiniLMEmbedder)
+    from curbside.testing import FakeEmbedder; registry.add("embedder", "fake", FakeEmbedder)

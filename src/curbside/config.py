@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     http_timeout: float = Field(default=30.0, description="Seconds before a remote request times out.")
     http_retries: int = Field(default=4, description="Retries (with exponential backoff) on 429 and 5xx answers.")
     chunk_chars: int = Field(
-        default=1200, description="Target chunk size in characters; chunks end on sentence boundaries."
+        default=1500, description="Target chunk size in characters; chunks end on sentence boundaries."
     )
     batch_size: int = Field(default=500, description="Records written per ingest transaction.")
     shared_data: Path | None = Field(

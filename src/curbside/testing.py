@@ -6,3 +6,381 @@ language model.
 """
 
 from __future__ import annotations
+
+import http.server
+import json
+import re
+import threading
+import urllib.parse
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from curbside.config import Settings
+
+# --------------------------------------------------------------------------------------------------
+# FakeEmbedder
+# --------------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+#: Character 3-grams count half as much as whole words: enough to pull spelling variants
+#: (leucopenia / leukopenia) together without letting shared fragments swamp shared words.
+_TRIGRAM_WEIGHT = 0.5
+
+
+@lru_cache(maxsize=65_536)
+def _hashed_features(word: str, dim: int) -> tuple[tuple[int, float], ...]:
+    """(bucket, signed weight) for a word and its boundary-marked character 3-grams.
+
+    crc32 rather than ``hash()``: Python salts string hashes per process, and the
+    fake must give the same vectors in every run.  The sign bit (signed feature
+    hashing) keeps unrelated texts near cosine 0 instead of all slightly positive.
+    """
+    feats: list[tuple[int, float]] = []
+    pieces = [("w:" + word, 1.0)]
+    marked = f"<{word}>"
+    pieces += [("c:" + marked[i : i + 3], _TRIGRAM_WEIGHT) for i in range(len(marked) - 2)]
+    for piece, weight in pieces:
+        h = zlib.crc32(piece.encode("utf-8"))
+        feats.append((h % dim, weight if h & 0x80000000 else -weight))
+    return tuple(feats)
+
+
+class FakeEmbedder:
+    """A deterministic embedder with no model: hashed bag of lowercase words and character 3-grams.
+
+    Texts that share words get a higher cosine, which is all retrieval tests
+    need.  Rows are L2-normalised; a text with no word characters maps to the
+    first basis vector so every row still has unit length.  Registered as the
+    ``fake`` embedder; constructor convention as for every embedder:
+    ``FakeEmbedder(settings=None, *, dim=64)``.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, dim: int = 64) -> None:
+        from curbside.errors import InputError
+
+        if dim < 2:
+            raise InputError(f"FakeEmbedder dim must be at least 2, got {dim}")
+        self.settings = settings
+        self.dim = dim
+        self.name = f"fake-hash-{dim}"
+        self.calls = 0  # number of embed() calls, for tests that check caching
+
+    def __repr__(self) -> str:
+        return f"FakeEmbedder(dim={self.dim})"
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        from curbside.embeddings import check_texts
+
+        check_texts(texts)
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                for bucket, weight in _hashed_features(word, self.dim):
+                    rows.append(row)
+                    cols.append(bucket)
+                    vals.append(weight)
+        # One unbuffered scatter-add instead of a numpy scalar update per feature.
+        np.add.at(out, (np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)), vals)
+        norms = np.linalg.norm(out, axis=1)
+        empty = norms == 0
+        out[empty, 0] = 1.0
+        norms[empty] = 1.0
+        out /= norms[:, None]
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# RecordedTransport: recorded HTTP answers for E-utilities (and any other REST source)
+# --------------------------------------------------------------------------------------------------
+
+#: Name of the index file in a cassette folder.
+CASSETTE_INDEX = "cassettes.json"
+
+_CONTENT_TYPES = {".xml": "text/xml; charset=UTF-8", ".json": "application/json", ".txt": "text/plain"}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One recorded answer and the requests it answers.
+
+    A request matches when its method equals ``method`` (``None`` matches any),
+    its URL path ends with ``path`` and every pair in ``params`` appears among
+    its parameters (query string and form body together; other parameters are
+    ignored).
+    """
+
+    path: str
+    body: bytes
+    params: Mapping[str, str] = field(default_factory=dict)
+    method: str | None = None
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def matches(self, method: str, path: str, params: Mapping[str, str]) -> bool:
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        if not path.endswith(self.path):
+            return False
+        return all(params.get(k) == v for k, v in self.params.items())
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request a :class:`RecordedTransport` received, with its parameters decoded."""
+
+    method: str
+    url: httpx.URL
+    params: dict[str, str]
+    request: httpx.Request
+
+    @property
+    def path(self) -> str:
+        return self.url.path
+
+
+@dataclass
+class _Failure:
+    remaining: int
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    error: type[httpx.TransportError] | None
+    path: str | None
+
+
+def _request_params(request: httpx.Request) -> dict[str, str]:
+    """Query-string and form-body parameters of ``request`` (last value wins)."""
+    params = dict(request.url.params.multi_items())
+    if request.method.upper() == "POST" and "form-urlencoded" in request.headers.get("content-type", ""):
+        params.update(urllib.parse.parse_qsl(request.read().decode("utf-8"), keep_blank_values=True))
+    return params
+
+
+class RecordedTransport(httpx.BaseTransport):
+    """An ``httpx`` transport that answers from recorded responses instead of the network.
+
+    Routes come from :meth:`add` or from a cassette folder (:meth:`from_dir`).
+    For each request the most specific matching route answers (the one with
+    the most ``params``; among equals, the first added).  Every request is
+    kept in :attr:`requests`, in order, so tests can assert on what was sent.
+
+    :meth:`fail` scripts failures served *before* any route: ``fail(2,
+    status=429, headers={"Retry-After": "3"})`` makes the next two requests get
+    a 429, ``fail(1, error=httpx.ReadTimeout)`` makes the next one time out.
+
+    An unmatched request raises :class:`httpx.ConnectError` when ``strict``
+    (the default, so a test never silently depends on the network), or gets a
+    404 otherwise.
+
+    **Cassette folder format.**  A folder holds response bodies stored verbatim
+    as files (exactly the bytes the service sent) and an index,
+    ``cassettes.json``::
+
+        {
+          "routes": [
+            {"path": "esearch.fcgi", "params": {"usehistory": "y"}, "file": "esearch_history.xml"},
+            {"path": "efetch.fcgi", "params": {"retstart": "2"}, "file": "efetch_page2.xml"},
+            {"method": "GET", "path": "esearch.fcgi", "params": {"term": "x"},
+             "status": 400, "body": "{\\"error\\": \\"API key invalid\\"}",
+             "headers": {"Content-Type": "application/json"}}
+          ]
+        }
+
+    Keys of a route: ``path`` (required; matched as a suffix of the URL path),
+    ``file`` (relative to the folder) or ``body`` (inline text), and optional
+    ``method``, ``params`` (string values), ``status`` (default 200) and
+    ``headers``.  ``Content-Type`` defaults from the file suffix (``.xml``,
+    ``.json``, ``.txt``).
+    """
+
+    def __init__(self, routes: Iterable[Route] = (), *, strict: bool = True) -> None:
+        self.routes: list[Route] = list(routes)
+        self.strict = strict
+        self.requests: list[RecordedRequest] = []
+        self._failures: list[_Failure] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_dir(cls, path: str | Path, *, strict: bool = True) -> RecordedTransport:
+        """Load the routes listed in ``path/cassettes.json``; errors name the file and the entry."""
+        from curbside.errors import InputError
+
+        folder = Path(path)
+        index = folder / CASSETTE_INDEX
+        try:
+            spec = json.loads(index.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"{index}: cannot read cassette index: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise InputError(f"{index}: not valid JSON: {exc}") from exc
+        entries = spec.get("routes") if isinstance(spec, dict) else None
+        if not isinstance(entries, list):
+            raise InputError(f"{index}: expected an object with a 'routes' list")
+        transport = cls(strict=strict)
+        for number, entry in enumerate(entries, 1):
+            where = f"{index}: route {number}"
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                raise InputError(f"{where}: each route needs a 'path' string")
+            if ("file" in entry) == ("body" in entry):
+                raise InputError(f"{where}: give exactly one of 'file' or 'body'")
+            headers = {str(k): str(v) for k, v in (entry.get("headers") or {}).items()}
+            if "file" in entry:
+                body_path = folder / str(entry["file"])
+                try:
+                    body = body_path.read_bytes()
+                except OSError as exc:
+                    raise InputError(f"{where}: cannot read {body_path}: {exc.strerror or exc}") from exc
+                guessed = _CONTENT_TYPES.get(body_path.suffix.lower())
+                if guessed and not any(k.lower() == "content-type" for k in headers):
+                    headers["Content-Type"] = guessed
+            else:
+                body = str(entry["body"]).encode("utf-8")
+            transport.routes.append(
+                Route(
+                    path=entry["path"],
+                    body=body,
+                    params={str(k): str(v) for k, v in (entry.get("params") or {}).items()},
+                    method=entry.get("method"),
+                    status=int(entry.get("status", 200)),
+                    headers=headers,
+                )
+            )
+        return transport
+
+    def add(
+        self,
+        path: str,
+        body: bytes | str | Path = b"",
+        *,
+        method: str | None = None,
+        params: Mapping[str, str] | None = None,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> Route:
+        """Add a route; a :class:`~pathlib.Path` body is read from that file (Content-Type from its suffix)."""
+        hdrs = dict(headers or {})
+        if isinstance(body, Path):
+            guessed = _CONTENT_TYPES.get(body.suffix.lower())
+            if guessed and not any(k.lower() == "content-type" for k in hdrs):
+                hdrs["Content-Type"] = guessed
+            data = body.read_bytes()
+        else:
+            data = body.encode("utf-8") if isinstance(body, str) else body
+        route = Route(
+            path=path, body=data, params=dict(params or {}), method=method, status=status, headers=hdrs
+        )
+        self.routes.append(route)
+        return route
+
+    def fail(
+        self,
+        times: int = 1,
+        *,
+        status: int = 500,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        error: type[httpx.TransportError] | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests (to ``path``, if given) with ``status``, or raise ``error``."""
+        with self._lock:
+            self._failures.append(_Failure(times, status, dict(headers or {}), body, error, path))
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """The recorded requests whose URL path ends with ``path``."""
+        return [r for r in self.requests if r.path.endswith(path)]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        params = _request_params(request)
+        path = request.url.path
+        with self._lock:
+            self.requests.append(RecordedRequest(request.method, request.url, params, request))
+            failure = next(
+                (f for f in self._failures if f.remaining > 0 and (f.path is None or path.endswith(f.path))),
+                None,
+            )
+            if failure is not None:
+                failure.remaining -= 1
+        if failure is not None:
+            if failure.error is not None:
+                raise failure.error(f"scripted {failure.error.__name__} for {request.url}", request=request)
+            return httpx.Response(
+                failure.status, headers=failure.headers, content=failure.body, request=request
+            )
+        best: Route | None = None
+        for route in self.routes:
+            if route.matches(request.method, path, params) and (
+                best is None or len(route.params) > len(best.params)
+            ):
+                best = route
+        if best is None:
+            message = f"RecordedTransport: no recorded response for {request.method} {request.url}"
+            if self.strict:
+                raise httpx.ConnectError(message, request=request)
+            return httpx.Response(404, text=message, request=request)
+        return httpx.Response(best.status, headers=best.headers, content=best.body, request=request)
+
+
+def eutils_transport_from_dir(path: str | Path) -> RecordedTransport:
+    """A strict :class:`RecordedTransport` serving the E-utilities cassettes in ``path`` (see its format)."""
+    return RecordedTransport.from_dir(path, strict=True)
+
+
+@contextmanager
+def serve_transport(transport: httpx.BaseTransport, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``transport`` over real HTTP on ``host`` (a free port) in a thread; yields the base URL.
+
+    For tests that must exercise the real network path of a client (sockets,
+    HTTP parsing, timeouts) while answering from cassettes.  A request the
+    transport cannot answer gets a 502 with the transport's message.
+    """
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _relay(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            url = f"http://{self.headers.get('Host') or host}{self.path}"
+            request = httpx.Request(self.command, url, headers=dict(self.headers.items()), content=body)
+            try:
+                response = transport.handle_request(request)
+                content = response.read()
+            except httpx.TransportError as exc:
+                self.send_error(502, str(exc)[:200])
+                return
+            self.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        do_GET = _relay
+        do_POST = _relay
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output clean; the transport records every request anyway
+
+    server = http.server.ThreadingHTTPServer((host, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, name="curbside-serve-transport", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

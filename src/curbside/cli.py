@@ -1,0 +1,237 @@
+"""The ``curbside`` command line: a thin click shell over :mod:`curbside.api`.
+
+Commands parse options, call one library function, and render its result.
+Every :class:`~curbside.errors.CurbsideError` becomes a one-line message on
+stderr and the error's exit code; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from curbside import api
+from curbside.config import Settings
+from curbside.errors import CurbsideError
+from curbside.ingest import IngestReport
+from curbside.ingest import Progress as IngestProgress
+
+err_console = Console(stderr=True)
+
+
+class Context:
+    def __init__(self, settings: Settings, verbose: bool) -> None:
+        self.settings = settings
+        self.verbose = verbose
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    envvar="CURBSIDE_DB",
+    default=None,
+    help="Store: a SQLite file path or a postgresql:// URL (env CURBSIDE_DB; default in the user data dir).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show timings and details.")
+@click.version_option(package_name="curbside")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, verbose: bool) -> None:
+    """curbside: cited, claim-verified answers to clinical questions."""
+    settings = Settings(db=db) if db else Settings()
+    ctx.obj = Context(settings, verbose)
+
+
+def _progress_bar() -> tuple[Progress, Callable[[IngestProgress], None]]:
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[records]:>8,} records"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(p: IngestProgress) -> None:
+        name = p.input if len(p.input) < 48 else "…" + p.input[-47:]
+        if p.input not in tasks:
+            tasks[p.input] = bar.add_task(name, total=p.bytes_total, records=p.records)
+        task = tasks[p.input]
+        if p.event == "skipped":
+            bar.update(task, description=f"{name} (unchanged)", completed=1, total=1, records=p.records)
+        elif p.event == "failed":
+            bar.update(task, description=f"[red]{name} (failed)", records=p.records)
+        else:
+            bar.update(task, completed=p.bytes_done or 0, records=p.records)
+
+    return bar, update
+
+
+def _print_ingest(report: IngestReport, as_json: bool) -> None:
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "inputs": [asdict(i) for i in report.inputs],
+                    "result": asdict(report.result),
+                    "seconds": round(report.seconds, 3),
+                    "problems": [asdict(p) for p in report.problems],
+                },
+                indent=2,
+            )
+        )
+        return
+    console = Console()
+    table = Table(title="Ingest", show_lines=False)
+    for col in ("input", "source", "status", "documents", "deletions", "malformed"):
+        table.add_column(col, justify="right" if col in {"documents", "deletions", "malformed"} else "left")
+    for i in report.inputs:
+        table.add_row(
+            i.input, i.source_type, i.status, f"{i.documents:,}", f"{i.deletions:,}", f"{i.malformed:,}"
+        )
+    console.print(table)
+    r = report.result
+    console.print(
+        f"inserted {r.inserted:,}, updated {r.updated:,}, unchanged {r.unchanged:,}, "
+        f"deleted {r.deleted:,} in {report.seconds:.1f} s"
+    )
+    for p in report.problems:
+        err_console.print(
+            f"[yellow]skipped malformed record[/] {escape(p.source)} ({p.position}): {escape(p.message)}"
+        )
+    for i in report.failed:
+        err_console.print(f"[red]failed:[/] {escape(i.error or '')}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--pubmed", "pubmed_query", metavar="QUERY", help="Search PubMed (E-utilities) and ingest the results."
+)
+@click.option("--max", "max_records", default=100, show_default=True, help="With --pubmed: records to fetch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+def ingest(
+    ctx: Context, paths: tuple[str, ...], pubmed_query: str | None, max_records: int, as_json: bool
+) -> None:
+    """Ingest MEDLINE/PubMed XML, PMC JATS, guidelines or JSON Lines from PATHS (files, globs, folders)."""
+    if not paths and not pubmed_query:
+        raise click.UsageError("give PATHS to ingest, or --pubmed QUERY")
+    bar, update = _progress_bar()
+    with bar:
+        reports = []
+        if paths:
+            reports.append(api.ingest(paths, settings=ctx.settings, progress=update))
+        if pubmed_query:
+            reports.append(
+                api.ingest_pubmed(
+                    pubmed_query, max_records=max_records, settings=ctx.settings, progress=update
+                )
+            )
+    for report in reports:
+        _print_ingest(report, as_json)
+    if any(r.failed for r in reports):
+        sys.exit(3)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_ctx
+def stats(ctx: Context, as_json: bool) -> None:
+    """Counts of what the store holds and what ingest has read."""
+    s = api.stats(settings=ctx.settings)
+    if as_json:
+        click.echo(json.dumps(asdict(s), indent=2))
+        return
+    table = Table(title=f"Store {s.location}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = [
+        ("documents", f"{s.documents:,}"),
+        ("  with abstract / text (indexed)", f"{s.with_abstract:,}"),
+        ("  retracted", f"{s.retracted:,}"),
+        ("  years", f"{s.year_min}–{s.year_max}" if s.year_min else "–"),
+        ("chunks (full-text indexed)", f"{s.chunks:,}"),
+        *((f"  embedded by {m}", f"{n:,}") for m, n in s.embedded.items()),
+        *((f"  kind {k}", f"{n:,}") for k, n in s.by_kind.items()),
+        ("files ingested (completed)", f"{s.files:,} ({s.files_completed:,})"),
+        ("articles read", f"{s.records_read:,}"),
+        ("deletions applied", f"{s.deletions_applied:,}"),
+        ("malformed records skipped", f"{s.malformed:,}"),
+        ("size on disk", f"{s.size_bytes / 1e6:,.1f} MB"),
+    ]
+    for what, value in rows:
+        table.add_row(what, value)
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("doc_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the normalised record as JSON.")
+@click.option("--chunks", "with_chunks", is_flag=True, help="Also list the chunks with their offsets.")
+@pass_ctx
+def show(ctx: Context, doc_id: str, as_json: bool, with_chunks: bool) -> None:
+    """Show one stored document: pmid:N, PMCn, doi:..., guideline:<slug>."""
+    doc, chunks = api.show(doc_id, settings=ctx.settings)
+    if as_json:
+        data = doc.to_dict()
+        if with_chunks:
+            data["chunks"] = [asdict(c) for c in chunks]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    console = Console()
+    console.print(f"[bold]{doc.title}[/]")
+    meta = [doc.journal or doc.issuer or "", str(doc.year or ""), doc.kind]
+    console.print(" · ".join(m for m in meta if m))
+    ids = ", ".join(f"{k}: {v}" for k, v in sorted(doc.identifiers.items()))
+    console.print(f"[dim]{doc.id}  {ids}[/]")
+    if doc.retracted:
+        console.print("[bold red]RETRACTED[/]")
+    if doc.authors:
+        console.print("Authors: " + ", ".join(doc.authors[:8]) + (" et al." if len(doc.authors) > 8 else ""))
+    if doc.publication_types:
+        console.print("Publication types: " + "; ".join(doc.publication_types))
+    if doc.mesh:
+        console.print("MeSH: " + "; ".join(str(m) for m in doc.mesh))
+    if doc.chemicals:
+        console.print("Chemicals: " + "; ".join(doc.chemicals))
+    if doc.keywords:
+        console.print("Keywords: " + "; ".join(doc.keywords))
+    for section in doc.sections:
+        console.print()
+        if section.label:
+            console.print(f"[bold]{section.label}[/]")
+        console.print(section.text, markup=False, highlight=False)
+    if with_chunks:
+        console.print()
+        for c in chunks:
+            console.print(f"[dim]chunk {c.ordinal} [{c.section}] {c.start}–{c.end}[/]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="curbside", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("Aborted.")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CurbsideError as exc:
+        err_console.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False)
+        if exc.hint:
+            err_console.print(f"Hint: {escape(exc.hint)}", highlight=False)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,255 @@
+"""Ingest: stream records from sources into a store, idempotently and resumably.
+
+Each input is keyed by the SHA-256 of its bytes (or, for a remote query, by
+the query), so that
+
+* re-ingesting a file that was completed does nothing at all;
+* an ingest killed half way resumes where its last committed batch ended
+  (records are counted in input order; batches commit atomically with the
+  position reached);
+* a malformed record is stored as a problem report and skipped;
+* a file that cannot be read (truncated, not XML) is reported by name, the
+  batches before the failure stay, and the other inputs still run.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from curbside.config import Settings
+from curbside.errors import CurbsideError, InputError, SourceError
+from curbside.registry import get_registry
+from curbside.sources.base import FileSourceType, Source
+from curbside.store.base import Batch, BatchResult, FileProgress, Store
+from curbside.types import Deletion, Document, Malformed
+
+
+@dataclass
+class Progress:
+    """What a progress bar needs; sent to the ``progress`` callback after every batch."""
+
+    input: str
+    records: int
+    bytes_done: int | None = None
+    bytes_total: int | None = None
+    event: Literal["start", "batch", "done", "skipped", "failed"] = "batch"
+    message: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class InputReport:
+    input: str
+    source_type: str
+    status: Literal["ingested", "resumed", "unchanged", "failed"]
+    documents: int = 0
+    deletions: int = 0
+    malformed: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    inputs: list[InputReport] = field(default_factory=list)
+    result: BatchResult = field(default_factory=BatchResult)
+    seconds: float = 0.0
+    problems: list[Malformed] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[InputReport]:
+        return [i for i in self.inputs if i.status == "failed"]
+
+    @property
+    def documents(self) -> int:
+        return sum(i.documents for i in self.inputs)
+
+
+def file_source_types() -> list[FileSourceType]:
+    return [factory for _, factory in get_registry().items("source") if isinstance(factory, FileSourceType)]
+
+
+def detect_source_type(path: Path, types: Sequence[FileSourceType] | None = None) -> FileSourceType | None:
+    for source_type in types if types is not None else file_source_types():
+        if source_type.detect(path):
+            return source_type
+    return None
+
+
+def resolve_inputs(patterns: Sequence[str | Path]) -> list[tuple[Path, FileSourceType]]:
+    """Expand files, globs and folders into ``(path, source type)`` pairs, in a stable order.
+
+    A folder contributes every file under it that some source recognises; a
+    named file no source recognises is an error (silently skipping it would hide
+    a typo), as is a pattern that matches nothing.
+    """
+    types = file_source_types()
+    out: list[tuple[Path, FileSourceType]] = []
+    seen: set[Path] = set()
+    for pattern in patterns:
+        text = str(pattern)
+        matches = (
+            sorted(Path(p) for p in glob.glob(text, recursive=True)) if glob.has_magic(text) else [Path(text)]
+        )
+        if not matches or not matches[0].exists():
+            raise InputError(f"{text}: no such file or folder")
+        for match in matches:
+            if match.is_dir():
+                for child in sorted(p for p in match.rglob("*") if p.is_file()):
+                    st = detect_source_type(child, types)
+                    if st and child.resolve() not in seen and not _is_sidecar(child):
+                        seen.add(child.resolve())
+                        out.append((child, st))
+                continue
+            st = detect_source_type(match, types)
+            if st is None:
+                known = ", ".join(f"{t.name} ({t.description})" for t in types)
+                raise InputError(f"{match}: no source understands this file; known sources: {known}")
+            if match.resolve() not in seen:
+                seen.add(match.resolve())
+                out.append((match, st))
+    return out
+
+
+def _is_sidecar(path: Path) -> bool:
+    return path.name.endswith((".meta.yaml", ".meta.json"))
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest_paths(
+    store: Store,
+    patterns: Sequence[str | Path],
+    settings: Settings | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest every file matched by ``patterns`` (see :func:`resolve_inputs`)."""
+    settings = settings or Settings()
+    started = time.perf_counter()
+    report = IngestReport()
+    inputs = resolve_inputs(patterns)
+    for path, source_type in inputs:
+        try:
+            key = "sha256:" + file_digest(path)
+            source = source_type.open(path, settings)
+        except (OSError, CurbsideError) as exc:
+            message = exc.strerror if isinstance(exc, OSError) else str(exc)
+            report.inputs.append(
+                InputReport(str(path), source_type.name, "failed", error=f"{path}: {message}")
+            )
+            continue
+        report.inputs.append(
+            ingest_source(
+                store,
+                source,
+                key=key,
+                source_type=source_type.name,
+                settings=settings,
+                progress=progress,
+                result=report.result,
+            )
+        )
+    report.seconds = time.perf_counter() - started
+    store.record_run([str(p) for p, _ in inputs], report.result, report.seconds)
+    report.problems = store.problems(limit=20)
+    return report
+
+
+def ingest_source(
+    store: Store,
+    source: Source,
+    *,
+    key: str,
+    source_type: str,
+    settings: Settings | None = None,
+    progress: ProgressCallback | None = None,
+    result: BatchResult | None = None,
+) -> InputReport:
+    """Stream one source into ``store``; resumes from the stored position of ``key``."""
+    settings = settings or Settings()
+    result = result if result is not None else BatchResult()
+    notify: ProgressCallback = progress or (lambda _p: None)
+    fp = store.file_progress(key)
+    if fp is not None and fp.completed:
+        notify(Progress(source.name, fp.records_done, event="skipped", message="unchanged since last ingest"))
+        return InputReport(source.name, source_type, "unchanged", fp.documents, fp.deletions, fp.malformed)
+    resumed = fp is not None and fp.records_done > 0
+    fp = fp or FileProgress(key=key, path=source.name, source_type=source_type)
+    fp.path = source.name
+    skip = fp.records_done
+    size = getattr(source, "size", None)
+    notify(
+        Progress(
+            source.name,
+            skip,
+            0,
+            size,
+            event="start",
+            message=f"resuming after record {skip}" if resumed else "",
+        )
+    )
+
+    batch = Batch(fp)
+    seen = 0
+
+    def flush() -> None:
+        nonlocal batch
+        if batch.records:
+            result.add(store.write_batch(batch))
+            notify(Progress(source.name, fp.records_done, getattr(source, "position", None), size))
+        batch = Batch(fp)
+
+    try:
+        for record in source.records():
+            seen += 1
+            if seen <= skip:
+                continue
+            # A deletion and a document in one batch would be applied out of input order.
+            if (isinstance(record, Deletion) and batch.documents) or (
+                isinstance(record, Document) and batch.deletions
+            ):
+                flush()
+            _add(batch, record)
+            if batch.records >= settings.batch_size:
+                flush()
+        flush()
+    except SourceError as exc:
+        flush()  # keep the good records read before the failure
+        notify(Progress(source.name, fp.records_done, event="failed", message=str(exc)))
+        return InputReport(
+            source.name, source_type, "failed", fp.documents, fp.deletions, fp.malformed, error=str(exc)
+        )
+    store.finish_file(fp)
+    notify(Progress(source.name, fp.records_done, size, size, event="done"))
+    return InputReport(
+        source.name,
+        source_type,
+        "resumed" if resumed else "ingested",
+        fp.documents,
+        fp.deletions,
+        fp.malformed,
+    )
+
+
+def _add(batch: Batch, record: Document | Deletion | Malformed) -> None:
+    batch.records += 1
+    if isinstance(record, Document):
+        batch.documents.append(record)
+    elif isinstance(record, Deletion):
+        batch.deletions.extend(record.ids)
+    else:
+        batch.malformed.append(record)

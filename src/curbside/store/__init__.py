@@ -1,0 +1,36 @@
+"""Storage backends behind one :class:`~curbside.store.base.Store` protocol.
+
+``open_store(location)`` picks the backend from the location: a ``postgresql://``
+URL or a SQLite path (optionally ``sqlite:///path``).  Backends are registered
+under the ``store`` kind by URL scheme, so a plugin can add another.
+"""
+
+from __future__ import annotations
+
+from curbside.config import Settings
+from curbside.errors import ConfigError
+from curbside.registry import get_registry
+from curbside.store.base import Store
+
+
+def scheme_of(location: str) -> str:
+    if "://" in location:
+        scheme = location.split("://", 1)[0].lower()
+        return "postgresql" if scheme in {"postgres", "postgresql"} else scheme
+    return "sqlite"
+
+
+def open_store(location: str | None = None, settings: Settings | None = None) -> Store:
+    """Open (and migrate) the store at ``location`` (default: ``settings.db``)."""
+    settings = settings or Settings()
+    location = location or settings.db
+    scheme = scheme_of(location)
+    registry = get_registry()
+    if scheme not in registry.names("store"):
+        raise ConfigError(
+            f"no store backend for {location!r} (scheme {scheme!r}); "
+            f"available: {', '.join(registry.names('store'))}"
+        )
+    factory = registry.get("store", scheme)
+    store: Store = factory(location, settings)
+    return store

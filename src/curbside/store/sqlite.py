@@ -1,0 +1,597 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+* documents are rows with the full normalised record as JSON (no pickle);
+* chunks are rows with character offsets into the document body;
+* ``chunks_fts`` is an FTS5 index over (title, text) with external content, so
+  the text is stored once;
+* vectors are float32 BLOBs in ``chunk_vectors``; exact kNN runs in NumPy over
+  a matrix loaded once per process and refreshed when the table changes
+  (stdlib ``sqlite3`` here cannot load extensions such as sqlite-vec, and a
+  matrix product over 100k x 384 floats takes a few milliseconds);
+* schema changes are named, append-only migrations recorded in ``migrations``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from curbside.chunking import chunk_document
+from curbside.config import Settings
+from curbside.errors import StoreError
+from curbside.store.base import Batch, BatchResult, ChunkHit, FileProgress, SearchFilters, StoreStats
+from curbside.types import Chunk, Document, Malformed, document_from_dict
+
+# Append only: never edit or reorder an applied migration; add a new one.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_documents",
+        """
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            year INTEGER,
+            journal TEXT,
+            pmid TEXT,
+            doi TEXT,
+            retracted INTEGER NOT NULL DEFAULT 0,
+            has_abstract INTEGER NOT NULL DEFAULT 0,
+            publication_types TEXT NOT NULL DEFAULT '[]',
+            content_hash TEXT NOT NULL,
+            data TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX documents_pmid ON documents(pmid);
+        CREATE INDEX documents_doi ON documents(doi);
+        CREATE INDEX documents_year ON documents(year);
+        CREATE TABLE chunks (
+            rowid INTEGER PRIMARY KEY,
+            document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            section TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            UNIQUE(document_id, ordinal)
+        );
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, text, content='chunks', content_rowid='rowid',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        """,
+    ),
+    (
+        "0002_ingest_bookkeeping",
+        """
+        CREATE TABLE ingest_files (
+            key TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            source_type TEXT NOT NULL,
+            records_done INTEGER NOT NULL DEFAULT 0,
+            documents INTEGER NOT NULL DEFAULT 0,
+            deletions INTEGER NOT NULL DEFAULT 0,
+            malformed INTEGER NOT NULL DEFAULT 0,
+            completed INTEGER NOT NULL DEFAULT 0,
+            started_at REAL NOT NULL,
+            finished_at REAL
+        );
+        CREATE TABLE ingest_runs (
+            id INTEGER PRIMARY KEY,
+            inputs TEXT NOT NULL,
+            inserted INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            unchanged INTEGER NOT NULL,
+            deleted INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            finished_at REAL NOT NULL
+        );
+        CREATE TABLE problems (
+            id INTEGER PRIMARY KEY,
+            file_key TEXT NOT NULL,
+            source TEXT NOT NULL,
+            position TEXT NOT NULL,
+            message TEXT NOT NULL,
+            UNIQUE(file_key, position)
+        );
+        """,
+    ),
+    (
+        "0003_vectors",
+        """
+        CREATE TABLE chunk_vectors (
+            model TEXT NOT NULL,
+            chunk_rowid INTEGER NOT NULL REFERENCES chunks(rowid) ON DELETE CASCADE,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (model, chunk_rowid)
+        ) WITHOUT ROWID;
+        CREATE INDEX chunk_vectors_chunk ON chunk_vectors(chunk_rowid);
+        CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO store_meta VALUES ('vector_generation', '0');
+        """,
+    ),
+]
+
+
+def _filter_clause(filters: SearchFilters | None) -> tuple[str, list[Any]]:
+    """SQL conditions on the ``documents d`` alias for ``filters``."""
+    if filters is None:
+        return "", []
+    conds: list[str] = []
+    params: list[Any] = []
+    if filters.year_from is not None:
+        conds.append("d.year >= ?")
+        params.append(filters.year_from)
+    if filters.year_to is not None:
+        conds.append("d.year <= ?")
+        params.append(filters.year_to)
+    if filters.kinds:
+        conds.append(f"d.kind IN ({','.join('?' * len(filters.kinds))})")
+        params.extend(filters.kinds)
+    if filters.publication_types:
+        conds.append(
+            "EXISTS (SELECT 1 FROM json_each(d.publication_types) p WHERE lower(p.value) IN "
+            f"({','.join('?' * len(filters.publication_types))}))"
+        )
+        params.extend(t.lower() for t in filters.publication_types)
+    if filters.exclude_retracted:
+        conds.append("d.retracted = 0")
+    return (" AND " + " AND ".join(conds)) if conds else "", params
+
+
+class SQLiteStore:
+    """A :class:`~curbside.store.base.Store` in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, chunk_chars: int = 1500) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.chunk_chars = chunk_chars
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._matrix_cache: dict[str, tuple[str, npt.NDArray[np.int64], npt.NDArray[np.float32]]] = {}
+        self.migrate()
+
+    # --- lifecycle ---
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def applied_migrations(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT name FROM migrations ORDER BY rowid")]
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations, each in its own transaction; returns the names applied."""
+        with self._lock:
+            try:
+                self._conn.execute(
+                    "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+                )
+                done = set(self.applied_migrations())
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path} is not a curbside store (or is corrupt): {exc}") from exc
+            applied = []
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                try:
+                    self._conn.execute("BEGIN")
+                    for statement in _split_sql(sql):
+                        self._conn.execute(statement)
+                    self._conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._conn.execute("ROLLBACK")
+                    raise StoreError(f"migration {name} failed on {self.path}: {exc}") from exc
+                applied.append(name)
+            return applied
+
+    # --- ingest bookkeeping ---
+    def file_progress(self, key: str) -> FileProgress | None:
+        row = self._conn.execute(
+            "SELECT key, path, source_type, records_done, documents, deletions, malformed, completed "
+            "FROM ingest_files WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        key, path, source_type, done, documents, deletions, malformed, completed = row
+        return FileProgress(key, path, source_type, done, documents, deletions, malformed, bool(completed))
+
+    def write_batch(self, batch: Batch) -> BatchResult:
+        result = BatchResult()
+        fp = batch.file
+        before = (fp.records_done, fp.documents, fp.deletions, fp.malformed)
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for doc in batch.documents:
+                    outcome = self._upsert(doc)
+                    if outcome == "inserted":
+                        result.inserted += 1
+                    elif outcome == "updated":
+                        result.updated += 1
+                    else:
+                        result.unchanged += 1
+                if batch.deletions:
+                    result.deleted += self._delete(batch.deletions)
+                for problem in batch.malformed:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO problems (file_key, source, position, message) "
+                        "VALUES (?, ?, ?, ?)",
+                        (fp.key, problem.source, problem.position, problem.message),
+                    )
+                fp.records_done += batch.records
+                fp.documents += len(batch.documents)
+                fp.deletions += len(batch.deletions)
+                fp.malformed += len(batch.malformed)
+                self._conn.execute(
+                    "INSERT INTO ingest_files (key, path, source_type, records_done, documents, deletions, "
+                    "malformed, completed, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET path=excluded.path, records_done=excluded.records_done, "
+                    "documents=excluded.documents, deletions=excluded.deletions, malformed=excluded.malformed",
+                    (
+                        fp.key,
+                        fp.path,
+                        fp.source_type,
+                        fp.records_done,
+                        fp.documents,
+                        fp.deletions,
+                        fp.malformed,
+                        time.time(),
+                    ),
+                )
+                if result.inserted or result.updated or result.deleted:
+                    self._bump_vector_generation()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                # KeyboardInterrupt included: the batch and its progress vanish together.
+                self._conn.execute("ROLLBACK")
+                fp.records_done, fp.documents, fp.deletions, fp.malformed = before
+                raise
+        return result
+
+    def finish_file(self, progress: FileProgress) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO ingest_files (key, path, source_type, records_done, documents, deletions, "
+                "malformed, completed, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET completed=1, finished_at=excluded.finished_at, "
+                "path=excluded.path",
+                (
+                    progress.key,
+                    progress.path,
+                    progress.source_type,
+                    progress.records_done,
+                    progress.documents,
+                    progress.deletions,
+                    progress.malformed,
+                    time.time(),
+                    time.time(),
+                ),
+            )
+            progress.completed = True
+
+    def record_run(self, inputs: Sequence[str], result: BatchResult, seconds: float) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO ingest_runs (inputs, inserted, updated, unchanged, deleted, seconds, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    json.dumps(list(inputs)),
+                    result.inserted,
+                    result.updated,
+                    result.unchanged,
+                    result.deleted,
+                    seconds,
+                    time.time(),
+                ),
+            )
+
+    def _upsert(self, doc: Document) -> str:
+        digest = doc.content_hash()
+        row = self._conn.execute("SELECT content_hash FROM documents WHERE id = ?", (doc.id,)).fetchone()
+        if row is not None and row[0] == digest:
+            return "unchanged"
+        now = time.time()
+        if row is not None:
+            self._delete_chunks(doc.id)
+        self._conn.execute(
+            "INSERT INTO documents (id, title, kind, source, year, journal, pmid, doi, retracted, has_abstract, "
+            "publication_types, content_hash, data, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET title=excluded.title, kind=excluded.kind, source=excluded.source, "
+            "year=excluded.year, journal=excluded.journal, pmid=excluded.pmid, doi=excluded.doi, "
+            "retracted=excluded.retracted, has_abstract=excluded.has_abstract, "
+            "publication_types=excluded.publication_types, content_hash=excluded.content_hash, "
+            "data=excluded.data, updated_at=excluded.updated_at",
+            (
+                doc.id,
+                doc.title,
+                doc.kind,
+                doc.source,
+                doc.year,
+                doc.journal,
+                doc.identifiers.get("pmid"),
+                doc.identifiers.get("doi"),
+                int(doc.retracted),
+                int(doc.has_abstract),
+                json.dumps(list(doc.publication_types)),
+                digest,
+                json.dumps(doc.to_dict(), ensure_ascii=False),
+                now,
+                now,
+            ),
+        )
+        for chunk in chunk_document(doc, target=self.chunk_chars):
+            cur = self._conn.execute(
+                'INSERT INTO chunks (document_id, ordinal, section, start, "end", title, text) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc.id, chunk.ordinal, chunk.section, chunk.start, chunk.end, doc.title, chunk.text),
+            )
+            self._conn.execute(
+                "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)",
+                (cur.lastrowid, doc.title, chunk.text),
+            )
+        return "inserted" if row is None else "updated"
+
+    def _delete_chunks(self, doc_id: str) -> None:
+        rows = self._conn.execute(
+            "SELECT rowid, title, text FROM chunks WHERE document_id = ?", (doc_id,)
+        ).fetchall()
+        for rowid, title, text in rows:
+            # External-content FTS5 needs the old values to remove their postings.
+            self._conn.execute(
+                "INSERT INTO chunks_fts (chunks_fts, rowid, title, text) VALUES ('delete', ?, ?, ?)",
+                (rowid, title, text),
+            )
+        self._conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+
+    def _delete(self, doc_ids: Sequence[str]) -> int:
+        deleted = 0
+        for doc_id in doc_ids:
+            self._delete_chunks(doc_id)
+            deleted += self._conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
+        return deleted
+
+    def _bump_vector_generation(self) -> None:
+        self._conn.execute(
+            "UPDATE store_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'vector_generation'"
+        )
+
+    # --- documents ---
+    def get_document(self, doc_id: str) -> Document | None:
+        row = self._conn.execute("SELECT data FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return document_from_dict(json.loads(row[0])) if row else None
+
+    def get_documents(self, doc_ids: Sequence[str]) -> dict[str, Document]:
+        out: dict[str, Document] = {}
+        ids = list(dict.fromkeys(doc_ids))
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self._conn.execute(
+                f"SELECT id, data FROM documents WHERE id IN ({','.join('?' * len(part))})", part
+            )
+            for doc_id, data in rows:
+                out[doc_id] = document_from_dict(json.loads(data))
+        return out
+
+    def iter_documents(self) -> Iterator[Document]:
+        last = ""
+        while True:
+            rows = self._conn.execute(
+                "SELECT id, data FROM documents WHERE id > ? ORDER BY id LIMIT 1000", (last,)
+            ).fetchall()
+            if not rows:
+                return
+            for doc_id, data in rows:
+                yield document_from_dict(json.loads(data))
+                last = doc_id
+
+    def chunks(self, doc_id: str) -> list[Chunk]:
+        rows = self._conn.execute(
+            'SELECT document_id, ordinal, section, start, "end", text FROM chunks '
+            "WHERE document_id = ? ORDER BY ordinal",
+            (doc_id,),
+        )
+        return [Chunk(*r) for r in rows]
+
+    def mark_retracted(self, doc_ids: Sequence[str]) -> int:
+        changed = 0
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for doc_id in doc_ids:
+                row = self._conn.execute("SELECT data FROM documents WHERE id = ?", (doc_id,)).fetchone()
+                if row is None:
+                    continue
+                data = json.loads(row[0])
+                data["retracted"] = True
+                doc = document_from_dict(data)
+                changed += self._conn.execute(
+                    "UPDATE documents SET retracted = 1, data = ?, content_hash = ?, updated_at = ? "
+                    "WHERE id = ? AND retracted = 0",
+                    (json.dumps(doc.to_dict(), ensure_ascii=False), doc.content_hash(), time.time(), doc_id),
+                ).rowcount
+            self._conn.execute("COMMIT")
+        return changed
+
+    def problems(self, limit: int = 50) -> list[Malformed]:
+        rows = self._conn.execute(
+            "SELECT source, position, message FROM problems ORDER BY id LIMIT ?", (limit,)
+        )
+        return [Malformed(*r) for r in rows]
+
+    # --- retrieval ---
+    def search_text(self, match: str, k: int, filters: SearchFilters | None = None) -> list[ChunkHit]:
+        where, params = _filter_clause(filters)
+        sql = (
+            'SELECT c.document_id, c.ordinal, c.section, c.start, c."end", c.text, c.title, '
+            "bm25(chunks_fts, 2.0, 1.0) AS score "
+            "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+            "JOIN documents d ON d.id = c.document_id "
+            f"WHERE chunks_fts MATCH ?{where} ORDER BY score LIMIT ?"
+        )
+        try:
+            rows = self._conn.execute(sql, [match, *params, k]).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"full-text query {match!r} failed: {exc}") from exc
+        # FTS5's bm25() is negative (lower is better); flip it so every score is higher-is-better.
+        return [ChunkHit(Chunk(*r[:6]), -float(r[7]), r[6]) for r in rows]
+
+    def chunks_to_embed(self, model: str, limit: int) -> list[tuple[int, str]]:
+        rows = self._conn.execute(
+            "SELECT c.rowid, c.title, c.text FROM chunks c "
+            "WHERE NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.model = ? AND v.chunk_rowid = c.rowid) "
+            "ORDER BY c.rowid LIMIT ?",
+            (model, limit),
+        ).fetchall()
+        return [(rowid, f"{title}\n{text}".strip()) for rowid, title, text in rows]
+
+    def count_to_embed(self, model: str) -> int:
+        row = self._conn.execute(
+            "SELECT (SELECT count(*) FROM chunks) - (SELECT count(*) FROM chunk_vectors WHERE model = ?)",
+            (model,),
+        ).fetchone()
+        return int(row[0])
+
+    def put_vectors(self, model: str, keys: Sequence[int], vectors: npt.NDArray[np.float32]) -> None:
+        if len(keys) != len(vectors):
+            raise StoreError(f"{len(keys)} chunk keys but {len(vectors)} vectors")
+        data = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO chunk_vectors (model, chunk_rowid, vector) VALUES (?, ?, ?)",
+                    [(model, int(key), data[i].tobytes()) for i, key in enumerate(keys)],
+                )
+                self._bump_vector_generation()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def _matrix(self, model: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        generation = self._conn.execute(
+            "SELECT value FROM store_meta WHERE key = 'vector_generation'"
+        ).fetchone()[0]
+        cached = self._matrix_cache.get(model)
+        if cached and cached[0] == generation:
+            return cached[1], cached[2]
+        rows = self._conn.execute(
+            "SELECT chunk_rowid, vector FROM chunk_vectors WHERE model = ? ORDER BY chunk_rowid", (model,)
+        ).fetchall()
+        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if rows:
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        else:
+            matrix = np.zeros((0, 0), dtype=np.float32)
+        self._matrix_cache[model] = (generation, keys, matrix)
+        return keys, matrix
+
+    def search_vector(
+        self, model: str, vector: npt.NDArray[np.float32], k: int, filters: SearchFilters | None = None
+    ) -> list[ChunkHit]:
+        keys, matrix = self._matrix(model)
+        if len(keys) == 0:
+            return []
+        if matrix.shape[1] != vector.shape[-1]:
+            raise StoreError(
+                f"query vector has {vector.shape[-1]} dimensions but {model!r} vectors have {matrix.shape[1]}"
+            )
+        scores = matrix @ vector.astype(np.float32).reshape(-1)
+        where, params = _filter_clause(filters)
+        if where:
+            allowed = np.fromiter(
+                (
+                    r[0]
+                    for r in self._conn.execute(
+                        f"SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id WHERE 1=1{where}",
+                        params,
+                    )
+                ),
+                dtype=np.int64,
+            )
+            scores = np.where(np.isin(keys, allowed), scores, -np.inf)
+        top = min(k, len(keys))
+        idx = np.argpartition(-scores, top - 1)[:top]
+        idx = idx[np.argsort(-scores[idx])]
+        idx = idx[np.isfinite(scores[idx])]
+        return self._hits_by_rowid([(int(keys[i]), float(scores[i])) for i in idx])
+
+    def _hits_by_rowid(self, scored: list[tuple[int, float]]) -> list[ChunkHit]:
+        if not scored:
+            return []
+        rowids = [r for r, _ in scored]
+        rows = {
+            r[0]: r[1:]
+            for r in self._conn.execute(
+                'SELECT rowid, document_id, ordinal, section, start, "end", text, title FROM chunks '
+                f"WHERE rowid IN ({','.join('?' * len(rowids))})",
+                rowids,
+            )
+        }
+        return [ChunkHit(Chunk(*rows[r][:6]), s, rows[r][6]) for r, s in scored if r in rows]
+
+    def stats(self) -> StoreStats:
+        q = self._conn.execute
+        docs, with_abs, retracted, ymin, ymax = q(
+            "SELECT count(*), coalesce(sum(has_abstract), 0), coalesce(sum(retracted), 0), min(year), max(year) "
+            "FROM documents"
+        ).fetchone()
+        files, completed, read, deletions, malformed = q(
+            "SELECT count(*), coalesce(sum(completed), 0), coalesce(sum(documents), 0), "
+            "coalesce(sum(deletions), 0), coalesce(sum(malformed), 0) FROM ingest_files"
+        ).fetchone()
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        return StoreStats(
+            location=self.location,
+            documents=docs,
+            with_abstract=with_abs,
+            retracted=retracted,
+            chunks=q("SELECT count(*) FROM chunks").fetchone()[0],
+            by_kind=dict(q("SELECT kind, count(*) FROM documents GROUP BY kind ORDER BY 2 DESC").fetchall()),
+            embedded=dict(q("SELECT model, count(*) FROM chunk_vectors GROUP BY model").fetchall()),
+            files=files,
+            files_completed=completed,
+            records_read=read,
+            deletions_applied=deletions,
+            malformed=malformed,
+            year_min=ymin,
+            year_max=ymax,
+            size_bytes=size,
+        )
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a migration script on ';' at line ends (our migrations hold no such string literals)."""
+    return [s.strip() for s in sql.split(";\n") if s.strip()]
+
+
+def open_sqlite(location: str, settings: Settings) -> SQLiteStore:
+    """Registry factory: ``location`` is a path or a ``sqlite:///path`` URL."""
+    path = location[len("sqlite:///") :] if location.startswith("sqlite:///") else location
+    return SQLiteStore(Path(path).expanduser(), chunk_chars=settings.chunk_chars)

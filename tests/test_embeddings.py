@@ -1,0 +1,247 @@
+"""Tests for curbside.embeddings (MiniLM on ONNX) and curbside.testing.FakeEmbedder.
+
+The real-model tests use a handful of short texts so the whole module runs in a
+couple of seconds; they skip when the ``embed`` extra is not installed.  The
+comparison with the fp32 sentence-transformers reference lives in
+bench/embed.py, because it needs torch.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from curbside import embeddings
+from curbside.config import Settings
+from curbside.embeddings import (
+    EMBED_EXTRA_HINT,
+    ONNX_PACKAGE,
+    TOKENIZER_PACKAGE,
+    Embedder,
+    MiniLMEmbedder,
+    embed_query,
+    get_embedder,
+    locate_model_files,
+)
+from curbside.errors import InputError, ModelError, PluginError
+from curbside.testing import FakeEmbedder
+
+TEXTS = [
+    "Leukopenia is a decrease in the number of white blood cells.",
+    "fever",
+    "Amoxicillin is first-line treatment for community-acquired pneumonia in children.",
+    "Metformin lowers hepatic glucose production.",
+    "A randomised trial of early versus delayed surgery for hip fracture in older adults "
+    "found no difference in mortality at one year.",
+    "",
+    "ACE inhibitors",
+]
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Iterator[MiniLMEmbedder]:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tokenizers")
+    try:
+        files = locate_model_files()
+    except ModelError as exc:
+        pytest.skip(f"embedding model packages not installed ({exc.message})")
+    emb = MiniLMEmbedder(batch_size=3, threads=1, files=files)
+    emb.load()
+    yield emb
+
+
+# --------------------------------------------------------------------------------------------------
+# MiniLM
+# --------------------------------------------------------------------------------------------------
+
+
+def test_minilm_shape_dtype_and_unit_rows(minilm: MiniLMEmbedder) -> None:
+    vecs = minilm.embed(TEXTS)
+    assert vecs.shape == (len(TEXTS), 384) == (len(TEXTS), minilm.dim)
+    assert vecs.dtype == np.float32
+    assert np.all(np.isfinite(vecs))
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert isinstance(minilm, Embedder)
+    assert minilm.name == "minilm-l6-int8"
+
+
+def test_minilm_is_deterministic(minilm: MiniLMEmbedder) -> None:
+    assert np.array_equal(minilm.embed(TEXTS), minilm.embed(TEXTS))
+
+
+def test_minilm_batched_equals_one_by_one_in_input_order(minilm: MiniLMEmbedder) -> None:
+    # batch_size=3 over texts of mixed length: the length sort reorders them across batches,
+    # so a row landing in the wrong place, or padding leaking into the mean, would show here.
+    batched = minilm.embed(TEXTS)
+    single = np.vstack([minilm.embed([t]) for t in TEXTS])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    reversed_rows = minilm.embed(TEXTS[::-1])
+    np.testing.assert_allclose(reversed_rows[::-1], batched, atol=1e-5)
+    # Distinct texts must give distinct rows (guards against every row being the same vector).
+    assert _cos(batched[0], batched[1]) < 0.9
+
+
+def test_minilm_batch_size_does_not_change_results(minilm: MiniLMEmbedder) -> None:
+    other = MiniLMEmbedder(batch_size=32, threads=1, files=minilm.files)
+    np.testing.assert_allclose(other.embed(TEXTS), minilm.embed(TEXTS), atol=1e-5)
+
+
+def test_minilm_semantic_sanity(minilm: MiniLMEmbedder) -> None:
+    q, near, far = minilm.embed(["low white blood cell count", "leukopenia", "fractured femur"])
+    assert float(q @ near) > float(q @ far) + 0.1
+
+
+def test_minilm_progress_reports_texts_done(minilm: MiniLMEmbedder) -> None:
+    seen: list[int] = []
+    minilm.embed(TEXTS, progress=seen.append)
+    assert seen == [3, 6, 7]
+
+
+def test_minilm_empty_input_and_query(minilm: MiniLMEmbedder) -> None:
+    empty = minilm.embed([])
+    assert empty.shape == (0, 384) and empty.dtype == np.float32
+    q = embed_query(minilm, "leukopenia")
+    assert q.shape == (384,)
+    np.testing.assert_allclose(q, minilm.embed(["leukopenia"])[0], atol=1e-6)
+
+
+def test_minilm_truncates_at_256_tokens_not_128(minilm: MiniLMEmbedder) -> None:
+    assert minilm.files.max_seq_length == 256
+    base = " ".join(["patient"] * 150)  # 150 word tokens + [CLS]/[SEP]: past 128, within 256
+    within = minilm.embed([base + " leukopenia", base + " fractured femur"])
+    # tokenizer.json alone would truncate at 128 and make these two identical.
+    assert not np.allclose(within[0], within[1], atol=1e-4)
+    long = " ".join(["patient"] * 400)
+    beyond = minilm.embed([long, long + " leukopenia", long + " fractured femur"])
+    np.testing.assert_allclose(beyond[1], beyond[0], atol=1e-6)
+    np.testing.assert_allclose(beyond[2], beyond[0], atol=1e-6)
+
+
+def test_minilm_sessions_are_cached_per_process(minilm: MiniLMEmbedder) -> None:
+    a = embeddings._load_runtime(minilm.files, 1)
+    b = embeddings._load_runtime(minilm.files, 1)
+    assert a is b
+
+
+def test_bare_string_is_rejected(minilm: MiniLMEmbedder) -> None:
+    with pytest.raises(InputError, match="single string"):
+        minilm.embed("leukopenia")
+
+
+# --------------------------------------------------------------------------------------------------
+# missing packages, construction, registry
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", [ONNX_PACKAGE, TOKENIZER_PACKAGE])
+def test_missing_model_package_raises_model_error(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    real = importlib.metadata.distribution
+
+    def fake_distribution(name: str) -> importlib.metadata.Distribution:
+        if name == missing:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(embeddings, "_distribution", fake_distribution)
+    emb = MiniLMEmbedder()  # construction stays cheap and never looks for the model
+    with pytest.raises(ModelError) as info:
+        emb.embed(["leukopenia"])
+    text = str(info.value)
+    assert repr(missing) in text
+    assert EMBED_EXTRA_HINT in text
+
+
+def test_missing_onnxruntime_raises_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        files = locate_model_files()
+    except ModelError as exc:
+        pytest.skip(f"embedding model packages not installed ({exc.message})")
+    monkeypatch.setattr(embeddings, "_runtimes", {})
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(ModelError, match="'onnxruntime'") as info:
+        MiniLMEmbedder(files=files).embed(["x"])
+    assert EMBED_EXTRA_HINT in str(info.value)
+
+
+def test_invalid_construction_arguments() -> None:
+    with pytest.raises(InputError, match="batch_size"):
+        MiniLMEmbedder(batch_size=0)
+    with pytest.raises(InputError, match="threads"):
+        MiniLMEmbedder(threads=0)
+    with pytest.raises(InputError, match="dim"):
+        FakeEmbedder(dim=1)
+
+
+def test_get_embedder_through_the_registry() -> None:
+    settings = Settings()
+    fake = get_embedder("fake", settings)
+    assert isinstance(fake, FakeEmbedder) and isinstance(fake, Embedder)
+    minilm = get_embedder("minilm", settings)
+    assert isinstance(minilm, MiniLMEmbedder)
+    assert minilm.dim == 384
+    with pytest.raises(PluginError, match="no embedder named 'nope'"):
+        get_embedder("nope", settings)
+
+
+# --------------------------------------------------------------------------------------------------
+# FakeEmbedder
+# --------------------------------------------------------------------------------------------------
+
+
+def test_fake_shape_dtype_and_unit_rows() -> None:
+    fake = FakeEmbedder(dim=32)
+    vecs = fake.embed(TEXTS)
+    assert vecs.shape == (len(TEXTS), 32) and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-6)
+    assert fake.name == "fake-hash-32" and fake.dim == 32
+    assert FakeEmbedder().dim == 64
+    assert fake.embed([]).shape == (0, 32)
+    # A text without word characters still gets a unit row (the first basis vector).
+    assert np.array_equal(fake.embed(["  ?!"])[0], np.eye(32, dtype=np.float32)[0])
+    assert fake.calls == 3
+
+
+def test_fake_is_deterministic_across_instances_and_processes() -> None:
+    a = FakeEmbedder().embed(["Leukopenia after chemotherapy"])
+    b = FakeEmbedder().embed(["leukopenia AFTER chemotherapy"])  # lowercased before hashing
+    assert np.array_equal(a, b)
+    # Python salts str hashes per process; the fake must not depend on that.
+    code = (
+        "import sys; from curbside.testing import FakeEmbedder;"
+        "import json; sys.stdout.write(json.dumps(FakeEmbedder().embed(['Leukopenia after chemotherapy'])[0].tolist()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+    ).stdout
+    np.testing.assert_allclose(np.array(json.loads(out), dtype=np.float32), a[0], atol=0)
+
+
+def test_fake_shared_words_score_higher() -> None:
+    fake = FakeEmbedder()
+    q, related, unrelated, variant = fake.embed(
+        [
+            "white blood cell count in leukopenia",
+            "leukopenia lowers the white cell count",
+            "surgery for a fractured femur",
+            "leucopenia",
+        ]
+    )
+    assert float(q @ related) > float(q @ unrelated) + 0.2
+    leuko = fake.embed(["leukopenia"])[0]
+    # Character 3-grams pull spelling variants together even without a shared word.
+    assert float(leuko @ variant) > float(leuko @ unrelated) + 0.2
