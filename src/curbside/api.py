@@ -8,16 +8,22 @@ and returns data; none of them prints.  The store is opened from
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from curbside.config import Settings
+from curbside.embeddings import Embedder, get_embedder
 from curbside.errors import InputError, NotFoundError
+from curbside.evaluation import EvalReport, evaluate, load_qrels, load_questions, ranked_documents
 from curbside.ingest import IngestReport, ProgressCallback, ingest_paths, ingest_source
+from curbside.questions import analyse
+from curbside.registry import get_registry
+from curbside.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.store import open_store
 from curbside.store.base import Store, StoreStats
-from curbside.types import Chunk, Document
+from curbside.types import Chunk, Document, Hit, Query
 
 
 @contextmanager
@@ -114,3 +120,129 @@ def show(
                 hint="check the id, or ingest it first (curbside ingest --pubmed ...)",
             )
         return doc, s.chunks(wanted)
+
+
+@dataclass
+class IndexReport:
+    embedder: str
+    embedded: int
+    remaining: int
+    seconds: float
+
+
+def index(
+    *,
+    settings: Settings | None = None,
+    store: Store | None = None,
+    embedder: Embedder | None = None,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IndexReport:
+    """Embed every chunk that has no vector from the configured embedder yet.
+
+    Resumable by construction: each batch commits its vectors, and the next run
+    asks the store only for chunks still without one.  ``progress(done, total)``
+    is called after each batch.
+    """
+    settings = settings or Settings()
+    emb = embedder or get_embedder(settings.embedder, settings)
+    started = time.perf_counter()
+    done = 0
+    with _store(settings, store) as s:
+        total = s.count_to_embed(emb.name)
+        if limit is not None:
+            total = min(total, limit)
+        if progress:
+            progress(0, total)
+        while done < total:
+            todo = s.chunks_to_embed(emb.name, min(settings.embed_batch, total - done))
+            if not todo:
+                break
+            vectors = emb.embed([text for _, text in todo])
+            s.put_vectors(emb.name, [key for key, _ in todo], vectors)
+            done += len(todo)
+            if progress:
+                progress(done, total)
+        remaining = s.count_to_embed(emb.name)
+    return IndexReport(emb.name, done, remaining, time.perf_counter() - started)
+
+
+def make_retriever(settings: Settings, store: Store, *, embedder: Embedder | None = None) -> Retriever:
+    """A retriever over ``store``; dense search joins only when the store has vectors for the embedder."""
+    registry = get_registry()
+    reranker = registry.get("reranker", settings.reranker)(settings)
+    if embedder is None and _has_vectors(store, settings.embedder):
+        embedder = get_embedder(settings.embedder, settings)
+    return Retriever(store, embedder, reranker=reranker)
+
+
+def _has_vectors(store: Store, embedder_name: str) -> bool:
+    return store.stats().embedded.get(embedder_name, 0) > 0
+
+
+def search(
+    question: str,
+    *,
+    k: int = 10,
+    year_from: int | None = None,
+    year_to: int | None = None,
+    publication_types: Sequence[str] = (),
+    kinds: Sequence[str] = (),
+    include_retracted: bool = False,
+    mode: Mode = "hybrid",
+    settings: Settings | None = None,
+    store: Store | None = None,
+    embedder: Embedder | None = None,
+) -> tuple[Query, list[Hit], dict[str, float]]:
+    """Analyse ``question`` and return ``(query, hits, stage timings in ms)``."""
+    settings = settings or Settings()
+    if k < 1 or k > 1000:
+        raise InputError(f"k must be between 1 and 1000 (got {k})")
+    query = analyse(
+        question,
+        year_from=year_from,
+        year_to=year_to,
+        publication_types=tuple(publication_types),
+        kinds=tuple(kinds),
+    )
+    if include_retracted:
+        query = replace(query, exclude_retracted=False)
+    with _store(settings, store) as s:
+        retriever = make_retriever(settings, s, embedder=embedder)
+        if retriever.embedder is None and mode == "hybrid":
+            mode = "bm25"  # nothing embedded yet: lexical only until `curbside index` runs
+        hits = retriever.search(query, k, config=replace(retriever.config, mode=mode))
+        return query, hits, retriever.last_timings.stages
+
+
+def evaluate_retrieval(
+    questions_path: Path,
+    qrels_path: Path,
+    *,
+    modes: Sequence[Mode] | None = None,
+    k: int = 100,
+    settings: Settings | None = None,
+    store: Store | None = None,
+) -> list[EvalReport]:
+    """Evaluate each retrieval mode over judged questions (see :mod:`curbside.evaluation`)."""
+    settings = settings or Settings()
+    questions = load_questions(questions_path)
+    qrels = load_qrels(qrels_path)
+    with _store(settings, store) as s:
+        retriever = make_retriever(settings, s)
+        available: list[Mode] = ["hybrid", "bm25", "dense"] if retriever.embedder else ["bm25"]
+        wanted = list(modes) if modes else available
+        for mode in wanted:
+            if mode not in available:
+                raise InputError(f"mode {mode!r} needs embeddings; run `curbside index` first")
+        reports = []
+        for mode in wanted:
+            cfg = replace(retriever.config, mode=mode)
+
+            def run(question: str, cfg: RetrievalConfig = cfg) -> list[str]:
+                return ranked_documents(
+                    retriever.search(question, k, config=replace(cfg, max_per_document=1))
+                )
+
+            reports.append(evaluate(mode, run, questions, qrels))
+        return reports

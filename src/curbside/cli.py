@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import click
@@ -219,6 +220,199 @@ def show(ctx: Context, doc_id: str, as_json: bool, with_chunks: bool) -> None:
         console.print()
         for c in chunks:
             console.print(f"[dim]chunk {c.ordinal} [{c.section}] {c.start}–{c.end}[/]")
+
+
+@cli.command()
+@click.option("--limit", type=int, default=None, help="Embed at most this many chunks now (the rest later).")
+@click.option("--embedder", default=None, help="Registered embedder name (default: settings.embedder).")
+@pass_ctx
+def index(ctx: Context, limit: int | None, embedder: str | None) -> None:
+    """Embed the chunks that have no vector yet (resumable: stop and run again any time)."""
+    settings = ctx.settings.model_copy(update={"embedder": embedder}) if embedder else ctx.settings
+    bar = Progress(
+        TextColumn("[bold]embedding"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} chunks"),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
+    task = bar.add_task("embed", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        report = api.index(settings=settings, limit=limit, progress=update)
+    rate = report.embedded / report.seconds if report.seconds else 0.0
+    click.echo(
+        f"embedded {report.embedded:,} chunks with {report.embedder} in {report.seconds:.1f} s "
+        f"({rate:,.0f}/s); {report.remaining:,} remaining"
+    )
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", default=10, show_default=True, help="Number of hits.")
+@click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
+@click.option("--year-from", type=int, default=None, help="Only sources published in or after this year.")
+@click.option("--year-to", type=int, default=None, help="Only sources published in or before this year.")
+@click.option("--type", "pub_types", multiple=True, help="Publication type, e.g. 'Review' (repeatable).")
+@click.option(
+    "--kind", "kinds", multiple=True, help="Source kind: guideline, meta-analysis, rct, review, ..."
+)
+@click.option("--include-retracted", is_flag=True, help="Also return retracted sources (flagged).")
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
+@pass_ctx
+def search(
+    ctx: Context,
+    question: str,
+    k: int,
+    as_json: bool,
+    year_from: int | None,
+    year_to: int | None,
+    pub_types: tuple[str, ...],
+    kinds: tuple[str, ...],
+    include_retracted: bool,
+    mode: str,
+) -> None:
+    """Ranked evidence passages for QUESTION (hybrid BM25 + dense retrieval)."""
+    from curbside.retrieve import matching_span
+
+    query, hits, timings = api.search(
+        question,
+        k=k,
+        year_from=year_from,
+        year_to=year_to,
+        publication_types=pub_types,
+        kinds=kinds,
+        include_retracted=include_retracted,
+        mode=mode,  # type: ignore[arg-type]
+        settings=ctx.settings,
+    )
+    rows = []
+    for rank, hit in enumerate(hits, start=1):
+        start, end = matching_span(hit, query)
+        body = hit.document.body
+        rows.append(
+            {
+                "rank": rank,
+                "id": hit.document.id,
+                "pmid": hit.document.pmid,
+                "title": hit.document.title,
+                "year": hit.document.year,
+                "kind": hit.document.kind,
+                "journal": hit.document.journal,
+                "retracted": hit.document.retracted,
+                "chunk": hit.chunk.ordinal,
+                "section": hit.chunk.section,
+                "span": {"start": start, "end": end, "text": body[start:end] if end > start else ""},
+                "scores": {
+                    "final": round(hit.score, 6),
+                    "bm25": None if hit.lexical is None else round(hit.lexical, 4),
+                    "dense": None if hit.dense is None else round(hit.dense, 4),
+                    "fused": round(hit.fused, 6),
+                    "rerank": None if hit.rerank is None else round(hit.rerank, 3),
+                    "evidence": round(hit.evidence, 3),
+                },
+            }
+        )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "query": {
+                        "text": query.text,
+                        "type": query.qtype,
+                        "concepts": [c.preferred for c in query.concepts],
+                        "keywords": list(query.keywords),
+                    },
+                    "hits": rows,
+                    "timings_ms": {n: round(v, 2) for n, v in timings.items()},
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    console = Console()
+    concepts = ", ".join(c.preferred for c in query.concepts) or "none recognised"
+    console.print(f"[dim]question type: {query.qtype}; concepts: {escape(concepts)}[/]")
+    if not rows:
+        console.print("No matching evidence in the store.")
+    for row in rows:
+        sc = row["scores"]
+        assert isinstance(sc, dict)
+        flag = " [bold red]RETRACTED[/]" if row["retracted"] else ""
+        console.print(
+            f"[bold]{row['rank']:>2}. {escape(str(row['title']))}[/]{flag}\n"
+            f"    {row['id']} · {row['journal'] or ''} {row['year'] or ''} · {row['kind']} · "
+            f"score {sc['final']:.4f} (bm25 {sc['bm25']}, dense {sc['dense']}, evidence {sc['evidence']})"
+        )
+        span = row["span"]
+        assert isinstance(span, dict)
+        if span["text"]:
+            console.print(f"    [italic]{escape(str(span['text']))}[/]", highlight=False)
+    if ctx.verbose:
+        console.print("[dim]" + ", ".join(f"{n} {v:.1f} ms" for n, v in timings.items()) + "[/]")
+
+
+@cli.group(name="eval")
+def eval_group() -> None:
+    """Measure curbside against relevance judgements."""
+
+
+@eval_group.command(name="retrieval")
+@click.option(
+    "--questions",
+    "questions_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="JSON Lines {id, question} or TSV id<TAB>question.",
+)
+@click.option(
+    "--qrels",
+    "qrels_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="TREC qrels (qid 0 docid rel) or TSV qid<TAB>docid<TAB>rel.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "bm25", "dense"]),
+    multiple=True,
+    help="Modes to compare (repeatable; default: every mode the store supports).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per mode.")
+@pass_ctx
+def eval_retrieval(
+    ctx: Context, questions_path: Path, qrels_path: Path, mode: tuple[str, ...], as_json: bool
+) -> None:
+    """nDCG@10, Recall@10/100, MRR and latency of retrieval over judged questions."""
+    reports = api.evaluate_retrieval(
+        questions_path,
+        qrels_path,
+        modes=mode or None,
+        settings=ctx.settings,  # type: ignore[arg-type]
+    )
+    if as_json:
+        for r in reports:
+            click.echo(json.dumps(r.row()))
+        return
+    table = Table(title="Retrieval evaluation")
+    for col in ("mode", "queries", "nDCG@10", "Recall@10", "Recall@100", "MRR", "p50 ms", "p95 ms"):
+        table.add_column(col, justify="left" if col == "mode" else "right")
+    for r in reports:
+        table.add_row(
+            r.name,
+            str(r.queries),
+            f"{r.ndcg10:.4f}",
+            f"{r.recall10:.4f}",
+            f"{r.recall100:.4f}",
+            f"{r.mrr:.4f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p95_ms:.1f}",
+        )
+    Console().print(table)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -63,11 +63,22 @@ class Settings(BaseSettings):
         description="Base URL of the Europe PMC REST API.",
     )
     http_timeout: float = Field(default=30.0, description="Seconds before a remote request times out.")
-    http_retries: int = Field(default=4, description="Retries (with exponential backoff) on 429 and 5xx answers.")
+    http_retries: int = Field(
+        default=4, description="Retries (with exponential backoff) on 429 and 5xx answers."
+    )
     chunk_chars: int = Field(
         default=1500, description="Target chunk size in characters; chunks end on sentence boundaries."
     )
     batch_size: int = Field(default=500, description="Records written per ingest transaction.")
+    embedder: str = Field(
+        default="minilm",
+        description="Registered embedder used by `curbside index` and dense retrieval "
+        "(minilm: all-MiniLM-L6-v2 int8 ONNX; fake: hashing, for tests).",
+    )
+    embed_batch: int = Field(default=64, description="Texts embedded per batch by `curbside index`.")
+    reranker: str = Field(
+        default="concept", description="Registered reranker: concept (concept coverage) or none."
+    )
     shared_data: Path | None = Field(
         default=None,
         description="Folder holding the shared real data (medline/, mesh/, pubmedqa/) "

@@ -62,7 +62,9 @@ class SourceFormatError(SourceError):
 
 
 class RemoteError(SourceError):
-    def __init__(self, message: str, *, url: str | None = None, status: int | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, url: str | None = None, status: int | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.url = url
         self.status = status

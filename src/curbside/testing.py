@@ -376,7 +376,13 @@ def serve_transport(transport: httpx.BaseTransport, host: str = "127.0.0.1") -> 
             pass  # keep test output clean; the transport records every request anyway
 
     server = http.server.ThreadingHTTPServer((host, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="curbside-serve-transport", daemon=True)
+    # A short poll interval: shutdown() waits for the serving loop's next poll, and tests should not.
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.02},
+        name="curbside-serve-transport",
+        daemon=True,
+    )
     thread.start()
     try:
         yield f"http://{host}:{server.server_address[1]}/"

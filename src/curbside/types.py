@@ -186,3 +186,54 @@ class Chunk:
     @property
     def id(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """A key idea of a question with the terms that may express it (see :mod:`curbside.questions`)."""
+
+    text: str  # as written in the question, e.g. "leucopenia"
+    preferred: str  # normalised / MeSH name, e.g. "Leukopenia"
+    synonyms: tuple[str, ...] = ()  # spelling variants, entry terms, abbreviations expanded
+    narrower: tuple[str, ...] = ()  # narrower terms, e.g. "Neutropenia", "Lymphopenia", "Agranulocytosis"
+    mesh_ui: str = ""
+
+
+QuestionType = Literal[
+    "definition", "causes", "diagnosis", "treatment", "dosing", "prognosis", "comparison", "yesno", "general"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """An analysed question: its type, concepts, keywords and search filters."""
+
+    text: str
+    qtype: QuestionType
+    concepts: tuple[Concept, ...]
+    keywords: tuple[str, ...]  # content words left after stop words, lowercased
+    year_from: int | None = None
+    year_to: int | None = None
+    publication_types: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()  # DocumentKind filter
+    exclude_retracted: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved chunk with every score that placed it, and its document's metadata.
+
+    Scores are ``None`` where a method did not find the chunk (a dense-only hit
+    has no lexical score).  ``score`` is the final ranking score.
+    """
+
+    chunk: Chunk
+    document: Document
+    score: float
+    lexical: float | None = None
+    dense: float | None = None
+    fused: float = 0.0
+    rerank: float | None = None
+    evidence: float = 0.0
+    rank_lexical: int | None = None
+    rank_dense: int | None = None

@@ -76,8 +76,21 @@ def open_maybe_gzip(path: Path) -> tuple[IO[bytes], CountingReader]:
     fh.seek(0)
     raw = CountingReader(fh)
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[arg-type]
+        return _ClosingGzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[call-overload]
     return raw, raw  # type: ignore[return-value]
+
+
+class _ClosingGzipFile(gzip.GzipFile):
+    """A GzipFile that also closes the file it wraps (the stdlib one leaves it open)."""
+
+    def close(self) -> None:
+        inner = self.fileobj
+        try:
+            super().close()
+        finally:
+            closer = getattr(inner, "close", None)
+            if closer is not None:
+                closer()
 
 
 # Errors a truncated or corrupt gzip stream raises while being read.
@@ -122,5 +135,3 @@ def kind_from_publication_types(types: tuple[str, ...] | list[str]) -> DocumentK
 def is_retraction_type(types: tuple[str, ...] | list[str]) -> bool:
     """True when a record is itself a retracted publication (not a retraction *notice*)."""
     return any(t.lower() == "retracted publication" for t in types)
-
-

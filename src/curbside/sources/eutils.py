@@ -348,7 +348,7 @@ class EutilsClient:
         self._http = httpx.Client(
             transport=transport,
             timeout=settings.http_timeout,
-            headers={"User-Agent": f"curbside/{__version__} (+{settings.ncbi_tool})"},
+            headers={"User-Agent": f"curbside/{__version__}"},
         )
 
     # --- lifecycle ---------------------------------------------------------------------------------

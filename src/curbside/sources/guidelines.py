@@ -14,11 +14,19 @@ licence) comes from, in rising order of precedence:
 2. inline metadata: YAML front matter in Markdown, ``<title>`` and
    ``<meta name="citation_*|dc.*">`` tags in HTML;
 3. a sidecar file next to the guideline: ``<name>.meta.yaml``, ``<name>.yaml``
-   or ``<name>.json``, where ``<name>`` is the file name with or without its
-   extension (``neutropenia.md.meta.yaml`` or ``neutropenia.meta.yaml``).
+   or ``<name>.json`` (also ``.meta.yml``, ``.meta.json``, ``.yml``), where
+   ``<name>`` is the file name with or without its extension
+   (``neutropenia.md.meta.yaml`` or ``neutropenia.meta.yaml``).
 
 The sidecar wins key by key, so it can correct one field of a page that is
 otherwise described well by its own tags.
+
+Metadata keys (case-insensitive; spaces and hyphens count as underscores):
+``title``, ``issuer`` (or ``issuing_body``, ``publisher``, ``organisation``),
+``year``, ``date``, ``url``, ``publication_types``, ``id`` or ``slug``,
+``licence`` (or ``license``), ``authors``, ``keywords``, ``language``, ``doi``.
+Other keys are ignored, because front matter often carries keys meant for a
+static site generator.
 
 Sections follow the headings (label: the heading path, ``"Diagnosis > Thresholds"``);
 a lone H1 opening the document is its title and stays out of the paths.
@@ -49,7 +57,7 @@ from curbside.types import Document, Malformed, Record, Section
 __all__ = ["SOURCE_TYPE", "GuidelineSource", "detect", "slugify"]
 
 SUFFIXES = frozenset({".md", ".html", ".htm", ".pdf"})
-SIDECAR_SUFFIXES = (".meta.yaml", ".meta.yml", ".yaml", ".yml", ".json")
+SIDECAR_SUFFIXES = (".meta.yaml", ".meta.yml", ".meta.json", ".yaml", ".yml", ".json")
 DEFAULT_PUBLICATION_TYPES = ("Practice Guideline",)
 #: Slugs longer than this are cut at a word boundary; ids must stay usable in URLs and logs.
 MAX_SLUG = 100
@@ -163,10 +171,12 @@ def _read_sidecar(path: Path) -> tuple[str, dict[str, Any]] | None:
                 continue
             where = f"sidecar {candidate.name}"
             text = _read_bytes(candidate).decode("utf-8-sig", errors="replace")
+            is_json = suffix.endswith(".json")
             try:
-                raw = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+                raw = json.loads(text) if is_json else yaml.safe_load(text)
             except (ValueError, yaml.YAMLError) as exc:
-                raise _MetadataError(where, f"{candidate.name} is not valid {suffix[1:]}: {exc}") from exc
+                fmt = "JSON" if is_json else "YAML"
+                raise _MetadataError(where, f"{candidate.name} is not valid {fmt}: {exc}") from exc
             return where, _mapping(raw, where)
     return None
 
@@ -236,6 +246,7 @@ def _str_list(meta: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] 
 
 
 _YEAR_IN_TEXT = re.compile(r"\b(1\d{3}|2[01]\d{2})\b")
+_SLASHED_DATE = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
 
 
 def _year_and_date(meta: Mapping[str, Any], where: str) -> tuple[int | None, str | None]:
@@ -247,6 +258,8 @@ def _year_and_date(meta: Mapping[str, Any], where: str) -> tuple[int | None, str
         pub_date, year = raw_date.isoformat(), raw_date.year
     elif isinstance(raw_date, str | int) and not isinstance(raw_date, bool):
         pub_date = clean_text(str(raw_date)) or None
+        if pub_date and (ymd := _SLASHED_DATE.match(pub_date)):  # citation_date is often 2022/03/15
+            pub_date = f"{ymd.group(1)}-{int(ymd.group(2)):02d}-{int(ymd.group(3)):02d}"
         found = _YEAR_IN_TEXT.search(pub_date or "")
         year = int(found.group(1)) if found else None
     elif raw_date is not None:
@@ -259,8 +272,8 @@ def _year_and_date(meta: Mapping[str, Any], where: str) -> tuple[int | None, str
             year = int(str(raw_year).strip())
         except ValueError:
             raise _MetadataError(where, f"{where}: 'year' must be a year, got {raw_year!r}") from None
-        if not 1000 <= year <= 2100:
-            raise _MetadataError(where, f"{where}: 'year' {year} is not a plausible publication year")
+    if year is not None and not 1000 <= year <= 2100:
+        raise _MetadataError(where, f"{where}: year {year} is not a plausible publication year")
     return year, pub_date
 
 
@@ -287,10 +300,7 @@ def _build(path: Path, parsed: _Parsed, sidecar: tuple[str, dict[str, Any]] | No
     if not slug:
         return Malformed(source=str(path), position="file", message=f"{path.name}: title gives no usable id")
 
-    if parsed.page_sections is not None:
-        sections = parsed.page_sections
-    else:
-        sections = _sections(parsed.events)
+    sections = parsed.page_sections if parsed.page_sections is not None else _sections(parsed.events)
     if not any(s.text for s in sections):
         hint = " (a scanned PDF needs OCR first)" if path.suffix.lower() == ".pdf" else ""
         return Malformed(source=str(path), position="file", message=f"{path.name}: no text{hint}")
@@ -318,14 +328,17 @@ def _build(path: Path, parsed: _Parsed, sidecar: tuple[str, dict[str, Any]] | No
     )
 
 
+def _is_h1(event: _Heading | str) -> bool:
+    return isinstance(event, _Heading) and event.level == 1
+
+
 def _sections(events: list[_Heading | str]) -> list[Section]:
     """Group text blocks under heading paths; headings without text of their own produce no section."""
     # A document that opens with its only H1 is titled by it: leave that heading out of every path.
     first = events[0] if events else None
     title_heading = None
-    if isinstance(first, _Heading) and first.level == 1:
-        if sum(isinstance(e, _Heading) and e.level == 1 for e in events) == 1:
-            title_heading = first
+    if isinstance(first, _Heading) and first.level == 1 and sum(_is_h1(e) for e in events) == 1:
+        title_heading = first
 
     sections: list[Section] = []
     path: list[_Heading] = []
@@ -490,8 +503,11 @@ def _markdown_events(text: str) -> list[_Heading | str]:
 _DROP_TAGS = ("script", "style", "nav", "noscript", "template")
 _HEADING_TAGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4}
 _BLOCK_TAGS = frozenset(
-    "p div li ul ol dl dt dd table thead tbody tfoot tr caption section article main aside header footer "
-    "blockquote pre figure figcaption h5 h6 address details summary form fieldset hr".split()
+    {
+        *("p", "div", "section", "article", "main", "aside", "header", "footer", "blockquote", "pre"),
+        *("ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody", "tfoot", "tr", "caption"),
+        *("figure", "figcaption", "h5", "h6", "address", "details", "summary", "form", "fieldset", "hr"),
+    }
 )
 _SENTENCE_TAGS = frozenset({"li", "tr", "dt", "dd", "h5", "h6", "caption", "figcaption", "summary"})
 _CELL_TAGS = frozenset({"td", "th"})
@@ -530,26 +546,38 @@ def _parse_html(data: bytes) -> _Parsed:
         return _Parsed(events=[], meta={}, fallback_title=None, where="HTML meta tags")
 
     meta = _html_meta(doc)
-    for el in doc.xpath("|".join(f"//{t}" for t in _DROP_TAGS)):
-        el.drop_tree()  # keeps the element's tail text, which belongs to the surrounding content
+    for el in list(doc.iter(*_DROP_TAGS)):
+        if isinstance(el, lxml.html.HtmlElement):
+            el.drop_tree()  # keeps the element's tail text, which belongs to the surrounding content
     # Site chrome (banners, footers) sits outside <main>/<article> on most publishers' pages.
-    roots = doc.xpath("//main") or doc.xpath("//article") or doc.xpath("//body") or [doc]
-    root = roots[0]
-    events = _html_events(root)
-    first_h1 = next((e.text for e in events if isinstance(e, _Heading) and e.level == 1), None)
+    root = _first(doc, "main")
+    if root is None:
+        root = _first(doc, "article")
+    if root is None:
+        root = _first(doc, "body")
+    events = _html_events(doc if root is None else root)
+    first_h1 = next((e.text for e in events if _is_h1(e) and isinstance(e, _Heading)), None)
     if first_h1 is None:
-        h1s = doc.xpath("//h1")
-        if h1s:
-            first_h1 = clean_text(h1s[0].text_content()) or None
+        h1 = _first(doc, "h1")
+        if h1 is not None:
+            first_h1 = clean_text(h1.text_content()) or None
     return _Parsed(events=events, meta=meta, fallback_title=first_h1, where="HTML meta tags")
+
+
+def _first(doc: lxml.html.HtmlElement, tag: str) -> lxml.html.HtmlElement | None:
+    """The first ``tag`` element; explicit because lxml elements without children are falsy."""
+    for el in doc.iter(tag):
+        if isinstance(el, lxml.html.HtmlElement):
+            return el
+    return None
 
 
 def _html_meta(doc: lxml.html.HtmlElement) -> dict[str, Any]:
     by_name: dict[str, list[str]] = {}
-    for el in doc.xpath("//meta[@name and @content]"):
-        value = clean_text(el.get("content"))
-        if value:
-            by_name.setdefault(el.get("name", "").strip().lower(), []).append(value)
+    for el in doc.iter("meta"):
+        name, value = el.get("name"), clean_text(el.get("content"))
+        if name and value:
+            by_name.setdefault(name.strip().lower(), []).append(value)
     meta: dict[str, Any] = {}
     for name, key in _META_NAMES:
         if key not in meta and by_name.get(name):
@@ -560,14 +588,15 @@ def _html_meta(doc: lxml.html.HtmlElement) -> dict[str, Any]:
     if isinstance(meta.get("keywords"), str):
         meta["keywords"] = [k.strip() for k in re.split(r"[;,]", meta["keywords"]) if k.strip()]
     if "title" not in meta:
-        titles = doc.xpath("//head/title|//title")
-        title = clean_text(titles[0].text_content()) if titles else ""
+        title_el = _first(doc, "title")
+        title = clean_text(title_el.text_content()) if title_el is not None else ""
         if title:
             meta["title"] = title
     if "url" not in meta:
-        canonical = doc.xpath("//link[@rel='canonical']/@href")
-        if canonical:
-            meta["url"] = str(canonical[0]).strip()
+        for link in doc.iter("link"):
+            if (link.get("rel") or "").strip().lower() == "canonical" and link.get("href"):
+                meta["url"] = str(link.get("href")).strip()
+                break
     if "language" not in meta and doc.get("lang"):
         meta["language"] = doc.get("lang")
     return meta
@@ -613,6 +642,8 @@ def _html_events(root: lxml.html.HtmlElement) -> list[_Heading | str]:
             flush()
             open_blocks.pop()
         else:
+            if tag == "sup" and buffer and buffer[-1][-1:].isdigit():
+                buffer.append("^")  # 10<sup>9</sup>/L is 10^9/L, not 109/L
             if el.text:
                 buffer.append(el.text)
             for child in el:

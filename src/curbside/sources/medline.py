@@ -68,6 +68,7 @@ _YEAR = re.compile(r"\d{4}")
 # without limit.
 _CACHE_LIMIT = 200_000
 _HEADINGS: dict[tuple[str | None, ...], MeshHeading | None] = {}
+_MISSING = object()
 
 
 def _clean(text: str | None) -> str:
@@ -199,31 +200,40 @@ def _build_heading(heading: etree._Element) -> MeshHeading | None:
                 descriptor=name, ui=part.get("UI") or "", major=part.get("MajorTopicYN") == "Y"
             )
         elif part.tag == "QualifierName":
-            qualifiers.append(MeshQualifier(name=name, ui=part.get("UI") or "", major=part.get("MajorTopicYN") == "Y"))
+            qualifiers.append(
+                MeshQualifier(name=name, ui=part.get("UI") or "", major=part.get("MajorTopicYN") == "Y")
+            )
     if descriptor is None:
         return None
     if qualifiers:
         descriptor = MeshHeading(
-            descriptor=descriptor.descriptor, ui=descriptor.ui, major=descriptor.major, qualifiers=tuple(qualifiers)
+            descriptor=descriptor.descriptor,
+            ui=descriptor.ui,
+            major=descriptor.major,
+            qualifiers=tuple(qualifiers),
         )
     return descriptor
 
 
 def _mesh(heading_list: etree._Element) -> list[MeshHeading]:
     out: list[MeshHeading] = []
+    cache = _HEADINGS
     for heading in heading_list:
-        # The raw strings of every part identify the heading; interned instances skip construction.
-        key: tuple[str | None, ...] = ()
-        for part in heading:
-            key += (part.tag, part.text, part.get("UI"), part.get("MajorTopicYN"))
-        try:
-            found = _HEADINGS[key]
-        except KeyError:
+        # The raw text and attribute values of every part identify the heading, and
+        # interned instances skip construction.  Indexing and ``values()`` avoid an
+        # iterator per heading and a ``get`` per attribute, the dominant costs here.
+        descriptor = heading[0]
+        key: tuple[str | None, ...] = (descriptor.text, *descriptor.values())
+        if len(heading) > 1:
+            for qualifier in heading[1:]:
+                key += (qualifier.text, *qualifier.values())
+        found = cache.get(key, _MISSING)
+        if found is _MISSING:
             found = _build_heading(heading)
-            if len(_HEADINGS) < _CACHE_LIMIT:
-                _HEADINGS[key] = found
+            if len(cache) < _CACHE_LIMIT:
+                cache[key] = found
         if found is not None:
-            out.append(found)
+            out.append(found)  # type: ignore[arg-type]
     return out
 
 
@@ -429,7 +439,9 @@ def parse_book_article(elem: etree._Element) -> Document:
 
 
 def _deletion(elem: etree._Element) -> Deletion:
-    return Deletion(ids=tuple(f"pmid:{p.text.strip()}" for p in elem.iterchildren("PMID") if p.text and p.text.strip()))
+    return Deletion(
+        ids=tuple(f"pmid:{p.text.strip()}" for p in elem.iterchildren("PMID") if p.text and p.text.strip())
+    )
 
 
 def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
@@ -460,7 +472,9 @@ def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
                 else:
                     yield parse_book_article(elem)
             except ValueError as exc:
-                yield Malformed(source=name, position=f"record {number}, line {elem.sourceline}", message=str(exc))
+                yield Malformed(
+                    source=name, position=f"record {number}, line {elem.sourceline}", message=str(exc)
+                )
             # Free the record and the already-emptied records before it, so memory stays flat.
             elem.clear(keep_tail=False)
             parent = elem.getparent()
@@ -479,7 +493,9 @@ def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
     root = context.root
     if root is None or root.tag not in _ROOTS:
         found = f"<{root.tag}>" if root is not None else "nothing"
-        raise SourceFormatError(f"{name}: not PubMed XML: the root element is {found}, expected <PubmedArticleSet>")
+        raise SourceFormatError(
+            f"{name}: not PubMed XML: the root element is {found}, expected <PubmedArticleSet>"
+        )
 
 
 def _looks_empty_or_foreign(exc: etree.XMLSyntaxError) -> bool:
