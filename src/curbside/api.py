@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from curbside import __version__
 from curbside.config import Settings
 from curbside.embeddings import Embedder, get_embedder
 from curbside.errors import InputError, NotFoundError
@@ -23,7 +24,7 @@ from curbside.registry import get_registry
 from curbside.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.store import open_store
 from curbside.store.base import Store, StoreStats
-from curbside.types import Chunk, Document, Hit, Query
+from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
 
 
 @contextmanager
@@ -246,3 +247,75 @@ def evaluate_retrieval(
 
             reports.append(evaluate(mode, run, questions, qrels))
         return reports
+
+
+def ask(
+    question: str,
+    *,
+    k: int = 12,
+    synthesizer: str = "extractive",
+    audience: Audience = "clinician",
+    year_from: int | None = None,
+    year_to: int | None = None,
+    kinds: Sequence[str] = (),
+    settings: Settings | None = None,
+    store: Store | None = None,
+    embedder: Embedder | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> Article:
+    """Answer ``question`` with a verified, cited article (see DESIGN: retrieve -> synthesize -> verify).
+
+    ``metadata["timings_ms"]`` holds the time of every stage.
+    """
+    from curbside.audience import adapt
+    from curbside.synthesis.base import finalize
+    from curbside.verify import verify_article
+
+    settings = settings or Settings()
+    if k < 1 or k > 100:
+        raise InputError(f"k must be between 1 and 100 (got {k})")
+    timings: dict[str, float] = {}
+    started = t = time.perf_counter()
+    query = analyse(question, year_from=year_from, year_to=year_to, kinds=tuple(kinds))
+    synth = get_registry().get("synthesizer", synthesizer)(settings)
+    with _store(settings, store) as s:
+        retriever = make_retriever(settings, s, embedder=embedder)
+        mode: Mode = "hybrid" if retriever.embedder is not None else "bm25"
+        hits = retriever.search(query, k, config=replace(retriever.config, mode=mode))
+        timings.update({f"retrieve.{n}": round(v, 2) for n, v in retriever.last_timings.stages.items()})
+        t = _lap(timings, "retrieve", t)
+        if on_token is not None and hasattr(synth, "synthesize_stream"):
+            draft = synth.synthesize_stream(query, hits, on_token=on_token)
+        else:
+            draft = synth.synthesize(query, hits)
+        t = _lap(timings, "synthesize", t)
+        verified = verify_article(draft, embedder=retriever.embedder)
+        t = _lap(timings, "verify", t)
+        documents = {h.document.id: h.document for h in hits}
+        article = finalize(verified, documents)
+        article = adapt(article, audience)
+        _lap(timings, "render-prep", t)
+        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+        metadata = dict(article.metadata)
+        metadata.update(
+            {
+                "timings_ms": timings,
+                "retrieval": {"mode": mode, "k": k, "hits": len(hits)},
+                "store": s.location,
+                "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "curbside_version": __version__,
+            }
+        )
+        return replace(article, metadata=metadata)
+
+
+def _lap(timings: dict[str, float], name: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[name] = round((now - since) * 1000, 2)
+    return now
+
+
+def with_warning(article: Article, code: str, message: str) -> Article:
+    """``article`` with one more warning (e.g. that a fallback synthesizer wrote it)."""
+    warning = ArticleWarning(code, message)  # type: ignore[arg-type]
+    return replace(article, warnings=(*article.warnings, warning))

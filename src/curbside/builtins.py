@@ -33,3 +33,24 @@ def register(registry: Registry) -> None:
 
     registry.add("reranker", "concept", ConceptCoverageReranker)
     registry.add("reranker", "none", NoReranker)
+    # --- synthesizers ---
+    from curbside.synthesis.extractive import ExtractiveSynthesizer
+
+    registry.add("synthesizer", "extractive", ExtractiveSynthesizer)
+    # --- chat backends (factories take settings) and the llm synthesizer ---
+    from curbside.synthesis.backends.llamacpp import LlamaCppBackend
+    from curbside.synthesis.backends.openai_compat import OpenAICompatBackend
+
+    registry.add("chat", "openai", OpenAICompatBackend)
+    registry.add("chat", "llamacpp", LlamaCppBackend)
+    from curbside.synthesis.llm import LLMSynthesizer
+
+    registry.add("synthesizer", "llm", LLMSynthesizer)
+    # --- renderers: functions (article, audience, verbose) -> str; see curbside.render ---
+    from curbside.render.html import html_renderer
+    from curbside.render.json import json_renderer
+    from curbside.render.markdown import markdown_renderer
+
+    registry.add("renderer", "md", markdown_renderer)
+    registry.add("renderer", "html", html_renderer)
+    registry.add("renderer", "json", json_renderer)

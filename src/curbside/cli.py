@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from rich.console import Console
@@ -25,6 +25,7 @@ from curbside.config import Settings
 from curbside.errors import CurbsideError
 from curbside.ingest import IngestReport
 from curbside.ingest import Progress as IngestProgress
+from curbside.retrieve import Mode
 
 err_console = Console(stderr=True)
 
@@ -356,6 +357,104 @@ def search(
         console.print("[dim]" + ", ".join(f"{n} {v:.1f} ms" for n, v in timings.items()) + "[/]")
 
 
+@cli.command()
+@click.argument("question")
+@click.option("-k", "--k", "k", default=12, show_default=True, help="Evidence passages retrieved.")
+@click.option(
+    "--synthesizer",
+    default="extractive",
+    show_default=True,
+    help="extractive (no LLM, deterministic) or llm (needs an LLM backend).",
+)
+@click.option(
+    "--model", default=None, help="LLM model name (with --synthesizer llm; env CURBSIDE_LLM_MODEL)."
+)
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True)
+@click.option(
+    "--audience",
+    type=click.Choice(["clinician", "student", "patient"]),
+    default="clinician",
+    show_default=True,
+    help="Who the article is written for.",
+)
+@click.option("--year-from", type=int, default=None, help="Only evidence published in or after this year.")
+@click.option(
+    "--fallback",
+    type=click.Choice(["none", "extractive"]),
+    default="none",
+    show_default=True,
+    help="If the LLM backend fails, answer with this synthesizer instead (with a warning).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the article to this file instead of the terminal.",
+)
+@pass_ctx
+def ask(
+    ctx: Context,
+    question: str,
+    k: int,
+    synthesizer: str,
+    model: str | None,
+    fmt: str,
+    audience: str,
+    year_from: int | None,
+    fallback: str,
+    output: Path | None,
+) -> None:
+    """Answer QUESTION with a structured article whose every claim cites its evidence."""
+    from curbside.render import render
+    from curbside.render.markdown import print_markdown
+
+    settings = ctx.settings.model_copy(update={"llm_model": model}) if model else ctx.settings
+    streaming = synthesizer == "llm" and fmt == "md" and output is None and sys.stderr.isatty()
+
+    def on_token(token: str) -> None:
+        err_console.print(token, end="", markup=False, highlight=False)
+
+    try:
+        article = api.ask(
+            question,
+            k=k,
+            synthesizer=synthesizer,
+            audience=audience,  # type: ignore[arg-type]
+            year_from=year_from,
+            settings=settings,
+            on_token=on_token if streaming else None,
+        )
+    except CurbsideError as exc:
+        if synthesizer == "extractive" or fallback == "none":
+            raise
+        err_console.print(f"[yellow]{escape(str(exc))}[/]\nFalling back to the {fallback} synthesizer.")
+        article = api.ask(
+            question,
+            k=k,
+            synthesizer=fallback,
+            audience=audience,  # type: ignore[arg-type]
+            year_from=year_from,
+            settings=settings,
+        )
+        article = api.with_warning(
+            article,
+            "fallback",
+            f"The {synthesizer} synthesizer failed ({exc.message}); "
+            f"this answer was written by the {fallback} synthesizer.",
+        )
+    if output is not None:
+        output.write_text(render(article, fmt, verbose=ctx.verbose), encoding="utf-8")  # type: ignore[arg-type]
+        click.echo(f"wrote {output}")
+    elif fmt == "md":
+        print_markdown(article, Console(), verbose=ctx.verbose)
+    else:
+        click.echo(render(article, fmt, verbose=ctx.verbose))  # type: ignore[arg-type]
+    if ctx.verbose:
+        timings = article.metadata.get("timings_ms", {})
+        err_console.print("[dim]" + ", ".join(f"{n} {v:.0f} ms" for n, v in timings.items()) + "[/]")
+
+
 @cli.group(name="eval")
 def eval_group() -> None:
     """Measure curbside against relevance judgements."""
@@ -391,8 +490,8 @@ def eval_retrieval(
     reports = api.evaluate_retrieval(
         questions_path,
         qrels_path,
-        modes=mode or None,
-        settings=ctx.settings,  # type: ignore[arg-type]
+        modes=cast("tuple[Mode, ...]", mode) or None,
+        settings=ctx.settings,
     )
     if as_json:
         for r in reports:

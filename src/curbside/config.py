@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "curbside"
+#: File name of the default model installed by `curbside models install` (see curbside.models).
+DEFAULT_GGUF = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 
 def default_data_dir() -> Path:
@@ -83,6 +86,32 @@ class Settings(BaseSettings):
         default=None,
         description="Folder holding the shared real data (medline/, mesh/, pubmedqa/) "
         "used by benchmarks and optional tests.",
+    )
+    llm_backend: Literal["openai", "llamacpp"] = Field(
+        default="openai",
+        description="Chat backend of the llm synthesizer: openai (any OpenAI-compatible server: "
+        "llama.cpp server, vLLM, Ollama, a hosted API) or llamacpp (in-process llama-cpp-python).",
+    )
+    llm_url: str = Field(
+        default="http://127.0.0.1:8080/v1",
+        description="Base URL of the OpenAI-compatible server; requests go to {llm_url}/chat/completions.",
+    )
+    llm_model: str = Field(
+        default="qwen2.5-1.5b-instruct", description="Model name sent to the OpenAI-compatible server."
+    )
+    llm_api_key: str | None = Field(
+        default_factory=lambda: os.environ.get("OPENAI_API_KEY") or None,
+        description="Bearer token for the OpenAI-compatible server; falls back to OPENAI_API_KEY.",
+    )
+    llm_timeout: float = Field(
+        default=120.0, description="Seconds before a language-model request times out."
+    )
+    llm_retries: int = Field(
+        default=2, description="Retries of a language-model request that timed out or got 429/5xx."
+    )
+    llm_model_path: Path = Field(
+        default_factory=lambda data: Path(data["data_dir"]) / "models" / DEFAULT_GGUF,
+        description="GGUF file loaded by the llamacpp backend (`curbside models install` puts it there).",
     )
 
 

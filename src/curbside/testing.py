@@ -13,7 +13,7 @@ import re
 import threading
 import urllib.parse
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from curbside.config import Settings
+    from curbside.synthesis.backends.base import ChatMessage
 
 # --------------------------------------------------------------------------------------------------
 # FakeEmbedder
@@ -390,3 +391,76 @@ def serve_transport(transport: httpx.BaseTransport, host: str = "127.0.0.1") -> 
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+# --------------------------------------------------------------------------------------------------
+# FakeChatBackend: a scripted language model
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """One call a :class:`FakeChatBackend` received, as it was made."""
+
+    messages: tuple[ChatMessage, ...]
+    schema: dict[str, Any] | None
+    temperature: float
+    max_tokens: int
+    streamed: bool
+
+
+class FakeChatBackend:
+    """A :class:`~curbside.synthesis.backends.ChatBackend` that replies from a script.
+
+    ``replies`` is a sequence of strings served in order (a call past the end
+    raises :class:`~curbside.errors.ModelError`, so a test notices an
+    unexpected extra call), or a callable ``(messages, schema) -> str``.
+    Every call is kept in :attr:`calls`.  With ``on_token`` the reply is
+    streamed in pieces split after each space, which join back to the reply.
+    """
+
+    name = "fake"
+
+    def __init__(
+        self,
+        replies: Sequence[str] | Callable[[Sequence[ChatMessage], dict[str, Any] | None], str],
+        *,
+        model: str = "fake-chat",
+    ) -> None:
+        self.model = model
+        self._replies = replies
+        self.calls: list[ChatCall] = []
+
+    def __repr__(self) -> str:
+        return f"FakeChatBackend(model={self.model!r}, calls={len(self.calls)})"
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        schema: dict[str, Any] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 1500,
+        on_token: Callable[[str], None] | None = None,
+    ) -> str:
+        from curbside.errors import ModelError
+
+        self.calls.append(ChatCall(tuple(messages), schema, temperature, max_tokens, on_token is not None))
+        if callable(self._replies):
+            reply = self._replies(messages, schema)
+        elif len(self.calls) <= len(self._replies):
+            reply = self._replies[len(self.calls) - 1]
+        else:
+            raise ModelError(
+                f"FakeChatBackend: no scripted reply left for call {len(self.calls)} "
+                f"({len(self._replies)} scripted)"
+            )
+        if on_token is not None:
+            for piece in re.split(r"(?<= )", reply):
+                if piece:
+                    on_token(piece)
+        return reply
+
+
+#: The name the design notes use for the fake language model.
+FakeLLM = FakeChatBackend

@@ -237,3 +237,115 @@ class Hit:
     evidence: float = 0.0
     rank_lexical: int | None = None
     rank_dense: int | None = None
+
+
+# --- answers -------------------------------------------------------------------------------------
+
+Verdict = Literal["supported", "partial", "unsupported", "unchecked"]
+Audience = Literal["clinician", "student", "patient"]
+YesNo = Literal["yes", "no", "uncertain"]
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A claim's pointer to evidence: a span of a document's :attr:`Document.body`."""
+
+    document_id: str
+    start: int
+    end: int
+    quote: str  # body[start:end], kept so a reader and the verifier need no store round trip
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One sentence of an answer with the evidence it cites and the verifier's verdict on it."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    verdict: Verdict = "unchecked"
+    support: float = 0.0  # verifier score in [0, 1]
+    supporting: Citation | None = None  # the cited span that best supports the claim
+    category: str = ""  # grouping label used by the synthesizer (e.g. "Medications")
+    note: str = ""  # why the verifier judged it so
+
+    @property
+    def document_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.document_id for c in self.citations))
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleSection:
+    """A headed part of an article; ``key`` is stable for review comments ("causes", "pitfalls")."""
+
+    key: str
+    heading: str
+    claims: tuple[Claim, ...] = ()
+    style: Literal["paragraph", "bullets"] = "bullets"
+    subsections: tuple[ArticleSection, ...] = ()
+    intro: str = ""  # uncited framing text written by curbside itself (never a clinical claim)
+
+    def all_claims(self) -> tuple[Claim, ...]:
+        out = list(self.claims)
+        for sub in self.subsections:
+            out.extend(sub.all_claims())
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """An entry of the reference list, numbered in order of first citation."""
+
+    number: int
+    document_id: str
+    title: str
+    journal: str | None
+    year: int | None
+    label: str  # Guideline / Meta-analysis / Systematic review / RCT / Review / Case report / Research
+    pmid: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    retracted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleWarning:
+    code: Literal[
+        "insufficient-evidence", "thin-evidence", "retracted-source", "conflicting-evidence", "claims-removed",
+        "fallback",
+    ]
+    message: str
+
+
+DISCLAIMER = (
+    "This article was generated automatically from the cited literature for healthcare professionals. "
+    "It is not a substitute for clinical judgement, local guidelines or the full text of the sources, "
+    "and it has not been reviewed by a clinician unless marked as approved."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A structured answer: title, bottom line, sections of claims, references and warnings."""
+
+    question: str
+    qtype: QuestionType
+    title: str
+    bottom_line: tuple[Claim, ...]
+    sections: tuple[ArticleSection, ...]
+    references: tuple[Reference, ...] = ()
+    warnings: tuple[ArticleWarning, ...] = ()
+    removed_claims: tuple[Claim, ...] = ()
+    verdict: YesNo | None = None  # yes/no questions only
+    audience: Audience = "clinician"
+    disclaimer: str = DISCLAIMER
+    metadata: dict[str, Any] = field(default_factory=dict)  # synthesizer, model, prompt, timings, corpus
+
+    def all_claims(self) -> tuple[Claim, ...]:
+        out = list(self.bottom_line)
+        for section in self.sections:
+            out.extend(section.all_claims())
+        return tuple(out)
+
+    @property
+    def insufficient(self) -> bool:
+        return any(w.code == "insufficient-evidence" for w in self.warnings)

@@ -1,18 +1,23 @@
 """MEDLINE/PubMed XML: baseline and update files, and efetch ``db=pubmed retmode=xml`` responses.
 
 All three use the ``PubmedArticleSet`` format: a stream of ``PubmedArticle``
-(and, from efetch, ``PubmedBookArticle``) elements, with update files ending in
-a ``DeleteCitation`` list of PMIDs that NLM withdrew.  Each article becomes a
+(and, from efetch, ``PubmedBookArticle``) elements; update files end with a
+``DeleteCitation`` list of PMIDs that NLM withdrew.  Each article becomes a
 :class:`~curbside.types.Document` with id ``pmid:<PMID>``; each
 ``DeleteCitation`` becomes one :class:`~curbside.types.Deletion`.
 
-A baseline file holds 30,000 articles in ~170 MB of XML, so parsing is
-streamed with ``lxml.etree.iterparse`` filtered to the record tags; each record
-is cleared (and its empty predecessors detached) once converted, which keeps
-memory flat however large the file.  The converters walk each element's
-children once and dispatch on the tag instead of issuing one tree search per
-field: that walk, not the XML parse, is the per-record cost we control, and
-the benchmark target is to stay within 1.5x of a bare ``iterparse`` loop.
+A baseline file holds 30,000 articles in ~170 MB of XML, so parsing streams
+with ``lxml.etree.iterparse`` filtered to the record tags; each record is
+cleared (and its emptied predecessors detached) once converted, which keeps
+memory flat however large the file.
+
+Speed: the target is to stay within 1.5x of a bare ``iterparse`` loop, i.e.
+about 30 us of Python per article on top of libxml2's ~60 us.  In lxml every
+element touched from Python costs a proxy object (~0.1 us), every ``get`` ~0.15
+us, every ``find`` ~1.5 us and every child iterator ~0.3 us, so the converters
+walk each level once dispatching on the tag, index into elements whose child
+order the DTD fixes (authors, MeSH headings), and intern the values that
+repeat across records (MeSH headings, publication-type lists).
 """
 
 from __future__ import annotations
@@ -30,12 +35,20 @@ from curbside.sources.base import (
     GZIP_ERRORS,
     CountingReader,
     FileSourceType,
-    clean_text,
     is_retraction_type,
     kind_from_publication_types,
     open_maybe_gzip,
 )
-from curbside.types import Deletion, Document, Malformed, MeshHeading, MeshQualifier, Record, Section
+from curbside.types import (
+    Deletion,
+    Document,
+    DocumentKind,
+    Malformed,
+    MeshHeading,
+    MeshQualifier,
+    Record,
+    Section,
+)
 
 __all__ = [
     "SOURCE_TYPE",
@@ -59,29 +72,46 @@ _ID_KEYS = {"pubmed": "pmid", "doi": "doi", "pmc": "pmcid", "pii": "pii"}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _YEAR = re.compile(r"\d{4}")
 
-# Interned MeSH headings.  A baseline file repeats the same few thousand
-# headings ("Humans", "Male", "Rats / metabolism*") hundreds of thousands of
-# times; the frozen dataclasses are hashable, so sharing one instance per
-# distinct raw (text, UI, MajorTopicYN, ...) key saves both the construction
-# time and the memory of duplicates.  Distinct headings in all of MEDLINE are
-# bounded, but the cache is capped so a pathological input cannot grow it
-# without limit.
+# Intern caches.  A baseline file repeats the same few thousand MeSH headings
+# ("Humans", "Rats / metabolism*") and publication-type lists hundreds of
+# thousands of times.  The values are frozen and hashable, so one shared
+# instance per distinct raw key saves construction time and the memory of
+# duplicates.  Distinct values in all of MEDLINE are bounded, but the caches
+# are capped anyway so that a pathological input cannot grow them without limit.
 _CACHE_LIMIT = 200_000
-_HEADINGS: dict[tuple[str | None, ...], MeshHeading | None] = {}
-_MISSING = object()
+_DESCRIPTORS: dict[tuple[str | None, ...], MeshHeading] = {}
+_QUALIFIERS: dict[tuple[str | None, ...], MeshQualifier] = {}
+_COMBINATIONS: dict[tuple[int, ...], MeshHeading] = {}
+_IMMORTAL: set[int] = set()  # ids of the interned descriptors and qualifiers
+_PUB_TYPES: dict[tuple[str | None, ...], tuple[tuple[str, ...], DocumentKind, bool]] = {}
 
 
 def _clean(text: str | None) -> str:
-    """:func:`clean_text` without the regex: ``str.split`` splits on exactly the same whitespace."""
+    """Collapse whitespace runs and strip, as :func:`~curbside.sources.base.clean_text` does.
+
+    ``str.split()`` splits on exactly the characters the regex ``\\s`` matches,
+    and is several times faster on the short strings that dominate here.
+    """
     return " ".join(text.split()) if text else ""
+
+
+def _norm(text: str) -> str:
+    """:func:`_clean` for long text (titles, abstracts): skips the split when nothing needs collapsing.
+
+    The only ASCII whitespace XML 1.0 allows is space, tab, newline and carriage
+    return, so for ASCII text these checks are exact; other text takes the slow path.
+    """
+    if text.isascii() and "  " not in text and "\n" not in text and "\t" not in text and "\r" not in text:
+        return text.strip()
+    return " ".join(text.split())
 
 
 def _text(elem: etree._Element) -> str:
     """An element's text with inline markup (``<i>``, ``<sub>``, MathML) flattened away."""
     if len(elem):  # itertext only when there are children; most elements are plain text
-        return " ".join("".join(elem.itertext()).split())
+        return _norm("".join(elem.itertext()))
     text = elem.text
-    return " ".join(text.split()) if text else ""
+    return _norm(text) if text else ""
 
 
 # --------------------------------------------------------------------------- dates
@@ -95,13 +125,13 @@ def _month_name(month: str) -> str:
 
 
 def _date_parts(date: etree._Element) -> tuple[int | None, str | None]:
-    """(year, readable date) from a ``PubDate``/``ArticleDate``-like element."""
+    """(year, readable date such as ``"2000 Feb 24"``) from a ``PubDate``-like element."""
     year = month = day = season = medline = ""
     for child in date:
-        tag = child.tag
         text = child.text
         if not text:
             continue
+        tag = child.tag
         if tag == "Year":
             year = text.strip()
         elif tag == "Month":
@@ -128,16 +158,19 @@ def _date_parts(date: etree._Element) -> tuple[int | None, str | None]:
     return (int(year) if year.isdigit() else None), " ".join(parts)
 
 
-# --------------------------------------------------------------------------- shared fragments
+# --------------------------------------------------------------------------- fragments
 
 
 def _authors(author_list: etree._Element) -> list[str]:
+    """``"LastName Initials"`` or the CollectiveName of each valid author, in order."""
     out: list[str] = []
     for author in author_list:
-        if author.get("ValidYN") == "N":  # NLM keeps erroneous names flagged, not removed
+        if author.get("ValidYN") == "N":  # NLM keeps erroneous names, flagged, rather than removing them
             continue
-        last = initials = fore = collective = None
-        for part in author:
+        # The DTD fixes the order: (LastName, ForeName?, Initials?, Suffix?) | CollectiveName,
+        # then Identifier* and AffiliationInfo*, so the first three children hold the name.
+        last = initials = fore = None
+        for part in author[:3]:
             tag = part.tag
             if tag == "LastName":
                 last = part.text
@@ -146,17 +179,16 @@ def _authors(author_list: etree._Element) -> list[str]:
             elif tag == "ForeName":
                 fore = part.text
             elif tag == "CollectiveName":
-                collective = part
+                name = _text(part)
+                if name:
+                    out.append(name)
+                break
         if last:
-            initials = _clean(initials)
-            if not initials and fore:  # older records sometimes lack Initials
+            last = " ".join(last.split())
+            initials = " ".join(initials.split()) if initials else ""
+            if not initials and fore:  # some records carry a ForeName but no Initials
                 initials = "".join(w[0] for w in fore.replace("-", " ").split())
-            last = _clean(last)
             out.append(f"{last} {initials}" if initials else last)
-        elif collective is not None:
-            name = _text(collective)
-            if name:
-                out.append(name)
     return out
 
 
@@ -167,7 +199,7 @@ def _abstract(abstract: etree._Element) -> list[Section]:
             text = _text(part)
             if text:
                 label = part.get("Label")
-                sections.append(Section(text=text, label=_clean(label) if label else ""))
+                sections.append(Section(text=text, label=_clean(label)))
     return sections
 
 
@@ -183,61 +215,111 @@ def _article_ids(id_list: etree._Element, identifiers: dict[str, str]) -> None:
 def _keywords(keyword_list: etree._Element, keywords: list[str]) -> None:
     for kw in keyword_list:
         text = _text(kw)
-        if text and text not in keywords:
+        if text and text not in keywords:  # the same keyword may come from several owners
             keywords.append(text)
 
 
-def _build_heading(heading: etree._Element) -> MeshHeading | None:
-    """The slow path of :func:`_mesh`: a heading not seen before."""
-    descriptor: MeshHeading | None = None
-    qualifiers: list[MeshQualifier] = []
-    for part in heading:
-        name = _clean(part.text)
-        if not name:
-            continue
-        if part.tag == "DescriptorName":
-            descriptor = MeshHeading(
-                descriptor=name, ui=part.get("UI") or "", major=part.get("MajorTopicYN") == "Y"
-            )
-        elif part.tag == "QualifierName":
-            qualifiers.append(
-                MeshQualifier(name=name, ui=part.get("UI") or "", major=part.get("MajorTopicYN") == "Y")
-            )
-    if descriptor is None:
-        return None
-    if qualifiers:
-        descriptor = MeshHeading(
-            descriptor=descriptor.descriptor,
-            ui=descriptor.ui,
-            major=descriptor.major,
-            qualifiers=tuple(qualifiers),
-        )
-    return descriptor
+def _mesh_part(part: etree._Element) -> tuple[str, str, bool]:
+    return _clean(part.text), part.get("UI") or "", part.get("MajorTopicYN") == "Y"
 
 
 def _mesh(heading_list: etree._Element) -> list[MeshHeading]:
+    """MeSH headings, built from interned descriptors, qualifiers and combinations.
+
+    The DTD puts DescriptorName first in each MeshHeading, then QualifierName*,
+    so the parts are reached by index rather than through a child iterator, and
+    each part's raw text and attribute values (one ``values()`` call rather
+    than a ``get`` per attribute) key the intern caches.  A heading with
+    qualifiers is looked up by the identities of its interned parts: cheaper to
+    hash than its strings, and safe because interned objects are never freed.
+    """
     out: list[MeshHeading] = []
-    cache = _HEADINGS
+    descriptors = _DESCRIPTORS
+    qualifiers = _QUALIFIERS
     for heading in heading_list:
-        # The raw text and attribute values of every part identify the heading, and
-        # interned instances skip construction.  Indexing and ``values()`` avoid an
-        # iterator per heading and a ``get`` per attribute, the dominant costs here.
-        descriptor = heading[0]
-        key: tuple[str | None, ...] = (descriptor.text, *descriptor.values())
-        if len(heading) > 1:
-            for qualifier in heading[1:]:
-                key += (qualifier.text, *qualifier.values())
-        found = cache.get(key, _MISSING)
-        if found is _MISSING:
-            found = _build_heading(heading)
-            if len(cache) < _CACHE_LIMIT:
-                cache[key] = found
-        if found is not None:
-            out.append(found)  # type: ignore[arg-type]
+        size = len(heading)
+        if not size:
+            continue
+        part = heading[0]
+        key = (part.text, *part.values())
+        found = descriptors.get(key)
+        if found is None:
+            if part.tag != "DescriptorName":
+                continue
+            found = _new_descriptor(part, key)
+            if found is None:
+                continue
+        if size > 1:
+            parts = [found]
+            for part in heading[1:]:
+                key = (part.text, *part.values())
+                qualifier = qualifiers.get(key)
+                if qualifier is None:
+                    qualifier = _new_qualifier(part, key)
+                    if qualifier is None:
+                        continue
+                parts.append(qualifier)
+            combo = tuple(map(id, parts))
+            heading_found = _COMBINATIONS.get(combo)
+            if heading_found is None:
+                heading_found = _new_combination(combo, parts)  # type: ignore[arg-type]
+            found = heading_found
+        out.append(found)
     return out
 
 
-# --------------------------------------------------------------------------- records
+def _new_descriptor(part: etree._Element, key: tuple[str | None, ...]) -> MeshHeading | None:
+    name, ui, major = _mesh_part(part)
+    if not name:
+        return None
+    heading = MeshHeading(descriptor=name, ui=ui, major=major)
+    if len(_DESCRIPTORS) < _CACHE_LIMIT:
+        _DESCRIPTORS[key] = heading
+        _IMMORTAL.add(id(heading))
+    return heading
+
+
+def _new_qualifier(part: etree._Element, key: tuple[str | None, ...]) -> MeshQualifier | None:
+    if part.tag != "QualifierName":
+        return None
+    name, ui, major = _mesh_part(part)
+    if not name:
+        return None
+    qualifier = MeshQualifier(name=name, ui=ui, major=major)
+    if len(_QUALIFIERS) < _CACHE_LIMIT:
+        _QUALIFIERS[key] = qualifier
+        _IMMORTAL.add(id(qualifier))
+    return qualifier
+
+
+def _new_combination(combo: tuple[int, ...], parts: list[MeshHeading | MeshQualifier]) -> MeshHeading:
+    base: MeshHeading = parts[0]  # type: ignore[assignment]
+    heading = MeshHeading(
+        descriptor=base.descriptor,
+        ui=base.ui,
+        major=base.major,
+        qualifiers=tuple(parts[1:]),  # type: ignore[arg-type]
+    )
+    # Identity keys are only sound while the parts stay alive: cache the combination
+    # only when every part is interned (always, unless the part caches are full).
+    if len(_COMBINATIONS) < _CACHE_LIMIT and all(i in _IMMORTAL for i in combo):
+        _COMBINATIONS[combo] = heading
+    return heading
+
+
+def _pub_types(type_list: etree._Element) -> tuple[tuple[str, ...], DocumentKind, bool]:
+    """(publication types, kind, is a retracted publication), interned by the raw type list."""
+    raw = tuple(p.text for p in type_list)
+    found = _PUB_TYPES.get(raw)
+    if found is None:
+        types = tuple(t for t in map(_clean, raw) if t)
+        found = (types, kind_from_publication_types(types), is_retraction_type(types))
+        if len(_PUB_TYPES) < _CACHE_LIMIT:
+            _PUB_TYPES[raw] = found
+    return found
+
+
+_NO_TYPES: tuple[tuple[str, ...], DocumentKind, bool] = ((), "research", False)
 
 
 def _pmid(elem: etree._Element | None, where: str) -> str:
@@ -251,15 +333,15 @@ def _pmid(elem: etree._Element | None, where: str) -> str:
     return pmid
 
 
+# --------------------------------------------------------------------------- records
+
+
 def parse_article(elem: etree._Element) -> Document:
     """Convert one ``PubmedArticle`` element into a :class:`Document`.
 
     Raises :class:`ValueError` when the record cannot identify itself (no
     ``MedlineCitation``, no or a non-numeric ``PMID``, no ``Article``);
     :class:`MedlineSource` reports those as :class:`~curbside.types.Malformed`.
-
-    Every level is walked once with a dispatch on the child's tag: in lxml a
-    child step costs ~0.1 us where each ``find`` costs ~1.5 us.
     """
     citation = pubmed_data = None
     for child in elem:
@@ -271,8 +353,7 @@ def parse_article(elem: etree._Element) -> Document:
     if citation is None:
         raise ValueError("PubmedArticle has no MedlineCitation")
 
-    pmid_elem = article = None
-    journal_ta = ""
+    pmid_elem = article = journal_info = None
     mesh: list[MeshHeading] = []
     chemicals: list[str] = []
     keywords: list[str] = []
@@ -286,18 +367,16 @@ def parse_article(elem: etree._Element) -> Document:
         elif tag == "MeshHeadingList":
             mesh = _mesh(child)
         elif tag == "ChemicalList":
-            for chem in child:
-                for part in chem:
-                    if part.tag == "NameOfSubstance":
-                        name = _clean(part.text)
+            for chemical in child:
+                for part in chemical[-1:]:  # (RegistryNumber, NameOfSubstance) in DTD order
+                    if part.tag == "NameOfSubstance" and part.text:
+                        name = " ".join(part.text.split())
                         if name:
                             chemicals.append(name)
+        elif tag == "MedlineJournalInfo":
+            journal_info = child
         elif tag == "KeywordList":  # one list per owner (NLM, NOTNLM, ...)
             _keywords(child, keywords)
-        elif tag == "MedlineJournalInfo":
-            for part in child:
-                if part.tag == "MedlineTA":
-                    journal_ta = _clean(part.text)
         elif tag == "CommentsCorrectionsList":
             retraction_in = any(c.get("RefType") == "RetractionIn" for c in child)
     pmid = _pmid(pmid_elem, "MedlineCitation")
@@ -305,14 +384,13 @@ def parse_article(elem: etree._Element) -> Document:
         raise ValueError(f"PMID {pmid}: MedlineCitation has no Article")
 
     title = vernacular = ""
-    journal = journal_abbrev = None
+    journal = journal_abbrev = language = None
     year: int | None = None
     pub_date: str | None = None
     article_date: etree._Element | None = None
     sections: list[Section] = []
     authors: list[str] = []
-    language: str | None = None
-    pub_types: list[str] = []
+    pub_types = _NO_TYPES
     identifiers: dict[str, str] = {"pmid": pmid}
     for child in article:
         tag = child.tag
@@ -324,7 +402,7 @@ def parse_article(elem: etree._Element) -> Document:
                 elif ptag == "ISOAbbreviation":
                     journal_abbrev = _clean(part.text) or None
                 elif ptag == "JournalIssue":
-                    for issue_part in part:
+                    for issue_part in part[-1:]:  # (Volume?, Issue?, PubDate) in DTD order
                         if issue_part.tag == "PubDate":
                             year, pub_date = _date_parts(issue_part)
         elif tag == "ArticleTitle":
@@ -337,10 +415,7 @@ def parse_article(elem: etree._Element) -> Document:
             if language is None and child.text:
                 language = child.text.strip() or None
         elif tag == "PublicationTypeList":
-            for ptype in child:
-                name = _clean(ptype.text)
-                if name:
-                    pub_types.append(name)
+            pub_types = _pub_types(child)
         elif tag == "ELocationID":
             key = _ID_KEYS.get(child.get("EIdType", ""))
             if key is not None and child.get("ValidYN") != "N" and child.text and child.text.strip():
@@ -353,6 +428,10 @@ def parse_article(elem: etree._Element) -> Document:
         fallback_year, fallback_date = _date_parts(article_date)
         year = year if year is not None else fallback_year
         pub_date = pub_date or fallback_date
+    if journal_abbrev is None and journal_info is not None:
+        for part in journal_info:
+            if part.tag == "MedlineTA":
+                journal_abbrev = _clean(part.text) or None
 
     # PubmedData/ArticleIdList is PubMed's canonical id list, so it wins over ELocationID.
     # (ReferenceList entries carry their own ArticleIdList, hence only the direct child.)
@@ -360,27 +439,29 @@ def parse_article(elem: etree._Element) -> Document:
         for child in pubmed_data:
             if child.tag == "ArticleIdList":
                 _article_ids(child, identifiers)
-    identifiers["pmid"] = pmid  # the citation's PMID is authoritative
+                break  # what follows is the ReferenceList
+    identifiers["pmid"] = pmid  # the citation's own PMID is authoritative
 
-    pub_types_t = tuple(pub_types)
+    types, kind, retracted_type = pub_types
     return Document(
         id=f"pmid:{pmid}",
         title=title or vernacular,
         sections=tuple(sections),
-        kind=kind_from_publication_types(pub_types_t),
+        kind=kind,
         source="medline",
         journal=journal,
-        journal_abbrev=journal_abbrev or journal_ta or None,
+        journal_abbrev=journal_abbrev,
         year=year,
         pub_date=pub_date,
         authors=tuple(authors),
         identifiers=identifiers,
         language=language,
-        publication_types=pub_types_t,
+        publication_types=types,
         mesh=tuple(mesh),
         chemicals=tuple(chemicals),
         keywords=tuple(keywords),
-        retracted=retraction_in or is_retraction_type(pub_types_t),
+        # "Retraction of Publication" is the notice, not a retracted paper, so only these two count.
+        retracted=retraction_in or retracted_type,
         url=f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/",
     )
 
@@ -388,8 +469,8 @@ def parse_article(elem: etree._Element) -> Document:
 def parse_book_article(elem: etree._Element) -> Document:
     """Convert one ``PubmedBookArticle`` (a book chapter such as a GeneReviews entry), minimally.
 
-    Books carry no MeSH, journal or retraction data; the title is the chapter
-    title when there is one, else the book title.
+    Books carry no MeSH or journal; the title is the chapter title when there
+    is one, else the book title.  Rare enough that plain ``find`` calls do.
     """
     doc = elem.find("BookDocument")
     if doc is None:
@@ -401,8 +482,8 @@ def parse_book_article(elem: etree._Element) -> Document:
     year: int | None = None
     pub_date: str | None = None
     if book is not None:
-        bt = book.find("BookTitle")
-        book_title = _text(bt) if bt is not None else ""
+        book_title_elem = book.find("BookTitle")
+        book_title = _text(book_title_elem) if book_title_elem is not None else ""
         pub = book.find("PubDate")
         if pub is not None:
             year, pub_date = _date_parts(pub)
@@ -410,43 +491,51 @@ def parse_book_article(elem: etree._Element) -> Document:
     author_list = doc.find("AuthorList")
     if author_list is None and book is not None:
         author_list = book.find("AuthorList")
-    pub_types = tuple(t for t in (_clean(p.text) for p in doc.iterfind("PublicationType")) if t)
+    type_list = doc.find("PublicationTypeList")
+    types, kind, retracted = _pub_types(type_list) if type_list is not None else _NO_TYPES
+    if not types:  # older book records list PublicationType directly under BookDocument
+        types = tuple(t for t in (_clean(p.text) for p in doc.iterchildren("PublicationType")) if t)
+        kind, retracted = kind_from_publication_types(types), is_retraction_type(types)
     keywords: list[str] = []
-    for kl in doc.iterchildren("KeywordList"):
-        _keywords(kl, keywords)
+    for keyword_list in doc.iterchildren("KeywordList"):
+        _keywords(keyword_list, keywords)
     identifiers = {"pmid": pmid}
     for id_list in (doc.find("ArticleIdList"), elem.find("PubmedBookData/ArticleIdList")):
         if id_list is not None:
             _article_ids(id_list, identifiers)
     identifiers["pmid"] = pmid
-    language = doc.findtext("Language")
+    language = _clean(doc.findtext("Language")) or None
     return Document(
         id=f"pmid:{pmid}",
         title=(_text(title_elem) if title_elem is not None else "") or book_title,
         sections=tuple(_abstract(abstract)) if abstract is not None else (),
-        kind=kind_from_publication_types(pub_types),
+        kind=kind,
         source="medline",
         year=year,
         pub_date=pub_date,
         authors=tuple(_authors(author_list)) if author_list is not None else (),
         identifiers=identifiers,
-        language=language.strip() or None if language else None,
-        publication_types=pub_types,
+        language=language,
+        publication_types=types,
         keywords=tuple(keywords),
-        retracted=is_retraction_type(pub_types),
+        retracted=retracted,
         url=f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/",
     )
 
 
 def _deletion(elem: etree._Element) -> Deletion:
-    return Deletion(
-        ids=tuple(f"pmid:{p.text.strip()}" for p in elem.iterchildren("PMID") if p.text and p.text.strip())
-    )
+    pmids = (" ".join(p.text.split()) for p in elem.iterchildren("PMID") if p.text)
+    return Deletion(ids=tuple(f"pmid:{pmid}" for pmid in pmids if pmid))
 
 
 def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
-    """Stream records from an open PubmedArticleSet document; whole-document errors name ``name``."""
-    # No DTD loading, no network, no entity expansion: the input may come from anywhere.
+    """Stream records from an open PubmedArticleSet document; whole-document errors name ``name``.
+
+    Records before a fatal error are yielded before the error is raised, so an
+    ingest can commit them; a record that cannot be converted is reported as
+    :class:`Malformed` and skipped.
+    """
+    # No DTD, no network, no entity expansion: an efetch response may come from anywhere.
     context = etree.iterparse(
         stream,
         events=("end",),
@@ -472,35 +561,32 @@ def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
                 else:
                     yield parse_book_article(elem)
             except ValueError as exc:
-                yield Malformed(
-                    source=name, position=f"record {number}, line {elem.sourceline}", message=str(exc)
-                )
-            # Free the record and the already-emptied records before it, so memory stays flat.
+                yield Malformed(source=name, position=f"record {number}, line {elem.sourceline}", message=str(exc))
+            # Free this record and the emptied records before it, so memory stays flat.
             elem.clear(keep_tail=False)
             parent = elem.getparent()
             if parent is not None:
                 while elem.getprevious() is not None:
                     del parent[0]
     except etree.XMLSyntaxError as exc:
-        if number == 0 and _looks_empty_or_foreign(exc):
-            raise SourceFormatError(f"{name}: not an XML file ({exc})") from exc
-        raise SourceFormatError(f"{name}: XML syntax error after {number} records: {exc}") from exc
+        if number == 0 and _at_start(exc):
+            raise SourceFormatError(f"{name}: not an XML file ({exc.msg})") from exc
+        raise SourceFormatError(f"{name}: XML syntax error after {number} records: {exc.msg}") from exc
     except GZIP_ERRORS as exc:
         raise SourceFormatError(
             f"{name}: compressed data is truncated or corrupt after {number} records ({exc})",
-            hint="re-download the file; NLM publishes an .md5 next to each one",
+            hint="download the file again; NLM publishes an .md5 next to each one",
         ) from exc
     root = context.root
     if root is None or root.tag not in _ROOTS:
-        found = f"<{root.tag}>" if root is not None else "nothing"
-        raise SourceFormatError(
-            f"{name}: not PubMed XML: the root element is {found}, expected <PubmedArticleSet>"
-        )
+        found = f"<{root.tag}>" if root is not None else "no root element"
+        raise SourceFormatError(f"{name}: not PubMed XML: found {found}, expected <PubmedArticleSet>")
 
 
-def _looks_empty_or_foreign(exc: etree.XMLSyntaxError) -> bool:
-    """Whether a syntax error at the very start means 'this is not XML at all' rather than 'broken XML'."""
-    return exc.lineno is not None and exc.lineno <= 1 and exc.offset is not None and exc.offset <= 1
+def _at_start(exc: etree.XMLSyntaxError) -> bool:
+    """Whether a syntax error sits on the first line, meaning 'not XML at all' rather than 'broken XML'."""
+    line = exc.position[0] if exc.position else None
+    return line is None or line <= 1
 
 
 def parse_pubmed_xml(data: bytes, name: str) -> Iterator[Record]:
@@ -518,7 +604,7 @@ class MedlineSource:
 
     @property
     def size(self) -> int:
-        """Bytes on disk, the total for a progress bar over :attr:`position`."""
+        """Bytes on disk: the total for a progress bar over :attr:`position`."""
         return self.path.stat().st_size
 
     @property
@@ -558,7 +644,7 @@ def detect(path: Path) -> bool:
 
 SOURCE_TYPE = FileSourceType(
     name="medline",
-    description="MEDLINE/PubMed XML (baseline and update files, efetch responses; .xml or .xml.gz)",
+    description="MEDLINE/PubMed XML: baseline and update files, efetch responses (.xml, .xml.gz)",
     detect=detect,
     open=lambda path, settings: MedlineSource(path),
 )

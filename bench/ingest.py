@@ -1,0 +1,127 @@
+"""Benchmark: ingest the shared MEDLINE files into a fresh store.
+
+Prints records/s, store size and peak memory for curbside's ingest, and, in the
+same run, the parse speed of curbside's MEDLINE source against a bare
+``lxml.etree.iterparse`` loop over the same files (the floor any parser on
+lxml pays), with their ratio.  Last line: one JSON object with every number.
+
+    .venv/bin/python bench/ingest.py [--files PATH ...] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lxml import etree
+
+from curbside.config import Settings, shared_data_dir
+from curbside.ingest import ingest_paths
+from curbside.sources.medline import MedlineSource
+from curbside.store.sqlite import SQLiteStore
+
+
+def bare_iterparse(path: Path) -> int:
+    """The reference loop: iterparse every PubmedArticle and free it, extracting nothing."""
+    n = 0
+    with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as fh:
+        for _, elem in etree.iterparse(fh, events=("end",), tag="PubmedArticle"):
+            n += 1
+            elem.clear(keep_tail=True)
+            parent = elem.getparent()
+            while parent is not None and elem.getprevious() is not None:
+                del parent[0]
+    return n
+
+
+def curbside_parse(path: Path) -> int:
+    return sum(1 for _ in MedlineSource(path).records())
+
+
+def timed(fn, path: Path, repeat: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    times, n = [], 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        n = fn(path)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", nargs="*", type=Path, help="MEDLINE XML files (default: shared medline/*.xml.gz)")
+    parser.add_argument("--repeat", type=int, default=3, help="parse-only repetitions (median is reported)")
+    args = parser.parse_args()
+    files = args.files
+    if not files:
+        shared = shared_data_dir()
+        if shared is None:
+            sys.exit("shared data not found: set CURBSIDE_SHARED_DATA or pass --files")
+        files = sorted((shared / "medline").glob("*.xml.gz"))
+
+    parse_rows = []
+    for path in files:
+        bare_s, bare_n = timed(bare_iterparse, path, args.repeat)
+        ours_s, ours_n = timed(curbside_parse, path, args.repeat)
+        parse_rows.append(
+            {"file": path.name, "articles": bare_n, "records": ours_n, "bare_s": round(bare_s, 3),
+             "curbside_s": round(ours_s, 3), "ratio": round(ours_s / bare_s, 3)}
+        )
+        print(f"parse {path.name}: bare iterparse {bare_s:.2f} s ({bare_n:,} articles), "
+              f"curbside {ours_s:.2f} s ({ours_n:,} records) -> ratio {ours_s / bare_s:.2f}x")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        settings = Settings(db=str(db))
+        store = SQLiteStore(db)
+        t = time.perf_counter()
+        report = ingest_paths(store, [str(p) for p in files], settings)
+        seconds = time.perf_counter() - t
+        stats = store.stats()
+        # A second run over the same files must do nothing (idempotence), and fast.
+        t = time.perf_counter()
+        again = ingest_paths(store, [str(p) for p in files], settings)
+        rerun_s = time.perf_counter() - t
+        store.close()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    total_bare = sum(r["bare_s"] for r in parse_rows)  # type: ignore[misc]
+    total_ours = sum(r["curbside_s"] for r in parse_rows)  # type: ignore[misc]
+    result = {
+        "bench": "ingest",
+        "files": [p.name for p in files],
+        "articles_read": stats.records_read,
+        "deletions_applied": stats.deletions_applied,
+        "documents": stats.documents,
+        "with_abstract": stats.with_abstract,
+        "chunks": stats.chunks,
+        "ingest_s": round(seconds, 2),
+        "records_per_s": round(stats.records_read / seconds, 1),
+        "store_mb": round(stats.size_bytes / 1e6, 1),
+        "peak_rss_mb": round(peak_mb, 1),
+        "rerun_s": round(rerun_s, 2),
+        "rerun_unchanged_inputs": sum(1 for i in again.inputs if i.status == "unchanged"),
+        "parse_bare_s": round(total_bare, 3),
+        "parse_curbside_s": round(total_ours, 3),
+        "parse_ratio": round(total_ours / total_bare, 3),
+        "parse": parse_rows,
+        "failed_inputs": [i.error for i in report.failed],
+    }
+    print(
+        f"ingest: {stats.records_read:,} articles read, {stats.deletions_applied} deletions, "
+        f"{stats.documents:,} documents ({stats.with_abstract:,} with abstract), {stats.chunks:,} chunks "
+        f"in {seconds:.1f} s = {result['records_per_s']:,} records/s; store {result['store_mb']} MB; "
+        f"peak RSS {result['peak_rss_mb']} MB; re-run {rerun_s:.2f} s"
+    )
+    print(f"parse overhead vs bare iterparse: {result['parse_ratio']}x (target <= 1.5x)")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Helpers every renderer shares: audience preparation, citation labels, safe links, footers."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Mapping
+from typing import Final
+
+from curbside.synthesis.base import reference_numbers
+from curbside.types import Article, Audience, Claim
+
+#: Shown once, after the sections, when any claim is only partially supported.
+PARTIAL_NOTE: Final = "Partially supported: the cited passage supports only part of this statement."
+PARTIAL_MARK: Final = "†"
+PUBMED_URL: Final = "https://pubmed.ncbi.nlm.nih.gov/{}/"
+DOI_URL: Final = "https://doi.org/{}"
+_SLUG: Final = re.compile(r"[^a-z0-9]+")
+
+
+def prepare(article: Article, audience: Audience | None) -> Article:
+    """The article worded for ``audience`` (``None``: as it is)."""
+    if audience is None or audience == article.audience:
+        return article
+    from curbside.audience import adapt  # deferred: only audience rendering needs the data files
+
+    return adapt(article, audience)
+
+
+def citation_labels(claim: Claim, numbers: Mapping[str, int]) -> list[str]:
+    """Reference numbers a claim cites, in ascending order, as strings.
+
+    A document with no reference number (a draft that :func:`~curbside.synthesis.base.finalize`
+    has not numbered yet) is shown by its id rather than dropped, so nothing is cited invisibly.
+    """
+    nums = sorted({numbers[d] for d in claim.document_ids if d in numbers})
+    return [str(n) for n in nums] + [d for d in claim.document_ids if d not in numbers]
+
+
+def split_final_stop(text: str) -> tuple[str, str]:
+    """``("Text", ".")`` for ``"Text."``: citation markers go before the full stop, as in print references."""
+    if text.endswith((".", "!", "?")) and not text.endswith(("..", "...")):
+        return text[:-1], text[-1]
+    return text, ""
+
+
+def numbers_for(article: Article) -> dict[str, int]:
+    return reference_numbers(article)
+
+
+def has_partial(article: Article) -> bool:
+    return any(c.verdict == "partial" for c in article.all_claims())
+
+
+def pubmed_url(pmid: str | None) -> str | None:
+    """The PubMed page of ``pmid``; ``None`` unless it is all digits (never build a link from junk)."""
+    if pmid and pmid.isdigit():
+        return PUBMED_URL.format(pmid)
+    return None
+
+
+def doi_url(doi: str | None) -> str | None:
+    if not doi or not doi.startswith("10."):
+        return None
+    # Brackets are encoded too, so the link can stand bare inside "(...)" in Markdown.
+    return DOI_URL.format(urllib.parse.quote(doi, safe="/:;._-"))
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is an http(s) URL, else ``None`` (a ``javascript:`` URL must never become a link)."""
+    if not url:
+        return None
+    parsed = urllib.parse.urlsplit(url.strip())
+    if parsed.scheme.lower() in ("http", "https") and parsed.netloc:
+        return url.strip()
+    return None
+
+
+def slug(text: str) -> str:
+    """A CSS/HTML-id-safe name: lowercase letters, digits and hyphens."""
+    return _SLUG.sub("-", text.lower()).strip("-") or "x"
+
+
+def readability_line(article: Article) -> str | None:
+    """ "Readability: ..." for patient and student articles that carry a readability score."""
+    if article.audience not in ("patient", "student"):
+        return None
+    info = article.metadata.get("readability")
+    if not isinstance(info, Mapping):
+        return None
+    ease, grade = info.get("flesch_reading_ease"), info.get("flesch_kincaid_grade")
+    if not isinstance(ease, int | float) or not isinstance(grade, int | float):
+        return None
+    return f"Readability: Flesch reading ease {ease:.0f}, Flesch-Kincaid grade {grade:.1f} (written for {article.audience}s)."

@@ -1,0 +1,1 @@
+"""Synthesis: turn retrieved evidence into an :class:`~curbside.types.Article` of cited claims."""

@@ -1,0 +1,153 @@
+"""Run a GGUF model in process with llama-cpp-python (the ``llm`` extra).
+
+For a laptop or a server with no model service: ``curbside models install``
+puts a small instruction-tuned model in the data folder and this backend loads
+it on first use.  llama-cpp-python is optional (it compiles llama.cpp when
+installed), so it is imported only when a backend is created, and its absence
+is a :class:`~curbside.errors.ModelError` that says how to get it.
+
+Structured output uses llama.cpp's JSON-schema grammar
+(``response_format={"type": "json_object", "schema": ...}``), so the model
+cannot produce text outside the schema's shape; the synthesizer still
+validates what it gets.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from curbside.config import Settings
+from curbside.errors import ModelError
+from curbside.synthesis.backends.base import ChatMessage, TokenCallback
+
+__all__ = ["LlamaCppBackend", "import_llama_cpp"]
+
+#: Context window in tokens: enough for the prompt, a dozen passages and a 1500-token answer.
+DEFAULT_N_CTX = 4096
+
+_INSTALL_HINT = (
+    "install it with `pip install 'curbside[llm]'` (it compiles llama.cpp: several minutes) and fetch a "
+    "model with `curbside models install`; or use an OpenAI-compatible server (CURBSIDE_LLM_BACKEND=openai), "
+    "or answer without a language model with `--synthesizer extractive`."
+)
+
+
+def import_llama_cpp() -> ModuleType:
+    """The ``llama_cpp`` module, or a ModelError explaining how to install it."""
+    try:
+        return importlib.import_module("llama_cpp")
+    except ImportError as exc:
+        raise ModelError(
+            f"the llamacpp chat backend needs the llama-cpp-python package, which is not installed ({exc})",
+            hint=_INSTALL_HINT,
+        ) from exc
+
+
+class LlamaCppBackend:
+    """Chat with a local GGUF model through ``llama_cpp.Llama``; registered as chat backend ``llamacpp``.
+
+    The package and the model file are checked when the backend is created
+    (so a misconfiguration fails before any retrieval work); the model itself
+    is loaded on the first :meth:`chat`, which takes a few seconds.  A lock
+    serialises calls because a ``Llama`` instance is not thread-safe.
+    """
+
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        model_path: str | Path | None = None,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int | None = None,
+    ) -> None:
+        settings = settings if settings is not None else Settings()
+        self._module = import_llama_cpp()
+        self.model_path = Path(model_path) if model_path is not None else settings.llm_model_path
+        if not self.model_path.is_file():
+            raise ModelError(
+                f"model file {self.model_path} does not exist",
+                hint="run `curbside models install`, or set CURBSIDE_LLM_MODEL_PATH to a GGUF file.",
+            )
+        self.model = self.model_path.name.removesuffix(".gguf")
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self._llm: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LlamaCppBackend(model_path={str(self.model_path)!r}, n_ctx={self.n_ctx})"
+
+    def _loaded(self) -> Any:
+        if self._llm is None:
+            try:
+                self._llm = self._module.Llama(
+                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelError(
+                    f"llama.cpp could not load {self.model_path}: {exc}",
+                    hint="the file may be truncated or not a GGUF model; delete it and run "
+                    "`curbside models install` again.",
+                ) from exc
+        return self._llm
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        schema: dict[str, Any] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 1500,
+        on_token: TokenCallback | None = None,
+    ) -> str:
+        kwargs: dict[str, Any] = {
+            "messages": [m.to_dict() for m in messages],
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "stream": on_token is not None,
+        }
+        if schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        with self._lock:
+            llm = self._loaded()
+            try:
+                result = llm.create_chat_completion(**kwargs)
+                if on_token is None:
+                    return _message_text(result, self.model_path)
+                return _collect_stream(result, on_token)
+            except (ValueError, RuntimeError) as exc:
+                # e.g. "Requested tokens (5200) exceed context window of 4096".
+                raise ModelError(
+                    f"llama.cpp failed while generating with {self.model_path.name}: {exc}",
+                    hint="fewer or shorter passages (a smaller max_passages) keep the prompt inside "
+                    f"the {self.n_ctx}-token context.",
+                ) from exc
+
+
+def _message_text(result: Any, path: Path) -> str:
+    try:
+        content = result["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise ModelError(
+            f"llama.cpp returned an unexpected completion for {path.name}: {result!r:.300}"
+        ) from None
+    return content if isinstance(content, str) else ""
+
+
+def _collect_stream(chunks: Iterable[Any], on_token: TokenCallback) -> str:
+    parts: list[str] = []
+    for chunk in chunks:
+        for choice in chunk.get("choices") or ():
+            piece = (choice.get("delta") or {}).get("content")
+            if isinstance(piece, str) and piece:
+                parts.append(piece)
+                on_token(piece)
+    return "".join(parts)

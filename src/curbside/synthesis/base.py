@@ -1,0 +1,122 @@
+"""The ``Synthesizer`` protocol and the steps every synthesizer's output goes through.
+
+A synthesizer writes a *draft*: claims that cite spans of the retrieved
+documents, grouped into sections, with no reference numbers.  The pipeline
+then verifies each claim (:mod:`curbside.verify`) and :func:`finalize` numbers
+the references in order of first use and adds the warnings a reader needs
+(thin evidence, retracted sources).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from curbside.evidence import evidence_label
+from curbside.types import Article, ArticleSection, ArticleWarning, Document, Hit, Query, Reference
+
+#: Fewer distinct supporting documents than this raises a "thin evidence" warning.
+THIN_EVIDENCE_DOCUMENTS = 3
+
+
+class Synthesizer(Protocol):
+    """Writes a draft article from a query and its evidence; one main method."""
+
+    name: str
+
+    def synthesize(self, query: Query, hits: Sequence[Hit]) -> Article:
+        """Return a draft: every claim cites spans of ``hits``' documents; references may be empty."""
+        ...
+
+
+def title_for(query: Query) -> str:
+    """A reference-style title: "Causes of Leukopenia", "Treatment of Hypertension"."""
+    main = query.concepts[0].preferred if query.concepts else ""
+    if not main:
+        text = query.text.strip().rstrip("?").strip()
+        return text[:1].upper() + text[1:] if text else "Answer"
+    prefix = {
+        "definition": "{}: Definition and Classification",
+        "causes": "Causes of {}",
+        "diagnosis": "Diagnosis of {}",
+        "treatment": "Treatment of {}",
+        "dosing": "Dosing of {}",
+        "prognosis": "Prognosis of {}",
+    }.get(query.qtype)
+    if prefix:
+        return prefix.format(main)
+    text = query.text.strip().rstrip("?").strip()
+    return text[:1].upper() + text[1:]
+
+
+def finalize(article: Article, documents: Mapping[str, Document]) -> Article:
+    """Number references by first citation (bottom line, then sections in order) and add warnings."""
+    order: dict[str, int] = {}
+    for claim in article.all_claims():
+        for doc_id in claim.document_ids:
+            order.setdefault(doc_id, len(order) + 1)
+    references = []
+    for doc_id, number in order.items():
+        doc = documents.get(doc_id)
+        if doc is None:
+            continue
+        references.append(
+            Reference(
+                number=number,
+                document_id=doc_id,
+                title=doc.title,
+                journal=doc.journal or doc.issuer,
+                year=doc.year,
+                label=evidence_label(doc.kind, doc.publication_types),
+                pmid=doc.pmid,
+                doi=doc.identifiers.get("doi"),
+                url=doc.url,
+                retracted=doc.retracted,
+            )
+        )
+    warnings = list(article.warnings)
+    codes = {w.code for w in warnings}
+    if not order and "insufficient-evidence" not in codes:
+        warnings.append(
+            ArticleWarning(
+                "insufficient-evidence",
+                "Insufficient evidence: no passage in the store supports an answer to this question.",
+            )
+        )
+    elif 0 < len(order) < THIN_EVIDENCE_DOCUMENTS and "thin-evidence" not in codes:
+        warnings.append(
+            ArticleWarning(
+                "thin-evidence",
+                f"Thin evidence: this answer rests on {len(order)} source"
+                f"{'s' if len(order) != 1 else ''}; treat it as provisional.",
+            )
+        )
+    retracted = [r for r in references if r.retracted]
+    if retracted and "retracted-source" not in codes:
+        nums = ", ".join(f"[{r.number}]" for r in retracted)
+        warnings.append(ArticleWarning("retracted-source", f"Cited source {nums} has been retracted."))
+    if article.removed_claims and "claims-removed" not in codes:
+        n = len(article.removed_claims)
+        warnings.append(
+            ArticleWarning(
+                "claims-removed",
+                f"{n} draft claim{'s were' if n != 1 else ' was'} removed because the cited passage "
+                "did not support it (listed under 'Removed claims' in verbose and JSON output).",
+            )
+        )
+    return replace(article, references=tuple(references), warnings=tuple(warnings))
+
+
+def reference_numbers(article: Article) -> dict[str, int]:
+    """``document id -> reference number`` for renderers."""
+    return {r.document_id: r.number for r in article.references}
+
+
+def drop_empty_sections(sections: Sequence[ArticleSection]) -> tuple[ArticleSection, ...]:
+    out = []
+    for section in sections:
+        subs = drop_empty_sections(section.subsections)
+        if section.claims or subs:
+            out.append(replace(section, subsections=subs))
+    return tuple(out)

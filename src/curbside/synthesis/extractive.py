@@ -1,0 +1,734 @@
+"""The default synthesizer: an article assembled from sentences of the retrieved passages.
+
+No language model, no randomness: the same query and hits always give the same
+article, in a few milliseconds.  Its one promise is that it never states what
+no source says: every claim is a sentence (or the sentence without a leading
+"In conclusion,") copied from a retrieved chunk, and its
+:class:`~curbside.types.Citation` points at exactly that span of
+:attr:`Document.body`, so ``claim.text == citation.quote``.
+
+Steps:
+
+1. :func:`~curbside.synthesis.sentences.candidate_sentences` scores every
+   sentence of the hits for relevance, rank, evidence, section and quality;
+   sentences below ``min_relevance`` or of poor quality (methods descriptions,
+   fragments, number dumps) are never quoted.
+2. The bottom line takes the 1-3 best sentences, preferring strong evidence
+   (guidelines, meta-analyses, reviews) and distinct documents.
+3. Sentences go to the sections planned for the question type
+   (:data:`SECTION_PLANS`) by cue patterns; causes are grouped by
+   :data:`CAUSE_CATEGORIES`, using the sentence's own words first and the cited
+   document's MeSH headings and qualifiers second.  Near-duplicates (word-set
+   Jaccard above 0.6) are dropped across all sections.
+4. Yes/no questions get a verdict from :func:`~curbside.synthesis.yesno.assess_yesno`
+   and sections of evidence for and against it.
+
+When nothing relevant is found the article has no claims and an
+"insufficient-evidence" warning: this synthesizer never fills a gap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from curbside.config import Settings
+from curbside.errors import InputError
+from curbside.synthesis.base import drop_empty_sections, title_for
+from curbside.synthesis.sentences import Candidate, candidate_sentences, cues, jaccard, query_terms
+from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, assess_yesno, question_flags, signal
+from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document, Hit, Query, QuestionType
+
+__all__ = [
+    "CAUSE_CATEGORIES",
+    "SECTION_PLANS",
+    "CauseCategory",
+    "ExtractiveSynthesizer",
+    "SectionSpec",
+    "cause_category",
+]
+
+# --------------------------------------------------------------------------------------------------
+# Sections per question type.  Rules are data, so a reviewer can read what puts a sentence under
+# "Common pitfalls" without reading code.
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSpec:
+    """A planned section and the cue that draws sentences into it.
+
+    A sentence goes to the section whose cue it matches most often (distinct
+    matches, at most 3); ``priority`` breaks ties (lower wins), so specific
+    cues such as "spurious" beat broad ones such as "infection".  ``cue=None``
+    makes a catch-all for relevant sentences (query overlap >= ``min_own``)
+    that matched no cue.  ``boost`` is added to the count of a cue that
+    matches at all: a statement about children or a caution is about that
+    first, whatever cause or outcome it also names.
+    """
+
+    key: str
+    heading: str
+    cue: re.Pattern[str] | None
+    priority: int = 5
+    intro: str = ""
+    style: Literal["paragraph", "bullets"] = "bullets"
+    min_own: float = 0.0
+    boost: int = 0
+
+
+_UNIT: Final = r"(?:×|x|\*)\s*10|cells?\s*/|/\s*(?:µl|ul|mcl|mm3|mm\(3\)|l\b)|per (?:µl|microlit|mm3|cubic)"
+_DEFINITION_CUES: Final = cues(
+    r"(?:is|are|was|were) defined as|definition|refers? to|is characteri[sz]ed by",
+    r"is an? (?:abnormal(?:ly)? )?(?:condition|disorder|syndrome|reduction|decrease|low)",
+    r"(?:mild|moderate|severe)\s*\(",
+    # A threshold is a comparator, a number and a count unit: "below 4,000 cells/µL", "< 1.5 × 10^9/L".
+    rf"(?:[<≤]|less than|fewer than|below|under)\s*\d[\d,.]*\s*(?:{_UNIT})",
+    r"mild\b.{0,60}\bmoderate\b.{0,60}\bsevere",
+)
+_PITFALL_CUES: Final = cues(
+    r"pseudo(?:-|neutro|leu[ck]o|thrombo|lympho|cytopeni|hypo|hyper)|spurious|artifact|artefact|misdiagnos"
+    r"|overdiagnos|overlooked|should not|must not|benign ethnic|diurnal",
+    r"laboratory error|edta|clumping|falsely|mistaken|(?:under|over)estimat|not be confused|pitfall",
+    r"caution|unnecessary|misinterpret",
+)
+_SIGNIFICANCE_CUES: Final = cues(
+    r"risk of (?:\w+ )?infection|infection risk|infectious complication|febrile|fever|mortality|death"
+    r"|prognos",
+    r"survival|morbidity|life-threatening|hospitali[sz]|outcome|complication",
+)
+_POPULATION_CUES: Final = cues(
+    r"child|pa?ediatric|infant|neonat|newborn|preterm|pregnan|elderly|older (?:adults|patients|people)"
+    r"|geriatric",
+    r"ethnic|african|black|racial|race\b|duffy|yemenite|middle eastern",
+)
+_CAUSAL_CUES: Final = cues(
+    r"caus|induced|due to|secondary to|associated with|result(?:s|ed|ing)? (?:from|in)|a?etiolog"
+    r"|attributed to",
+    r"leads? to|triggered|related to|risk factor|include|contribut",
+)
+_CLASSIFICATION_CUES: Final = cues(
+    r"classif|subtype|types? of|categor|grade|primary|secondary|acquired|congenital|acute|chronic",
+    r"mild|moderate|severe",
+)
+_FIRST_LINE_CUES: Final = cues(
+    r"first[- ]line|initial (?:treatment|therapy|management)|recommended|standard (?:of care|treatment"
+    r"|therapy)",
+    r"treatment of choice|drug of choice|mainstay|should (?:be )?(?:receive|treated|given|start|initiat)"
+    r"|indicated",
+)
+_ALTERNATIVE_CUES: Final = cues(
+    r"alternative|second[- ]line|third[- ]line|refractory|salvage|switch|if .{0,40}fail|intoleran|add-on",
+)
+_EFFECT_CUES: Final = cues(
+    r"effective|efficacy|improv|reduc|response|remission|benefi|superior|non-?inferior"
+)
+_DOSING_CUES: Final = cues(
+    r"\d+(?:\.\d+)?\s*(?:mg|mcg|µg|g|iu|units?)\b|mg/kg|dose|dosing|dosage|daily|twice|once|titrat|regimen",
+    r"per day",
+)
+_ADJUSTMENT_CUES: Final = cues(
+    r"renal|kidney|hepatic|liver|creatinine clearance|egfr|adjust|body weight|obes|elderly|child|pa?ediatric"
+)
+_MONITORING_CUES: Final = cues(
+    r"monitor|follow-up|surveillance|weekly|monthly|check|blood counts?|levels? should|measure"
+)
+_WORKUP_CUES: Final = cues(
+    r"evaluat|assess|work-?up|history|examination|algorithm|approach|should be (?:performed|obtained"
+    r"|considered)",
+    r"initial|investigation|diagnos",
+)
+_TEST_CUES: Final = cues(
+    r"test|sensitivity|specificity|threshold|cut-?off|smear|biopsy|aspirat|assay|flow cytometry|serolog"
+    r"|pcr\b",
+    r"count|level|predictive value|accuracy|auc\b|imaging",
+)
+_DIFFERENTIAL_CUES: Final = cues(
+    r"differential|distinguish|mimic|rule out|exclude|differentiat|confused with"
+)
+_COMPARISON_CUES: Final = cues(
+    r"compared (?:with|to)|versus|vs\b|than\b|superior|inferior|difference|similar|comparable|equivalent"
+)
+_SAFETY_CUES: Final = cues(r"adverse|side effect|toxicit|safety|tolerat|bleeding|discontinu")
+_OUTCOME_CUES: Final = cues(
+    r"mortality|surviv|death|recurren|relapse|remission|outcome|prognos|life expectancy"
+)
+_PROGNOSTIC_CUES: Final = cues(
+    r"predict|independent|risk factor|associated with|hazard ratio|odds ratio|hr\b|or\b\s*[=:]"
+)
+
+_PITFALLS = SectionSpec(
+    "pitfalls", "Common pitfalls", _PITFALL_CUES, 0, "Cautions raised in the retrieved sources.", boost=1
+)
+_DEFINITION = SectionSpec(
+    "definition",
+    "Definition and classification",
+    _DEFINITION_CUES,
+    1,
+    "How the retrieved sources define it.",
+    "paragraph",
+)
+_SIGNIFICANCE = SectionSpec(
+    "significance", "Clinical significance", _SIGNIFICANCE_CUES, 3, "Consequences reported in the sources."
+)
+_OTHER = SectionSpec("other-findings", "Other findings", None, 9, "Further relevant statements.", min_own=0.5)
+_KEY_FINDINGS = SectionSpec(
+    "key-findings", "Key findings", None, 9, "The most relevant statements retrieved."
+)
+_CAUSES = SectionSpec(
+    "causes", "Causes", _CAUSAL_CUES, 4, "Causes reported in the retrieved literature, grouped by category."
+)
+
+#: Sections planned for each question type, in display order.  Yes/no sections are filled by
+#: polarity, not cues (see :meth:`ExtractiveSynthesizer.synthesize`).
+SECTION_PLANS: Final[dict[QuestionType, tuple[SectionSpec, ...]]] = {
+    "causes": (
+        _DEFINITION,
+        _CAUSES,
+        SectionSpec(
+            "special-populations",
+            "Special populations",
+            _POPULATION_CUES,
+            2,
+            "Particular patient groups.",
+            boost=1,
+        ),
+        _SIGNIFICANCE,
+        _PITFALLS,
+    ),
+    "treatment": (
+        SectionSpec(
+            "first-line", "First-line options", _FIRST_LINE_CUES, 1, "Recommended or initial treatments."
+        ),
+        SectionSpec(
+            "alternatives", "Alternatives", _ALTERNATIVE_CUES, 2, "Options after or instead of first line."
+        ),
+        SectionSpec(
+            "effectiveness", "Evidence on effectiveness", _EFFECT_CUES, 6, "Reported treatment effects."
+        ),
+        SectionSpec(
+            "dosing", "Dosing notes", _DOSING_CUES, 3, "Doses as reported in the sources; check labels."
+        ),
+        SectionSpec("monitoring", "Monitoring", _MONITORING_CUES, 4, "What the sources say to monitor."),
+        _PITFALLS,
+        _OTHER,
+    ),
+    "diagnosis": (
+        _DEFINITION,
+        SectionSpec(
+            "workup", "Diagnostic approach", _WORKUP_CUES, 5, "How the sources approach the diagnosis."
+        ),
+        SectionSpec("tests", "Tests and thresholds", _TEST_CUES, 4, "Tests and their reported performance."),
+        SectionSpec(
+            "differential", "Differential diagnosis", _DIFFERENTIAL_CUES, 2, "Conditions to tell apart."
+        ),
+        _PITFALLS,
+        _OTHER,
+    ),
+    "definition": (
+        _DEFINITION,
+        SectionSpec(
+            "classification", "Classification", _CLASSIFICATION_CUES, 3, "Types and grades described."
+        ),
+        _SIGNIFICANCE,
+        _PITFALLS,
+        _OTHER,
+    ),
+    "prognosis": (
+        SectionSpec("outcomes", "Outcomes", _OUTCOME_CUES, 3, "Outcomes reported in the sources."),
+        SectionSpec(
+            "prognostic-factors", "Prognostic factors", _PROGNOSTIC_CUES, 2, "Factors linked to outcome."
+        ),
+        _PITFALLS,
+        _KEY_FINDINGS,
+    ),
+    "dosing": (
+        SectionSpec("dosing", "Dosing", _DOSING_CUES, 2, "Doses as reported in the sources; check labels."),
+        SectionSpec(
+            "adjustments", "Dose adjustments", _ADJUSTMENT_CUES, 1, "Adjustments for particular patients."
+        ),
+        SectionSpec("monitoring", "Monitoring", _MONITORING_CUES, 3, "What the sources say to monitor."),
+        _PITFALLS,
+        _OTHER,
+    ),
+    "comparison": (
+        SectionSpec("comparisons", "Comparisons", _COMPARISON_CUES, 2, "Head-to-head findings."),
+        SectionSpec("safety", "Safety", _SAFETY_CUES, 1, "Adverse effects reported."),
+        _PITFALLS,
+        _KEY_FINDINGS,
+    ),
+    "general": (_KEY_FINDINGS, _PITFALLS),
+    "yesno": (),
+}
+
+# --------------------------------------------------------------------------------------------------
+# Cause categories.
+
+
+@dataclass(frozen=True, slots=True)
+class CauseCategory:
+    """A group of causes and what puts a sentence or a document in it.
+
+    ``mesh`` holds lowercase fragments of MeSH descriptor names; ``qualifiers``
+    gives the weight a MeSH qualifier adds; ``words`` is matched against the
+    sentence itself.
+    """
+
+    key: str
+    label: str
+    mesh: tuple[str, ...]
+    qualifiers: tuple[tuple[str, float], ...]
+    words: re.Pattern[str] | None
+
+
+def _fragments(text: str) -> tuple[str, ...]:
+    return tuple(text.split("|"))
+
+
+#: Cause categories in display order; "other" is the fallback and matches nothing itself.
+CAUSE_CATEGORIES: Final[tuple[CauseCategory, ...]] = (
+    CauseCategory(
+        "infections",
+        "Infections",
+        _fragments(
+            "infection|sepsis|bacteremia|viremia|hiv|hepatitis|tuberculosis|malaria|virus diseases"
+            "|epstein-barr"
+            "|cytomegalovirus|influenza|covid-19|dengue|typhoid|brucellosis|leishmaniasis|parvovirus|measles"
+            "|ehrlichiosis|rickettsia|mononucleosis"
+        ),
+        (("virology", 1.5), ("microbiology", 1.5), ("parasitology", 1.5)),
+        cues(
+            r"vir(?:al|us|uses)\b|hiv\b|aids\b|seps[ie]s|septic|bacter|tubercul|malaria|hepatitis|infecti"
+            r"|cytomegalovirus|cmv\b|epstein|ebv\b|influenza|covid|sars-cov|dengue|typhoid|brucell|leishmania"
+            r"|parvovirus|measles|rickettsi|ehrlichi|mononucleosis"
+        ),
+    ),
+    CauseCategory(
+        "medications",
+        "Medications and toxins",
+        _fragments(
+            "antineoplastic|antipsychotic|clozapine|drug-related side effects|drug hypersensitivity"
+            "|antithyroid"
+            "|methimazole|propylthiouracil|carbamazepine|methotrexate|benzene|radiation injuries"
+            "|immunosuppressive agents|anti-bacterial agents"
+        ),
+        # "drug therapy" on a condition means *treated with* drugs, which in a cytopenia paper is
+        # often the cause (chemotherapy); it weighs little so that any stronger signal wins.
+        (
+            ("chemically induced", 2.0),
+            ("adverse effects", 2.0),
+            ("toxicity", 2.0),
+            ("poisoning", 2.0),
+            ("drug therapy", 0.5),
+        ),
+        cues(
+            r"drug-induced|drug-related|drugs?\b|medications?\b|chemotherap|cytotoxic|clozapine|methotrexate"
+            r"|carbamazepine|valpro|antibiotic|beta-lactam|penicillin|cephalosporin|vancomycin|trimethoprim"
+            r"|sulfamethoxazole|co-trimoxazole|linezolid|ganciclovir|zidovudine|azathioprine|mycophenolate"
+            r"|rituximab|antithyroid|methimazole|carbimazole|propylthiouracil|dapsone|deferiprone"
+            r"|sulfasalazine"
+            r"|interferon|ticlopidine|phenytoin|levamisole|benzene|radiation|radiotherapy|toxins?\b|toxic\b"
+            r"|alcohol|immunosuppress|antipsychotic|anticonvulsant|nsaids?\b|metamizole|dipyrone|myelotoxic"
+        ),
+    ),
+    CauseCategory(
+        "malignancy",
+        "Malignancy and marrow infiltration",
+        _fragments(
+            "leukemia|lymphoma|neoplasm|multiple myeloma|primary myelofibrosis|carcinoma|myelophthisic"
+        ),
+        (),
+        cues(
+            r"leuka?emi|lymphoma|myeloma|malignan|cancers?\b|tumou?rs?\b|metasta|neoplas|marrow infiltration"
+            r"|myelophthisi|carcinoma|myelofibrosis|large granular lymphocyt"
+        ),
+    ),
+    CauseCategory(
+        "autoimmune",
+        "Autoimmune and inflammatory",
+        _fragments("lupus|autoimmune|arthritis, rheumatoid|felty|sjogren|sarcoidosis|vasculitis"),
+        (),
+        cues(
+            r"lupus|sle\b|autoimmun|rheumatoid|felty|sj[oö]gren|anti-?neutrophil antibod|sarcoid|vasculitis"
+            r"|immune-mediated|autoantibod"
+        ),
+    ),
+    CauseCategory(
+        "marrow-failure",
+        "Bone-marrow failure",
+        _fragments(
+            "anemia, aplastic|myelodysplastic|bone marrow failure|bone marrow diseases|pancytopenia"
+            "|hemoglobinuria, paroxysmal"
+        ),
+        (),
+        cues(
+            r"aplastic|myelodysplas|mds\b|marrow failure|hypoplas|paroxysmal nocturnal|pnh\b|pure white cell"
+        ),
+    ),
+    CauseCategory(
+        "sequestration",
+        "Sequestration (hypersplenism)",
+        _fragments("hypersplenism|splenomegaly|hypertension, portal|liver cirrhosis"),
+        (),
+        cues(r"hypersplen|splenomegal|sequestration|portal hypertension|cirrhosis"),
+    ),
+    CauseCategory(
+        "nutritional",
+        "Nutritional deficiencies",
+        _fragments(
+            "vitamin b 12 deficiency|folic acid deficiency|malnutrition|anorexia nervosa|starvation"
+            "|deficiency diseases|copper"
+        ),
+        (),
+        cues(
+            r"vitamin b ?12|b12\b|cobalamin|folate|folic acid|copper deficiency|malnutrition|malnourish"
+            r"|anorexia nervosa|starvation|nutritional|zinc"
+        ),
+    ),
+    CauseCategory(
+        "congenital",
+        "Congenital and inherited",
+        _fragments("congenital|hereditary|familial|genetic diseases|shwachman|chediak|wiskott|barth"),
+        (("congenital", 2.0), ("genetics", 1.5)),
+        cues(
+            r"congenital|inherited|hereditary|familial|genetic|mutation|germline|kostmann|shwachman|elane\b"
+            r"|hax1\b|cyclic neutropenia|barth|chediak|wiskott|gata2\b|whim\b"
+        ),
+    ),
+    CauseCategory("other", "Other", (), (), None),
+)
+_OTHER_CATEGORY: Final = CAUSE_CATEGORIES[-1]
+#: A sentence naming this many categories is an overview ("infections, drugs and malignancy...").
+_OVERVIEW_CATEGORIES: Final = 3
+
+
+def _document_categories(doc: Document) -> dict[str, float]:
+    """Category -> weight from MeSH descriptors and qualifiers; a major topic counts double."""
+    scores: dict[str, float] = {}
+    for heading in doc.mesh:
+        name = heading.descriptor.lower()
+        major = 2.0 if heading.major else 1.0
+        for cat in CAUSE_CATEGORIES:
+            if any(fragment in name for fragment in cat.mesh):
+                scores[cat.key] = scores.get(cat.key, 0.0) + major
+            for qualifier in heading.qualifiers:
+                for wanted, weight in cat.qualifiers:
+                    if qualifier.name.lower() == wanted:
+                        boost = 2.0 if qualifier.major or heading.major else 1.0
+                        scores[cat.key] = scores.get(cat.key, 0.0) + weight * boost
+    return scores
+
+
+def _category_counts(text: str) -> dict[str, int]:
+    """Distinct category words in ``text``, per category."""
+    return {
+        c.key: len({m.group().lower() for m in c.words.finditer(text)}) for c in CAUSE_CATEGORIES if c.words
+    }
+
+
+def cause_category(
+    text: str, doc: Document | None = None, *, doc_scores: dict[str, float] | None = None
+) -> CauseCategory:
+    """The category of a cause sentence: its own words first, then its document's MeSH.
+
+    A sentence naming one category's terms more often than any other's goes
+    there; a tie goes to the category its document's MeSH favours, then to
+    table order.  A sentence naming none takes its document's strongest MeSH
+    category, else "Other".  ``doc_scores`` lets a caller reuse the MeSH scores.
+    """
+    counts = _category_counts(text)
+    scores = doc_scores if doc_scores is not None else (_document_categories(doc) if doc is not None else {})
+    best = max(counts.values(), default=0)
+    if best > 0:
+        tied = [c for c in CAUSE_CATEGORIES if counts.get(c.key, 0) == best]
+        return max(tied, key=lambda c: scores.get(c.key, 0.0))  # max keeps the first of equals
+    if scores:
+        top = max(scores.values())
+        return next(c for c in CAUSE_CATEGORIES if scores.get(c.key, 0.0) == top)
+    return _OTHER_CATEGORY
+
+
+# --------------------------------------------------------------------------------------------------
+# The synthesizer.
+
+#: Sentences whose quality factor is below this (methods text, fragments, number dumps) are never quoted.
+MIN_QUALITY: Final = 0.5
+#: Bottom-line sentences must be free of every quality penalty.
+_BOTTOM_LINE_QUALITY: Final = 0.9
+_YESNO_SECTIONS: Final = {
+    "evidence-for": ("Evidence for", "Findings in the sources that point towards yes."),
+    "evidence-against": ("Evidence against", "Findings in the sources that point towards no."),
+    "key-findings": ("Key findings", "Other relevant findings, neither for nor against."),
+}
+
+
+class ExtractiveSynthesizer:
+    """Writes a draft article by quoting the best sentences of the retrieved passages (no LLM).
+
+    ``max_claims_per_section`` caps every section and causes subsection;
+    ``bottom_line_claims`` caps the bottom line; a sentence is usable only when
+    it shares a term with the query and its relevance (0.75 x its own query
+    overlap + 0.25 x its document's) is at least ``min_relevance``;
+    ``duplicate_jaccard`` is the word-set overlap above which a sentence
+    repeats one already used.
+    """
+
+    name = "extractive"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        max_claims_per_section: int = 6,
+        bottom_line_claims: int = 3,
+        min_relevance: float = 0.2,
+        duplicate_jaccard: float = 0.6,
+    ) -> None:
+        if max_claims_per_section < 1:
+            raise InputError(f"max_claims_per_section must be at least 1, got {max_claims_per_section}")
+        if not 1 <= bottom_line_claims <= 3:
+            raise InputError(f"bottom_line_claims must be between 1 and 3, got {bottom_line_claims}")
+        if not 0.0 < min_relevance <= 1.0:
+            raise InputError(f"min_relevance must be in (0, 1], got {min_relevance}")
+        if not 0.0 < duplicate_jaccard <= 1.0:
+            raise InputError(f"duplicate_jaccard must be in (0, 1], got {duplicate_jaccard}")
+        self.settings = settings
+        self.max_claims_per_section = max_claims_per_section
+        self.bottom_line_claims = bottom_line_claims
+        self.min_relevance = min_relevance
+        self.duplicate_jaccard = duplicate_jaccard
+
+    def __repr__(self) -> str:
+        return f"ExtractiveSynthesizer(max_claims_per_section={self.max_claims_per_section})"
+
+    def synthesize(self, query: Query, hits: Sequence[Hit]) -> Article:
+        """A draft article: every claim quotes a sentence of ``hits`` and cites exactly its span."""
+        candidates = candidate_sentences(query, hits)
+        usable = [c for c in candidates if self._usable(c)]
+        metadata: dict[str, object] = {
+            "synthesizer": self.name,
+            "hits": len(hits),
+            "sentences": len(candidates),
+            "usable_sentences": len(usable),
+        }
+        yesno = query.qtype == "yesno"
+        if not usable:
+            why = (
+                "no passage was retrieved for this question"
+                if not hits
+                else f"none of the {len(candidates)} sentences retrieved addresses the question"
+            )
+            return Article(
+                question=query.text,
+                qtype=query.qtype,
+                title=title_for(query),
+                bottom_line=(),
+                sections=(),
+                warnings=(ArticleWarning("insufficient-evidence", f"Insufficient evidence: {why}."),),
+                verdict="uncertain" if yesno else None,
+                metadata=metadata,
+            )
+        warnings: list[ArticleWarning] = []
+        if yesno:
+            assessment = assess_yesno(query, hits, candidates=candidates)
+            polarity = _polarities(query, usable, assessment)
+            bottom_line = self._bottom_line(usable, assessment, polarity)
+            sections = self._yesno_sections(usable, assessment, polarity)
+            metadata["verdict_basis"] = {
+                "balance": round(assessment.balance, 3),
+                "positive": round(assessment.positive, 3),
+                "negative": round(assessment.negative, 3),
+                "hedge": round(assessment.hedge, 3),
+            }
+            if assessment.conflict:
+                warnings.append(
+                    ArticleWarning(
+                        "conflicting-evidence",
+                        "Conflicting evidence: among the top sources some report a positive finding and "
+                        "others a null or negative one; read 'Evidence for' and 'Evidence against'.",
+                    )
+                )
+            verdict = assessment.verdict
+        else:
+            bottom_line = self._bottom_line(usable, None, {})
+            sections = self._planned_sections(SECTION_PLANS[query.qtype], usable)
+            verdict = None
+        return Article(
+            question=query.text,
+            qtype=query.qtype,
+            title=title_for(query),
+            bottom_line=bottom_line,
+            sections=drop_empty_sections(sections),
+            warnings=tuple(warnings),
+            verdict=verdict,
+            metadata=metadata,
+        )
+
+    # -- parts ------------------------------------------------------------------------------------
+
+    def _usable(self, c: Candidate) -> bool:
+        """Relevant, of good quality, and itself about the question.
+
+        Its document's topic alone does not count, or an abstract's background
+        sentence ("Clozapine is the most effective antipsychotic") would be
+        quoted in an article about leukopenia.
+        """
+        return c.own > 0 and c.relevance >= self.min_relevance and c.quality >= MIN_QUALITY
+
+    def _duplicate(self, c: Candidate, used: Sequence[Candidate]) -> bool:
+        return any(jaccard(c.words, u.words) > self.duplicate_jaccard for u in used)
+
+    def _bottom_line(
+        self,
+        usable: Sequence[Candidate],
+        assessment: YesNoAssessment | None,
+        polarity: dict[tuple[str, int], float],
+    ) -> tuple[Claim, ...]:
+        """The best 1-3 sentences, strong evidence and distinct documents first; a verdict's lead first.
+
+        For a yes or no verdict, sentences that contradict it are left out and
+        sentences that state it come before neutral ones.  The bottom line may
+        repeat a sentence that also appears in a section, as a reference
+        page's summary restates its body.
+        """
+        pool = [c for c in usable if c.own >= self.min_relevance and c.quality >= _BOTTOM_LINE_QUALITY]
+        chosen: list[Candidate] = []
+        sign = 0
+        if assessment is not None:
+            lead = assessment.lead
+            if lead is not None and any(c.key == lead.key for c in usable):
+                chosen.append(lead)
+            sign = {"yes": 1, "no": -1, "uncertain": 0}[assessment.verdict]
+            if sign:
+                pool = [c for c in pool if polarity.get(c.key, 0.0) * sign >= 0]
+        ranked = sorted(
+            pool,
+            key=lambda c: (
+                -(polarity.get(c.key, 0.0) * sign > 0),
+                -c.score * (0.5 + c.evidence),
+                c.document.id,
+                c.start,
+            ),
+        )
+        for distinct_documents in (True, False):
+            for c in ranked:
+                if len(chosen) >= self.bottom_line_claims:
+                    break
+                if any(c.key == u.key for u in chosen) or self._duplicate(c, chosen):
+                    continue
+                if distinct_documents and any(c.document.id == u.document.id for u in chosen):
+                    continue
+                chosen.append(c)
+        return tuple(c.claim() for c in chosen)
+
+    def _planned_sections(
+        self, plan: Sequence[SectionSpec], usable: Sequence[Candidate]
+    ) -> list[ArticleSection]:
+        used: list[Candidate] = []
+        buckets: dict[str, list[Candidate]] = {spec.key: [] for spec in plan}
+        overview: list[Candidate] = []
+        by_category: dict[str, list[Candidate]] = {}
+        mesh_scores: dict[str, dict[str, float]] = {}
+        for c in usable:
+            spec = _place(c, plan)
+            if spec is None or self._duplicate(c, used):
+                continue
+            if spec.key == "causes":
+                counts = _category_counts(c.text)
+                if sum(1 for n in counts.values() if n) >= _OVERVIEW_CATEGORIES:
+                    target = overview
+                else:
+                    if c.document.id not in mesh_scores:
+                        mesh_scores[c.document.id] = _document_categories(c.document)
+                    category = cause_category(c.text, doc_scores=mesh_scores[c.document.id])
+                    target = by_category.setdefault(category.key, [])
+            else:
+                target = buckets[spec.key]
+            if len(target) < self.max_claims_per_section:
+                target.append(c)
+                used.append(c)
+        sections = []
+        for spec in plan:
+            claims = tuple(c.claim() for c in buckets[spec.key])
+            subsections: tuple[ArticleSection, ...] = ()
+            if spec.key == "causes":
+                claims = tuple(c.claim() for c in overview)
+                subsections = tuple(
+                    ArticleSection(
+                        key=f"causes-{cat.key}",
+                        heading=cat.label,
+                        claims=tuple(c.claim(cat.label) for c in by_category.get(cat.key, ())),
+                    )
+                    for cat in CAUSE_CATEGORIES
+                )
+            sections.append(
+                ArticleSection(spec.key, spec.heading, claims, spec.style, subsections, spec.intro)
+            )
+        return sections
+
+    def _yesno_sections(
+        self,
+        usable: Sequence[Candidate],
+        assessment: YesNoAssessment,
+        polarity: dict[tuple[str, int], float],
+    ) -> list[ArticleSection]:
+        """Evidence for, against and neither; the side that agrees with the verdict comes first."""
+        used: list[Candidate] = []
+        buckets: dict[str, list[Candidate]] = {key: [] for key in _YESNO_SECTIONS}
+        for c in usable:
+            signed = polarity[c.key]
+            key = "evidence-for" if signed > 0 else "evidence-against" if signed < 0 else "key-findings"
+            if len(buckets[key]) < self.max_claims_per_section and not self._duplicate(c, used):
+                buckets[key].append(c)
+                used.append(c)
+        order = ["evidence-for", "evidence-against", "key-findings"]
+        if assessment.verdict == "no":
+            order[:2] = order[1::-1]
+        return [
+            ArticleSection(
+                key,
+                _YESNO_SECTIONS[key][0],
+                tuple(c.claim() for c in buckets[key]),
+                intro=_YESNO_SECTIONS[key][1],
+            )
+            for key in order
+        ]
+
+
+def _polarities(
+    query: Query, usable: Sequence[Candidate], assessment: YesNoAssessment
+) -> dict[tuple[str, int], float]:
+    """Signed polarity of every usable sentence; those beyond the verdict's top hits are read the same way."""
+    terms = query_terms(query)
+    equivalence, safety = question_flags(query)
+    out = {}
+    for c in usable:
+        signed = assessment.polarity.get(c.key)
+        if signed is None:
+            p, n, _ = signal(c.text, terms, equivalence, safety)
+            signed = p - NEGATIVE_WEIGHT * n
+        out[c.key] = signed
+    return out
+
+
+def _place(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None:
+    """The section whose cue ``c`` matches most often (ties: lower priority), else the plan's catch-all."""
+    best: SectionSpec | None = None
+    best_rank = (0, 0)
+    for spec in plan:
+        if spec.cue is None:
+            continue
+        hits = len({m.group().lower() for m in spec.cue.finditer(c.text)})
+        if spec.key == "causes" and c.own > 0 and any(_category_counts(c.text).values()):
+            # Naming a drug or an infection next to the condition is itself a cue; without the
+            # condition ("Clozapine is the most effective antipsychotic") it is not.
+            hits += 1
+        if hits:
+            hits += spec.boost
+        rank = (min(hits, 3), -spec.priority)
+        if hits and (best is None or rank > best_rank):
+            best, best_rank = spec, rank
+    if best is not None:
+        return best
+    return next((s for s in plan if s.cue is None and c.own >= s.min_own), None)

@@ -1,0 +1,300 @@
+"""Candidate sentences: every sentence of the retrieved passages, scored for how well it answers.
+
+Shared by the extractive synthesizer (which quotes them) and the yes/no verdict
+(:mod:`curbside.synthesis.yesno`).  A :class:`Candidate` keeps the exact span
+of :attr:`Document.body` it came from, so whatever quotes it can cite it.
+
+The score multiplies, for one sentence: its relevance (its own overlap with the
+query's concepts, synonyms, narrower terms and keywords, plus a quarter for
+its document's title and MeSH), the hit's score relative to the best hit, the
+document's evidence weight, the weight of the abstract section it sits in
+(conclusions and results over background and methods), and its quality
+(methods descriptions, very short or long sentences, number dumps and
+questions are penalised).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from curbside.chunking import split_sentences
+from curbside.evidence import document_weight
+from curbside.questions import americanise, natural_order
+from curbside.types import SECTION_SEPARATOR, Citation, Claim, Document, Hit, Query
+
+__all__ = [
+    "Candidate",
+    "QueryTerms",
+    "candidate_sentences",
+    "cues",
+    "jaccard",
+    "query_terms",
+    "section_weight",
+    "stems",
+]
+
+
+def cues(*alternatives: str) -> re.Pattern[str]:
+    """A case-insensitive pattern matching any ``|``-separated alternative at a word start."""
+    return re.compile(r"\b(?:" + "|".join(alternatives) + ")", re.IGNORECASE)
+
+
+_TOKEN: Final = re.compile(r"[a-z0-9]+")
+_NUMBERISH: Final = re.compile(r"\S*\d\S*")
+_ANY_WORD: Final = re.compile(r"\S+")
+_METHODS_CUES: Final = cues(
+    r"we (?:enrolled|recruited|included|randomi[sz]ed|conducted|performed|analy[sz]ed|reviewed"
+    r"|retrospectively"
+    r"|prospectively|investigated|examined|assessed|evaluated|sought|aimed|studied|identified|searched|report"
+    r"|describe|present|collected|measured|compared|used)",
+    r"(?:patients|participants|subjects|women|men|children|adults) were (?:included|divided|followed|selected"
+    r"|interviewed|asked|studied)",
+    r"(?:was|were) (?:randomi[sz]ed|randomly (?:assigned|allocated)|enrolled|recruited|allocated|assigned)"
+    r" (?:to|into|in|from|at)",
+    r"(?:the )?(?:aim|objective|purpose|goal)s? (?:of|was|were)|data were (?:collected|analy[sz]ed"
+    r"|extracted)",
+    r"this (?:study|paper|article|report|review) (?:was|is|aims|aimed|describes|reports|presents|examines)",
+    r"a (?:retrospective|prospective|cross-sectional|case-control|cohort) (?:study|analysis|review) (?:of"
+    r"|was)",
+    r"was (?:conducted|performed|carried out)",
+    r"(?:was|were) (?:investigated|examined|studied|evaluated|assessed|analy[sz]ed) (?:by|using|with)",
+)
+#: Leading discourse markers dropped from a claim when what follows starts like a sentence.
+_LEAD_MARKER: Final = re.compile(
+    r"^(?:in (?:conclusion|summary)|to conclude|overall|taken together|collectively|in short|conclusions?"
+    r"|summary)\s*[,:]\s*",
+    re.IGNORECASE,
+)
+_TRUNCATED: Final = re.compile(r"\s*\(ABSTRACT TRUNCATED(?: AT \d+ WORDS)?\)\s*$", re.IGNORECASE)
+#: Applied to sentences of documents about animals only (MeSH "Animals" without "Humans").
+_ANIMAL_ONLY_FACTOR: Final = 0.5
+# Structured-abstract labels and the weight of a sentence under them; first match wins, so
+# "SUMMARY OF BACKGROUND DATA" is background and "MEASUREMENTS AND MAIN RESULTS" results.
+_SECTION_WEIGHTS: Final = (
+    (cues(r"background|introduction|context|objective|aim|purpose|rationale|importance|limitation"), 0.85),
+    (cues(r"conclu|interpretation|summary|implication|recommendation"), 1.15),
+    (cues(r"result|finding|outcome|synthesis"), 1.0),
+    (cues(r"discussion|comment"), 0.95),
+    (
+        cues(
+            r"method|design|setting|patient|participant|subject|material|intervention|measure|procedure"
+            r"|population|sample|extraction|selection|search|sources|eligibility"
+        ),
+        0.6,
+    ),
+)
+_UNLABELLED_WEIGHT: Final = 0.95
+#: Question words that name the kind of question, not its subject: matching them proves nothing.
+_FRAME_WORDS: Final = (
+    "treat treated treatment treatments cause causes caused causing diagnose diagnosed diagnosis manage "
+    "managed management therapy therapies prognosis dose dosing effect effects use used role"
+)
+
+
+def _stem(word: str) -> str:
+    # A light suffix strip so "leukopenic"/"leukopenia" and "infections"/"infection" meet.
+    for suffix in ("ies", "es", "s", "ic", "ia", "al"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def stems(text: str) -> frozenset[str]:
+    """The set of light stems of the words of ``text``, American spelling (what overlap is measured on)."""
+    return frozenset(_stem(w) for w in _TOKEN.findall(americanise(text)))
+
+
+_FRAME_STEMS: Final = stems(_FRAME_WORDS)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTerms:
+    """The query as stem sets: each concept's variants (with weights) and the keywords no concept covers."""
+
+    concepts: tuple[tuple[tuple[frozenset[str], float], ...], ...]
+    keywords: tuple[frozenset[str], ...]
+
+    def overlap(self, words: frozenset[str]) -> float:
+        """Share of the query found in ``words``, in [0, 1]: a concept weighs 1, a leftover keyword 0.5."""
+        total = len(self.concepts) + 0.5 * len(self.keywords)
+        if not total:
+            return 0.0
+        got = sum(
+            max((w for stems, w in variants if stems <= words), default=0.0) for variants in self.concepts
+        )
+        got += 0.5 * sum(1 for k in self.keywords if k <= words)
+        return got / total
+
+
+def query_terms(query: Query) -> QueryTerms:
+    """The query's concepts (text, preferred name, synonyms; narrower terms at 0.8) and its other keywords.
+
+    Keywords that a concept already covers, and question-frame words such as
+    "treated" or "causes", are left out: they would make any sentence look relevant.
+    """
+    concepts = []
+    covered: set[str] = set()
+    for concept in query.concepts:
+        variants: dict[frozenset[str], float] = {}
+        for term in (concept.text, natural_order(concept.preferred), *concept.synonyms):
+            if found := stems(term):
+                variants[found] = 1.0
+                covered |= found
+        for term in concept.narrower:  # "agranulocytosis" answers a leukopenia question, a little less
+            if found := stems(natural_order(term)):
+                variants.setdefault(found, 0.8)
+        if variants:
+            concepts.append(tuple(variants.items()))
+    keywords: dict[frozenset[str], None] = {}
+    for word in query.keywords:
+        found = stems(word)
+        if found and not found <= covered and not found <= _FRAME_STEMS:
+            keywords[found] = None
+    return QueryTerms(tuple(concepts), tuple(keywords))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A sentence of a retrieved passage with everything that decides whether and where it goes."""
+
+    document: Document
+    start: int  # offsets into document.body
+    end: int
+    text: str  # == document.body[start:end]
+    label: str  # abstract section label ("RESULTS"); "" when unlabelled
+    rank: int  # rank of the hit it came from (0 = best)
+    own: float  # query overlap of the sentence itself, in [0, 1]
+    context: float  # query overlap of the document's title, MeSH and keywords, in [0, 1]
+    relevance: float  # 0.75 * own + 0.25 * context
+    quality: float  # 1.0, less for methods text, odd length, number dumps
+    evidence: float  # evidence weight of the document
+    score: float
+    words: frozenset[str] = field(repr=False, compare=False)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.document.id, self.start)
+
+    def claim(self, category: str = "") -> Claim:
+        """An unchecked claim quoting this sentence and citing exactly its span."""
+        return Claim(
+            self.text, (Citation(self.document.id, self.start, self.end, self.text),), category=category
+        )
+
+
+def section_weight(label: str) -> float:
+    if not label:
+        return _UNLABELLED_WEIGHT
+    return next((w for pattern, w in _SECTION_WEIGHTS if pattern.search(label)), _UNLABELLED_WEIGHT)
+
+
+def _quality(text: str) -> float:
+    words = _ANY_WORD.findall(text)
+    q = 1.0
+    if len(words) < 6:
+        q *= 0.3
+    elif len(words) > 60:
+        q *= 0.5
+    if words and len(_NUMBERISH.findall(text)) / len(words) > 0.4:
+        q *= 0.4
+    if _METHODS_CUES.search(text):
+        q *= 0.4
+    if text.endswith("?"):  # a question the authors asked states nothing
+        q *= 0.3
+    return q
+
+
+def _trim(text: str, start: int) -> tuple[str, int]:
+    """Drop a leading "In conclusion," when the rest starts like a sentence, and MEDLINE's trailing
+    "(ABSTRACT TRUNCATED AT 400 WORDS)"; the claim is still an exact span of the body."""
+    tail = _TRUNCATED.search(text)
+    if tail:
+        text = text[: tail.start()]
+    m = _LEAD_MARKER.match(text)
+    if m and m.end() < len(text) and (text[m.end()].isupper() or text[m.end()].isdigit()):
+        return text[m.end() :], start + m.end()
+    return text, start
+
+
+def _chunk_offset(hit: Hit, body: str) -> int | None:
+    """Where the hit's chunk starts in the body; ``None`` when its text is not there (then never cite it)."""
+    chunk = hit.chunk
+    if chunk.text and body[chunk.start : chunk.start + len(chunk.text)] == chunk.text:
+        return chunk.start
+    found = body.find(chunk.text) if chunk.text else -1
+    return found if found >= 0 else None
+
+
+def candidate_sentences(query: Query, hits: Sequence[Hit]) -> list[Candidate]:
+    """Every sentence of the hits' chunks, scored; best first, ties broken by document id and offset.
+
+    Hits are ranked by score (stable for equal scores).  Retracted documents
+    and chunks whose text is not in their document's body are skipped: a
+    citation must point at text a reader can find.
+    """
+    terms = query_terms(query)
+    ranked = sorted(hits, key=lambda h: -h.score)
+    top = ranked[0].score if ranked else 0.0
+    seen: set[tuple[str, int]] = set()
+    # id -> body, section starts, section labels, context overlap, animal-study factor
+    docs: dict[str, tuple[str, list[int], list[str], float, float]] = {}
+    out: list[Candidate] = []
+    for rank, hit in enumerate(ranked):
+        doc = hit.document
+        if doc.retracted:
+            continue
+        if doc.id not in docs:
+            starts, labels, at = [], [], 0
+            for section in doc.sections:
+                starts.append(at)
+                labels.append(section.label)
+                at += len(section.text) + len(SECTION_SEPARATOR)
+            meta = " ".join([doc.title, *(h.descriptor for h in doc.mesh), *doc.keywords])
+            descriptors = {h.descriptor for h in doc.mesh}
+            animal = _ANIMAL_ONLY_FACTOR if "Animals" in descriptors and "Humans" not in descriptors else 1.0
+            docs[doc.id] = (doc.body, starts, labels, terms.overlap(stems(meta)), animal)
+        body, starts, labels, context, animal = docs[doc.id]
+        offset = _chunk_offset(hit, body)
+        if offset is None:
+            continue
+        hit_weight = (0.5 + 0.5 * hit.score / top) if top > 0 else 1.0 / (1.0 + 0.1 * rank)
+        evidence = hit.evidence if hit.evidence > 0 else document_weight(doc)
+        for s, e in split_sentences(hit.chunk.text):
+            text, start = _trim(hit.chunk.text[s:e], offset + s)
+            if (doc.id, start) in seen:
+                continue
+            seen.add((doc.id, start))
+            label = labels[bisect.bisect_right(starts, start) - 1] if starts else ""
+            words = stems(text)
+            own = terms.overlap(words)
+            relevance = 0.75 * own + 0.25 * context
+            quality = _quality(text)
+            score = relevance * hit_weight * (0.6 + 0.4 * evidence) * section_weight(label) * quality * animal
+            out.append(
+                Candidate(
+                    doc,
+                    start,
+                    start + len(text),
+                    text,
+                    label,
+                    rank,
+                    own,
+                    context,
+                    relevance,
+                    quality,
+                    evidence,
+                    score,
+                    words,
+                )
+            )
+    out.sort(key=lambda c: (-c.score, c.document.id, c.start))
+    return out
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 1.0

@@ -1,0 +1,596 @@
+"""Claim verification: does the passage a claim cites actually say what the claim says?
+
+Every claim of a draft article is compared with each span it cites
+(:attr:`Citation.quote`) and with the sentence-level pieces of that span
+(single sentences and adjacent pairs, from :func:`curbside.chunking.split_sentences`).
+For each candidate span three checks run:
+
+* **Lexical support** -- the share of the claim's content words found in the
+  span, after light stemming ("associated" / "association" -> ``associ``) and
+  British -> American spelling; a word that only shares a long prefix with a
+  span word ("neutropenic" / "neutropenia") earns half credit.
+* **Numbers** -- a number, dose, percentage or threshold stated in the claim
+  must appear in the span ("40%" and "40 percent" are the same number).  A
+  missing number caps the claim just below the *high* threshold: at most
+  ``partial``, because a wrong dose is worse than a vague one.
+* **Negation** -- a negation cue ("not", "no", "without", "never", "lack of")
+  scopes over the next few content words up to a clause break.  If a word the
+  claim and the span share is negated in one and not in the other, the score
+  is multiplied by ``negation_factor`` (default: low enough that even a
+  verbatim-looking claim becomes ``unsupported``).
+
+With an embedder, cosine similarity between the claim and each candidate
+(embedded in one batch for the whole article) is blended with the lexical
+score; embeddings catch paraphrase but not negation or numbers, which is why
+those two rules are applied after the blend.
+
+A claim citing several spans is also scored against all of them together, so
+a claim that combines two sources ("clozapine [1] and methotrexate [2]") can be
+supported jointly.
+
+Verdicts are ``supported`` (support >= ``high``), ``partial`` (>= ``low``) or
+``unsupported``.  :func:`verify_article` never deletes silently: unsupported
+claims move to :attr:`Article.removed_claims` with their verdict and a note,
+partial claims stay (renderers mark them), and the counts go into
+``metadata["verification"]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from curbside.chunking import split_sentences
+from curbside.embeddings import Embedder
+from curbside.errors import InputError, ModelError
+from curbside.questions import americanise
+from curbside.types import Article, ArticleSection, Citation, Claim, Verdict
+
+#: Sections written by curbside itself (glossary, general safety advice): uncited by design, never verified.
+AUTHORED_SECTION_KEYS: Final = frozenset({"glossary", "seek-care"})
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyThresholds:
+    """Cut-offs and weights of the verifier; recorded with every verified article.
+
+    ``high``/``low``: support needed for ``supported``/``partial``.
+    ``lexical_weight``: share of the lexical score in the blend when an embedder
+    is given (the rest is the cosine similarity).  ``negation_factor``: multiplier
+    applied on a negation mismatch.  ``sentence_margin``: the supporting span is
+    the shortest candidate scoring within this margin of the best one, so a reader
+    is pointed at a sentence rather than a whole chunk when the sentence suffices.
+    """
+
+    high: float = 0.7
+    low: float = 0.45
+    lexical_weight: float = 0.6
+    negation_factor: float = 0.4
+    sentence_margin: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("high", "low", "lexical_weight", "negation_factor", "sentence_margin"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise InputError(f"verify threshold {name} must be between 0 and 1, got {value}")
+        if self.low > self.high:
+            raise InputError(f"verify threshold low ({self.low}) must not exceed high ({self.high})")
+
+
+DEFAULT_THRESHOLDS: Final = VerifyThresholds()
+
+# --------------------------------------------------------------------------------------------------
+# text analysis
+# --------------------------------------------------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    """The whitespace-separated words of a word list."""
+    return frozenset(text.split())
+
+
+_STOP_WORDS: Final = _words(
+    """
+    a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each either else etc for from further had
+    has have having he her here hers him his how i if in into is it its itself just may me might more most
+    much must my of off on once only or other our out over own per same shall she should so some such than
+    that the their them then there these they this those though through thus to too under until up upon us
+    very via was we were what when where whereas which while who whom whose why will with within would yet
+    you your often usually commonly generally typically include includes including included percent cent
+    """
+)
+# Cues that negate the content words after them; "absence"/"lack" only when followed by "of".
+_NEGATION_CUES: Final = frozenset({"not", "no", "never", "none", "neither", "nor", "without", "cannot"})
+_NEGATION_OF_CUES: Final = frozenset({"absence", "lack"})
+_CLAUSE_BREAKS: Final = frozenset(
+    {",", ";", ":", ".", "!", "?", "(", ")", "but", "whereas", "although", "however", "while"}
+)
+#: Content words a negation cue scopes over.
+_NEGATION_WINDOW: Final = 5
+
+# Words (letters and digits together: "b12", "hba1c"), numbers with decimals or thousands, punctuation.
+_TOKEN: Final = re.compile(r"\d+(?:[.,]\d+)*(?![^\W_])|[^\W_]+|[,;:.!?()]")
+_CONTRACTION: Final = re.compile(r"n['’]t\b", re.IGNORECASE)
+# A stated quantity: not part of a name such as "COVID-19", "IL-6" or "CD4" (letter, optional hyphen).
+_NUMBER: Final = re.compile(
+    r"(?<![\w.])(?<![A-Za-z]-)(\d+(?:,\d{3})+(?!\d)|\d*\.\d+|\d+)(\s*(?:%|percent\b|per\s+cent\b))?",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS: Final = {
+    w: str(i)
+    for i, w in enumerate(
+        ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+    )
+}  # fmt: skip
+# (suffix, replacement, shortest stem left).  The "-at-" family keeps its "at" so that "treated",
+# "treating" and "treat" agree, as do "associated" and "association"; "-er" comes off longer words
+# only ("smoker"/"smoking", "higher"/"high"; not "fever", "liver", "older").
+_SUFFIXES: Final = (
+    ("izations", "iz", 4), ("ization", "iz", 4), ("ational", "at", 4), ("ations", "at", 4),
+    ("ation", "at", 4), ("ating", "at", 4), ("ators", "at", 4), ("ator", "at", 4), ("ated", "at", 4),
+    ("ates", "at", 4), ("ate", "at", 4), ("ities", "", 3), ("ity", "", 3), ("ments", "", 3),
+    ("ment", "", 3), ("ness", "", 3), ("ingly", "", 3), ("ings", "", 3), ("ing", "", 3), ("edly", "", 3),
+    ("ed", "", 3), ("ers", "", 4), ("er", "", 4), ("ies", "y", 3), ("es", "", 3), ("s", "", 3), ("ly", "", 3),
+)  # fmt: skip
+_MIN_STEM: Final = 3
+#: Two stems at least this long sharing this share of the shorter one count as a half match.
+_FUZZY_MIN_PREFIX: Final = 7
+_FUZZY_SHARE: Final = 0.75
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def stem(word: str) -> str:
+    """Light stemming of a lowercase word: one suffix off, then a final "e" ("causes", "caused" -> "caus")."""
+    word = americanise(word) if word.isalpha() else word
+    for suffix, replacement, shortest in _SUFFIXES:
+        if not word.endswith(suffix):
+            continue
+        result = word[: -len(suffix)] + replacement
+        if len(result) < shortest:
+            continue  # "late" is not "lat" + "ate": try a shorter suffix
+        if suffix == "ed" and word.endswith("eed"):  # "bleed", "need": the "ed" is the word
+            break
+        if suffix in ("s", "es") and word.endswith(("ss", "us", "is")):  # "diagnosis", "virus"
+            break
+        word = result
+        break
+    if len(word) > _MIN_STEM and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+def _number_value(digits: str) -> str:
+    """A comparable form: "1,000" -> "1000", "0.50" -> "0.5", ".5" -> "0.5"."""
+    if "," in digits:
+        digits = digits.replace(",", "")
+    try:
+        return f"{float(digits):g}"
+    except ValueError:  # pragma: no cover - the regex only lets digits through
+        return digits
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    """What the verifier needs to know about one text."""
+
+    stems: frozenset[str]
+    surface: Mapping[str, str]  # stem -> first word that produced it, for notes
+    negated: frozenset[str]
+    cue: str  # first negation cue found ("" if none), for notes
+    numbers: Mapping[str, str]  # normalised value -> surface form ("40%"): what a claim states
+    stated: frozenset[str]  # values stated in digits or words ("three"): what a span offers
+    by_prefix: Mapping[str, tuple[str, ...]]  # stems by their first characters, for prefix matches
+
+
+@functools.lru_cache(maxsize=8192)
+def analyse_text(text: str) -> _Analysis:
+    """Content stems, negated stems and stated numbers of ``text`` (cached: spans repeat across claims).
+
+    Spans are analysed a sentence at a time and combined with :func:`_merge`; a
+    negation scope never crosses a full stop, so the result is the same as
+    analysing the joined text, at a fraction of the cost.
+    """
+    normal = _CONTRACTION.sub(" not", text)
+    tokens = [t.lower() for t in _TOKEN.findall(normal)]
+    stems: set[str] = set()
+    surface: dict[str, str] = {}
+    negated: set[str] = set()
+    spelled: set[str] = set()
+    cue = ""
+    window = 0
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok in _NEGATION_CUES or (tok in _NEGATION_OF_CUES and nxt == "of"):
+            prev = tokens[i - 1] if i else ""
+            # "not only ... but also" and "whether or not" negate nothing.
+            if not (tok == "not" and (nxt == "only" or prev == "or")):
+                window = _NEGATION_WINDOW
+                cue = cue or tok
+            continue
+        if tok in _CLAUSE_BREAKS:
+            window = 0
+            continue
+        if tok in _NUMBER_WORDS:
+            spelled.add(_NUMBER_WORDS[tok])
+            continue
+        if tok in _STOP_WORDS or tok[0].isdigit():
+            continue
+        s = stem(tok)
+        stems.add(s)
+        surface.setdefault(s, tok)
+        if window:
+            negated.add(s)
+            window -= 1
+    numbers: dict[str, str] = {}
+    for m in _NUMBER.finditer(text):
+        numbers.setdefault(_number_value(m.group(1)), m.group(0).strip())
+    by_prefix: dict[str, list[str]] = {}
+    for s in stems:
+        if len(s) >= _FUZZY_MIN_PREFIX:
+            by_prefix.setdefault(s[:_FUZZY_MIN_PREFIX], []).append(s)
+    return _Analysis(
+        frozenset(stems),
+        surface,
+        frozenset(negated),
+        cue,
+        numbers,
+        frozenset(numbers) | spelled,
+        {k: tuple(v) for k, v in by_prefix.items()},
+    )
+
+
+def _merge(parts: Sequence[_Analysis]) -> _Analysis:
+    """The analysis of several sentences read together."""
+    if len(parts) == 1:
+        return parts[0]
+    surface: dict[str, str] = {}
+    numbers: dict[str, str] = {}
+    by_prefix: dict[str, tuple[str, ...]] = {}
+    for a in parts:
+        for k, v in a.surface.items():
+            surface.setdefault(k, v)
+        for k, v in a.numbers.items():
+            numbers.setdefault(k, v)
+        for k, group in a.by_prefix.items():
+            by_prefix[k] = by_prefix.get(k, ()) + group
+    return _Analysis(
+        frozenset().union(*(a.stems for a in parts)),
+        surface,
+        frozenset().union(*(a.negated for a in parts)),
+        next((a.cue for a in parts if a.cue), ""),
+        numbers,
+        frozenset().union(*(a.stated for a in parts)),
+        by_prefix,
+    )
+
+
+def _recall(claim: _Analysis, span: _Analysis) -> tuple[float, list[str]]:
+    """Share of the claim's content stems found in the span, and the claim words that are missing."""
+    if not claim.stems:
+        return 0.0, []
+    got = 0.0
+    missing: list[str] = []
+    for s in claim.stems:
+        if s in span.stems:
+            got += 1.0
+        elif len(s) >= _FUZZY_MIN_PREFIX and any(
+            _fuzzy(s, t) for t in span.by_prefix.get(s[:_FUZZY_MIN_PREFIX], ())
+        ):
+            got += 0.5
+        else:
+            missing.append(claim.surface[s])
+    return got / len(claim.stems), sorted(missing)
+
+
+def _fuzzy(a: str, b: str) -> bool:
+    """Do two stems that share their first characters share enough of the shorter one?"""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n >= _FUZZY_SHARE * min(len(a), len(b))
+
+
+def _negation_mismatch(claim: _Analysis, span: _Analysis) -> list[str]:
+    """Shared words negated on one side only (e.g. claim "not associated", span "associated")."""
+    one_sided = (claim.negated & span.stems - span.negated) | (span.negated & claim.stems - claim.negated)
+    return sorted(claim.surface.get(s, s) for s in one_sided)
+
+
+# --------------------------------------------------------------------------------------------------
+# candidates and scoring
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    text: str
+    citation: Citation | None  # None for the joint candidate of a multi-citation claim
+    parts: tuple[str, ...]  # its sentences, analysed one by one
+    joint: int = 0  # number of passages joined
+
+    def analysis(self) -> _Analysis:
+        return _merge([analyse_text(p) for p in self.parts])
+
+
+def _candidates(claim: Claim) -> list[_Candidate]:
+    """Each cited span, its sentences and adjacent sentence pairs, and (for several spans) all of them."""
+    out: list[_Candidate] = []
+    seen: set[tuple[str, int, int]] = set()
+    every: list[str] = []
+
+    def add(cit: Citation, sentences: Sequence[tuple[int, int]]) -> None:
+        s, e = sentences[0][0], sentences[-1][1]
+        key = (cit.document_id, cit.start + s, cit.start + e)
+        if key in seen:
+            return
+        seen.add(key)
+        text = cit.quote[s:e]
+        parts = tuple(cit.quote[a:b] for a, b in sentences)
+        out.append(_Candidate(text, Citation(cit.document_id, cit.start + s, cit.start + e, text), parts))
+
+    for cit in claim.citations:
+        sentences = split_sentences(cit.quote)
+        if not sentences:
+            continue
+        every.extend(cit.quote[a:b] for a, b in sentences)
+        for span in sentences:
+            add(cit, [span])
+        for pair in itertools.pairwise(sentences):
+            add(cit, pair)
+        add(cit, sentences)
+    quotes = [c.quote.strip() for c in claim.citations if c.quote.strip()]
+    if len({c.document_id for c in claim.citations}) > 1 and len(quotes) > 1:
+        out.append(_Candidate(" ".join(quotes), None, tuple(every), joint=len(quotes)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    candidate: _Candidate
+    score: float
+    lexical: float
+    cosine: float | None
+    missing_words: list[str]
+    missing_numbers: list[str]
+    negation: list[str]
+
+
+def _score(
+    claim_text: str,
+    cand: _Candidate,
+    cosine: float | None,
+    thresholds: VerifyThresholds,
+) -> _Scored:
+    c = analyse_text(claim_text)
+    s = cand.analysis()
+    lexical, missing = _recall(c, s)
+    score = lexical
+    if cosine is not None:
+        w = thresholds.lexical_weight
+        score = w * lexical + (1.0 - w) * max(0.0, cosine)
+    negation = _negation_mismatch(c, s)
+    if negation:
+        score *= thresholds.negation_factor
+    missing_numbers = [surface for value, surface in c.numbers.items() if value not in s.stated]
+    if missing_numbers:
+        # Just below "supported": a claim stating a number the source does not state is at most partial.
+        score = min(score, max(thresholds.low, thresholds.high - 0.01))
+    return _Scored(cand, max(0.0, min(1.0, score)), lexical, cosine, missing, missing_numbers, negation)
+
+
+def _verdict(support: float, thresholds: VerifyThresholds) -> Verdict:
+    if support >= thresholds.high:
+        return "supported"
+    if support >= thresholds.low:
+        return "partial"
+    return "unsupported"
+
+
+def _note(best: _Scored, verdict: Verdict, negation_cue: str) -> str:
+    parts: list[str] = []
+    if best.missing_numbers:
+        nums = ", ".join(best.missing_numbers)
+        plural = "s" if len(best.missing_numbers) > 1 else ""
+        parts.append(f"number{plural} {nums} not in cited passage")
+    if best.negation:
+        words = ", ".join(best.negation[:3])
+        parts.append(
+            f"negation differs from cited passage ({negation_cue!r} applies to {words} in only one of them)"
+        )
+    if best.missing_words and verdict != "supported":
+        words = ", ".join(best.missing_words[:5])
+        parts.append(f"claim words not in cited passage: {words}")
+    score = f"lexical {best.lexical:.2f}"
+    if best.cosine is not None:
+        score += f", semantic {best.cosine:.2f}"
+    head = {"supported": "supported", "partial": "partially supported", "unsupported": "not supported"}
+    joint = f" jointly by {best.candidate.joint} cited passages" if best.candidate.joint else ""
+    text = f"{head.get(verdict, verdict)}{joint} ({score})"
+    return "; ".join([text, *parts])
+
+
+def _judge(
+    claim: Claim,
+    cands: Sequence[_Candidate],
+    cosines: Sequence[float | None],
+    thresholds: VerifyThresholds,
+) -> Claim:
+    if not claim.citations:
+        return replace(claim, verdict="unsupported", support=0.0, supporting=None, note="no citation")
+    if not cands:
+        return replace(
+            claim, verdict="unsupported", support=0.0, supporting=None, note="cited passage is empty"
+        )
+    if not analyse_text(claim.text).stems:
+        return replace(
+            claim,
+            verdict="unsupported",
+            support=0.0,
+            supporting=None,
+            note="claim has no content words to check",
+        )
+    scored = [_score(claim.text, cand, cos, thresholds) for cand, cos in zip(cands, cosines, strict=True)]
+    best = max(scored, key=lambda x: (x.score, -len(x.candidate.text)))
+    # Point the reader at the shortest single-passage span that is nearly as good as the best one.
+    near = [
+        x
+        for x in scored
+        if x.candidate.citation is not None and x.score >= best.score - thresholds.sentence_margin
+    ]
+    if near:
+        supporting = min(near, key=lambda x: (len(x.candidate.text), -x.score)).candidate.citation
+    else:
+        singles = [x for x in scored if x.candidate.citation is not None]
+        supporting = max(singles, key=lambda x: x.score).candidate.citation if singles else None
+    support = round(best.score, 4)
+    verdict = _verdict(support, thresholds)
+    if verdict == "unsupported":
+        supporting = None  # nothing supports it; the note says what is missing
+    note = _note(best, verdict, analyse_text(claim.text).cue or best.candidate.analysis().cue)
+    return replace(claim, verdict=verdict, support=support, supporting=supporting, note=note)
+
+
+def _cosines(
+    embedder: Embedder | None, claims: Sequence[Claim], cands: Sequence[Sequence[_Candidate]]
+) -> list[list[float | None]]:
+    """Cosine of each claim with each of its candidates, from one embedding batch.
+
+    Only claims and single sentences are embedded (each distinct text once); a
+    multi-sentence candidate gets the normalised sum of its sentences' vectors.
+    That halves the batch (no sentence pairs) and avoids the model truncating a
+    long passage, which would judge a claim against the passage's first half only.
+    """
+    if embedder is None:
+        return [[None] * len(cs) for cs in cands]
+    index: dict[str, int] = {}
+    for claim, cs in zip(claims, cands, strict=True):
+        if cs:
+            index.setdefault(claim.text, len(index))
+            for cand in cs:
+                for part in cand.parts:
+                    index.setdefault(part, len(index))
+    if not index:
+        return [[None] * len(cs) for cs in cands]
+    vectors: NDArray[np.float32] = np.asarray(embedder.embed(list(index)), dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(index):
+        raise ModelError(
+            f"embedder {getattr(embedder, 'name', embedder)!r} returned shape {vectors.shape} "
+            f"for {len(index)} texts"
+        )
+    out: list[list[float | None]] = []
+    for claim, cs in zip(claims, cands, strict=True):
+        c = vectors[index[claim.text]] if cs else None
+        row: list[float | None] = []
+        for cand in cs:
+            v = vectors[[index[p] for p in cand.parts]].sum(axis=0)
+            norm = float(np.linalg.norm(v))
+            row.append(float(v @ c) / norm if norm > 0 and c is not None else 0.0)
+        out.append(row)
+    return out
+
+
+def _verify_many(
+    claims: Sequence[Claim], embedder: Embedder | None, thresholds: VerifyThresholds
+) -> list[Claim]:
+    cands = [_candidates(c) for c in claims]
+    cosines = _cosines(embedder, claims, cands)
+    return [_judge(c, cs, cos, thresholds) for c, cs, cos in zip(claims, cands, cosines, strict=True)]
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------------
+
+
+def verify_claim(
+    claim: Claim, *, embedder: Embedder | None = None, thresholds: VerifyThresholds = DEFAULT_THRESHOLDS
+) -> Claim:
+    """Return ``claim`` with ``verdict``, ``support``, ``supporting`` (narrowed to a sentence) and ``note`` set."""
+    return _verify_many([claim], embedder, thresholds)[0]
+
+
+def verify_article(
+    article: Article, *, embedder: Embedder | None = None, thresholds: VerifyThresholds = DEFAULT_THRESHOLDS
+) -> Article:
+    """Verify every claim of ``article`` and return a new article.
+
+    Unsupported claims leave the bottom line and sections and are appended to
+    :attr:`Article.removed_claims` (keeping their verdict and note); a section
+    left without claims is dropped.  Sections curbside writes itself
+    (:data:`AUTHORED_SECTION_KEYS`) are passed through unverified.
+    ``metadata["verification"]`` records the counts, ``citation_precision``
+    (supported / checked), the thresholds and the embedder's name.
+    """
+    t0 = time.perf_counter()
+    claims = list(article.bottom_line)
+    for section in article.sections:
+        claims.extend(_checkable(section))
+    verified = _verify_many(claims, embedder, thresholds)
+    results = iter(verified)
+    removed: list[Claim] = []
+
+    def keep(items: Iterable[Claim]) -> tuple[Claim, ...]:
+        out = []
+        for _ in items:
+            judged = next(results)
+            if judged.verdict == "unsupported":
+                removed.append(judged)
+            else:
+                out.append(judged)
+        return tuple(out)
+
+    bottom = keep(article.bottom_line)
+    sections = tuple(s for s in (_rebuild(section, keep) for section in article.sections) if s is not None)
+    counts = {v: sum(1 for c in verified if c.verdict == v) for v in ("supported", "partial", "unsupported")}
+    checked = len(verified)
+    metadata = dict(article.metadata)
+    metadata["verification"] = {
+        "checked": checked,
+        **counts,
+        "removed": len(removed),
+        "citation_precision": round(counts["supported"] / checked, 4) if checked else None,
+        "thresholds": asdict(thresholds),
+        "embedder": embedder.name if embedder is not None else None,
+        "seconds": round(time.perf_counter() - t0, 4),
+    }
+    return replace(
+        article,
+        bottom_line=bottom,
+        sections=sections,
+        removed_claims=(*article.removed_claims, *removed),
+        metadata=metadata,
+    )
+
+
+def _checkable(section: ArticleSection) -> list[Claim]:
+    if section.key in AUTHORED_SECTION_KEYS:
+        return []
+    out = list(section.claims)
+    for sub in section.subsections:
+        out.extend(_checkable(sub))
+    return out
+
+
+def _rebuild(
+    section: ArticleSection, keep: Callable[[Iterable[Claim]], tuple[Claim, ...]]
+) -> ArticleSection | None:
+    """The section with its claims filtered by ``keep``; ``None`` if verification emptied it."""
+    if section.key in AUTHORED_SECTION_KEYS:
+        return section
+    claims = keep(section.claims)
+    subs = tuple(s for s in (_rebuild(sub, keep) for sub in section.subsections) if s is not None)
+    had_content = bool(section.claims or section.subsections)
+    if had_content and not claims and not subs:
+        return None
+    return replace(section, claims=claims, subsections=subs)

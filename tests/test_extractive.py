@@ -1,0 +1,572 @@
+"""The extractive synthesizer: quotes only, exact spans, sections by question type, yes/no verdicts."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from curbside.chunking import chunk_document
+from curbside.errors import InputError
+from curbside.evidence import document_weight
+from curbside.questions import Vocabulary, analyse
+from curbside.registry import get_registry
+from curbside.synthesis.base import finalize
+from curbside.synthesis.extractive import (
+    CAUSE_CATEGORIES,
+    SECTION_PLANS,
+    ExtractiveSynthesizer,
+    cause_category,
+)
+from curbside.synthesis.sentences import candidate_sentences
+from curbside.synthesis.yesno import assess_yesno, sentence_polarity
+from curbside.types import (
+    Article,
+    ArticleSection,
+    Chunk,
+    Claim,
+    Document,
+    Hit,
+    MeshHeading,
+    MeshQualifier,
+    Query,
+    Section,
+)
+
+VOCAB = (
+    Vocabulary.builtin()
+)  # not the default: results must not depend on whether shared MeSH data is present
+
+
+def mesh(descriptor: str, *qualifiers: str, major: bool = False) -> MeshHeading:
+    return MeshHeading(descriptor, "", major, tuple(MeshQualifier(q, "", major) for q in qualifiers))
+
+
+def doc(n: int, title: str, sections: list[tuple[str, str]], **kw: object) -> Document:
+    fields: dict[str, object] = {
+        "id": f"pmid:{n}",
+        "title": title,
+        "sections": tuple(Section(text, label) for label, text in sections),
+        "year": 2018,
+        "journal": "J Test",
+        "identifiers": {"pmid": str(n)},
+        "publication_types": ("Journal Article",),
+    }
+    fields.update(kw)
+    return Document(**fields)  # type: ignore[arg-type]
+
+
+def hits_for(*docs: Document) -> list[Hit]:
+    """Every chunk of every document, scored by position so the first document ranks first."""
+    out = []
+    for i, d in enumerate(docs):
+        for chunk in chunk_document(d):
+            out.append(Hit(chunk, d, score=1.0 / (1 + i + chunk.ordinal / 10), evidence=document_weight(d)))
+    return out
+
+
+def ask(question: str, *docs: Document, **kw: object) -> Article:
+    synth = ExtractiveSynthesizer(**kw)  # type: ignore[arg-type]
+    return synth.synthesize(analyse(question, vocabulary=VOCAB), hits_for(*docs))
+
+
+# --- realistic abstracts ---------------------------------------------------------------------------
+
+CLOZAPINE = doc(
+    101,
+    "Clozapine-induced agranulocytosis: incidence and risk factors in a national cohort",
+    [
+        (
+            "BACKGROUND",
+            "Clozapine is the most effective antipsychotic for treatment-resistant schizophrenia.",
+        ),
+        ("METHODS", "We analysed haematological monitoring data of 12,760 patients who started clozapine."),
+        (
+            "RESULTS",
+            "Agranulocytosis occurred in 0.8% of patients, most often within the first 18 weeks of "
+            "treatment. Older age and Asian ethnicity were associated with a higher risk of "
+            "clozapine-induced neutropenia.",
+        ),
+        (
+            "CONCLUSIONS",
+            "In conclusion, Clozapine causes agranulocytosis and leukopenia in a small but important "
+            "minority of patients, so white cell counts must be monitored.",
+        ),
+    ],
+    mesh=(
+        mesh("Clozapine", "adverse effects", major=True),
+        mesh("Agranulocytosis", "chemically induced", major=True),
+        mesh("Antipsychotic Agents", "adverse effects"),
+        mesh("Schizophrenia", "drug therapy"),
+    ),
+)
+HIV = doc(
+    102,
+    "Haematological abnormalities in untreated HIV infection",
+    [
+        (
+            "RESULTS",
+            "Leukopenia was present in 38% of patients with untreated HIV infection and correlated with low "
+            "CD4 counts. Lymphopenia was the dominant pattern in patients with advanced HIV disease.",
+        ),
+        ("CONCLUSIONS", "HIV infection is a frequent cause of leukopenia and should be tested for."),
+    ],
+    mesh=(mesh("HIV Infections", "complications", major=True), mesh("Leukopenia", "virology")),
+)
+SPLEEN = doc(
+    103,
+    "Hypersplenism in cirrhosis",
+    [
+        (
+            "RESULTS",
+            "Leukopenia due to splenic sequestration was found in 41% of patients with cirrhosis and "
+            "portal hypertension, and it correlated with spleen size.",
+        )
+    ],
+    mesh=(mesh("Hypersplenism", "complications"), mesh("Leukopenia", "etiology")),
+)
+REVIEW = doc(
+    104,
+    "Leukopenia in adults: a practical review",
+    [
+        (
+            "",
+            "Leukopenia is defined as a total white blood cell count below 4,000 cells/µL (4.0 × 10^9/L). "
+            "Benign ethnic neutropenia is common in people of African descent and should not be mistaken "
+            "for a pathological leukopenia. Leukopenia in children is most often caused by transient viral "
+            "infections. Severe neutropenia carries a high risk of life-threatening infection, and febrile "
+            "neutropenia is a medical emergency.",
+        )
+    ],
+    kind="review",
+    publication_types=("Review",),
+    mesh=(mesh("Leukopenia", "diagnosis", "etiology", major=True),),
+)
+RETRACTED = doc(
+    105,
+    "Leukopenia from mobile phones",
+    [("RESULTS", "Leukopenia is caused by mobile phone radiation in most adults with leukopenia.")],
+    retracted=True,
+)
+UNRELATED = doc(
+    106,
+    "Hip fracture surgery timing",
+    [("RESULTS", "Early surgery within 48 hours reduced mortality after hip fracture in elderly patients.")],
+)
+CAUSE_DOCS = (REVIEW, CLOZAPINE, HIV, SPLEEN, RETRACTED)
+
+
+def all_claims(article: Article) -> list[Claim]:
+    return list(article.all_claims())
+
+
+def assert_quotes(article: Article, docs: tuple[Document, ...]) -> None:
+    """Every claim cites exactly one span, quotes it, and its text is that quote."""
+    bodies = {d.id: d.body for d in docs}
+    claims = all_claims(article)
+    assert claims
+    for claim in claims:
+        assert len(claim.citations) == 1
+        citation = claim.citations[0]
+        body = bodies[citation.document_id]
+        assert 0 <= citation.start < citation.end <= len(body)
+        assert citation.quote == body[citation.start : citation.end]
+        assert claim.text in citation.quote
+        assert claim.verdict == "unchecked"
+
+
+def section(article: Article, key: str) -> ArticleSection:
+    found = [s for s in article.sections if s.key == key]
+    assert found, f"no section {key!r} in {[s.key for s in article.sections]}"
+    return found[0]
+
+
+# --- causes ----------------------------------------------------------------------------------------
+
+
+def test_causes_article_quotes_exact_spans_and_never_cites_retracted() -> None:
+    article = ask("What causes leukopenia?", *CAUSE_DOCS)
+    assert article.title == "Causes of Leukopenia"
+    assert article.qtype == "causes"
+    assert article.metadata["synthesizer"] == "extractive"
+    assert article.references == ()
+    assert article.verdict is None
+    assert not article.insufficient
+    assert_quotes(article, CAUSE_DOCS)
+    cited = {c.citations[0].document_id for c in all_claims(article)}
+    assert RETRACTED.id not in cited
+    assert {CLOZAPINE.id, HIV.id, SPLEEN.id, REVIEW.id} <= cited
+    assert 1 <= len(article.bottom_line) <= 3
+    keys = [s.key for s in article.sections]
+    planned = [s.key for s in SECTION_PLANS["causes"]]
+    assert keys == [k for k in planned if k in keys]  # display order follows the plan
+
+
+def test_causes_are_grouped_by_category() -> None:
+    article = ask("What causes leukopenia?", *CAUSE_DOCS)
+    causes = section(article, "causes")
+    assert causes.intro  # curbside's own framing, not a claim
+    subs = {s.key: s for s in causes.subsections}
+    medications = subs["causes-medications"]
+    assert medications.heading == "Medications and toxins"
+    assert any(c.citations[0].document_id == CLOZAPINE.id for c in medications.claims)
+    assert all(c.category == "Medications and toxins" for c in medications.claims)
+    assert any(c.citations[0].document_id == HIV.id for c in subs["causes-infections"].claims)
+    assert any(c.citations[0].document_id == SPLEEN.id for c in subs["causes-sequestration"].claims)
+    # A background sentence about the drug that does not mention the condition is no cause claim.
+    assert not any("most effective antipsychotic" in c.text for c in all_claims(article))
+    order = [s.key for s in causes.subsections]
+    table = [f"causes-{c.key}" for c in CAUSE_CATEGORIES]
+    assert order == [k for k in table if k in order]
+
+
+def test_definition_pitfall_population_and_significance_sections() -> None:
+    article = ask("What causes leukopenia?", *CAUSE_DOCS)
+    assert any("is defined as" in c.text for c in section(article, "definition").claims)
+    assert any("Benign ethnic neutropenia" in c.text for c in section(article, "pitfalls").claims)
+    assert any("children" in c.text for c in section(article, "special-populations").claims)
+    assert any("febrile" in c.text for c in section(article, "significance").claims)
+
+
+def test_leading_discourse_marker_is_trimmed_but_the_claim_still_quotes() -> None:
+    article = ask("What causes leukopenia?", *CAUSE_DOCS)
+    texts = [c.text for c in all_claims(article)]
+    assert any(t.startswith("Clozapine causes agranulocytosis") for t in texts)
+    assert not any(t.startswith("In conclusion") for t in texts)
+
+
+def test_pseudomonas_is_not_a_pitfall_and_truncation_notes_are_trimmed() -> None:
+    infection = doc(
+        107,
+        "Leukopenia in Pseudomonas septicaemia",
+        [
+            (
+                "RESULTS",
+                "Pseudomonas aeruginosa septicaemia caused profound leukopenia in 12 of 30 patients. "
+                "Leukopenia was an early sign of fatal infection.(ABSTRACT TRUNCATED AT 400 WORDS)",
+            )
+        ],
+    )
+    article = ask("What causes leukopenia?", infection)
+    assert_quotes(article, (infection,))
+    assert "pitfalls" not in {s.key for s in article.sections}
+    texts = [c.text for c in all_claims(article)]
+    assert "Leukopenia was an early sign of fatal infection." in texts
+    assert not any("TRUNCATED" in t for t in texts)
+
+
+def test_animal_only_studies_rank_below_human_ones() -> None:
+    text = [("RESULTS", "Methotrexate caused leukopenia in most treated subjects within two weeks.")]
+    human = doc(108, "Methotrexate toxicity", text, mesh=(mesh("Humans"),))
+    mice = doc(109, "Methotrexate toxicity", text, mesh=(mesh("Animals"), mesh("Mice")))
+    query = analyse("What causes leukopenia?", vocabulary=VOCAB)
+    hits = [Hit(chunk_document(d)[0], d, score=1.0) for d in (mice, human)]
+    ranked = candidate_sentences(query, hits)
+    assert [c.document.id for c in ranked] == [human.id, mice.id]
+    assert ranked[1].score == pytest.approx(ranked[0].score / 2)
+
+
+def test_no_near_duplicates_across_sections() -> None:
+    copy = replace(HIV, id="pmid:202", identifiers={"pmid": "202"})  # the same abstract under another id
+    article = ask("What causes leukopenia?", HIV, copy)
+    texts = [c.text for s in article.sections for c in s.all_claims()]
+    assert len(texts) == len(set(texts))
+
+
+def test_cause_category_uses_sentence_words_then_mesh() -> None:
+    assert cause_category("Methotrexate toxicity caused leukopenia.").key == "medications"
+    assert cause_category("Leukopenia was common in tuberculosis.").key == "infections"
+    # No category words: the document's MeSH decides.
+    assert cause_category("Counts fell within two weeks.", CLOZAPINE).key == "medications"
+    assert cause_category("Counts fell within two weeks.", HIV).key == "infections"
+    assert cause_category("Counts fell within two weeks.").key == "other"
+    # A tie between categories in the sentence goes to the one the MeSH favours.
+    assert cause_category("Both HIV and zidovudine lower counts.", HIV).key == "infections"
+    assert cause_category("Both HIV and zidovudine lower counts.", CLOZAPINE).key == "medications"
+
+
+def test_clozapine_abstract_alone_goes_to_medications() -> None:
+    article = ask("What causes agranulocytosis?", CLOZAPINE)
+    subs = {s.key: s for s in section(article, "causes").subsections}
+    assert set(subs) == {"causes-medications"}
+
+
+# --- other question types ---------------------------------------------------------------------------
+
+FN_GUIDELINE = doc(
+    301,
+    "Management of febrile neutropenia: clinical practice guideline",
+    [
+        (
+            "RECOMMENDATIONS",
+            "Empirical broad-spectrum antibiotics are the recommended first-line treatment of febrile "
+            "neutropenia and should be started within one hour. Piperacillin-tazobactam 4.5 g every 6 hours "
+            "is a suitable empirical regimen for febrile neutropenia in adults with normal renal function. "
+            "Vancomycin is an alternative added for febrile neutropenia when catheter infection or MRSA "
+            "colonisation is suspected. Blood counts and renal function should be monitored daily during "
+            "treatment of febrile neutropenia.",
+        )
+    ],
+    kind="guideline",
+    publication_types=("Practice Guideline",),
+)
+
+
+def test_treatment_sections() -> None:
+    article = ask("How is febrile neutropenia treated?", FN_GUIDELINE, UNRELATED)
+    assert article.title == "Treatment of Febrile Neutropenia"
+    assert_quotes(article, (FN_GUIDELINE, UNRELATED))
+    keys = {s.key for s in article.sections}
+    assert keys <= {s.key for s in SECTION_PLANS["treatment"]}
+    assert any("first-line" in c.text for c in section(article, "first-line").claims)
+    assert any("4.5 g" in c.text for c in section(article, "dosing").claims)
+    assert any("alternative" in c.text for c in section(article, "alternatives").claims)
+    assert any("monitored" in c.text for c in section(article, "monitoring").claims)
+    assert UNRELATED.id not in {c.citations[0].document_id for c in all_claims(article)}
+    assert article.bottom_line[0].citations[0].document_id == FN_GUIDELINE.id
+
+
+# --- yes/no -----------------------------------------------------------------------------------------
+
+VITC_NEGATIVE = doc(
+    401,
+    "Vitamin C for the common cold: a randomised controlled trial",
+    [
+        ("METHODS", "Adults were randomised to vitamin C 1 g daily or placebo for 12 weeks."),
+        (
+            "RESULTS",
+            "There was no significant difference in the duration of common cold episodes between the "
+            "vitamin C and placebo groups (5.1 vs 5.3 days, p = 0.42). Vitamin C did not reduce the "
+            "incidence of colds.",
+        ),
+    ],
+    kind="rct",
+    publication_types=("Randomized Controlled Trial",),
+)
+VITC_POSITIVE = doc(
+    402,
+    "Vitamin C shortens common colds in athletes",
+    [
+        (
+            "RESULTS",
+            "Vitamin C significantly reduced the duration of common cold episodes compared with placebo "
+            "(p < 0.001). The risk of a common cold was significantly lower with vitamin C (RR 0.48, 95% CI "
+            "0.35-0.64).",
+        )
+    ],
+)
+QUESTION = "Does vitamin C reduce the duration of the common cold?"
+
+
+def test_yesno_negative_results_give_no() -> None:
+    article = ask(QUESTION, VITC_NEGATIVE)
+    assert article.qtype == "yesno"
+    assert article.verdict == "no"
+    assert_quotes(article, (VITC_NEGATIVE,))
+    assert "no significant difference" in article.bottom_line[0].text
+    assert article.sections[0].key == "evidence-against"
+    assert "randomised to" not in " ".join(c.text for c in all_claims(article))  # methods are not claims
+    assert "verdict_basis" in article.metadata
+
+
+def test_yesno_positive_results_give_yes() -> None:
+    article = ask(QUESTION, VITC_POSITIVE)
+    assert article.verdict == "yes"
+    assert "significantly reduced" in article.bottom_line[0].text
+    assert article.sections[0].key == "evidence-for"
+    assert not any(w.code == "conflicting-evidence" for w in article.warnings)
+
+
+def test_yesno_conflict_is_flagged() -> None:
+    article = ask(QUESTION, VITC_POSITIVE, VITC_NEGATIVE)
+    assert any(w.code == "conflicting-evidence" for w in article.warnings)
+    keys = {s.key for s in article.sections}
+    assert {"evidence-for", "evidence-against"} <= keys
+
+
+def test_yesno_without_any_cue_is_uncertain() -> None:
+    descriptive = doc(
+        403,
+        "Colds in students",
+        [("RESULTS", "Students reported a common cold while taking vitamin C tablets.")],
+    )
+    query = analyse(QUESTION, vocabulary=VOCAB)
+    assert assess_yesno(query, hits_for(descriptive)).verdict == "uncertain"
+
+
+def test_sentence_polarity_cues() -> None:
+    pos, neg, _ = sentence_polarity("There was no significant difference in mortality.")
+    assert (pos, neg) == (0, 1)
+    pos, neg, _ = sentence_polarity("Treatment did not improve survival or reduce relapse.")
+    assert pos < neg
+    pos, neg, _ = sentence_polarity("Mortality was significantly lower with treatment (p < 0.01).")
+    assert pos >= 2 and neg == 0
+    pos, neg, _ = sentence_polarity("Mortality was 12% vs 14% (p = 0.48).")
+    assert neg >= 1 and pos == 0
+    pos, neg, _ = sentence_polarity("Risk of stroke (HR 0.94; 95% CI 0.41-2.13).")
+    assert neg == 1
+    pos, neg, _ = sentence_polarity("Onset was delayed (P less than 0.02) in treated animals.")
+    assert (pos, neg) == (1, 0)
+    pos, neg, _ = sentence_polarity(
+        "Death or stroke occurred in 5% (95% CI 3-8)."
+    )  # "or" is not an odds ratio
+    assert (pos, neg) == (0, 0)
+    _, _, hedge = sentence_polarity("These results may suggest a benefit; further studies are needed.")
+    assert hedge >= 2
+
+
+# --- guarantees ------------------------------------------------------------------------------------
+
+
+def test_same_input_gives_identical_output() -> None:
+    query = analyse("What causes leukopenia?", vocabulary=VOCAB)
+    hits = hits_for(*CAUSE_DOCS)
+    first = ExtractiveSynthesizer().synthesize(query, hits)
+    second = ExtractiveSynthesizer().synthesize(query, list(hits))
+    assert first == second
+
+
+def test_no_hits_is_insufficient_evidence() -> None:
+    article = ExtractiveSynthesizer().synthesize(analyse("What causes leukopenia?", vocabulary=VOCAB), [])
+    assert article.insufficient
+    assert article.all_claims() == ()
+    assert article.warnings[0].message.startswith("Insufficient evidence:")
+
+
+def test_irrelevant_hits_are_insufficient_evidence() -> None:
+    article = ask("What causes leukopenia?", UNRELATED)
+    assert article.insufficient
+    assert article.all_claims() == ()
+    article = ask(QUESTION, UNRELATED)
+    assert article.insufficient and article.verdict == "uncertain"
+
+
+def test_only_retracted_hits_are_insufficient_evidence() -> None:
+    assert ask("What causes leukopenia?", RETRACTED).insufficient
+
+
+def test_chunk_that_is_not_in_the_body_is_never_cited() -> None:
+    fake = Chunk(HIV.id, 0, "RESULTS", 0, 40, "Leukopenia is caused by witchcraft in most cases.")
+    query = analyse("What causes leukopenia?", vocabulary=VOCAB)
+    article = ExtractiveSynthesizer().synthesize(query, [Hit(fake, HIV, score=1.0)])
+    assert article.insufficient
+
+
+def test_chunk_with_shifted_offsets_is_relocated() -> None:
+    (chunk,) = chunk_document(SPLEEN)
+    moved = replace(chunk, start=chunk.start + 5, end=chunk.end + 5)
+    query = analyse("What causes leukopenia?", vocabulary=VOCAB)
+    article = ExtractiveSynthesizer().synthesize(query, [Hit(moved, SPLEEN, score=1.0)])
+    assert_quotes(article, (SPLEEN,))
+
+
+def test_finalize_numbers_the_draft_references() -> None:
+    article = ask("What causes leukopenia?", *CAUSE_DOCS)
+    final = finalize(article, {d.id: d for d in CAUSE_DOCS})
+    assert [r.number for r in final.references] == list(range(1, len(final.references) + 1))
+    assert all(not r.retracted for r in final.references)
+
+
+def test_section_caps() -> None:
+    article = ask("What causes leukopenia?", *CAUSE_DOCS, max_claims_per_section=1, bottom_line_claims=1)
+    assert len(article.bottom_line) == 1
+    for s in article.sections:
+        assert len(s.claims) <= 1
+        assert all(len(sub.claims) <= 1 for sub in s.subsections)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_claims_per_section": 0},
+        {"bottom_line_claims": 4},
+        {"min_relevance": 0.0},
+        {"duplicate_jaccard": 1.5},
+    ],
+)
+def test_bad_settings_are_rejected(kwargs: dict[str, float]) -> None:
+    with pytest.raises(InputError):
+        ExtractiveSynthesizer(**kwargs)  # type: ignore[arg-type]
+
+
+def test_registered_as_the_extractive_synthesizer() -> None:
+    factory = get_registry().get("synthesizer", "extractive")
+    synth = factory(None)
+    assert synth.name == "extractive"
+    assert isinstance(synth, ExtractiveSynthesizer)
+
+
+def test_every_question_type_gets_planned_sections() -> None:
+    questions = {
+        "definition": "What is leukopenia?",
+        "diagnosis": "How is leukopenia diagnosed?",
+        "prognosis": "What is the prognosis of leukopenia?",
+        "general": "Leukopenia",
+    }
+    for qtype, text in questions.items():
+        query = analyse(text, vocabulary=VOCAB)
+        assert query.qtype == qtype
+        article = ExtractiveSynthesizer().synthesize(query, hits_for(*CAUSE_DOCS))
+        assert article.sections, qtype
+        assert {s.key for s in article.sections} <= {s.key for s in SECTION_PLANS[qtype]}
+        assert_quotes(article, CAUSE_DOCS)
+
+
+def test_twenty_hits_in_well_under_200_ms() -> None:
+    docs = [replace(d, id=f"pmid:{900 + i}") for i, d in enumerate([CLOZAPINE, HIV, SPLEEN, REVIEW] * 5)]
+    hits = hits_for(*docs)[:20]
+    assert len(hits) == 20
+    query = analyse("What causes leukopenia?", vocabulary=VOCAB)
+    synth = ExtractiveSynthesizer()
+    synth.synthesize(query, hits)  # warm the spelling caches
+    best = min(_timed(synth, query, hits) for _ in range(3))
+    assert best < 0.2
+
+
+def _timed(synth: ExtractiveSynthesizer, query: Query, hits: list[Hit]) -> float:
+    started = time.perf_counter()
+    synth.synthesize(query, hits)
+    return time.perf_counter() - started
+
+
+def test_candidates_rank_results_over_methods() -> None:
+    query = analyse(QUESTION, vocabulary=VOCAB)
+    ranked = candidate_sentences(query, hits_for(VITC_NEGATIVE))
+    assert ranked[0].label == "RESULTS"
+    assert ranked[-1].label == "METHODS"
+
+
+# --- PubMedQA benchmark (shared data) ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_pubmedqa_verdict_beats_the_majority_baseline(shared_data: Path) -> None:
+    path = shared_data / "pubmedqa" / "pubmedqa_dev.json"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    correct = 0
+    for pmid, item in data.items():
+        d = Document(
+            id=f"pmid:{pmid}",
+            title="",
+            sections=tuple(
+                Section(t, label) for t, label in zip(item["CONTEXTS"], item["LABELS"], strict=True)
+            ),
+        )
+        body = d.body
+        hit = Hit(Chunk(d.id, 0, "", 0, len(body), body), d, score=1.0)
+        verdict = assess_yesno(analyse(item["QUESTION"], vocabulary=VOCAB), [hit]).verdict
+        gold = {"maybe": "uncertain"}.get(item["final_decision"], item["final_decision"])
+        correct += verdict == gold
+    accuracy = correct / len(data)
+    majority = max(
+        sum(1 for item in data.values() if item["final_decision"] == label)
+        for label in ("yes", "no", "maybe")
+    ) / len(data)
+    assert accuracy > majority, f"accuracy {accuracy:.3f} does not beat the majority baseline {majority:.3f}"
+    assert accuracy > 0.55
