@@ -16,7 +16,7 @@ from pathlib import Path
 from curbside import __version__
 from curbside.config import Settings
 from curbside.embeddings import Embedder, get_embedder
-from curbside.errors import InputError, NotFoundError
+from curbside.errors import InputError, NotFoundError, StoreError, UnreachableError
 from curbside.evaluation import EvalReport, evaluate, load_qrels, load_questions, ranked_documents
 from curbside.ingest import IngestReport, ProgressCallback, ingest_paths, ingest_source
 from curbside.questions import analyse
@@ -262,10 +262,14 @@ def ask(
     store: Store | None = None,
     embedder: Embedder | None = None,
     on_token: Callable[[str], None] | None = None,
+    live: bool = False,
 ) -> Article:
     """Answer ``question`` with a verified, cited article (see DESIGN: retrieve -> synthesize -> verify).
 
-    ``metadata["timings_ms"]`` holds the time of every stage.
+    With an empty store (or ``live=True``) evidence for the question is first
+    fetched from PubMed and stored for reuse; offline, an empty store is an
+    error that says how to build one.  ``metadata["timings_ms"]`` holds the
+    time of every stage.
     """
     from curbside.audience import adapt
     from curbside.synthesis.base import finalize
@@ -279,6 +283,9 @@ def ask(
     query = analyse(question, year_from=year_from, year_to=year_to, kinds=tuple(kinds))
     synth = get_registry().get("synthesizer", synthesizer)(settings)
     with _store(settings, store) as s:
+        if live or s.stats().documents == 0:
+            _fetch_live(question, settings, s, force=live)
+            t = _lap(timings, "live-fetch", t)
         retriever = make_retriever(settings, s, embedder=embedder)
         mode: Mode = "hybrid" if retriever.embedder is not None else "bm25"
         hits = retriever.search(query, k, config=replace(retriever.config, mode=mode))
@@ -319,3 +326,18 @@ def with_warning(article: Article, code: str, message: str) -> Article:
     """``article`` with one more warning (e.g. that a fallback synthesizer wrote it)."""
     warning = ArticleWarning(code, message)  # type: ignore[arg-type]
     return replace(article, warnings=(*article.warnings, warning))
+
+
+def _fetch_live(question: str, settings: Settings, store: Store, *, force: bool) -> None:
+    from curbside.live import fetch_evidence_live
+
+    try:
+        fetch_evidence_live(question, settings=settings, store=store, force=force)
+    except UnreachableError as exc:
+        if store.stats().documents:
+            raise
+        raise StoreError(
+            f"the store at {store.location} is empty and PubMed could not be reached ({exc.message})",
+            hint="build the offline demo corpus with `curbside demo-corpus`, "
+            "or ingest files with `curbside ingest PATH`",
+        ) from exc

@@ -21,6 +21,9 @@ def register(registry: Registry) -> None:
     from curbside.sources.jats import SOURCE_TYPE as jats
 
     registry.add("source", "jats", jats)
+    from curbside.sources.medline import SOURCE_TYPE as medline
+
+    registry.add("source", "medline", medline)
     # --- embedders ---
     from curbside.embeddings import MiniLMEmbedder
 

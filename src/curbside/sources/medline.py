@@ -11,13 +11,18 @@ with ``lxml.etree.iterparse`` filtered to the record tags; each record is
 cleared (and its emptied predecessors detached) once converted, which keeps
 memory flat however large the file.
 
-Speed: the target is to stay within 1.5x of a bare ``iterparse`` loop, i.e.
-about 30 us of Python per article on top of libxml2's ~60 us.  In lxml every
-element touched from Python costs a proxy object (~0.1 us), every ``get`` ~0.15
-us, every ``find`` ~1.5 us and every child iterator ~0.3 us, so the converters
-walk each level once dispatching on the tag, index into elements whose child
-order the DTD fixes (authors, MeSH headings), and intern the values that
-repeat across records (MeSH headings, publication-type lists).
+Speed: libxml2 needs ~63 us per baseline article to build its tree; the
+Python side here adds ~40 us (the target was 30).  About half of that is
+lxml's per-element cost of a proxy object plus ``.tag``/``.text`` (~0.2 us),
+which no API avoids for the ~70 elements a record's fields live in (a third of
+them MeSH parts); most of the rest is building the frozen result objects.
+So the converters walk each level once, dispatching on the
+tag (each ``find`` costs ~1.5 us), index into elements whose child order the
+DTD fixes (authors, MeSH headings, chemicals), read attributes with one
+``values()`` where they only key a cache, and intern the values that repeat
+across records (MeSH descriptors, qualifiers and their combinations;
+publication-type lists).  XPath, XSLT, ``iter(tag=...)`` and ``tostring``
+were each measured and were slower.
 """
 
 from __future__ import annotations
@@ -79,11 +84,12 @@ _YEAR = re.compile(r"\d{4}")
 # duplicates.  Distinct values in all of MEDLINE are bounded, but the caches
 # are capped anyway so that a pathological input cannot grow them without limit.
 _CACHE_LIMIT = 200_000
-_DESCRIPTORS: dict[tuple[str | None, ...], MeshHeading] = {}
-_QUALIFIERS: dict[tuple[str | None, ...], MeshQualifier] = {}
-_COMBINATIONS: dict[tuple[int, ...], MeshHeading] = {}
-_IMMORTAL: set[int] = set()  # ids of the interned descriptors and qualifiers
-_PUB_TYPES: dict[tuple[str | None, ...], tuple[tuple[str, ...], DocumentKind, bool]] = {}
+_RawKey = tuple[str | bytes | None, ...]  # an element's text and attribute values, as lxml returns them
+_DESCRIPTORS: dict[_RawKey, MeshHeading] = {}
+_QUALIFIERS: dict[_RawKey, MeshQualifier] = {}
+_COMBINATIONS: dict[tuple[int, ...], MeshHeading] = {}  # ids of interned parts -> heading
+_INTERNED: set[int] = set()  # ids of the interned descriptors and qualifiers, alive for good
+_PUB_TYPES: dict[_RawKey, tuple[tuple[str, ...], DocumentKind, bool]] = {}
 
 
 def _clean(text: str | None) -> str:
@@ -109,7 +115,7 @@ def _norm(text: str) -> str:
 def _text(elem: etree._Element) -> str:
     """An element's text with inline markup (``<i>``, ``<sub>``, MathML) flattened away."""
     if len(elem):  # itertext only when there are children; most elements are plain text
-        return _norm("".join(elem.itertext()))
+        return _norm("".join(elem.itertext()))  # type: ignore[arg-type]  # str for a parsed tree
     text = elem.text
     return _norm(text) if text else ""
 
@@ -170,7 +176,7 @@ def _authors(author_list: etree._Element) -> list[str]:
         # The DTD fixes the order: (LastName, ForeName?, Initials?, Suffix?) | CollectiveName,
         # then Identifier* and AffiliationInfo*, so the first three children hold the name.
         last = initials = fore = None
-        for part in author[:3]:
+        for part in author[:3]:  # type: ignore[index]  # lxml-stubs lack slicing
             tag = part.tag
             if tag == "LastName":
                 last = part.text
@@ -183,7 +189,7 @@ def _authors(author_list: etree._Element) -> list[str]:
                 if name:
                     out.append(name)
                 break
-        if last:
+        if last and not last.isspace():
             last = " ".join(last.split())
             initials = " ".join(initials.split()) if initials else ""
             if not initials and fore:  # some records carry a ForeName but no Initials
@@ -230,8 +236,8 @@ def _mesh(heading_list: etree._Element) -> list[MeshHeading]:
     so the parts are reached by index rather than through a child iterator, and
     each part's raw text and attribute values (one ``values()`` call rather
     than a ``get`` per attribute) key the intern caches.  A heading with
-    qualifiers is looked up by the identities of its interned parts: cheaper to
-    hash than its strings, and safe because interned objects are never freed.
+    qualifiers is looked up by the identities of its interned parts, which are
+    far cheaper to hash than their strings.
     """
     out: list[MeshHeading] = []
     descriptors = _DESCRIPTORS
@@ -241,17 +247,15 @@ def _mesh(heading_list: etree._Element) -> list[MeshHeading]:
         if not size:
             continue
         part = heading[0]
-        key = (part.text, *part.values())
+        key: _RawKey = (part.text, *part.values())
         found = descriptors.get(key)
         if found is None:
-            if part.tag != "DescriptorName":
-                continue
             found = _new_descriptor(part, key)
             if found is None:
                 continue
         if size > 1:
-            parts = [found]
-            for part in heading[1:]:
+            parts: list[MeshQualifier] = []
+            for part in heading[1:]:  # type: ignore[index]  # lxml-stubs lack slicing
                 key = (part.text, *part.values())
                 qualifier = qualifiers.get(key)
                 if qualifier is None:
@@ -259,27 +263,28 @@ def _mesh(heading_list: etree._Element) -> list[MeshHeading]:
                     if qualifier is None:
                         continue
                 parts.append(qualifier)
-            combo = tuple(map(id, parts))
-            heading_found = _COMBINATIONS.get(combo)
-            if heading_found is None:
-                heading_found = _new_combination(combo, parts)  # type: ignore[arg-type]
-            found = heading_found
+            if parts:
+                combo = (id(found), *map(id, parts))
+                combined = _COMBINATIONS.get(combo)
+                found = combined if combined is not None else _new_combination(combo, found, parts)
         out.append(found)
     return out
 
 
-def _new_descriptor(part: etree._Element, key: tuple[str | None, ...]) -> MeshHeading | None:
+def _new_descriptor(part: etree._Element, key: _RawKey) -> MeshHeading | None:
+    if part.tag != "DescriptorName":
+        return None
     name, ui, major = _mesh_part(part)
     if not name:
         return None
     heading = MeshHeading(descriptor=name, ui=ui, major=major)
     if len(_DESCRIPTORS) < _CACHE_LIMIT:
         _DESCRIPTORS[key] = heading
-        _IMMORTAL.add(id(heading))
+        _INTERNED.add(id(heading))
     return heading
 
 
-def _new_qualifier(part: etree._Element, key: tuple[str | None, ...]) -> MeshQualifier | None:
+def _new_qualifier(part: etree._Element, key: _RawKey) -> MeshQualifier | None:
     if part.tag != "QualifierName":
         return None
     name, ui, major = _mesh_part(part)
@@ -288,28 +293,23 @@ def _new_qualifier(part: etree._Element, key: tuple[str | None, ...]) -> MeshQua
     qualifier = MeshQualifier(name=name, ui=ui, major=major)
     if len(_QUALIFIERS) < _CACHE_LIMIT:
         _QUALIFIERS[key] = qualifier
-        _IMMORTAL.add(id(qualifier))
+        _INTERNED.add(id(qualifier))
     return qualifier
 
 
-def _new_combination(combo: tuple[int, ...], parts: list[MeshHeading | MeshQualifier]) -> MeshHeading:
-    base: MeshHeading = parts[0]  # type: ignore[assignment]
-    heading = MeshHeading(
-        descriptor=base.descriptor,
-        ui=base.ui,
-        major=base.major,
-        qualifiers=tuple(parts[1:]),  # type: ignore[arg-type]
-    )
-    # Identity keys are only sound while the parts stay alive: cache the combination
-    # only when every part is interned (always, unless the part caches are full).
-    if len(_COMBINATIONS) < _CACHE_LIMIT and all(i in _IMMORTAL for i in combo):
+def _new_combination(combo: tuple[int, ...], base: MeshHeading, parts: list[MeshQualifier]) -> MeshHeading:
+    heading = MeshHeading(descriptor=base.descriptor, ui=base.ui, major=base.major, qualifiers=tuple(parts))
+    # An id is only a sound key while its object lives.  Interned parts live as
+    # long as the caches (which never evict), so the combination is cached only
+    # when every part is interned: always, unless the part caches are full.
+    if len(_COMBINATIONS) < _CACHE_LIMIT and all(i in _INTERNED for i in combo):
         _COMBINATIONS[combo] = heading
     return heading
 
 
 def _pub_types(type_list: etree._Element) -> tuple[tuple[str, ...], DocumentKind, bool]:
     """(publication types, kind, is a retracted publication), interned by the raw type list."""
-    raw = tuple(p.text for p in type_list)
+    raw = tuple([p.text for p in type_list])
     found = _PUB_TYPES.get(raw)
     if found is None:
         types = tuple(t for t in map(_clean, raw) if t)
@@ -368,7 +368,7 @@ def parse_article(elem: etree._Element) -> Document:
             mesh = _mesh(child)
         elif tag == "ChemicalList":
             for chemical in child:
-                for part in chemical[-1:]:  # (RegistryNumber, NameOfSubstance) in DTD order
+                for part in chemical[-1:]:  # type: ignore[index]  # (RegistryNumber, NameOfSubstance)
                     if part.tag == "NameOfSubstance" and part.text:
                         name = " ".join(part.text.split())
                         if name:
@@ -402,7 +402,7 @@ def parse_article(elem: etree._Element) -> Document:
                 elif ptag == "ISOAbbreviation":
                     journal_abbrev = _clean(part.text) or None
                 elif ptag == "JournalIssue":
-                    for issue_part in part[-1:]:  # (Volume?, Issue?, PubDate) in DTD order
+                    for issue_part in part[-1:]:  # type: ignore[index]  # (Volume?, Issue?, PubDate)
                         if issue_part.tag == "PubDate":
                             year, pub_date = _date_parts(issue_part)
         elif tag == "ArticleTitle":
@@ -561,7 +561,9 @@ def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
                 else:
                     yield parse_book_article(elem)
             except ValueError as exc:
-                yield Malformed(source=name, position=f"record {number}, line {elem.sourceline}", message=str(exc))
+                yield Malformed(
+                    source=name, position=f"record {number}, line {elem.sourceline}", message=str(exc)
+                )
             # Free this record and the emptied records before it, so memory stays flat.
             elem.clear(keep_tail=False)
             parent = elem.getparent()
@@ -637,7 +639,9 @@ def detect(path: Path) -> bool:
         finally:
             stream.close()
             counter.close()
-    except (SourceFormatError, OSError, *GZIP_ERRORS):
+    except (SourceFormatError, OSError):
+        return False
+    except GZIP_ERRORS:
         return False
     return b"PubmedArticleSet" in head or b"PubmedBookArticleSet" in head
 

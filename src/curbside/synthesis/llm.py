@@ -76,7 +76,9 @@ MAX_CITES = 6
 MAX_BOTTOM_LINE = 4
 #: A rejected reply longer than this is shortened when it is shown back to the model (context budget).
 _ECHO_CHARS = 1500
-_SENTENCE_ID = r"^[0-9]+\.[0-9]+$"
+#: A sentence id such as "2.3".  The dot is a character class, not "\\.": llama.cpp's grammar
+#: parser rejects the escape that its own JSON-schema converter emits for it (and the process crashes).
+_SENTENCE_ID = r"^[0-9]+[.][0-9]+$"
 
 
 # --- section layouts ------------------------------------------------------------------------------
