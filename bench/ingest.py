@@ -55,8 +55,12 @@ def timed(fn, path: Path, repeat: int) -> tuple[float, int]:  # type: ignore[no-
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files", nargs="*", type=Path, help="MEDLINE XML files (default: shared medline/*.xml.gz)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--files", nargs="*", type=Path, help="MEDLINE XML files (default: shared medline/*.xml.gz)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="parse-only repetitions (median is reported)")
     args = parser.parse_args()
     files = args.files
@@ -71,11 +75,19 @@ def main() -> None:
         bare_s, bare_n = timed(bare_iterparse, path, args.repeat)
         ours_s, ours_n = timed(curbside_parse, path, args.repeat)
         parse_rows.append(
-            {"file": path.name, "articles": bare_n, "records": ours_n, "bare_s": round(bare_s, 3),
-             "curbside_s": round(ours_s, 3), "ratio": round(ours_s / bare_s, 3)}
+            {
+                "file": path.name,
+                "articles": bare_n,
+                "records": ours_n,
+                "bare_s": round(bare_s, 3),
+                "curbside_s": round(ours_s, 3),
+                "ratio": round(ours_s / bare_s, 3),
+            }
         )
-        print(f"parse {path.name}: bare iterparse {bare_s:.2f} s ({bare_n:,} articles), "
-              f"curbside {ours_s:.2f} s ({ours_n:,} records) -> ratio {ours_s / bare_s:.2f}x")
+        print(
+            f"parse {path.name}: bare iterparse {bare_s:.2f} s ({bare_n:,} articles), "
+            f"curbside {ours_s:.2f} s ({ours_n:,} records) -> ratio {ours_s / bare_s:.2f}x"
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"

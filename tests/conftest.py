@@ -32,7 +32,9 @@ def shared_data() -> Path:
     return path
 
 
-def make_doc(n: int, *, title: str | None = None, text: str | None = None, year: int = 2020, **kw: object) -> Document:
+def make_doc(
+    n: int, *, title: str | None = None, text: str | None = None, year: int = 2020, **kw: object
+) -> Document:
     """A small but complete research document."""
     fields: dict[str, object] = {
         "id": f"pmid:{n}",
@@ -47,7 +49,9 @@ def make_doc(n: int, *, title: str | None = None, text: str | None = None, year:
         "identifiers": {"pmid": str(n)},
         "publication_types": ("Journal Article",),
         "mesh": (
-            MeshHeading("Leukopenia", "D007970", True, (MeshQualifier("chemically induced", "Q000139", True),)),
+            MeshHeading(
+                "Leukopenia", "D007970", True, (MeshQualifier("chemically induced", "Q000139", True),)
+            ),
         ),
     }
     fields.update(kw)

@@ -7,7 +7,7 @@ from curbside.types import Document, Section
 def test_sentences_respect_abbreviations_and_decimals() -> None:
     text = (
         "Leukopenia (WBC < 4.0 x 10(9)/L) is common. It occurs e.g. after chemotherapy "
-        "(Smith et al. 2020). J. Doe said \"no.\" Results were 3.5 vs. 4.1! Done"
+        '(Smith et al. 2020). J. Doe said "no." Results were 3.5 vs. 4.1! Done'
     )
     got = [text[s:e] for s, e in split_sentences(text)]
     assert got == [
@@ -45,7 +45,9 @@ def test_chunks_are_exact_spans_of_the_body() -> None:
 
 
 def test_small_sections_merge_and_labels_join() -> None:
-    doc = Document(id="pmid:2", title="T", sections=(Section("A one.", "METHODS"), Section("B two.", "RESULTS")))
+    doc = Document(
+        id="pmid:2", title="T", sections=(Section("A one.", "METHODS"), Section("B two.", "RESULTS"))
+    )
     (chunk,) = chunk_document(doc, target=1000)
     assert chunk.section == "METHODS/RESULTS"
     assert chunk.text == "A one.\n\nB two."

@@ -159,7 +159,10 @@ def test_folders_and_globs(tmp_path: Path) -> None:
 def _cli(db: Path, *args: str, batch: int = 200) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CURBSIDE_DB": str(db), "CURBSIDE_BATCH_SIZE": str(batch)}
     return subprocess.Popen(
-        [sys.executable, "-m", "curbside", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "curbside", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 

@@ -1,5 +1,35 @@
-"""curbside: structured, claim-verified, cited answers to clinical questions."""
+"""curbside: structured, claim-verified, cited answers to clinical questions.
+
+The curated public API; everything else is importable from its module but may change.
+``tests/test_public_api.py`` keeps ``__all__`` and this list in step.
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from curbside.api import ask, index, ingest, ingest_pubmed, search, show, stats  # noqa: E402
+from curbside.config import Settings  # noqa: E402
+from curbside.errors import CurbsideError  # noqa: E402
+from curbside.store import open_store  # noqa: E402
+from curbside.types import Article, Chunk, Claim, Document, Hit, Query  # noqa: E402
+
+__all__ = [
+    "Article",
+    "Chunk",
+    "Claim",
+    "CurbsideError",
+    "Document",
+    "Hit",
+    "Query",
+    "Settings",
+    "__version__",
+    "ask",
+    "index",
+    "ingest",
+    "ingest_pubmed",
+    "open_store",
+    "search",
+    "show",
+    "stats",
+]

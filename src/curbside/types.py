@@ -310,7 +310,11 @@ class Reference:
 @dataclass(frozen=True, slots=True)
 class ArticleWarning:
     code: Literal[
-        "insufficient-evidence", "thin-evidence", "retracted-source", "conflicting-evidence", "claims-removed",
+        "insufficient-evidence",
+        "thin-evidence",
+        "retracted-source",
+        "conflicting-evidence",
+        "claims-removed",
         "fallback",
     ]
     message: str
