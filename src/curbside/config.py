@@ -113,6 +113,26 @@ class Settings(BaseSettings):
         default_factory=lambda data: Path(data["data_dir"]) / "models" / DEFAULT_GGUF,
         description="GGUF file loaded by the llamacpp backend (`curbside models install` puts it there).",
     )
+    web_secret_key: str | None = Field(
+        default=None,
+        description="Key that signs the web app's anonymous-session and CSRF cookies; unset: a random key "
+        "per server start (signed-in sessions live in the store and survive restarts).",
+    )
+    web_cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Mark web cookies Secure: auto (when the request came over https), always or never.",
+    )
+    web_ask_rate: float = Field(
+        default=6.0,
+        description="Questions per minute one client (signed-in user or IP address) may ask the web app.",
+    )
+    web_ask_burst: int = Field(
+        default=3, description="Questions one client may ask at once before web_ask_rate applies."
+    )
+    web_synthesizer: str = Field(
+        default="extractive",
+        description="Registered synthesizer the web app answers with (extractive or llm).",
+    )
 
 
 def shared_data_dir() -> Path | None:
