@@ -7,6 +7,7 @@ and returns data; none of them prints.  The store is opened from
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -263,13 +264,15 @@ def ask(
     embedder: Embedder | None = None,
     on_token: Callable[[str], None] | None = None,
     live: bool = False,
+    on_stage: Callable[[str, float], None] | None = None,
 ) -> Article:
     """Answer ``question`` with a verified, cited article (see DESIGN: retrieve -> synthesize -> verify).
 
     With an empty store (or ``live=True``) evidence for the question is first
     fetched from PubMed and stored for reuse; offline, an empty store is an
     error that says how to build one.  ``metadata["timings_ms"]`` holds the
-    time of every stage.
+    time of every stage; ``on_stage(name, ms)`` is called as each one ends
+    (the web app streams these to the reader).
     """
     from curbside.audience import adapt
     from curbside.synthesis.base import finalize
@@ -280,28 +283,36 @@ def ask(
         raise InputError(f"k must be between 1 and 100 (got {k})")
     timings: dict[str, float] = {}
     started = t = time.perf_counter()
+
+    def lap(name: str, since: float) -> float:
+        now = _lap(timings, name, since)
+        if on_stage is not None:
+            on_stage(name, timings[name])
+        return now
+
     query = analyse(question, year_from=year_from, year_to=year_to, kinds=tuple(kinds))
     synth = get_registry().get("synthesizer", synthesizer)(settings)
     with _store(settings, store) as s:
         if live or s.stats().documents == 0:
             _fetch_live(question, settings, s, force=live)
-            t = _lap(timings, "live-fetch", t)
+            t = lap("live-fetch", t)
         retriever = make_retriever(settings, s, embedder=embedder)
         mode: Mode = "hybrid" if retriever.embedder is not None else "bm25"
         hits = retriever.search(query, k, config=replace(retriever.config, mode=mode))
         timings.update({f"retrieve.{n}": round(v, 2) for n, v in retriever.last_timings.stages.items()})
-        t = _lap(timings, "retrieve", t)
-        if on_token is not None and hasattr(synth, "synthesize_stream"):
-            draft = synth.synthesize_stream(query, hits, on_token=on_token)
+        t = lap("retrieve", t)
+        if on_token is not None and "on_token" in inspect.signature(synth.synthesize).parameters:
+            # Streaming synthesizers (llm) take on_token; the Synthesizer protocol does not require it.
+            draft = synth.synthesize(query, hits, on_token=on_token)
         else:
             draft = synth.synthesize(query, hits)
-        t = _lap(timings, "synthesize", t)
+        t = lap("synthesize", t)
         verified = verify_article(draft, embedder=retriever.embedder)
-        t = _lap(timings, "verify", t)
+        t = lap("verify", t)
         documents = {h.document.id: h.document for h in hits}
         article = finalize(verified, documents)
         article = adapt(article, audience)
-        _lap(timings, "render-prep", t)
+        lap("render-prep", t)
         timings["total"] = round((time.perf_counter() - started) * 1000, 2)
         metadata = dict(article.metadata)
         metadata.update(
