@@ -10,6 +10,7 @@ import pytest
 from curbside.config import Settings, shared_data_dir
 from curbside.store.sqlite import SQLiteStore
 from curbside.types import Document, MeshHeading, MeshQualifier, Section
+from pg_server import pg_server, pg_url  # noqa: F401  (PostgreSQL fixtures, see pg_server.py)
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@ def register(registry: Registry) -> None:
     from curbside.store.sqlite import open_sqlite
 
     registry.add("store", "sqlite", open_sqlite)
+    from curbside.store._pg_open import open_postgres
+
+    registry.add("store", "postgresql", open_postgres)
+    registry.add("store", "postgres", open_postgres)
     # --- sources (one line each) ---
     from curbside.sources.guidelines import SOURCE_TYPE as guideline
 

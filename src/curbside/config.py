@@ -73,6 +73,15 @@ class Settings(BaseSettings):
         default=1500, description="Target chunk size in characters; chunks end on sentence boundaries."
     )
     batch_size: int = Field(default=500, description="Records written per ingest transaction.")
+    pg_pool_size: int = Field(
+        default=4, ge=1, description="Most connections one process opens to a postgresql:// store."
+    )
+    pg_ef_search: int = Field(
+        default=100,
+        ge=1,
+        description="HNSW candidate list size (hnsw.ef_search) for kNN on a postgresql:// store; "
+        "higher: better recall, slower.",
+    )
     embedder: str = Field(
         default="minilm",
         description="Registered embedder used by `curbside index` and dense retrieval "
