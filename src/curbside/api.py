@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curbside import __version__
 from curbside.config import Settings
@@ -26,6 +27,12 @@ from curbside.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.store import open_store
 from curbside.store.base import Store, StoreStats
 from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
+
+if TYPE_CHECKING:
+    from curbside.review.accounts import Session, User
+    from curbside.review.db import ReviewDB
+    from curbside.review.store import ArticleSummary, ArticleVersion, AuditEntry, Comment, Flag, SaveResult
+    from curbside.threads import Thread
 
 
 @contextmanager
@@ -50,7 +57,9 @@ def ingest(
     """Ingest files, globs and folders; see :mod:`curbside.ingest`."""
     settings = settings or Settings()
     with _store(settings, store) as s:
-        return ingest_paths(s, paths, settings, progress=progress)
+        report = ingest_paths(s, paths, settings, progress=progress)
+        _rereview_after_ingest(settings, s)
+        return report
 
 
 def ingest_pubmed(
@@ -352,3 +361,272 @@ def _fetch_live(question: str, settings: Settings, store: Store, *, force: bool)
             hint="build the offline demo corpus with `curbside demo-corpus`, "
             "or ingest files with `curbside ingest PATH`",
         ) from exc
+
+
+# --------------------------------------------------------------------------------------------------
+# Editorial review, accounts and follow-up threads (see curbside.review and curbside.threads).
+# Each function takes an open ``db`` (a curbside.review.db.ReviewDB, e.g. the web app's) or opens
+# the one for ``settings`` and closes it again.  ``user``/``viewer`` is a signed-in
+# curbside.review.accounts.User or None (signed out); role checks happen in the library.
+
+
+@contextmanager
+def _review_db(settings: Settings, db: ReviewDB | None, store_location: str | None = None) -> Iterator[ReviewDB]:
+    from curbside.review.db import open_review_db
+
+    if db is not None:
+        yield db
+        return
+    opened = open_review_db(settings, store_location=store_location)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def submit_article(
+    article: Article,
+    *,
+    user: User | None = None,
+    article_id: str | None = None,
+    force_new: bool = False,
+    settings: Settings | None = None,
+    db: ReviewDB | None = None,
+) -> SaveResult:
+    """Save ``article`` (the clinician rendering) as a new version awaiting review; see ArticleStore.save_version."""
+    with _review_db(settings or Settings(), db) as d:
+        return d.articles.save_version(article, user=user, article_id=article_id, force_new=force_new)
+
+
+def review_article(
+    ref: str,
+    action: str,
+    *,
+    user: User,
+    version: int | None = None,
+    comment: str = "",
+    section: str | None = None,
+    settings: Settings | None = None,
+    db: ReviewDB | None = None,
+) -> ArticleVersion:
+    """Take a review action (start_review, approve, request_changes, reject, resubmit) on a version."""
+    from curbside.review.workflow import parse_action
+
+    with _review_db(settings or Settings(), db) as d:
+        return d.articles.review(
+            ref, parse_action(action), user=user, version=version, comment=comment, section=section
+        )
+
+
+def comment_article(
+    ref: str,
+    body: str,
+    *,
+    user: User,
+    version: int | None = None,
+    section: str | None = None,
+    settings: Settings | None = None,
+    db: ReviewDB | None = None,
+) -> Comment:
+    """A reviewer's comment on one section (a section key) or on the whole version."""
+    with _review_db(settings or Settings(), db) as d:
+        return d.articles.comment(ref, body, user=user, version=version, section=section)
+
+
+def get_article(
+    ref: str,
+    *,
+    version: int | None = None,
+    viewer: User | None = None,
+    settings: Settings | None = None,
+    db: ReviewDB | None = None,
+) -> ArticleVersion:
+    """An article version by id or slug; signed out only the latest approved one (else PermissionDenied)."""
+    with _review_db(settings or Settings(), db) as d:
+        return d.articles.get(ref, version, viewer=viewer)
+
+
+def list_articles(
+    *,
+    status: str | None = None,
+    viewer: User | None = None,
+    flagged: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    settings: Settings | None = None,
+    db: ReviewDB | None = None,
+) -> list[ArticleSummary]:
+    """Saved articles, most recently updated first (signed out: only those with an approved version)."""
+    from curbside.review.workflow import parse_status
+
+    wanted = parse_status(status) if status else None
+    with _review_db(settings or Settings(), db) as d:
+        return d.articles.list(wanted, viewer=viewer, flagged=flagged, limit=limit, offset=offset)
+
+
+def audit_log(
+    ref: str | None = None,
+    *,
+    user: User | None,
+    limit: int = 200,
+    settings: Settings | None = None,
+    db: ReviewDB | None = None,
+) -> list[AuditEntry]:
+    """The append-only audit log (all articles, or one), oldest first; needs reviewer or admin."""
+    from curbside.review.accounts import require
+
+    require(user, "view_audit")
+    with _review_db(settings or Settings(), db) as d:
+        return d.articles.audit_entries(ref, limit=limit)
+
+
+def resolve_flag(
+    flag_id: int,
+    *,
+    user: User,
+    comment: str = "",
+    settings: Settings | None = None,
+    db: ReviewDB | None = None,
+) -> Flag:
+    """Close a re-review flag after checking the article."""
+    with _review_db(settings or Settings(), db) as d:
+        return d.articles.resolve_flag(flag_id, user=user, comment=comment)
+
+
+def check_rereview(
+    *, settings: Settings | None = None, store: Store | None = None, db: ReviewDB | None = None
+) -> list[Flag]:
+    """Flag approved articles whose cited sources were retracted or that a newer guideline supersedes."""
+    from curbside.review.rereview import check_rereview as check
+
+    settings = settings or Settings()
+    with _store(settings, store) as s, _review_db(settings, db, s.location) as d:
+        return check(d, s)
+
+
+def _rereview_after_ingest(settings: Settings, store: Store) -> None:
+    """Run the re-review check when the editorial tables exist (a plain document store gets none)."""
+    from curbside.review.db import has_review_tables, review_db_path
+
+    if has_review_tables(review_db_path(settings, store.location)):
+        check_rereview(settings=settings, store=store)
+
+
+def follow_up(
+    thread_id: str | None,
+    question: str,
+    *,
+    user: User | None = None,
+    audience: Audience = "clinician",
+    save: bool = True,
+    k: int = 12,
+    synthesizer: str = "extractive",
+    year_from: int | None = None,
+    year_to: int | None = None,
+    kinds: Sequence[str] = (),
+    settings: Settings | None = None,
+    store: Store | None = None,
+    db: ReviewDB | None = None,
+    embedder: Embedder | None = None,
+    on_token: Callable[[str], None] | None = None,
+    live: bool = False,
+) -> tuple[Thread, Article]:
+    """Ask ``question`` in a conversation thread (``thread_id=None`` starts one).
+
+    The question is rewritten into a standalone query from the thread's earlier
+    turns (:func:`curbside.threads.rewrite_follow_up`), answered with
+    :func:`ask`, saved as an article version awaiting review (unless
+    ``save=False``) and recorded as the thread's next turn.  Returns the
+    updated thread and the article in ``audience``'s wording;
+    ``thread.turns[-1]`` holds the standalone query and the saved article id
+    and version.
+    """
+    from curbside.audience import adapt
+    from curbside.threads import rewrite_follow_up
+
+    settings = settings or Settings()
+    with _store(settings, store) as s, _review_db(settings, db, s.location) as d:
+        thread = d.threads.get(thread_id, viewer=user) if thread_id else None
+        standalone = rewrite_follow_up(thread.turns if thread else (), question)
+        article = ask(
+            standalone,
+            k=k,
+            synthesizer=synthesizer,
+            audience="clinician",
+            year_from=year_from,
+            year_to=year_to,
+            kinds=kinds,
+            settings=settings,
+            store=s,
+            embedder=embedder,
+            on_token=on_token,
+            live=live,
+        )
+        article_id: str | None = None
+        version: int | None = None
+        if save:
+            saved = d.articles.save_version(article, user=user)
+            article_id, version = saved.version.article_id, saved.version.version
+        if thread is None:
+            thread = d.threads.create(user=user)
+        thread = d.threads.add_turn(
+            thread.id,
+            " ".join(question.split()),
+            standalone,
+            article_id=article_id,
+            version=version,
+            viewer=user,
+        )
+        return thread, adapt(article, audience) if audience != "clinician" else article
+
+
+def add_user(
+    username: str,
+    password: str,
+    role: str = "reader",
+    *,
+    actor: User | None = None,
+    settings: Settings | None = None,
+    db: ReviewDB | None = None,
+) -> User:
+    """Create a user (``actor=None``: the operator at the command line; else an admin)."""
+    with _review_db(settings or Settings(), db) as d:
+        return d.accounts.add_user(username, password, role, actor=actor)
+
+
+def list_users(*, settings: Settings | None = None, db: ReviewDB | None = None) -> list[User]:
+    with _review_db(settings or Settings(), db) as d:
+        return d.accounts.list_users()
+
+
+def set_role(
+    username: str,
+    role: str,
+    *,
+    actor: User | None = None,
+    settings: Settings | None = None,
+    db: ReviewDB | None = None,
+) -> User:
+    with _review_db(settings or Settings(), db) as d:
+        return d.accounts.set_role(username, role, actor=actor)
+
+
+def login(
+    username: str, password: str, *, settings: Settings | None = None, db: ReviewDB | None = None
+) -> Session:
+    """Check the password and open a session; AuthError / ThrottledError otherwise."""
+    with _review_db(settings or Settings(), db) as d:
+        return d.accounts.login(username, password)
+
+
+def logout(token: str, *, settings: Settings | None = None, db: ReviewDB | None = None) -> bool:
+    with _review_db(settings or Settings(), db) as d:
+        return d.accounts.revoke_session(token)
+
+
+def session_user(
+    token: str | None, *, settings: Settings | None = None, db: ReviewDB | None = None
+) -> User | None:
+    """The user a session token belongs to, or None (unknown, expired, revoked)."""
+    with _review_db(settings or Settings(), db) as d:
+        return d.accounts.session_user(token)

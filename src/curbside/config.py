@@ -122,6 +122,20 @@ class Settings(BaseSettings):
         default_factory=lambda data: Path(data["data_dir"]) / "models" / DEFAULT_GGUF,
         description="GGUF file loaded by the llamacpp backend (`curbside models install` puts it there).",
     )
+    review_db: str | None = Field(
+        default=None,
+        description="SQLite file for reviewed articles, accounts, sessions and threads; default: the store "
+        "file itself when the store is SQLite, else review.db in the data dir.",
+    )
+    session_hours: float = Field(
+        default=12.0, gt=0, description="Hours a sign-in session lasts before it must be renewed."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins allowed per user within login_window_minutes."
+    )
+    login_window_minutes: float = Field(
+        default=15.0, gt=0, description="Window in which failed sign-ins are counted; then they are forgotten."
+    )
     web_secret_key: str | None = Field(
         default=None,
         description="Key that signs the web app's anonymous-session and CSRF cookies; unset: a random key "

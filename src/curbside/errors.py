@@ -18,7 +18,11 @@ a bug and keeps its traceback.
     │   └── NotFoundError      a document / article id is not in the store
     ├── PluginError            a registry name is unknown or a plugin failed to load
     ├── ModelError             an embedder or language model is missing or produced invalid output
-    └── ReviewError            an editorial action is not allowed in the current state / role
+    ├── ReviewError            an editorial action is not allowed in the current state / role
+    │   └── TransitionError    the action does not apply to the version's review status
+    ├── AuthError              sign-in failed, or a session is unknown, expired or revoked (HTTP 401)
+    │   └── ThrottledError     too many failed sign-ins for a user; retry later (HTTP 429)
+    └── PermissionDenied       the user's role (or anonymity) does not allow the action (HTTP 403)
 """
 
 from __future__ import annotations
@@ -92,3 +96,27 @@ class ModelError(CurbsideError):
 
 class ReviewError(CurbsideError):
     exit_code = 7
+
+
+class TransitionError(ReviewError):
+    """An editorial action that the version's current status does not allow (approve a rejected one)."""
+
+
+class AuthError(CurbsideError):
+    """Sign-in failed, or a session token is unknown, expired or revoked."""
+
+    exit_code = 8
+
+
+class ThrottledError(AuthError):
+    """Too many failed sign-ins; ``retry_after`` is the number of seconds to wait."""
+
+    def __init__(self, message: str, *, retry_after: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class PermissionDenied(CurbsideError):
+    """The user's role, or being signed out, does not allow the action; names the action and the roles."""
+
+    exit_code = 9

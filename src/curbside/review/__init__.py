@@ -1,0 +1,18 @@
+"""Editorial review: immutable article versions, the review workflow, accounts and the audit log.
+
+* :mod:`curbside.review.workflow` -- statuses, actions, roles and the transition rules (pure);
+* :mod:`curbside.review.db` -- :class:`ReviewDB`, the SQLite file and its migrations;
+* :mod:`curbside.review.store` -- versions, status, comments, re-review flags, audit log;
+* :mod:`curbside.review.accounts` -- users, argon2 password hashes, sessions, throttling;
+* :mod:`curbside.review.rereview` -- flags approved articles after an ingest.
+
+Library entry points the CLI and the web app share are in :mod:`curbside.api`
+(``submit_article``, ``review_article``, ``get_article`` ...); the editorial
+policy readers see is docs/editorial-policy.md, the API/CLI guide docs/review.md.
+"""
+
+from __future__ import annotations
+
+from curbside.review.db import ReviewDB, open_review_db
+
+__all__ = ["ReviewDB", "open_review_db"]

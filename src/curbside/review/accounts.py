@@ -1,0 +1,365 @@
+"""Users, roles, argon2 password hashes, sign-in sessions and sign-in throttling.
+
+Reached as ``db.accounts`` on a :class:`~curbside.review.db.ReviewDB`.
+
+API::
+
+    accounts.add_user(username, password, role="reader", *, actor=None) -> User
+    accounts.get_user(username) -> User                        # NotFoundError
+    accounts.list_users() -> list[User]
+    accounts.set_role(username, role, *, actor=None) -> User
+    accounts.set_password(username, password, *, actor=None) -> None
+    accounts.set_disabled(username, disabled, *, actor=None) -> User   # also revokes the user's sessions
+    accounts.authenticate(username, password) -> User          # AuthError / ThrottledError
+    accounts.login(username, password, *, hours=None) -> Session   # authenticate + create_session
+    accounts.create_session(user, *, hours=None) -> Session    # Session.token is shown once, stored hashed
+    accounts.session_user(token) -> User | None                # None: unknown, expired, revoked or disabled
+    accounts.revoke_session(token) -> bool
+    accounts.revoke_all(username) -> int
+
+    require(user, action)       # PermissionDenied unless user (None = signed out) may take action
+    can(user, action) -> bool
+
+``actor`` is the :class:`User` doing an admin action; ``None`` is the
+server's operator at the command line (``curbside users add``), which the
+audit log records as ``cli``.  Through the web, pass the signed-in admin: it
+must have the ``manage_users`` permission.
+
+Passwords are hashed with argon2id (``argon2-cffi``, in the ``web`` extra;
+parameters are those of :class:`argon2.PasswordHasher` unless a hasher is
+passed) and re-hashed on sign-in when the parameters change.  Session tokens
+are 32 random bytes (URL-safe text); only their SHA-256 digest is stored, so a
+copy of the database does not let anyone sign in.  Sessions last
+``Settings.session_hours``.  After ``Settings.login_max_failures`` failed
+sign-ins within ``Settings.login_window_minutes`` a username is refused with
+:class:`~curbside.errors.ThrottledError` (``retry_after`` seconds) until the
+window has passed, even with the right password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from curbside.errors import AuthError, ConfigError, InputError, NotFoundError, ThrottledError
+from curbside.review.store import record_audit
+from curbside.review.workflow import Action, Role, parse_role, require_role
+from curbside.review.workflow import can as role_can
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+    from curbside.review.db import ReviewDB
+
+USERNAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD_CHARS: Final = 8
+MAX_PASSWORD_CHARS: Final = 1024
+#: Actor name recorded for admin actions run at the command line.
+CLI_ACTOR: Final = "cli"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: Role
+    created_at: str
+    disabled: bool = False
+
+    def can(self, action: Action) -> bool:
+        return not self.disabled and role_can(self.role, action)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A new sign-in session; ``token`` goes into the cookie and is not stored anywhere in clear."""
+
+    token: str
+    user: User
+    expires_at: str
+    expires_at_epoch: float
+
+
+def can(user: User | None, action: Action) -> bool:
+    """Whether ``user`` (``None``: signed out) may take ``action``."""
+    return user is not None and user.can(action)
+
+
+def require(user: User | None, action: Action) -> None:
+    """:class:`~curbside.errors.PermissionDenied` unless ``user`` may take ``action``."""
+    if user is not None and user.disabled:
+        require_role(None, action)
+    require_role(user.role if user is not None else None, action)
+
+
+def default_hasher() -> PasswordHasher:
+    try:
+        from argon2 import PasswordHasher
+    except ImportError as exc:  # the core install has no web extra
+        raise ConfigError(
+            "accounts need the argon2-cffi package",
+            hint="install curbside[web] (pip install 'curbside[web]')",
+        ) from exc
+    return PasswordHasher()
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def normalise_username(username: str) -> str:
+    name = username.strip().lower()
+    if not USERNAME_RE.match(name):
+        raise InputError(
+            f"invalid username {username!r}: use 2 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InputError(f"the password is too short: use at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise InputError(f"the password is too long: at most {MAX_PASSWORD_CHARS} characters")
+    if not password.strip():
+        raise InputError("the password is only spaces")
+
+
+class Accounts:
+    """Users and sessions in the editorial database (see the module docstring)."""
+
+    def __init__(self, db: ReviewDB, *, hasher: PasswordHasher | None = None) -> None:
+        self.db = db
+        self.conn = db.conn
+        self._hasher = hasher
+        self._dummy: str | None = None
+
+    def _dummy_hash(self) -> str:
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy
+
+    @property
+    def hasher(self) -> PasswordHasher:
+        if self._hasher is None:
+            self._hasher = default_hasher()
+        return self._hasher
+
+    # --- users ------------------------------------------------------------------------------------
+
+    def _user(self, row: tuple[Any, ...]) -> User:
+        from curbside.review.db import utc_iso
+
+        return User(
+            id=row[0],
+            username=row[1],
+            role=parse_role(row[2]),
+            created_at=utc_iso(row[3]),
+            disabled=bool(row[4]),
+        )
+
+    def _row(self, username: str) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self.conn.execute(
+            "SELECT id, username, role, created_at, disabled, password_hash FROM accounts_users WHERE username = ?",
+            (username.strip().lower(),),
+        ).fetchone()
+        return row
+
+    def _actor(self, actor: User | None) -> str:
+        if actor is None:
+            return CLI_ACTOR
+        require(actor, "manage_users")
+        return actor.username
+
+    def get_user(self, username: str) -> User:
+        row = self._row(username)
+        if row is None:
+            raise NotFoundError(f"no user named {username!r}", hint="add one with `curbside users add`")
+        return self._user(row)
+
+    def list_users(self) -> list[User]:
+        rows = self.conn.execute(
+            "SELECT id, username, role, created_at, disabled FROM accounts_users ORDER BY username"
+        ).fetchall()
+        return [self._user(r) for r in rows]
+
+    def add_user(
+        self, username: str, password: str, role: Role | str = "reader", *, actor: User | None = None
+    ) -> User:
+        who = self._actor(actor)
+        name = normalise_username(username)
+        checked_role = parse_role(role)
+        check_password(password)
+        if self._row(name) is not None:
+            raise InputError(
+                f"a user named {name!r} already exists", hint="use `curbside users set-role` to change it"
+            )
+        digest = self.hasher.hash(password)
+        now = self.db.now()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO accounts_users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                (name, checked_role, digest, now),
+            )
+            record_audit(conn, now, who, "add_user", details={"username": name, "role": checked_role})
+        return self.get_user(name)
+
+    def set_role(self, username: str, role: Role | str, *, actor: User | None = None) -> User:
+        who = self._actor(actor)
+        user = self.get_user(username)
+        checked_role = parse_role(role)
+        now = self.db.now()
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE accounts_users SET role = ? WHERE id = ?", (checked_role, user.id))
+            record_audit(
+                conn,
+                now,
+                who,
+                "set_role",
+                details={"username": user.username, "from": user.role, "to": checked_role},
+            )
+        return self.get_user(user.username)
+
+    def set_password(self, username: str, password: str, *, actor: User | None = None) -> None:
+        """Change a password (an admin, the CLI, or the user themself) and end the user's sessions."""
+        user = self.get_user(username)
+        who = actor.username if actor is not None and actor.id == user.id else self._actor(actor)
+        check_password(password)
+        digest = self.hasher.hash(password)
+        now = self.db.now()
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE accounts_users SET password_hash = ? WHERE id = ?", (digest, user.id))
+            conn.execute(
+                "UPDATE accounts_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                (now, user.id),
+            )
+            record_audit(conn, now, who, "set_password", details={"username": user.username})
+
+    def set_disabled(self, username: str, disabled: bool, *, actor: User | None = None) -> User:
+        who = self._actor(actor)
+        user = self.get_user(username)
+        now = self.db.now()
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE accounts_users SET disabled = ? WHERE id = ?", (int(disabled), user.id))
+            if disabled:
+                conn.execute(
+                    "UPDATE accounts_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                    (now, user.id),
+                )
+            record_audit(
+                conn,
+                now,
+                who,
+                "disable_user" if disabled else "enable_user",
+                details={"username": user.username},
+            )
+        return self.get_user(user.username)
+
+    # --- sign-in ----------------------------------------------------------------------------------
+
+    def _throttle(self, name: str, now: float) -> None:
+        window = self.db.settings.login_window_minutes * 60
+        rows = self.conn.execute(
+            "SELECT at FROM accounts_login_failures WHERE username = ? AND at > ? ORDER BY at",
+            (name, now - window),
+        ).fetchall()
+        if len(rows) >= self.db.settings.login_max_failures:
+            retry_after = max(1.0, rows[-self.db.settings.login_max_failures][0] + window - now)
+            raise ThrottledError(
+                f"too many failed sign-ins for {name!r}; try again in {int(retry_after + 0.999)} s",
+                retry_after=retry_after,
+            )
+
+    def authenticate(self, username: str, password: str) -> User:
+        """The user if the password is right; :class:`AuthError` (same message for an unknown user)."""
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        name = username.strip().lower()
+        now = self.db.now()
+        self._throttle(name, now)
+        row = self._row(name)
+        stored = row[5] if row is not None else None
+        ok = False
+        try:
+            # An unknown user still costs one verification, so timing does not tell who exists.
+            ok = self.hasher.verify(stored or self._dummy_hash(), password) and stored is not None
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok or row is None or bool(row[4]):
+            with self.db.transaction() as conn:
+                conn.execute("INSERT INTO accounts_login_failures (username, at) VALUES (?, ?)", (name, now))
+                record_audit(conn, now, name or "?", "login_failed", details={"username": name})
+            raise AuthError("wrong username or password")
+        user = self._user(row)
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM accounts_login_failures WHERE username = ?", (name,))
+            if self.hasher.check_needs_rehash(stored or ""):
+                conn.execute(
+                    "UPDATE accounts_users SET password_hash = ? WHERE id = ?",
+                    (self.hasher.hash(password), user.id),
+                )
+        return user
+
+    def create_session(self, user: User, *, hours: float | None = None) -> Session:
+        from curbside.review.db import utc_iso
+
+        lifetime = (hours if hours is not None else self.db.settings.session_hours) * 3600
+        if lifetime <= 0:
+            raise InputError(f"a session must last a positive time (got {lifetime / 3600} hours)")
+        token = secrets.token_urlsafe(32)
+        now = self.db.now()
+        expires = now + lifetime
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO accounts_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (token_digest(token), user.id, now, expires),
+            )
+            record_audit(conn, now, user.username, "login", details={"expires_at": utc_iso(expires)})
+        return Session(token=token, user=user, expires_at=utc_iso(expires), expires_at_epoch=expires)
+
+    def login(self, username: str, password: str, *, hours: float | None = None) -> Session:
+        return self.create_session(self.authenticate(username, password), hours=hours)
+
+    def session_user(self, token: str | None) -> User | None:
+        """The signed-in user for a session token, or ``None`` (then treat the request as signed out)."""
+        if not token:
+            return None
+        row = self.conn.execute(
+            "SELECT u.id, u.username, u.role, u.created_at, u.disabled FROM accounts_sessions s "
+            "JOIN accounts_users u ON u.id = s.user_id "
+            "WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled = 0",
+            (token_digest(token), self.db.now()),
+        ).fetchone()
+        return self._user(row) if row is not None else None
+
+    def revoke_session(self, token: str) -> bool:
+        """Sign out: ``True`` if the token named a live session."""
+        now = self.db.now()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT u.username FROM accounts_sessions s JOIN accounts_users u ON u.id = s.user_id "
+                "WHERE s.token_hash = ? AND s.revoked_at IS NULL",
+                (token_digest(token),),
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "UPDATE accounts_sessions SET revoked_at = ? WHERE token_hash = ?", (now, token_digest(token))
+            )
+            record_audit(conn, now, row[0], "logout")
+        return True
+
+    def revoke_all(self, username: str) -> int:
+        user = self.get_user(username)
+        with self.db.transaction() as conn:
+            return conn.execute(
+                "UPDATE accounts_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                (self.db.now(), user.id),
+            ).rowcount

@@ -1,0 +1,836 @@
+"""Reviewed articles: immutable versions, review status, per-section comments, flags, audit log.
+
+Reached as ``db.articles`` on a :class:`~curbside.review.db.ReviewDB`.  Every
+method that changes something checks the user's role (``user=None`` on
+:meth:`ArticleStore.save_version` means the generating pipeline itself, e.g.
+an anonymous web ask) and writes an audit entry in the same transaction.
+
+API (``ref`` is an article id such as ``art_1f3c...`` or its slug)::
+
+    save_version(article, *, user=None, article_id=None, force_new=False) -> SaveResult
+    get(ref, version=None, *, viewer=None) -> ArticleVersion      # visibility rule below
+    versions(ref, *, viewer=None) -> list[VersionInfo]            # newest first
+    list(status=None, *, viewer=None, flagged=None, limit=100, offset=0) -> list[ArticleSummary]
+    review(ref, action, *, user, version=None, comment="", section=None) -> ArticleVersion
+    comment(ref, body, *, user, version=None, section=None) -> Comment
+    comments(ref, version=None, *, viewer=None) -> list[Comment]
+    flags(ref=None, *, open_only=True) -> list[Flag]
+    raise_flag(article_id, version, reason, document_id, message) -> Flag | None   # None: already raised
+    resolve_flag(flag_id, *, user, comment="") -> Flag
+    audit(ref=None, *, user, limit=200) -> list[AuditEntry]       # needs the view_audit permission
+    approved_latest() -> list[ArticleVersion]                     # the version readers see, per article
+
+Visibility: a signed-out reader (``viewer=None``) sees only the latest
+*approved* version of an article; asking for any other version, or for an
+article with no approved version, raises
+:class:`~curbside.errors.PermissionDenied` (HTTP 403).  A signed-in user of
+any role sees every version.  Unknown ids raise
+:class:`~curbside.errors.NotFoundError`.
+
+Versions are stored as the JSON of :func:`curbside.render.json.article_to_dict`
+and read back with :func:`~curbside.render.json.article_from_dict`.  Store the
+*clinician* article (the wording the verifier checked): audiences are rendered
+from it with :func:`curbside.audience.adapt`, so an adapted article is refused.
+Saving an article whose content (everything but ``metadata``) equals the
+latest version's returns that version (``created=False``) instead of asking
+for another review.  SQLite triggers make versions' content, comments and the
+audit log impossible to UPDATE or DELETE.
+
+Every record has ``to_dict()`` giving JSON-ready data (timestamps are ISO
+8601 UTC strings, ``"2026-12-01T21:50:30Z"``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import re
+import sqlite3
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from curbside.errors import InputError, NotFoundError, PermissionDenied
+from curbside.render.json import article_from_dict, article_to_dict
+from curbside.review.workflow import (
+    STATUS_LABELS,
+    Action,
+    Status,
+    next_status,
+    parse_status,
+    path_to,
+    require_role,
+)
+from curbside.types import Article, ArticleSection
+
+if TYPE_CHECKING:
+    from curbside.review.accounts import User
+    from curbside.review.db import ReviewDB
+
+FlagReason = Literal["retracted-source", "newer-guideline"]
+#: Section keys a comment may name besides the article's own section keys.
+EXTRA_SECTION_KEYS: Final = ("title", "bottom-line", "references", "warnings")
+#: The actor recorded when the generating pipeline (no signed-in user) saves a version.
+SYSTEM_ACTOR: Final = "system"
+
+
+def _iso(seconds: float | None) -> str | None:
+    from curbside.review.db import utc_iso
+
+    return utc_iso(seconds) if seconds is not None else None
+
+
+def _iso_req(seconds: float) -> str:
+    from curbside.review.db import utc_iso
+
+    return utc_iso(seconds)
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    article_id: str
+    version: int
+    section_key: str | None  # None: about the whole version
+    author: str
+    body: str
+    action: str | None  # the review action it came with (approve, request_changes...), if any
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A reason to review an approved version again (its article stays visible meanwhile)."""
+
+    id: int
+    article_id: str
+    version: int
+    reason: FlagReason
+    document_id: str  # the retracted source, or the newer guideline
+    message: str
+    raised_at: str
+    resolved_at: str | None = None
+    resolved_by: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "open": self.open}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    action: str
+    article_id: str | None
+    version: int | None
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version without its content (for version lists)."""
+
+    article_id: str
+    version: int
+    status: Status
+    content_hash: str
+    created_at: str
+    created_by: str
+    status_changed_at: str
+    status_changed_by: str
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status_label": self.status_label}
+
+
+@dataclass(frozen=True)
+class ArticleVersion:
+    """One stored version with its content, review status, comments and open flags."""
+
+    article_id: str
+    slug: str
+    version: int
+    status: Status
+    article: Article
+    content_hash: str
+    created_at: str  # "Last updated" on the page: when this content was generated and saved
+    created_by: str
+    status_changed_at: str
+    status_changed_by: str
+    latest_version: int
+    approved_version: int | None  # the latest approved version of the article, if any
+    comments: tuple[Comment, ...] = ()
+    flags: tuple[Flag, ...] = ()  # open re-review flags on this version
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def is_latest(self) -> bool:
+        return self.version == self.latest_version
+
+    @property
+    def pending_review(self) -> bool:
+        """True until a reviewer approves this version (the page shows a banner)."""
+        return self.status != "approved"
+
+    @property
+    def needs_rereview(self) -> bool:
+        return any(f.open for f in self.flags)
+
+    @property
+    def last_updated(self) -> str:
+        return self.created_at
+
+    def to_dict(self, *, include_article: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "article_id": self.article_id,
+            "slug": self.slug,
+            "version": self.version,
+            "status": self.status,
+            "status_label": self.status_label,
+            "pending_review": self.pending_review,
+            "needs_rereview": self.needs_rereview,
+            "content_hash": self.content_hash,
+            "created_at": self.created_at,
+            "last_updated": self.last_updated,
+            "created_by": self.created_by,
+            "status_changed_at": self.status_changed_at,
+            "status_changed_by": self.status_changed_by,
+            "latest_version": self.latest_version,
+            "approved_version": self.approved_version,
+            "is_latest": self.is_latest,
+            "comments": [c.to_dict() for c in self.comments],
+            "flags": [f.to_dict() for f in self.flags],
+        }
+        if include_article:
+            out["article"] = article_to_dict(self.article)
+        return out
+
+
+@dataclass(frozen=True)
+class ArticleSummary:
+    """One article in a list: the version the viewer would see first, and the overall state."""
+
+    id: str
+    slug: str
+    question: str
+    title: str
+    created_at: str
+    updated_at: str
+    latest_version: int
+    latest_status: Status
+    approved_version: int | None
+    open_flags: int
+
+    @property
+    def latest_status_label(self) -> str:
+        return STATUS_LABELS[self.latest_status]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "latest_status_label": self.latest_status_label}
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    version: ArticleVersion
+    created: bool  # False: identical content was already the latest version
+
+
+def question_key(question: str) -> str:
+    """The identity of an article: its question, case- and spacing-insensitive, end punctuation dropped."""
+    return " ".join(question.lower().split()).rstrip("?.! ")
+
+
+def slugify(text: str, max_len: int = 80) -> str:
+    """``"Causes of Leukopenia?"`` -> ``"causes-of-leukopenia"`` (ASCII, hyphens, at most ``max_len``)."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
+    if len(slug) > max_len:
+        slug = slug[:max_len].rsplit("-", 1)[0] or slug[:max_len]
+    return slug or "article"
+
+
+def content_hash(article: Article) -> str:
+    """Digest of an article's content; ``metadata`` (timings, generated_at) is left out on purpose."""
+    data = article_to_dict(article)
+    data.pop("metadata", None)
+    payload = json.dumps(data, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def section_keys(article: Article) -> list[str]:
+    """Every section key of ``article`` (subsections included), then the extra keys comments may use."""
+    out: list[str] = []
+
+    def walk(sections: tuple[ArticleSection, ...]) -> None:
+        for s in sections:
+            out.append(s.key)
+            walk(s.subsections)
+
+    walk(article.sections)
+    return [*out, *EXTRA_SECTION_KEYS]
+
+
+def actor_name(user: User | None) -> str:
+    return user.username if user is not None else SYSTEM_ACTOR
+
+
+def record_audit(
+    conn: sqlite3.Connection,
+    at: float,
+    actor: str,
+    action: str,
+    article_id: str | None = None,
+    version: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit entry (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO review_audit (at, actor, action, article_id, version, details) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            at,
+            actor,
+            action,
+            article_id,
+            version,
+            json.dumps(details or {}, ensure_ascii=False, sort_keys=True),
+        ),
+    )
+
+
+_VERSION_COLS: Final = (
+    "article_id, version, status, content_hash, created_at, created_by, status_changed_at, status_changed_by"
+)
+
+
+class ArticleStore:
+    """Articles and their versions in the editorial database (see the module docstring)."""
+
+    def __init__(self, db: ReviewDB) -> None:
+        self.db = db
+        self.conn = db.conn
+
+    # --- lookup -----------------------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> str:
+        """The article id for an id or slug; :class:`NotFoundError` when neither is known."""
+        text = ref.strip()
+        row = self.conn.execute(
+            "SELECT id FROM review_articles WHERE id = ? OR slug = ?", (text, text.lower())
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(
+                f"no article with id or slug {ref!r}", hint="list them with `curbside review list`"
+            )
+        return str(row[0])
+
+    def _article_row(self, article_id: str) -> tuple[str, str, str, float, float]:
+        row = self.conn.execute(
+            "SELECT slug, question, title, created_at, updated_at FROM review_articles WHERE id = ?",
+            (article_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no article with id {article_id!r}")
+        return row[0], row[1], row[2], row[3], row[4]
+
+    def _latest(self, article_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT MAX(version) FROM review_versions WHERE article_id = ?", (article_id,)
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _approved(self, article_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT MAX(version) FROM review_versions WHERE article_id = ? AND status = 'approved'",
+            (article_id,),
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def _info(self, row: tuple[Any, ...]) -> VersionInfo:
+        return VersionInfo(
+            article_id=row[0],
+            version=row[1],
+            status=parse_status(row[2]),
+            content_hash=row[3],
+            created_at=_iso_req(row[4]),
+            created_by=row[5],
+            status_changed_at=_iso_req(row[6]),
+            status_changed_by=row[7],
+        )
+
+    def _version_info(self, article_id: str, version: int) -> VersionInfo:
+        row = self.conn.execute(
+            f"SELECT {_VERSION_COLS} FROM review_versions WHERE article_id = ? AND version = ?",
+            (article_id, version),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"article {article_id} has no version {version}")
+        return self._info(row)
+
+    def _load(self, article_id: str, version: int) -> ArticleVersion:
+        info = self._version_info(article_id, version)
+        data = self.conn.execute(
+            "SELECT data FROM review_versions WHERE article_id = ? AND version = ?", (article_id, version)
+        ).fetchone()[0]
+        slug = self._article_row(article_id)[0]
+        return ArticleVersion(
+            article_id=article_id,
+            slug=slug,
+            version=version,
+            status=info.status,
+            article=article_from_dict(json.loads(data)),
+            content_hash=info.content_hash,
+            created_at=info.created_at,
+            created_by=info.created_by,
+            status_changed_at=info.status_changed_at,
+            status_changed_by=info.status_changed_by,
+            latest_version=self._latest(article_id),
+            approved_version=self._approved(article_id),
+            comments=tuple(self._comments(article_id, version)),
+            flags=tuple(f for f in self.flags(article_id) if f.version == version),
+        )
+
+    def get(self, ref: str, version: int | None = None, *, viewer: User | None = None) -> ArticleVersion:
+        """A version: by default the newest one the viewer may see (signed out: the latest approved)."""
+        article_id = self.resolve(ref)
+        if viewer is None:
+            approved = self._approved(article_id)
+            if approved is None:
+                raise PermissionDenied(
+                    f"article {ref!r} has not been approved by a reviewer yet; sign in to read it"
+                )
+            if version is not None and version != approved:
+                self._version_info(article_id, version)  # NotFoundError for a version that does not exist
+                raise PermissionDenied(
+                    f"version {version} of article {ref!r} is not the approved version; sign in to read it"
+                )
+            return self._load(article_id, approved)
+        return self._load(article_id, version if version is not None else self._latest(article_id))
+
+    def versions(self, ref: str, *, viewer: User | None = None) -> builtins.list[VersionInfo]:
+        """Every version, newest first; signed out, only the approved version readers see."""
+        article_id = self.resolve(ref)
+        rows = self.conn.execute(
+            f"SELECT {_VERSION_COLS} FROM review_versions WHERE article_id = ? ORDER BY version DESC",
+            (article_id,),
+        ).fetchall()
+        infos = [self._info(r) for r in rows]
+        if viewer is None:
+            approved = self._approved(article_id)
+            infos = [i for i in infos if i.version == approved]
+        return infos
+
+    def list(
+        self,
+        status: Status | None = None,
+        *,
+        viewer: User | None = None,
+        flagged: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[ArticleSummary]:
+        """Articles, most recently updated first.
+
+        ``status`` filters on the latest version's status; ``flagged=True`` keeps
+        articles with open re-review flags.  Signed out, only articles with an
+        approved version are listed (``status`` other than approved gives none).
+        """
+        if limit < 1 or limit > 1000:
+            raise InputError(f"limit must be between 1 and 1000 (got {limit})")
+        rows = self.conn.execute(
+            "SELECT a.id, a.slug, a.question, a.title, a.created_at, a.updated_at, "
+            "(SELECT MAX(version) FROM review_versions v WHERE v.article_id = a.id), "
+            "(SELECT MAX(version) FROM review_versions v WHERE v.article_id = a.id AND v.status = 'approved'), "
+            "(SELECT COUNT(*) FROM review_flags f WHERE f.article_id = a.id AND f.resolved_at IS NULL) "
+            "FROM review_articles a ORDER BY a.updated_at DESC, a.id"
+        ).fetchall()
+        out: builtins.list[ArticleSummary] = []
+        for r in rows:
+            latest = int(r[6])
+            latest_status = self._version_info(r[0], latest).status
+            summary = ArticleSummary(
+                id=r[0],
+                slug=r[1],
+                question=r[2],
+                title=r[3],
+                created_at=_iso_req(r[4]),
+                updated_at=_iso_req(r[5]),
+                latest_version=latest,
+                latest_status=latest_status,
+                approved_version=r[7],
+                open_flags=int(r[8]),
+            )
+            if viewer is None and summary.approved_version is None:
+                continue
+            if status is not None:
+                shown = "approved" if viewer is None else latest_status
+                if shown != status:
+                    continue
+            if flagged is not None and (summary.open_flags > 0) != flagged:
+                continue
+            out.append(summary)
+        return out[offset : offset + limit]
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def save_version(
+        self,
+        article: Article,
+        *,
+        user: User | None = None,
+        article_id: str | None = None,
+        force_new: bool = False,
+    ) -> SaveResult:
+        """Store ``article`` as the next version (status ``submitted``) of its article.
+
+        The article is found by ``article_id`` or else by its question; a new
+        one gets an id and a slug from its title.  ``user=None`` is the
+        generating pipeline (recorded as ``system``); a user needs the
+        ``submit`` permission.
+        """
+        if user is not None:
+            require_role(user.role, "submit")
+        if article.audience != "clinician" or article.metadata.get("audience_adapted"):
+            raise InputError(
+                f"save the clinician article, not the {article.audience} rendering",
+                hint="reviewers check the wording the verifier checked; audiences are rendered from it",
+            )
+        data = json.dumps(article_to_dict(article), ensure_ascii=False, allow_nan=False, sort_keys=True)
+        digest = content_hash(article)
+        cited = sorted({r.document_id: r.retracted for r in article.references}.items())
+        actor = actor_name(user)
+        now = self.db.now()
+        with self.db.transaction() as conn:
+            key = question_key(article.question)
+            if article_id is not None:
+                article_id = self.resolve(article_id)
+            else:
+                row = conn.execute("SELECT id FROM review_articles WHERE question_key = ?", (key,)).fetchone()
+                article_id = row[0] if row else None
+            if article_id is None:
+                article_id = "art_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+                slug = self._free_slug(slugify(article.title or article.question))
+                conn.execute(
+                    "INSERT INTO review_articles (id, slug, question_key, question, title, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (article_id, slug, key, article.question, article.title, now, now),
+                )
+                record_audit(conn, now, actor, "create_article", article_id, None, {"slug": slug})
+            latest = self._latest(article_id)
+            if latest and not force_new:
+                same = conn.execute(
+                    "SELECT content_hash FROM review_versions WHERE article_id = ? AND version = ?",
+                    (article_id, latest),
+                ).fetchone()[0]
+                if same == digest:
+                    created = False
+                    version = latest
+                else:
+                    created = True
+            else:
+                created = True
+            if created:
+                version = latest + 1
+                conn.execute(
+                    "INSERT INTO review_versions (article_id, version, data, content_hash, cited_ids, created_at, "
+                    "created_by, status, status_changed_at, status_changed_by) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'submitted', ?, ?)",
+                    (article_id, version, data, digest, json.dumps(cited), now, actor, now, actor),
+                )
+                conn.execute(
+                    "UPDATE review_articles SET title = ?, updated_at = ? WHERE id = ?",
+                    (article.title, now, article_id),
+                )
+                record_audit(
+                    conn,
+                    now,
+                    actor,
+                    "submit",
+                    article_id,
+                    version,
+                    {"content_hash": digest, "synthesizer": article.metadata.get("synthesizer")},
+                )
+        return SaveResult(self._load(article_id, version), created)
+
+    def _free_slug(self, base: str) -> str:
+        slug, n = base, 1
+        while self.conn.execute("SELECT 1 FROM review_articles WHERE slug = ?", (slug,)).fetchone():
+            n += 1
+            slug = f"{base}-{n}"
+        return slug
+
+    def _check_section(self, article: Article, section: str | None) -> str | None:
+        if section is None or not section.strip():
+            return None
+        keys = section_keys(article)
+        if section not in keys:
+            raise InputError(f"the article has no section {section!r}; sections: {', '.join(keys)}")
+        return section
+
+    def review(
+        self,
+        ref: str,
+        action: Action,
+        *,
+        user: User,
+        version: int | None = None,
+        comment: str = "",
+        section: str | None = None,
+    ) -> ArticleVersion:
+        """Take a review action on a version (default: the latest), with an optional comment.
+
+        Approving, rejecting or requesting changes on a ``submitted`` version
+        first records ``start_review`` (see :func:`~curbside.review.workflow.path_to`).
+        Raises :class:`PermissionDenied` for the wrong role and
+        :class:`~curbside.errors.TransitionError` for the wrong status.
+        """
+        require_role(user.role, action)
+        article_id = self.resolve(ref)
+        with self.db.transaction() as conn:
+            number = version if version is not None else self._latest(article_id)
+            current = self._load(article_id, number)
+            key = self._check_section(current.article, section)
+            steps = path_to(current.status, action)
+            for step in steps:
+                require_role(user.role, step)
+            status = current.status
+            now = self.db.now()
+            for step in steps:
+                after = next_status(status, step)
+                conn.execute(
+                    "UPDATE review_versions SET status = ?, status_changed_at = ?, status_changed_by = ? "
+                    "WHERE article_id = ? AND version = ?",
+                    (after, now, user.username, article_id, number),
+                )
+                details: dict[str, Any] = {"from": status, "to": after}
+                if step == action and comment.strip():
+                    details["comment"] = comment.strip()
+                    if key:
+                        details["section"] = key
+                record_audit(conn, now, user.username, step, article_id, number, details)
+                status = after
+            if comment.strip():
+                self._insert_comment(
+                    conn, article_id, number, key, user.username, comment.strip(), action, now
+                )
+            conn.execute("UPDATE review_articles SET updated_at = ? WHERE id = ?", (now, article_id))
+        return self._load(article_id, number)
+
+    def _insert_comment(
+        self,
+        conn: sqlite3.Connection,
+        article_id: str,
+        version: int,
+        section: str | None,
+        author: str,
+        body: str,
+        action: str | None,
+        now: float,
+    ) -> int:
+        cur = conn.execute(
+            "INSERT INTO review_comments (article_id, version, section_key, author, action, body, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (article_id, version, section, author, action, body, now),
+        )
+        return int(cur.lastrowid or 0)
+
+    def comment(
+        self, ref: str, body: str, *, user: User, version: int | None = None, section: str | None = None
+    ) -> Comment:
+        """A reviewer's comment on a version (default: the latest), about one section or the whole."""
+        require_role(user.role, "comment")
+        text = body.strip()
+        if not text:
+            raise InputError("the comment is empty")
+        if len(text) > 10_000:
+            raise InputError(f"the comment is {len(text):,} characters long; the limit is 10,000")
+        article_id = self.resolve(ref)
+        number = version if version is not None else self._latest(article_id)
+        current = self._load(article_id, number)
+        key = self._check_section(current.article, section)
+        now = self.db.now()
+        with self.db.transaction() as conn:
+            cid = self._insert_comment(conn, article_id, number, key, user.username, text, None, now)
+            record_audit(
+                conn, now, user.username, "comment", article_id, number, {"section": key, "comment_id": cid}
+            )
+        return next(c for c in self._comments(article_id, number) if c.id == cid)
+
+    def _comments(self, article_id: str, version: int | None) -> builtins.list[Comment]:
+        sql = (
+            "SELECT id, article_id, version, section_key, author, body, action, created_at FROM review_comments "
+            "WHERE article_id = ?"
+        )
+        params: builtins.list[Any] = [article_id]
+        if version is not None:
+            sql += " AND version = ?"
+            params.append(version)
+        rows = self.conn.execute(sql + " ORDER BY id", params).fetchall()
+        return [Comment(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _iso_req(r[7])) for r in rows]
+
+    def comments(
+        self, ref: str, version: int | None = None, *, viewer: User | None = None
+    ) -> builtins.list[Comment]:
+        """Review comments (all versions unless ``version``); signed out there are none to see."""
+        article_id = self.resolve(ref)
+        if viewer is None:
+            raise PermissionDenied("sign in to read review comments")
+        return self._comments(article_id, version)
+
+    # --- re-review flags --------------------------------------------------------------------------
+
+    def _flag(self, row: tuple[Any, ...]) -> Flag:
+        return Flag(
+            id=row[0],
+            article_id=row[1],
+            version=row[2],
+            reason=row[3],
+            document_id=row[4],
+            message=row[5],
+            raised_at=_iso_req(row[6]),
+            resolved_at=_iso(row[7]),
+            resolved_by=row[8],
+        )
+
+    def flags(self, ref: str | None = None, *, open_only: bool = True) -> builtins.list[Flag]:
+        sql = (
+            "SELECT id, article_id, version, reason, document_id, message, raised_at, resolved_at, resolved_by "
+            "FROM review_flags WHERE 1 = 1"
+        )
+        params: builtins.list[Any] = []
+        if ref is not None:
+            sql += " AND article_id = ?"
+            params.append(self.resolve(ref))
+        if open_only:
+            sql += " AND resolved_at IS NULL"
+        return [self._flag(r) for r in self.conn.execute(sql + " ORDER BY id", params)]
+
+    def raise_flag(
+        self, article_id: str, version: int, reason: FlagReason, document_id: str, message: str
+    ) -> Flag | None:
+        """Record a re-review flag once per (version, reason, document); ``None`` if it already exists."""
+        now = self.db.now()
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO review_flags (article_id, version, reason, document_id, message, raised_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (article_id, version, reason, document_id, message, now),
+            )
+            if cur.rowcount == 0:
+                return None
+            flag_id = int(cur.lastrowid or 0)
+            record_audit(
+                conn,
+                now,
+                SYSTEM_ACTOR,
+                "raise_flag",
+                article_id,
+                version,
+                {"reason": reason, "document_id": document_id, "message": message, "flag_id": flag_id},
+            )
+            conn.execute("UPDATE review_articles SET updated_at = ? WHERE id = ?", (now, article_id))
+        return next(f for f in self.flags(article_id) if f.id == flag_id)
+
+    def resolve_flag(self, flag_id: int, *, user: User, comment: str = "") -> Flag:
+        """Close a flag after checking the article (a regenerated version is the other way out)."""
+        require_role(user.role, "resolve_flag")
+        row = self.conn.execute(
+            "SELECT id, article_id, version, reason, document_id, message, raised_at, resolved_at, resolved_by "
+            "FROM review_flags WHERE id = ?",
+            (flag_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no re-review flag with id {flag_id}")
+        flag = self._flag(row)
+        if not flag.open:
+            raise InputError(f"re-review flag {flag_id} was already resolved by {flag.resolved_by}")
+        now = self.db.now()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE review_flags SET resolved_at = ?, resolved_by = ? WHERE id = ?",
+                (now, user.username, flag_id),
+            )
+            details: dict[str, Any] = {
+                "flag_id": flag_id,
+                "reason": flag.reason,
+                "document_id": flag.document_id,
+            }
+            if comment.strip():
+                details["comment"] = comment.strip()
+                self._insert_comment(
+                    conn,
+                    flag.article_id,
+                    flag.version,
+                    None,
+                    user.username,
+                    comment.strip(),
+                    "resolve_flag",
+                    now,
+                )
+            record_audit(conn, now, user.username, "resolve_flag", flag.article_id, flag.version, details)
+        return self._flag(
+            self.conn.execute(
+                "SELECT id, article_id, version, reason, document_id, message, raised_at, resolved_at, resolved_by "
+                "FROM review_flags WHERE id = ?",
+                (flag_id,),
+            ).fetchone()
+        )
+
+    def approved_latest(self) -> builtins.list[ArticleVersion]:
+        """For each article with an approved version, the latest approved one (what readers see)."""
+        rows = self.conn.execute(
+            "SELECT article_id, MAX(version) FROM review_versions WHERE status = 'approved' GROUP BY article_id "
+            "ORDER BY article_id"
+        ).fetchall()
+        return [self._load(r[0], int(r[1])) for r in rows]
+
+    def cited_at_generation(self, article_id: str, version: int) -> dict[str, bool]:
+        """The version's cited document ids -> whether each was already retracted when it was generated."""
+        row = self.conn.execute(
+            "SELECT cited_ids FROM review_versions WHERE article_id = ? AND version = ?",
+            (article_id, version),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"article {article_id} has no version {version}")
+        return {str(doc_id): bool(retracted) for doc_id, retracted in json.loads(row[0])}
+
+    # --- audit ------------------------------------------------------------------------------------
+
+    def audit(self, ref: str | None = None, *, user: User, limit: int = 200) -> builtins.list[AuditEntry]:
+        """The audit log, oldest first (the last ``limit`` entries); all articles or one."""
+        require_role(user.role, "view_audit")
+        return self.audit_entries(ref, limit=limit)
+
+    def audit_entries(self, ref: str | None = None, *, limit: int = 200) -> builtins.list[AuditEntry]:
+        """The audit log without a permission check (for the CLI run by the server's operator and tests)."""
+        if limit < 1:
+            raise InputError(f"limit must be at least 1 (got {limit})")
+        sql = "SELECT id, at, actor, action, article_id, version, details FROM review_audit"
+        params: builtins.list[Any] = []
+        if ref is not None:
+            sql += " WHERE article_id = ?"
+            params.append(self.resolve(ref))
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        rows = self.conn.execute(sql, params).fetchall()
+        return [
+            AuditEntry(r[0], _iso_req(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6])) for r in reversed(rows)
+        ]
