@@ -530,6 +530,7 @@ def follow_up(
     embedder: Embedder | None = None,
     on_token: Callable[[str], None] | None = None,
     live: bool = False,
+    on_stage: Callable[[str, float], None] | None = None,
 ) -> tuple[Thread, Article]:
     """Ask ``question`` in a conversation thread (``thread_id=None`` starts one).
 
@@ -561,6 +562,7 @@ def follow_up(
             embedder=embedder,
             on_token=on_token,
             live=live,
+            on_stage=on_stage,
         )
         article_id: str | None = None
         version: int | None = None
