@@ -371,7 +371,9 @@ def _fetch_live(question: str, settings: Settings, store: Store, *, force: bool)
 
 
 @contextmanager
-def _review_db(settings: Settings, db: ReviewDB | None, store_location: str | None = None) -> Iterator[ReviewDB]:
+def _review_db(
+    settings: Settings, db: ReviewDB | None, store_location: str | None = None
+) -> Iterator[ReviewDB]:
     from curbside.review.db import open_review_db
 
     if db is not None:

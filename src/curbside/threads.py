@@ -148,6 +148,11 @@ def rewrite_follow_up(previous_turns: Sequence[Turn | str], follow_up: str) -> s
     queries are used) or plain earlier questions, oldest first.  See the module
     docstring for the rules; :class:`QueryError` for an empty or too long follow-up.
     """
+    out = _rewrite(previous_turns, follow_up)
+    return out[:1].upper() + out[1:]
+
+
+def _rewrite(previous_turns: Sequence[Turn | str], follow_up: str) -> str:
     text = " ".join(follow_up.split())
     if not text:
         raise QueryError("the follow-up question is empty")

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from curbside.errors import AuthError, ConfigError, InputError, NotFoundError, ThrottledError
 from curbside.review.store import record_audit
-from curbside.review.workflow import Action, Role, parse_role, require_role
+from curbside.review.workflow import Action, Role, parse_role, require_user
 from curbside.review.workflow import can as role_can
 
 if TYPE_CHECKING:
@@ -93,9 +93,7 @@ def can(user: User | None, action: Action) -> bool:
 
 def require(user: User | None, action: Action) -> None:
     """:class:`~curbside.errors.PermissionDenied` unless ``user`` may take ``action``."""
-    if user is not None and user.disabled:
-        require_role(None, action)
-    require_role(user.role if user is not None else None, action)
+    require_user(user, action)
 
 
 def default_hasher() -> PasswordHasher:

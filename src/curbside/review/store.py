@@ -60,7 +60,7 @@ from curbside.review.workflow import (
     next_status,
     parse_status,
     path_to,
-    require_role,
+    require_user,
 )
 from curbside.types import Article, ArticleSection
 
@@ -507,7 +507,7 @@ class ArticleStore:
         ``submit`` permission.
         """
         if user is not None:
-            require_role(user.role, "submit")
+            require_user(user, "submit")
         if article.audience != "clinician" or article.metadata.get("audience_adapted"):
             raise InputError(
                 f"save the clinician article, not the {article.audience} rendering",
@@ -602,7 +602,7 @@ class ArticleStore:
         Raises :class:`PermissionDenied` for the wrong role and
         :class:`~curbside.errors.TransitionError` for the wrong status.
         """
-        require_role(user.role, action)
+        require_user(user, action)
         article_id = self.resolve(ref)
         with self.db.transaction() as conn:
             number = version if version is not None else self._latest(article_id)
@@ -610,7 +610,7 @@ class ArticleStore:
             key = self._check_section(current.article, section)
             steps = path_to(current.status, action)
             for step in steps:
-                require_role(user.role, step)
+                require_user(user, step)
             status = current.status
             now = self.db.now()
             for step in steps:
@@ -656,7 +656,7 @@ class ArticleStore:
         self, ref: str, body: str, *, user: User, version: int | None = None, section: str | None = None
     ) -> Comment:
         """A reviewer's comment on a version (default: the latest), about one section or the whole."""
-        require_role(user.role, "comment")
+        require_user(user, "comment")
         text = body.strip()
         if not text:
             raise InputError("the comment is empty")
@@ -751,7 +751,7 @@ class ArticleStore:
 
     def resolve_flag(self, flag_id: int, *, user: User, comment: str = "") -> Flag:
         """Close a flag after checking the article (a regenerated version is the other way out)."""
-        require_role(user.role, "resolve_flag")
+        require_user(user, "resolve_flag")
         row = self.conn.execute(
             "SELECT id, article_id, version, reason, document_id, message, raised_at, resolved_at, resolved_by "
             "FROM review_flags WHERE id = ?",
@@ -816,7 +816,7 @@ class ArticleStore:
 
     def audit(self, ref: str | None = None, *, user: User, limit: int = 200) -> builtins.list[AuditEntry]:
         """The audit log, oldest first (the last ``limit`` entries); all articles or one."""
-        require_role(user.role, "view_audit")
+        require_user(user, "view_audit")
         return self.audit_entries(ref, limit=limit)
 
     def audit_entries(self, ref: str | None = None, *, limit: int = 200) -> builtins.list[AuditEntry]:

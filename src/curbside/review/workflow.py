@@ -22,6 +22,7 @@ API::
     allowed_actions(status, role) -> list[Action]       # transition actions this role may take now
     can(role, action) -> bool                           # role may do the action (any status)
     require_role(role, action) -> None                  # PermissionDenied; role None = signed out
+    require_user(user, action) -> None                  # the same for a User (disabled = signed out)
     parse_status(text) / parse_role(text) / parse_action(text)   # InputError naming the choices
 
 Roles: ``reader`` (signed-in reader: sees unapproved versions), ``clinician``
@@ -33,7 +34,7 @@ do any of these actions.
 
 from __future__ import annotations
 
-from typing import Final, Literal, get_args
+from typing import Final, Literal, Protocol, get_args
 
 from curbside.errors import InputError, PermissionDenied, TransitionError
 
@@ -200,3 +201,18 @@ def allowed_actions(status: Status, role: Role | None) -> list[Action]:
         if all(can(role, step) for step in steps):
             out.append(action)
     return out
+
+
+class HasRole(Protocol):
+    """What the checks need of a user (:class:`curbside.review.accounts.User` has it)."""
+
+    @property
+    def role(self) -> Role: ...
+
+    @property
+    def disabled(self) -> bool: ...
+
+
+def require_user(user: HasRole | None, action: Action) -> None:
+    """:func:`require_role` for a user; a disabled user counts as signed out."""
+    require_role(None if user is None or user.disabled else user.role, action)
