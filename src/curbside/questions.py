@@ -42,6 +42,7 @@ __all__ = [
     "Vocabulary",
     "americanise",
     "analyse",
+    "asks_yes_no",
     "britishise",
     "classify",
     "expand_terms",
@@ -642,6 +643,33 @@ def _is_yesno(lower: str) -> bool:
     return firsts[0] not in _WH and any(w in _AUX for w in firsts[1:])
 
 
+#: A title-style question's last part starting with one of these asks for a topic, not a verdict
+#: ("Leukopenia: causes?").
+_TOPIC_WORDS: Final = _words(
+    "cause causes etiology aetiology treatment treatments therapy management diagnosis definition dose "
+    "dosing prognosis symptoms signs overview types classification options"
+)
+_TITLE_BREAK: Final = re.compile(r"[:,]|\.(?=\s)|\s[-–—]+\s|--")
+
+
+def _is_title_yesno(lower: str) -> bool:
+    """A title with a question after it and no question word: "Aripiprazole: a new risk factor for X?".
+
+    Journal titles of this shape (most PubMedQA questions) ask whether the claim holds.
+    """
+    parts = [p for p in _TITLE_BREAK.split(lower.strip()) if p.strip()]
+    if len(parts) < 2 or not lower.rstrip().endswith("?"):
+        return False
+    firsts = [m.group() for p in parts if (m := _FIRST_WORD.search(p))]
+    return bool(firsts) and not any(w in _WH for w in firsts) and firsts[-1] not in _TOPIC_WORDS
+
+
+def asks_yes_no(text: str) -> bool:
+    """Whether ``text`` asks for a yes/no verdict, whatever else it asks ("Is A better than B?" too)."""
+    lower = " ".join(text.lower().split())
+    return _is_yesno(lower) or _is_title_yesno(lower)
+
+
 def classify(text: str) -> QuestionType:
     """The type of a question, by rules tried in this order.
 
@@ -661,7 +689,7 @@ def classify(text: str) -> QuestionType:
     lower = " ".join(text.lower().split())
     if _COMPARISON.search(lower):
         return "comparison"
-    if _is_yesno(lower):
+    if _is_yesno(lower) or _is_title_yesno(lower):
         return "yesno"
     if _DOSING.search(lower):
         return "dosing"

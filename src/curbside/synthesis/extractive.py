@@ -36,6 +36,7 @@ from typing import Final, Literal
 
 from curbside.config import Settings
 from curbside.errors import InputError
+from curbside.questions import asks_yes_no
 from curbside.synthesis.base import drop_empty_sections, title_for
 from curbside.synthesis.sentences import Candidate, candidate_sentences, cues, jaccard, query_terms
 from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, assess_yesno, question_flags, signal
@@ -530,11 +531,15 @@ class ExtractiveSynthesizer:
                 metadata=metadata,
             )
         warnings: list[ArticleWarning] = []
-        if yesno:
+        # "Is A better than B?" keeps its comparison sections but still gets the verdict it asks for.
+        if yesno or (query.qtype == "comparison" and asks_yes_no(query.text)):
             assessment = assess_yesno(query, hits, candidates=candidates)
             polarity = _polarities(query, usable, assessment)
             bottom_line = self._bottom_line(usable, assessment, polarity)
-            sections = self._yesno_sections(usable, assessment, polarity)
+            if yesno:
+                sections = self._yesno_sections(usable, assessment, polarity)
+            else:
+                sections = self._planned_sections(SECTION_PLANS[query.qtype], usable)
             metadata["verdict_basis"] = {
                 "balance": round(assessment.balance, 3),
                 "positive": round(assessment.positive, 3),
