@@ -1,0 +1,207 @@
+"""Asking, following up and reading answers through the web: the glue between routes and the library.
+
+A question (or a follow-up in a thread) goes through :func:`curbside.api.follow_up`,
+which rewrites a follow-up into a standalone query, answers it, saves the
+article as a new version awaiting review and records the turn.  The browser
+that asked remembers the thread in its signed cookie.
+
+Who may read an answer:
+
+* signed-in users (any role) read every version (the review library decides);
+* a signed-out reader reads an article's latest *approved* version only;
+* the browser that asked a question reads its own thread's answers at once,
+  with the "pending human review" banner: the thread is theirs (its id is
+  random and listed in their signed cookie), and the answer is what they asked
+  for.  Nobody else signed out can open that thread or see its unapproved
+  versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from curbside import api
+from curbside.errors import PermissionDenied
+from curbside.render.json import article_to_dict
+from curbside.types import Audience
+from curbside.web.errors import RateLimited
+from curbside.web.state import browser, client_key, current_user, state_of
+from curbside.web.streaming import Emit
+from curbside.web.views import for_audience
+
+if TYPE_CHECKING:
+    from curbside.review.accounts import User
+    from curbside.review.store import ArticleSummary, ArticleVersion
+    from curbside.review.workflow import Action
+    from curbside.threads import Thread
+
+Job = Callable[[Emit], None]
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    thread: Thread
+    version: ArticleVersion
+
+    @property
+    def turn(self) -> int:
+        return len(self.thread.turns)
+
+    @property
+    def url(self) -> str:
+        return turn_url(self.thread.id, self.turn)
+
+    def to_json(self, request: Request, audience: Audience) -> dict[str, Any]:
+        av = self.version
+        out: dict[str, Any] = av.to_dict(include_article=False)
+        shown = for_audience(av.article, audience) if audience != "clinician" else av.article
+        out.update(
+            {
+                "thread_id": self.thread.id,
+                "turn": self.turn,
+                "question": self.thread.turns[-1].question,
+                "standalone_question": self.thread.turns[-1].standalone,
+                "url": self.url,
+                "audience": audience,
+                "article": article_to_dict(shown),
+            }
+        )
+        return out
+
+
+def turn_url(thread_id: str, ordinal: int) -> str:
+    return f"/threads/{thread_id}/{ordinal}"
+
+
+def require_user(request: Request, action: Action) -> User:
+    """The signed-in user if they may take ``action``; else :class:`PermissionDenied` (HTTP 403)."""
+    from curbside.review.accounts import require
+
+    user = current_user(request)
+    require(user, action)
+    assert user is not None  # require() refuses the signed-out
+    return user
+
+
+def check_rate(request: Request) -> None:
+    """Take one ask from the client's bucket, or refuse with :class:`RateLimited` (HTTP 429)."""
+    ok, wait = state_of(request).limiter.allow(client_key(request))
+    if not ok:
+        rate = state_of(request).settings.web_ask_rate
+        raise RateLimited(
+            f"too many questions from this client (limit {rate:g} per minute)", retry_after=wait
+        )
+
+
+def get_thread(request: Request, thread_id: str) -> Thread:
+    """A thread the caller may use: their browser's own, or one the review library lets them see."""
+    user = current_user(request)
+    thread = state_of(request).review.threads.get(thread_id, viewer=user)
+    if user is None and not browser(request).owns(thread.id):
+        raise PermissionDenied("this conversation belongs to another browser", hint="ask your own question")
+    return thread
+
+
+def answer(
+    request: Request,
+    thread_id: str | None,
+    question: str,
+    *,
+    on_stage: Callable[[str, float], None] | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> AnswerResult:
+    """Ask ``question`` (a follow-up when ``thread_id`` is given) and save the answer for review."""
+    state = state_of(request)
+    user = current_user(request)
+    if thread_id is None:
+        thread_id = start_thread(request)
+    thread, _ = api.follow_up(
+        thread_id,
+        question,
+        user=user,
+        synthesizer=state.synthesizer,
+        settings=state.settings,
+        store=state.store,
+        db=state.review,
+        embedder=state.embedder,
+        on_stage=on_stage,
+        on_token=on_token,
+    )
+    last = thread.turns[-1]
+    assert last.article_id is not None and last.version is not None  # follow_up saves every answer
+    return AnswerResult(thread, load_version(request, last.article_id, last.version, owner=True))
+
+
+def start_thread(request: Request) -> str:
+    """A new thread for the caller; a signed-out browser records it in its cookie."""
+    user = current_user(request)
+    thread = state_of(request).review.threads.create(user=user)
+    if user is None:
+        browser(request).add_thread(thread.id)
+    return thread.id
+
+
+def streaming_job(request: Request, thread_id: str | None, question: str, audience: Audience) -> Job:
+    """A job for :func:`~curbside.web.streaming.stream_job`: stage events, tokens, sections, the article."""
+    # The thread exists before the stream starts: the browser cookie naming it goes out with the
+    # response headers, and the job (in another thread) finds the user already resolved.
+    if thread_id is None:
+        thread_id = start_thread(request)
+
+    def job(emit: Emit) -> None:
+        emit("stage", {"stage": "started", "ms": None})
+        result = answer(
+            request,
+            thread_id,
+            question,
+            on_stage=lambda name, ms: emit("stage", {"stage": name, "ms": ms}),
+            on_token=lambda text: emit("token", {"text": text}),
+        )
+        emit("stage", {"stage": "saved", "ms": None})
+        data = result.to_json(request, audience)
+        article = data.pop("article")
+        emit("bottom_line", {"claims": article["bottom_line"], "verdict": article["verdict"]})
+        for section in article["sections"]:
+            emit("section", section)
+        emit("references", {"references": article["references"]})
+        emit("article", {**data, "article": article})
+
+    return job
+
+
+def load_version(request: Request, article_id: str, version: int, *, owner: bool = False) -> ArticleVersion:
+    """A saved version as the caller may see it; ``owner``: the caller asked for it (see the module docstring)."""
+    db = state_of(request).review
+    user = current_user(request)
+    if user is not None or not owner:
+        return db.articles.get(article_id, version, viewer=user)
+    # The asking browser's own answer: visibility was decided by thread ownership above.
+    return db.articles._load(article_id, version)
+
+
+def thread_version(request: Request, thread: Thread, ordinal: int) -> ArticleVersion:
+    """The version that answered turn ``ordinal`` of a thread the caller may use (:func:`get_thread`)."""
+    from curbside.errors import NotFoundError
+
+    if not 1 <= ordinal <= len(thread.turns):
+        raise NotFoundError(f"thread {thread.id} has no turn {ordinal}")
+    turn = thread.turns[ordinal - 1]
+    if turn.article_id is None or turn.version is None:
+        raise NotFoundError(f"turn {ordinal} of thread {thread.id} has no saved article")
+    return load_version(request, turn.article_id, turn.version, owner=True)
+
+
+def review_queue(request: Request) -> list[ArticleSummary]:
+    """Articles whose latest version awaits a decision, oldest request first."""
+    db = state_of(request).review
+    user = current_user(request)
+    waiting = [
+        a
+        for a in db.articles.list(viewer=user, limit=1000)
+        if a.latest_status in ("submitted", "under_review") or a.open_flags
+    ]
+    return sorted(waiting, key=lambda a: a.updated_at)

@@ -1,0 +1,198 @@
+"""The app factory: :func:`create_app` builds the FastAPI application.
+
+It opens the document store and the editorial database once (or uses the ones
+passed in, which the caller then closes), and wires in:
+
+* security headers (:data:`curbside.web.security.SECURITY_HEADERS`) on every answer,
+  and the signed browser cookie when it changed;
+* error mapping (:mod:`curbside.web.errors`): JSON under ``/api/``, pages elsewhere;
+* the JSON API (:mod:`curbside.web.api_routes`, OpenAPI at ``/openapi.json``, docs at ``/docs``),
+  the pages (:mod:`curbside.web.pages`) and ``/static``.
+
+``curbside serve`` runs it under uvicorn; tests drive it with ``fastapi.testclient``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from curbside import __version__
+from curbside.config import Settings
+from curbside.embeddings import Embedder, get_embedder
+from curbside.errors import CurbsideError
+from curbside.store import open_store
+from curbside.store.base import Store
+from curbside.web.errors import TITLES, retry_after, status_for
+from curbside.web.ratelimit import RateLimiter
+from curbside.web.security import BROWSER_COOKIE, SECURITY_HEADERS, Signer, cookie_secure
+from curbside.web.state import WebState, browser, current_user, page_csrf, state_of
+
+if TYPE_CHECKING:
+    from curbside.review.db import ReviewDB
+
+log = logging.getLogger(__name__)
+
+#: Browser cookie lifetime (it only holds a random id and the threads this browser started).
+BROWSER_COOKIE_DAYS = 30
+
+
+def _package_dir(name: str) -> Path:
+    return Path(str(resources.files("curbside.web").joinpath(name)))
+
+
+def templates() -> Jinja2Templates:
+    """The page templates; Jinja autoescaping is on for every ``.html`` template."""
+    t = Jinja2Templates(directory=str(_package_dir("templates")))
+    assert t.env.autoescape is not False  # the default select_autoescape covers .html
+    return t
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    review: ReviewDB | None = None,
+    embedder: Embedder | None = None,
+    synthesizer: str | None = None,
+    limiter: RateLimiter | None = None,
+) -> FastAPI:
+    """The curbside web application over ``settings.db`` (or the given store and review database)."""
+    from curbside.review.db import open_review_db
+
+    settings = settings or Settings()
+    owned: list[Any] = []
+    if store is None:
+        store = open_store(settings.db, settings)
+        owned.append(store)
+    if review is None:
+        review = open_review_db(settings, store_location=store.location)
+        owned.append(review)
+    if embedder is None and store.stats().embedded:
+        # Loaded once for the process (the library would build one per search), and used only when
+        # the store holds vectors under its name.
+        candidate = get_embedder(settings.embedder, settings)
+        if store.stats().embedded.get(candidate.name, 0) > 0:
+            embedder = candidate
+    state = WebState(
+        settings=settings,
+        store=store,
+        review=review,
+        signer=Signer(settings.web_secret_key),
+        limiter=limiter or RateLimiter(settings.web_ask_rate, settings.web_ask_burst),
+        synthesizer=synthesizer or settings.web_synthesizer,
+        embedder=embedder,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for part in owned:
+            part.close()
+
+    app = FastAPI(
+        title="curbside",
+        version=__version__,
+        description="Cited, claim-verified answers to clinical questions, with editorial review. "
+        "See docs/http-api.md.",
+        lifespan=lifespan,
+    )
+    app.state.curbside = state
+    app.state.templates = templates()
+    app.mount("/static", StaticFiles(directory=str(_package_dir("static"))), name="static")
+
+    @app.middleware("http")
+    async def headers_and_cookie(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        b = getattr(request.state, "browser", None)
+        if b is not None and b.changed:
+            response.set_cookie(
+                BROWSER_COOKIE,
+                b.dump(state_of(request).signer),
+                max_age=BROWSER_COOKIE_DAYS * 86400,
+                httponly=True,
+                samesite="lax",
+                secure=cookie_secure(settings.web_cookie_secure, request.url.scheme),
+                path="/",
+            )
+        return response
+
+    @app.exception_handler(CurbsideError)
+    async def curbside_error(request: Request, exc: CurbsideError) -> Response:
+        return error_response(request, status_for(exc), exc.message, exc.hint, type(exc).__name__, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        return error_response(request, exc.status_code, message, None, "HTTPError", None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()
+        )
+        return error_response(request, 422, f"invalid request: {problems}", None, "ValidationError", None)
+
+    from curbside.web import api_routes, pages
+
+    app.include_router(api_routes.router)
+    app.include_router(pages.router)
+    return app
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    hint: str | None,
+    name: str,
+    exc: CurbsideError | None,
+) -> Response:
+    headers = {}
+    wait = retry_after(exc) if exc is not None else None
+    if wait is not None:
+        headers["Retry-After"] = str(wait)
+    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse(
+            {"error": name, "message": message, "hint": hint}, status_code=status, headers=headers
+        )
+    return render(
+        request,
+        "error.html",
+        {"status_code": status, "heading": TITLES.get(status, "Error"), "message": message, "hint": hint},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A page: ``context`` plus what every page needs (the user, the CSRF token)."""
+    t: Jinja2Templates = request.app.state.templates
+    browser(request)  # make sure the browser cookie (and so the CSRF token) exists
+    full = {"user": current_user(request), "csrf_token": page_csrf(request), **context}
+    response: HTMLResponse = t.TemplateResponse(request, name, full, status_code=status_code, headers=headers)
+    return response

@@ -1,0 +1,148 @@
+"""What one running web app holds, and the request-level helpers every route uses.
+
+:class:`WebState` is built once by :func:`curbside.web.app.create_app`: the
+settings, the open document store, the editorial database
+(:mod:`curbside.review.db`), the cookie signer, the ask rate limiter and a
+cache of rendered article versions (versions are immutable, so a rendering is
+valid for as long as the process lives; only the *status* is read per request).
+
+Per request, :func:`browser` reads the signed browser cookie and
+:func:`current_user` resolves the signed-in user from the session cookie or
+an ``Authorization: Bearer`` token.  :func:`check_csrf` enforces the CSRF rule
+of :mod:`curbside.web.security` for every state-changing request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from curbside.config import Settings
+from curbside.embeddings import Embedder
+from curbside.errors import PermissionDenied
+from curbside.store.base import Store
+from curbside.web.ratelimit import RateLimiter
+from curbside.web.security import (
+    BROWSER_COOKIE,
+    SESSION_COOKIE,
+    BrowserState,
+    Signer,
+    csrf_ok,
+    csrf_token,
+)
+
+if TYPE_CHECKING:
+    from curbside.review.accounts import User
+    from curbside.review.db import ReviewDB
+
+#: Rendered article versions kept in memory (id, version, audience, format) -> text.
+RENDER_CACHE_SIZE = 512
+
+
+class RenderCache:
+    """A small thread-safe LRU of rendered article versions."""
+
+    def __init__(self, size: int = RENDER_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[str, ...]) -> Any | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: tuple[str, ...], value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+@dataclass
+class WebState:
+    settings: Settings
+    store: Store
+    review: ReviewDB
+    signer: Signer
+    limiter: RateLimiter
+    synthesizer: str
+    embedder: Embedder | None = None
+    cache: RenderCache = field(default_factory=RenderCache)
+
+
+def state_of(request: Request) -> WebState:
+    state: WebState = request.app.state.curbside
+    return state
+
+
+def browser(request: Request) -> BrowserState:
+    """The browser's signed state, loaded once per request (a new one if missing or forged)."""
+    cached = getattr(request.state, "browser", None)
+    if isinstance(cached, BrowserState):
+        return cached
+    loaded = BrowserState.load(state_of(request).signer, request.cookies.get(BROWSER_COOKIE))
+    request.state.browser = loaded
+    return loaded
+
+
+def session_token(request: Request) -> tuple[str | None, bool]:
+    """``(token, from_cookie)``: a bearer token wins over the session cookie."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None, False
+    return request.cookies.get(SESSION_COOKIE) or None, True
+
+
+def current_user(request: Request) -> User | None:
+    """The signed-in user, or ``None``; an unknown or expired token counts as signed out."""
+    if hasattr(request.state, "user"):
+        user: User | None = request.state.user
+        return user
+    token, _ = session_token(request)
+    found = state_of(request).review.accounts.session_user(token)
+    request.state.user = found
+    return found
+
+
+def page_csrf(request: Request) -> str:
+    return csrf_token(state_of(request).signer, browser(request).id)
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    """Refuse a state-changing request that rides on this site's cookies without the browser's CSRF token.
+
+    A request with a bearer token, or with no cookies of ours at all, carries
+    no ambient authority a forged request could borrow, so it needs no token.
+    """
+    token, from_cookie = session_token(request)
+    if token and not from_cookie:
+        return
+    if BROWSER_COOKIE not in request.cookies and SESSION_COOKIE not in request.cookies:
+        return
+    submitted = submitted or request.headers.get("x-csrf-token")
+    if not csrf_ok(state_of(request).signer, browser(request).id, submitted):
+        raise PermissionDenied(
+            "the form's CSRF token is missing or does not match this browser",
+            hint="reload the page and submit the form again",
+        )
+
+
+def client_key(request: Request) -> str:
+    """Who a rate limit applies to: the signed-in user, else the client's address."""
+    user = current_user(request)
+    if user is not None:
+        return f"user:{user.username}"
+    host = request.client.host if request.client else "unknown"
+    return f"ip:{host}"

@@ -1,0 +1,90 @@
+"""Turning library results into what templates and JSON responses show.
+
+The article body is :func:`curbside.render.html.render_html` output (the same
+markup the CLI writes with ``--format html``), embedded as markup: that
+renderer escapes every piece of source and model text itself and builds links
+only from validated parts, and the web tests feed it XSS payloads to keep it
+honest.  Everything else on a page goes through Jinja's autoescaping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Final
+
+from markupsafe import Markup
+
+from curbside.audience import adapt
+from curbside.evidence import evidence_label
+from curbside.render._common import pubmed_url, safe_url, slug
+from curbside.render.html import render_html
+from curbside.types import Article, ArticleSection, Audience, Hit
+
+AUDIENCES: Final[tuple[tuple[Audience, str, str], ...]] = (
+    ("clinician", "Clinician", "Physician, nurse practitioner, pharmacist"),
+    ("student", "Student", "Medical or nursing student: abbreviations explained, with a glossary"),
+    ("patient", "Patient or carer", "Plain language, with when to seek care"),
+)
+AUDIENCE_NAMES: Final = frozenset(a for a, _, _ in AUDIENCES)
+
+
+def parse_audience(value: str | None) -> Audience:
+    """A known audience, else ``clinician`` (an unknown value in a URL is not worth an error page)."""
+    for name, _, _ in AUDIENCES:
+        if value == name:
+            return name
+    return "clinician"
+
+
+def for_audience(article: Article, audience: Audience) -> Article:
+    """The stored clinician article worded for ``audience``, titled by its question (as the page shows it)."""
+    return adapt(replace(article, title=article.question or article.title), audience)
+
+
+def article_body(article: Article, audience: Audience) -> Markup:
+    """The article's HTML for ``audience``; escaped by the renderer (see the module docstring)."""
+    return Markup(render_html(for_audience(article, audience), standalone=False))
+
+
+def toc(article: Article) -> list[dict[str, str]]:
+    """The contents list: anchors of the rendered sections (``sec-<key>``), in order."""
+    return [{"href": f"#sec-{slug(s.key)}", "heading": s.heading} for s in article.sections]
+
+
+def section_list(article: Article) -> list[ArticleSection]:
+    """Top-level sections and their subsections, flattened (reviewers comment on each)."""
+    out: list[ArticleSection] = []
+
+    def walk(sections: tuple[ArticleSection, ...]) -> None:
+        for s in sections:
+            out.append(s)
+            walk(s.subsections)
+
+    walk(article.sections)
+    return out
+
+
+def hit_view(rank: int, hit: Hit) -> dict[str, Any]:
+    doc = hit.document
+    label = evidence_label(doc.kind, doc.publication_types)
+    return {
+        "rank": rank,
+        "id": doc.id,
+        "title": doc.title,
+        "journal": doc.journal,
+        "year": doc.year,
+        "kind": doc.kind,
+        "label": label,
+        "label_slug": slug(label),
+        "retracted": doc.retracted,
+        "link": pubmed_url(doc.pmid) or safe_url(doc.url),
+        "text": hit.chunk.text[:400] + ("…" if len(hit.chunk.text) > 400 else ""),
+        "section": hit.chunk.section,
+        "span": {"start": hit.chunk.start, "end": hit.chunk.end},
+        "scores": {
+            "final": round(hit.score, 6),
+            "bm25": None if hit.lexical is None else round(hit.lexical, 4),
+            "dense": None if hit.dense is None else round(hit.dense, 4),
+            "evidence": round(hit.evidence, 4),
+        },
+    }
