@@ -631,6 +631,13 @@ def models_install(ctx: Context, name: str | None, wheelhouse: Path | None, forc
         click.echo("use it with: CURBSIDE_LLM_BACKEND=llamacpp curbside ask ... --synthesizer llm")
 
 
+# `curbside users ...` and `curbside review ...` live in their own module (editorial review).
+from curbside.cli_review import review_group, users_group  # noqa: E402
+
+cli.add_command(users_group)
+cli.add_command(review_group)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="curbside", standalone_mode=False)
