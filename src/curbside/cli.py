@@ -631,6 +631,41 @@ def models_install(ctx: Context, name: str | None, wheelhouse: Path | None, forc
         click.echo("use it with: CURBSIDE_LLM_BACKEND=llamacpp curbside ask ... --synthesizer llm")
 
 
+@cli.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default)."
+)
+@click.option("--port", type=int, default=8000, show_default=True, help="TCP port to listen on.")
+@click.option(
+    "--synthesizer",
+    default=None,
+    help="Synthesizer for answers (default: CURBSIDE_WEB_SYNTHESIZER, extractive).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, synthesizer: str | None, log_level: str) -> None:
+    """Serve the web app and HTTP API (pages at /, API under /api/v1, docs at /docs)."""
+    try:
+        import uvicorn
+
+        from curbside.web import create_app
+    except ImportError as exc:
+        raise CurbsideError(
+            f"the web app needs the web extra ({exc.name} is not installed)",
+            hint="pip install 'curbside[web]'",
+        ) from exc
+    app = create_app(ctx.settings, synthesizer=synthesizer)
+    err_console.print(
+        f"curbside: serving {escape(ctx.settings.db)} at http://{host}:{port}/ (API docs: /docs)"
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
 # `curbside users ...` and `curbside review ...` live in their own module (editorial review).
 from curbside.cli_review import review_group, users_group  # noqa: E402
 
