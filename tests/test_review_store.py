@@ -309,7 +309,7 @@ def test_signed_out_readers_see_only_the_latest_approved_version(db: ReviewDB) -
     assert db.articles.list() == []
     assert [s.slug for s in db.articles.list(viewer=READER)] == [v.slug]
     db.articles.review(v.slug, "approve", user=REVIEWER)
-    db.articles.save_version(regenerated())
+    db.articles.save_version(replace(regenerated(), title="A pending new title"))
     shown = db.articles.get(v.slug)
     assert shown.version == 1 and shown.status == "approved"
     with pytest.raises(PermissionDenied, match="version 2"):
@@ -318,11 +318,22 @@ def test_signed_out_readers_see_only_the_latest_approved_version(db: ReviewDB) -
         db.articles.get(v.slug, 9)
     with pytest.raises(NotFoundError):
         db.articles.get("no-such-article")
+    # Signed out, the list describes the approved version: a pending one does not show, not even its title.
     summary = db.articles.list()[0]
-    assert (summary.latest_version, summary.latest_status, summary.approved_version) == (2, "submitted", 1)
+    assert (summary.latest_version, summary.latest_status, summary.approved_version) == (1, "approved", 1)
+    assert summary.title == "Causes of Leukopenia"
+    inside = db.articles.list(viewer=READER)[0]
+    assert (inside.latest_version, inside.latest_status, inside.title) == (
+        2,
+        "submitted",
+        "A pending new title",
+    )
     assert [s.slug for s in db.articles.list("approved")] == [v.slug]
     assert db.articles.list("submitted") == []
     assert [s.slug for s in db.articles.list("submitted", viewer=READER)] == [v.slug]
+    assert db.articles.list(viewer=READER, offset=1) == []
+    with pytest.raises(InputError):
+        db.articles.list(limit=0)
 
 
 def test_api_functions_share_the_rules(tmp_path: Path, settings: Settings) -> None:
@@ -489,3 +500,18 @@ def test_claims_keep_their_citations_through_storage(db: ReviewDB) -> None:
     claims: tuple[Claim, ...] = loaded.all_claims()
     assert claims == ART.all_claims()
     assert [r.document_id for r in loaded.references] == ["pmid:101", "pmid:102", "pmid:103"]
+
+
+def test_approving_a_new_version_closes_the_old_versions_flags(db: ReviewDB, tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "store.db")
+    slug = _approved(db, store)
+    store.mark_retracted(["pmid:101"])
+    assert len(check_rereview(db, store)) == 1
+    db.articles.save_version(regenerated())
+    assert db.articles.list(flagged=True)  # still flagged while the new version waits
+    db.articles.review(slug, "approve", user=REVIEWER)
+    assert db.articles.list(flagged=True) == []
+    closed = db.articles.flags(slug, open_only=False)[0]
+    assert closed.resolved_by == "rita"
+    assert db.articles.audit_entries()[-1].details["superseded_by"] == 2
+    store.close()

@@ -75,6 +75,7 @@ def db(tmp_path: Path) -> Iterator[ReviewDB]:
 RITA = User(1, "rita", "reviewer", "")
 CARL = User(2, "carl", "clinician", "")
 ADA = User(3, "ada", "admin", "")
+ROSE = User(4, "rose", "reader", "")
 
 
 def test_thread_store_turns_and_ownership(db: ReviewDB) -> None:
@@ -171,3 +172,10 @@ def test_api_follow_up_without_saving_and_owned_threads(corpus: Settings) -> Non
     assert thread.turns[-1].article_id is not None
     saved = api.get_article(thread.turns[-1].article_id or "", viewer=CARL, settings=corpus)
     assert saved.created_by == "carl"
+
+
+def test_a_signed_in_reader_may_ask_and_the_pipeline_saves_the_answer(corpus: Settings) -> None:
+    thread, _ = api.follow_up(None, "What causes leukopenia?", user=ROSE, settings=corpus)
+    assert thread.created_by == "rose"
+    saved = api.get_article(thread.turns[0].article_id or "", viewer=ROSE, settings=corpus)
+    assert saved.created_by == "system" and saved.status == "submitted"

@@ -96,6 +96,7 @@ def ingest_pubmed(
             )
         )
         s.record_run([source.name], report.result, 0.0)
+        _rereview_after_ingest(settings, s)
     return report
 
 
@@ -569,7 +570,10 @@ def follow_up(
         article_id: str | None = None
         version: int | None = None
         if save:
-            saved = d.articles.save_version(article, user=user)
+            from curbside.review.accounts import can
+
+            # A reader may ask but not submit: their answer is saved by the pipeline, like a signed-out one.
+            saved = d.articles.save_version(article, user=user if can(user, "submit") else None)
             article_id, version = saved.version.article_id, saved.version.version
         if thread is None:
             thread = d.threads.create(user=user)

@@ -386,6 +386,12 @@ class ArticleStore:
         return self._info(row)
 
     def _load(self, article_id: str, version: int) -> ArticleVersion:
+        # One connection serves every thread of a server: hold the lock so a read never
+        # interleaves with another thread's open write transaction.
+        with self.db.lock:
+            return self._load_locked(article_id, version)
+
+    def _load_locked(self, article_id: str, version: int) -> ArticleVersion:
         info = self._version_info(article_id, version)
         data = self.conn.execute(
             "SELECT data FROM review_versions WHERE article_id = ? AND version = ?", (article_id, version)
@@ -451,43 +457,52 @@ class ArticleStore:
 
         ``status`` filters on the latest version's status; ``flagged=True`` keeps
         articles with open re-review flags.  Signed out, only articles with an
-        approved version are listed (``status`` other than approved gives none).
+        approved version are listed, described by that version (its title; its
+        number as ``latest_version``), so a pending version does not show.
         """
         if limit < 1 or limit > 1000:
             raise InputError(f"limit must be between 1 and 1000 (got {limit})")
-        rows = self.conn.execute(
-            "SELECT a.id, a.slug, a.question, a.title, a.created_at, a.updated_at, "
-            "(SELECT MAX(version) FROM review_versions v WHERE v.article_id = a.id), "
+        if offset < 0:
+            raise InputError(f"offset must not be negative (got {offset})")
+        # "shown" is the version the viewer gets first: the latest one, or signed out the latest approved one.
+        shown = (
+            "(SELECT MAX(version) FROM review_versions v WHERE v.article_id = a.id AND v.status = 'approved')"
+            if viewer is None
+            else "(SELECT MAX(version) FROM review_versions v WHERE v.article_id = a.id)"
+        )
+        sql = (
+            "SELECT a.id, a.slug, a.question, json_extract(sv.data, '$.title'), a.created_at, a.updated_at, "
+            "sv.version, sv.status, "
             "(SELECT MAX(version) FROM review_versions v WHERE v.article_id = a.id AND v.status = 'approved'), "
-            "(SELECT COUNT(*) FROM review_flags f WHERE f.article_id = a.id AND f.resolved_at IS NULL) "
-            "FROM review_articles a ORDER BY a.updated_at DESC, a.id"
-        ).fetchall()
-        out: builtins.list[ArticleSummary] = []
-        for r in rows:
-            latest = int(r[6])
-            latest_status = self._version_info(r[0], latest).status
-            summary = ArticleSummary(
+            "(SELECT COUNT(*) FROM review_flags f WHERE f.article_id = a.id AND f.resolved_at IS NULL) AS open_flags "
+            f"FROM review_articles a JOIN review_versions sv ON sv.article_id = a.id AND sv.version = {shown} "
+            "WHERE 1 = 1"
+        )
+        params: builtins.list[Any] = []
+        if status is not None:
+            sql += " AND sv.status = ?"
+            params.append(status)
+        if flagged is not None:
+            sql += " AND open_flags > 0" if flagged else " AND open_flags = 0"
+        sql += " ORDER BY a.updated_at DESC, a.id LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        with self.db.lock:
+            rows = self.conn.execute(sql, params).fetchall()
+        return [
+            ArticleSummary(
                 id=r[0],
                 slug=r[1],
                 question=r[2],
                 title=r[3],
                 created_at=_iso_req(r[4]),
                 updated_at=_iso_req(r[5]),
-                latest_version=latest,
-                latest_status=latest_status,
-                approved_version=r[7],
-                open_flags=int(r[8]),
+                latest_version=int(r[6]),
+                latest_status=parse_status(r[7]),
+                approved_version=r[8],
+                open_flags=int(r[9]),
             )
-            if viewer is None and summary.approved_version is None:
-                continue
-            if status is not None:
-                shown = "approved" if viewer is None else latest_status
-                if shown != status:
-                    continue
-            if flagged is not None and (summary.open_flags > 0) != flagged:
-                continue
-            out.append(summary)
-        return out[offset : offset + limit]
+            for r in rows
+        ]
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -631,8 +646,33 @@ class ArticleStore:
                 self._insert_comment(
                     conn, article_id, number, key, user.username, comment.strip(), action, now
                 )
+            if status == "approved":
+                self._supersede_flags(conn, article_id, number, user.username, now)
             conn.execute("UPDATE review_articles SET updated_at = ? WHERE id = ?", (now, article_id))
         return self._load(article_id, number)
+
+    def _supersede_flags(
+        self, conn: sqlite3.Connection, article_id: str, approved: int, actor: str, now: float
+    ) -> None:
+        """Close the open flags of older versions: readers no longer see those versions."""
+        rows = conn.execute(
+            "SELECT id, version, reason, document_id FROM review_flags "
+            "WHERE article_id = ? AND version < ? AND resolved_at IS NULL",
+            (article_id, approved),
+        ).fetchall()
+        for flag_id, version, reason, document_id in rows:
+            conn.execute(
+                "UPDATE review_flags SET resolved_at = ?, resolved_by = ? WHERE id = ?", (now, actor, flag_id)
+            )
+            record_audit(
+                conn,
+                now,
+                actor,
+                "resolve_flag",
+                article_id,
+                version,
+                {"flag_id": flag_id, "reason": reason, "document_id": document_id, "superseded_by": approved},
+            )
 
     def _insert_comment(
         self,
