@@ -231,6 +231,65 @@ def test_definition_pitfall_population_and_significance_sections() -> None:
     assert any("febrile" in c.text for c in section(article, "significance").claims)
 
 
+FN_CHILDREN = doc(
+    107,
+    "Febrile neutropenia in children with cancer",
+    [
+        (
+            "BACKGROUND",
+            "Febrile neutropenia causes treatment disruption and unplanned hospitalisation in children with "
+            "cancer. A national project is implementing a paediatric low-risk febrile neutropenia programme "
+            "across eight paediatric hospitals.",
+        ),
+        (
+            "RESULTS",
+            "Leukopenia was recorded in 19 patients (n=19), neutropenia (n=54), anaemia (n=21), "
+            "thrombocytopenia (n=35) and lymphopenia (n=126) among the children studied.",
+        ),
+    ],
+)
+
+
+def test_a_consequence_of_the_condition_is_not_listed_as_a_cause() -> None:
+    article = ask("What causes leukopenia?", REVIEW, CLOZAPINE, FN_CHILDREN)
+    significance = " ".join(c.text for c in section(article, "significance").claims)
+    assert "causes treatment disruption" in significance
+    causes_side = [
+        c.text for s in article.sections if s.key in {"causes", "special-populations"} for c in s.all_claims()
+    ]
+    assert not any("treatment disruption" in t for t in causes_side)
+    # "caused by" is read the other way round: the cause follows it.
+    populations = " ".join(c.text for c in section(article, "special-populations").claims)
+    assert "caused by transient viral infections" in populations
+
+
+def test_population_sentences_must_say_something_clinical() -> None:
+    article = ask("What causes leukopenia?", REVIEW, FN_CHILDREN)
+    texts = [c.text for c in all_claims(article)]
+    assert not any("programme across eight" in t for t in texts)  # mentions children, says nothing
+    assert not any("(n=126)" in t for t in texts)  # a table row in prose
+
+
+def test_one_document_fills_at_most_two_places_of_a_section() -> None:
+    many = doc(
+        108,
+        "Clozapine and neutropenia",
+        [
+            (
+                "RESULTS",
+                " ".join(
+                    f"Clozapine caused leukopenia in {n} patients of the {name} cohort during the first year."
+                    for n, name in ((12, "northern"), (7, "southern"), (5, "eastern"), (9, "western"))
+                ),
+            )
+        ],
+    )
+    article = ask("What causes leukopenia?", many, duplicate_jaccard=1.0)
+    for s in article.sections:
+        for part in (s, *s.subsections):
+            assert sum(1 for c in part.claims if c.citations[0].document_id == many.id) <= 2
+
+
 def test_leading_discourse_marker_is_trimmed_but_the_claim_still_quotes() -> None:
     article = ask("What causes leukopenia?", *CAUSE_DOCS)
     texts = [c.text for c in all_claims(article)]

@@ -30,7 +30,7 @@ When nothing relevant is found the article has no claims and an
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -38,7 +38,15 @@ from curbside.config import Settings
 from curbside.errors import InputError
 from curbside.questions import asks_yes_no
 from curbside.synthesis.base import drop_empty_sections, title_for
-from curbside.synthesis.sentences import Candidate, candidate_sentences, cues, jaccard, query_terms
+from curbside.synthesis.sentences import (
+    Candidate,
+    QueryTerms,
+    candidate_sentences,
+    cues,
+    jaccard,
+    query_terms,
+    stems,
+)
 from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, assess_yesno, question_flags, signal
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document, Hit, Query, QuestionType
 
@@ -66,7 +74,10 @@ class SectionSpec:
     makes a catch-all for relevant sentences (query overlap >= ``min_own``)
     that matched no cue.  ``boost`` is added to the count of a cue that
     matches at all: a statement about children or a caution is about that
-    first, whatever cause or outcome it also names.
+    first, whatever cause or outcome it also names.  With ``requires`` a
+    sentence also has to match that pattern (or name a cause category) to go
+    here: in a causes article a sentence that merely mentions children says
+    nothing about special populations' causes.
     """
 
     key: str
@@ -77,6 +88,7 @@ class SectionSpec:
     style: Literal["paragraph", "bullets"] = "bullets"
     min_own: float = 0.0
     boost: int = 0
+    requires: re.Pattern[str] | None = None
 
 
 _UNIT: Final = r"(?:×|x|\*)\s*10|cells?\s*/|/\s*(?:µl|ul|mcl|mm3|mm\(3\)|l\b)|per (?:µl|microlit|mm3|cubic)"
@@ -95,7 +107,7 @@ _PITFALL_CUES: Final = cues(
     r"caution|unnecessary|misinterpret",
 )
 _SIGNIFICANCE_CUES: Final = cues(
-    r"risk of (?:\w+ )?infection|infection risk|infectious complication|febrile|fever|mortality|death"
+    r"risk of (?:\w+ )?infection|infection risk|infectious complication|febrile(?! neutropeni)|fever|mortality|death"
     r"|prognos",
     r"survival|morbidity|life-threatening|hospitali[sz]|outcome|complication",
 )
@@ -109,6 +121,24 @@ _CAUSAL_CUES: Final = cues(
     r"|attributed to",
     r"leads? to|triggered|related to|risk factor|include|contribut",
 )
+#: What a "Special populations" sentence of a causes article must also say: a cause, a consequence
+#: or a definition, not only that the patients were children.
+_CLINICAL_CUES: Final = re.compile(
+    "|".join(
+        p.pattern
+        for p in (
+            _CAUSAL_CUES,
+            _DEFINITION_CUES,
+            # Not "febrile": "febrile neutropenia programme" names a condition, not a consequence.
+            cues(
+                r"risk of|mortality|death|died|surviv|life-threatening|hospitali[sz]|complication|morbidity"
+            ),
+        )
+    ),
+    re.IGNORECASE,
+)
+#: "X causes Y" read backwards: when the question's condition is the subject, Y is a consequence.
+_EFFECT_VERB: Final = cues(r"caus(?:es|ed|ing)\b|leads? to|led to|results? in|resulted in|induc(?:es|ed)\b")
 _CLASSIFICATION_CUES: Final = cues(
     r"classif|subtype|types? of|categor|grade|primary|secondary|acquired|congenital|acute|chronic",
     r"mild|moderate|severe",
@@ -194,6 +224,7 @@ SECTION_PLANS: Final[dict[QuestionType, tuple[SectionSpec, ...]]] = {
             2,
             "Particular patient groups.",
             boost=1,
+            requires=_CLINICAL_CUES,
         ),
         _SIGNIFICANCE,
         _PITFALLS,
@@ -312,7 +343,8 @@ CAUSE_CATEGORIES: Final[tuple[CauseCategory, ...]] = (
             "antineoplastic|antipsychotic|clozapine|drug-related side effects|drug hypersensitivity"
             "|antithyroid"
             "|methimazole|propylthiouracil|carbamazepine|methotrexate|benzene|radiation injuries"
-            "|immunosuppressive agents|anti-bacterial agents"
+            "|immunosuppressive agents|anti-bacterial agents|alcoholism|ethanol|alcohol drinking"
+            "|dimethyl fumarate"
         ),
         # "drug therapy" on a condition means *treated with* drugs, which in a cytopenia paper is
         # often the cause (chemotherapy); it weighs little so that any stronger signal wins.
@@ -331,6 +363,10 @@ CAUSE_CATEGORIES: Final[tuple[CauseCategory, ...]] = (
             r"|sulfasalazine"
             r"|interferon|ticlopidine|phenytoin|levamisole|benzene|radiation|radiotherapy|toxins?\b|toxic\b"
             r"|alcohol|immunosuppress|antipsychotic|anticonvulsant|nsaids?\b|metamizole|dipyrone|myelotoxic"
+            r"|fumarate|dmf\b|ocrelizumab|fingolimod|cladribine|alemtuzumab|levamisole|aminopyrine|mianserin"
+            r"|cyclophosphamide|azathioprine|thiopurine"
+            # Drug-name stems: monoclonal antibodies, kinase inhibitors, platins, taxanes, anthracyclines.
+            r"|\w+(?:mab|tinib|ciclib|platin|taxel|rubicin|mustine|citabine|trexate)\b"
         ),
     ),
     CauseCategory(
@@ -457,6 +493,15 @@ def cause_category(
 MIN_QUALITY: Final = 0.5
 #: Bottom-line sentences must be free of every quality penalty.
 _BOTTOM_LINE_QUALITY: Final = 0.9
+#: Within one document the duplicate threshold is this share of ``duplicate_jaccard``: abstracts restate
+#: their results in the conclusion with other words ("There were novel cases of X" / "We found two cases of X").
+_SAME_DOCUMENT_FACTOR: Final = 0.7
+_PASSIVE_BY: Final = re.compile(r"\s+by\b", re.IGNORECASE)
+#: Most claims one document contributes to one section or cause category: a list of causes should
+#: not be one abstract retold.
+_PER_DOCUMENT: Final = 2
+#: Sections of a causes article that must hold causes, not consequences.
+_CAUSE_SIDE: Final = frozenset({"causes", "special-populations"})
 _YESNO_SECTIONS: Final = {
     "evidence-for": ("Evidence for", "Findings in the sources that point towards yes."),
     "evidence-against": ("Evidence against", "Findings in the sources that point towards no."),
@@ -531,6 +576,7 @@ class ExtractiveSynthesizer:
                 metadata=metadata,
             )
         warnings: list[ArticleWarning] = []
+        terms = query_terms(query)
         # "Is A better than B?" keeps its comparison sections but still gets the verdict it asks for.
         if yesno or (query.qtype == "comparison" and asks_yes_no(query.text)):
             assessment = assess_yesno(query, hits, candidates=candidates)
@@ -539,7 +585,7 @@ class ExtractiveSynthesizer:
             if yesno:
                 sections = self._yesno_sections(usable, assessment, polarity)
             else:
-                sections = self._planned_sections(SECTION_PLANS[query.qtype], usable)
+                sections = self._planned_sections(SECTION_PLANS[query.qtype], usable, terms)
             metadata["verdict_basis"] = {
                 "balance": round(assessment.balance, 3),
                 "positive": round(assessment.positive, 3),
@@ -556,8 +602,11 @@ class ExtractiveSynthesizer:
                 )
             verdict = assessment.verdict
         else:
-            bottom_line = self._bottom_line(usable, None, {})
-            sections = self._planned_sections(SECTION_PLANS[query.qtype], usable)
+            tier = None
+            if query.qtype == "causes":
+                tier = lambda c: 0 if _states_consequence(c, terms) else _cause_tier(c)  # noqa: E731
+            bottom_line = self._bottom_line(usable, None, {}, tier)
+            sections = self._planned_sections(SECTION_PLANS[query.qtype], usable, terms)
             verdict = None
         return Article(
             question=query.text,
@@ -582,18 +631,30 @@ class ExtractiveSynthesizer:
         return c.own > 0 and c.relevance >= self.min_relevance and c.quality >= MIN_QUALITY
 
     def _duplicate(self, c: Candidate, used: Sequence[Candidate]) -> bool:
-        return any(jaccard(c.words, u.words) > self.duplicate_jaccard for u in used)
+        """Repeats a used sentence; within one abstract a looser match counts (results restated)."""
+        return any(
+            jaccard(c.words, u.words)
+            > (
+                self.duplicate_jaccard * _SAME_DOCUMENT_FACTOR
+                if c.document.id == u.document.id
+                else self.duplicate_jaccard
+            )
+            for u in used
+        )
 
     def _bottom_line(
         self,
         usable: Sequence[Candidate],
         assessment: YesNoAssessment | None,
         polarity: dict[tuple[str, int], float],
+        tier: Callable[[Candidate], int] | None = None,
     ) -> tuple[Claim, ...]:
         """The best 1-3 sentences, strong evidence and distinct documents first; a verdict's lead first.
 
         For a yes or no verdict, sentences that contradict it are left out and
-        sentences that state it come before neutral ones.  The bottom line may
+        sentences that state it come before neutral ones.  ``tier`` ranks
+        sentences by how directly they answer the question type before any
+        score (a causes article leads with sentences that name a cause).  The bottom line may
         repeat a sentence that also appears in a section, as a reference
         page's summary restates its body.
         """
@@ -611,6 +672,7 @@ class ExtractiveSynthesizer:
             pool,
             key=lambda c: (
                 -(polarity.get(c.key, 0.0) * sign > 0),
+                -(tier(c) if tier is not None else 0),
                 -c.score * (0.5 + c.evidence),
                 c.document.id,
                 c.start,
@@ -628,8 +690,10 @@ class ExtractiveSynthesizer:
         return tuple(c.claim() for c in chosen)
 
     def _planned_sections(
-        self, plan: Sequence[SectionSpec], usable: Sequence[Candidate]
+        self, plan: Sequence[SectionSpec], usable: Sequence[Candidate], terms: QueryTerms
     ) -> list[ArticleSection]:
+        """Sentences into the plan's sections; causes under categories; consequences to significance."""
+        significance = next((s for s in plan if s.key == "significance"), None)
         used: list[Candidate] = []
         buckets: dict[str, list[Candidate]] = {spec.key: [] for spec in plan}
         overview: list[Candidate] = []
@@ -639,6 +703,8 @@ class ExtractiveSynthesizer:
             spec = _place(c, plan)
             if spec is None or self._duplicate(c, used):
                 continue
+            if spec.key in _CAUSE_SIDE and significance is not None and _states_consequence(c, terms):
+                spec = significance
             if spec.key == "causes":
                 counts = _category_counts(c.text)
                 if sum(1 for n in counts.values() if n) >= _OVERVIEW_CATEGORIES:
@@ -650,7 +716,8 @@ class ExtractiveSynthesizer:
                     target = by_category.setdefault(category.key, [])
             else:
                 target = buckets[spec.key]
-            if len(target) < self.max_claims_per_section:
+            same_document = sum(1 for u in target if u.document.id == c.document.id)
+            if len(target) < self.max_claims_per_section and same_document < _PER_DOCUMENT:
                 target.append(c)
                 used.append(c)
         sections = []
@@ -701,6 +768,25 @@ class ExtractiveSynthesizer:
         ]
 
 
+def _states_consequence(c: Candidate, terms: QueryTerms) -> bool:
+    """Whether ``c`` says what the question's condition causes rather than what causes it."""
+    m = _EFFECT_VERB.search(c.text)
+    if m is None:
+        return False
+    before, after = stems(c.text[: m.start()]), stems(c.text[m.end() :])
+    if _PASSIVE_BY.match(c.text, m.end()):
+        # "infection caused by neutropenia": the cause follows "by".
+        before, after = after, before
+    return terms.overlap(before) > 0 and terms.overlap(after) == 0
+
+
+def _cause_tier(c: Candidate) -> int:
+    """2: links the condition to a named cause; 1: a causal statement or a named cause; 0: neither."""
+    causal = bool(_CAUSAL_CUES.search(c.text))
+    named = any(_category_counts(c.text).values())
+    return int(causal) + int(named)
+
+
 def _polarities(
     query: Query, usable: Sequence[Candidate], assessment: YesNoAssessment
 ) -> dict[tuple[str, int], float]:
@@ -725,6 +811,13 @@ def _place(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None:
         if spec.cue is None:
             continue
         hits = len({m.group().lower() for m in spec.cue.finditer(c.text)})
+        if (
+            hits
+            and spec.requires is not None
+            and not spec.requires.search(c.text)
+            and not any(_category_counts(c.text).values())
+        ):
+            continue
         if spec.key == "causes" and c.own > 0 and any(_category_counts(c.text).values()):
             # Naming a drug or an infection next to the condition is itself a cue; without the
             # condition ("Clozapine is the most effective antipsychotic") it is not.

@@ -44,6 +44,10 @@ def cues(*alternatives: str) -> re.Pattern[str]:
 
 
 _TOKEN: Final = re.compile(r"[a-z0-9]+")
+#: A parenthesised count or share: "(n=27)", "(19.1%)", "(n = 3, 12%)".
+_STAT: Final = re.compile(r"\((?:n\s*=\s*)?\d[\d.,]*\s*%?[^()]{0,12}\)", re.IGNORECASE)
+#: This many parenthesised statistics make a sentence a table row in prose, not a statement.
+_STAT_DUMP: Final = 4
 _NUMBERISH: Final = re.compile(r"\S*\d\S*")
 _ANY_WORD: Final = re.compile(r"\S+")
 _METHODS_CUES: Final = cues(
@@ -61,6 +65,7 @@ _METHODS_CUES: Final = cues(
     r"a (?:retrospective|prospective|cross-sectional|case-control|cohort) (?:study|analysis|review) (?:of"
     r"|was)",
     r"was (?:conducted|performed|carried out)",
+    r"(?:primary |secondary )?end-?points?\b|outcome measures?\b",
     r"(?:was|were) (?:investigated|examined|studied|evaluated|assessed|analy[sz]ed) (?:by|using|with)",
 )
 #: Leading discourse markers dropped from a claim when what follows starts like a sentence.
@@ -199,7 +204,8 @@ def _quality(text: str) -> float:
         q *= 0.3
     elif len(words) > 60:
         q *= 0.5
-    if words and len(_NUMBERISH.findall(text)) / len(words) > 0.4:
+    numbers = len(_NUMBERISH.findall(text)) / len(words) if words else 0.0
+    if numbers > 0.4 or len(_STAT.findall(text)) >= _STAT_DUMP:
         q *= 0.4
     if _METHODS_CUES.search(text):
         q *= 0.4
