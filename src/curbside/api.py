@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from curbside import __version__
 from curbside.config import Settings
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from curbside.review.accounts import Session, User
     from curbside.review.db import ReviewDB
     from curbside.review.store import ArticleSummary, ArticleVersion, AuditEntry, Comment, Flag, SaveResult
+    from curbside.synthesis.backends.base import ChatBackend
     from curbside.threads import Thread
 
 
@@ -534,6 +535,8 @@ def follow_up(
     on_token: Callable[[str], None] | None = None,
     live: bool = False,
     on_stage: Callable[[str, float], None] | None = None,
+    rewriter: Literal["rules", "llm"] | None = None,
+    chat: ChatBackend | None = None,
 ) -> tuple[Thread, Article]:
     """Ask ``question`` in a conversation thread (``thread_id=None`` starts one).
 
@@ -543,7 +546,10 @@ def follow_up(
     ``save=False``) and recorded as the thread's next turn.  Returns the
     updated thread and the article in ``audience``'s wording;
     ``thread.turns[-1]`` holds the standalone query and the saved article id
-    and version.
+    and version.  ``rewriter`` (default ``settings.follow_up_rewriter``) picks
+    the rules or the language model (``chat``, default: the configured
+    backend); ``metadata["follow_up"]`` records the question as asked, the
+    query searched, the rewriter used, any fallback and the thread id.
     """
     from curbside.audience import adapt
     from curbside.threads import rewrite_follow_up
@@ -551,7 +557,20 @@ def follow_up(
     settings = settings or Settings()
     with _store(settings, store) as s, _review_db(settings, db, s.location) as d:
         thread = d.threads.get(thread_id, viewer=user) if thread_id else None
-        standalone = rewrite_follow_up(thread.turns if thread else (), question)
+        turns = thread.turns if thread else ()
+        note: dict[str, object] = {"question": " ".join(question.split()), "rewriter": "rules"}
+        standalone = rewrite_follow_up(turns, question)
+        if (rewriter or settings.follow_up_rewriter) == "llm" and turns:
+            from curbside.errors import ModelError, RemoteError
+            from curbside.threads import rewrite_follow_up_llm
+
+            try:
+                backend = chat or get_registry().get("chat", settings.llm_backend)(settings)
+                standalone = rewrite_follow_up_llm(turns, question, backend)
+                note["rewriter"] = f"llm:{backend.name}/{backend.model}"
+            except (ModelError, RemoteError) as exc:
+                note["fallback"] = f"the language model rewrite failed ({exc.message}); used the rules"
+        note["standalone"] = standalone
         article = ask(
             standalone,
             k=k,
@@ -567,6 +586,11 @@ def follow_up(
             live=live,
             on_stage=on_stage,
         )
+        if thread is None:
+            thread = d.threads.create(user=user)
+        article = replace(
+            article, metadata={**article.metadata, "follow_up": {**note, "thread_id": thread.id}}
+        )
         article_id: str | None = None
         version: int | None = None
         if save:
@@ -575,8 +599,6 @@ def follow_up(
             # A reader may ask but not submit: their answer is saved by the pipeline, like a signed-out one.
             saved = d.articles.save_version(article, user=user if can(user, "submit") else None)
             article_id, version = saved.version.article_id, saved.version.version
-        if thread is None:
-            thread = d.threads.create(user=user)
         thread = d.threads.add_turn(
             thread.id,
             " ".join(question.split()),

@@ -134,7 +134,14 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Failed sign-ins allowed per user within login_window_minutes."
     )
     login_window_minutes: float = Field(
-        default=15.0, gt=0, description="Window in which failed sign-ins are counted; then they are forgotten."
+        default=15.0,
+        gt=0,
+        description="Window in which failed sign-ins are counted; then they are forgotten.",
+    )
+    follow_up_rewriter: Literal["rules", "llm"] = Field(
+        default="rules",
+        description="How follow-up questions become standalone queries: rules (deterministic) or llm "
+        "(the llm_backend model; falls back to the rules when its reply is unusable).",
     )
     web_secret_key: str | None = Field(
         default=None,
