@@ -483,6 +483,12 @@ def test_ingest_runs_the_rereview_check(settings: Settings, tmp_path: Path) -> N
     shown = api.get_article(v.slug, settings=settings)
     assert [f.document_id for f in shown.flags] == ["guideline:g1"]
     assert [f.reason for f in api.check_rereview(settings=settings)] == []
+    # A source re-ingested as retracted (e.g. a MEDLINE update) raises the other flag.
+    retracted = replace(DOCS["pmid:101"], retracted=True, publication_types=("Retracted Publication",))
+    path.write_text(json.dumps(retracted.to_dict()) + "\n", encoding="utf-8")
+    api.ingest([path], settings=settings)
+    reasons = [(f.reason, f.document_id) for f in api.get_article(v.slug, settings=settings).flags]
+    assert reasons == [("newer-guideline", "guideline:g1"), ("retracted-source", "pmid:101")]
 
 
 def test_ingest_into_a_plain_store_creates_no_review_tables(settings: Settings, tmp_path: Path) -> None:
