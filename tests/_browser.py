@@ -82,5 +82,6 @@ def screenshot(page: Any, name: str) -> Path:
     """Save a full-page screenshot as tests/artifacts/NAME.png (git-ignored) and return its path."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # sticky panels are drawn where the viewport is
     page.screenshot(path=str(path), full_page=True)
     return path

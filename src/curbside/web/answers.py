@@ -163,6 +163,8 @@ def streaming_job(request: Request, thread_id: str | None, question: str, audien
         )
         emit("stage", {"stage": "saved", "ms": None})
         data = result.to_json(request, audience)
+        if audience != "clinician":  # the page to open shows the reader's chosen wording
+            data["url"] = f"{result.url}?audience={audience}"
         article = data.pop("article")
         emit("bottom_line", {"claims": article["bottom_line"], "verdict": article["verdict"]})
         for section in article["sections"]:

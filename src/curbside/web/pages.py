@@ -27,7 +27,16 @@ from curbside.web import answers
 from curbside.web.app import render
 from curbside.web.security import SESSION_COOKIE, cookie_secure
 from curbside.web.state import check_csrf, current_user, session_token, state_of
-from curbside.web.views import AUDIENCES, article_body, hit_view, parse_audience, section_list, toc
+from curbside.web.views import (
+    AUDIENCES,
+    article_body,
+    body_html,
+    for_audience,
+    hit_view,
+    parse_audience,
+    section_list,
+    toc,
+)
 
 if TYPE_CHECKING:
     from curbside.review.store import ArticleVersion
@@ -228,7 +237,8 @@ def article_page(
     version_param: int | None = None,
 ) -> Response:
     chosen = parse_audience(audience)
-    body = str(article_body(av.article, chosen))
+    shown = for_audience(av.article, chosen)
+    body = str(body_html(shown))
     # The renderer's first </header> closes the title block (all text in it is escaped, so it cannot
     # contain that tag): the review status line goes right under the title.
     head, sep, rest = body.partition("</header>")
@@ -252,7 +262,7 @@ def article_page(
             "body_rest": Markup(rest),  # escaped by render_html
             "audience": chosen,
             "audiences": AUDIENCES,
-            "contents": toc(av.article),
+            "contents": toc(shown),
             "turns": turns,
             "last_updated": human_date(av.last_updated),
             "open_flags": [f for f in av.flags if f.open],

@@ -43,7 +43,12 @@ def for_audience(article: Article, audience: Audience) -> Article:
 
 def article_body(article: Article, audience: Audience) -> Markup:
     """The article's HTML for ``audience``; escaped by the renderer (see the module docstring)."""
-    return Markup(render_html(for_audience(article, audience), standalone=False))
+    return body_html(for_audience(article, audience))
+
+
+def body_html(shown: Article) -> Markup:
+    """An article already worded for its reader, as HTML (escaped by the renderer)."""
+    return Markup(render_html(shown, standalone=False))
 
 
 def toc(article: Article) -> list[dict[str, str]]:
