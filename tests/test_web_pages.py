@@ -331,3 +331,28 @@ def test_policy_page_renders_the_editorial_policy(app: FastAPI) -> None:
     tree = doc(r.text)
     assert tree.xpath("//h1") and "review" in r.text.lower()
     assert_inert(r.text)
+
+
+def test_rendered_versions_are_cached_but_status_is_read_fresh(app: FastAPI) -> None:
+    from curbside.web.state import RenderCache, state_of_app
+
+    c = browser(app)
+    url = ask(c)
+    cache: RenderCache = state_of_app(app).cache
+    c.get(url)
+    hits = cache.hits
+    again = doc(c.get(url).text)
+    assert cache.hits == hits + 1
+    assert again.xpath("string(//span[@id='review-status'])") == "Submitted"
+    reviewer = browser(app)
+    sign_in(reviewer, "reviewer")
+    token = csrf(reviewer)
+    r = reviewer.post(
+        "/review/causes-of-leukopenia/action", data={"action": "approve", "version": "1", "csrf_token": token}
+    )
+    assert r.status_code == 303
+    assert doc(c.get(url).text).xpath("string(//span[@id='review-status'])") == "Approved"  # not cached
+    small = RenderCache(size=2)
+    for key in ("a", "b", "c"):
+        small.put((key,), key)
+    assert small.get(("a",)) is None and small.get(("c",)) == "c"

@@ -20,13 +20,12 @@ from pydantic import BaseModel, Field
 
 from curbside import __version__, api
 from curbside.errors import AuthError
-from curbside.render.json import article_to_dict
 from curbside.review.workflow import TRANSITION_ACTIONS, allowed_actions, parse_action
 from curbside.web import answers
 from curbside.web.security import SESSION_COOKIE, cookie_secure
 from curbside.web.state import check_csrf, current_user, session_token, state_of
 from curbside.web.streaming import stream_job
-from curbside.web.views import for_audience, hit_view
+from curbside.web.views import article_json, hit_view
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -66,9 +65,7 @@ class SignInBody(BaseModel):
 def _version_json(request: Request, av: Any, audience: AudienceName) -> dict[str, Any]:
     """A stored version as JSON with its article worded for ``audience``."""
     out: dict[str, Any] = av.to_dict(include_article=False)
-    out["article"] = article_to_dict(
-        for_audience(av.article, audience) if audience != "clinician" else av.article
-    )
+    out["article"] = article_json(state_of(request).cache, av, audience)
     out["audience"] = audience
     out["url"] = f"/articles/{av.slug}?v={av.version}"
     out["allowed_actions"] = allowed_actions(av.status, u.role) if (u := current_user(request)) else []

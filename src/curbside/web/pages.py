@@ -30,12 +30,10 @@ from curbside.web.state import check_csrf, current_user, session_token, state_of
 from curbside.web.views import (
     AUDIENCES,
     article_body,
-    body_html,
-    for_audience,
     hit_view,
+    page_parts,
     parse_audience,
     section_list,
-    toc,
 )
 
 if TYPE_CHECKING:
@@ -237,11 +235,7 @@ def article_page(
     version_param: int | None = None,
 ) -> Response:
     chosen = parse_audience(audience)
-    shown = for_audience(av.article, chosen)
-    body = str(body_html(shown))
-    # The renderer's first </header> closes the title block (all text in it is escaped, so it cannot
-    # contain that tag): the review status line goes right under the title.
-    head, sep, rest = body.partition("</header>")
+    head, rest, contents = page_parts(state_of(request).cache, av, chosen)
     turns = []
     if thread is not None:
         turns = [
@@ -258,11 +252,11 @@ def article_page(
         {
             "av": av,
             "question": av.article.question,
-            "body_head": Markup(head + sep),  # escaped by render_html
-            "body_rest": Markup(rest),  # escaped by render_html
+            "body_head": head,
+            "body_rest": rest,
             "audience": chosen,
             "audiences": AUDIENCES,
-            "contents": toc(shown),
+            "contents": contents,
             "turns": turns,
             "last_updated": human_date(av.last_updated),
             "open_flags": [f for f in av.flags if f.open],

@@ -82,9 +82,13 @@ class WebState:
     cache: RenderCache = field(default_factory=RenderCache)
 
 
-def state_of(request: Request) -> WebState:
-    state: WebState = request.app.state.curbside
+def state_of_app(app: Any) -> WebState:
+    state: WebState = app.state.curbside
     return state
+
+
+def state_of(request: Request) -> WebState:
+    return state_of_app(request.app)
 
 
 def browser(request: Request) -> BrowserState:

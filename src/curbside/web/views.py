@@ -10,7 +10,7 @@ honest.  Everything else on a page goes through Jinja's autoescaping.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from markupsafe import Markup
 
@@ -18,7 +18,12 @@ from curbside.audience import adapt
 from curbside.evidence import evidence_label
 from curbside.render._common import pubmed_url, safe_url, slug
 from curbside.render.html import render_html
+from curbside.render.json import article_to_dict
 from curbside.types import Article, ArticleSection, Audience, Hit
+
+if TYPE_CHECKING:
+    from curbside.review.store import ArticleVersion
+    from curbside.web.state import RenderCache
 
 AUDIENCES: Final[tuple[tuple[Audience, str, str], ...]] = (
     ("clinician", "Clinician", "Physician, nurse practitioner, pharmacist"),
@@ -93,3 +98,36 @@ def hit_view(rank: int, hit: Hit) -> dict[str, Any]:
             "evidence": round(hit.evidence, 4),
         },
     }
+
+
+def page_parts(
+    cache: RenderCache, av: ArticleVersion, audience: Audience
+) -> tuple[Markup, Markup, list[dict[str, str]]]:
+    """``(title block, rest of the body, contents)`` of a version's page, cached: versions never change.
+
+    The renderer's first ``</header>`` closes the title block (all text in it is
+    escaped, so it cannot contain that tag): the page puts the review status
+    line right under the title.
+    """
+    key = ("page", av.article_id, str(av.version), av.content_hash, audience)
+    found = cache.get(key)
+    if found is not None:
+        parts: tuple[Markup, Markup, list[dict[str, str]]] = found
+        return parts
+    shown = for_audience(av.article, audience)
+    head, sep, rest = str(body_html(shown)).partition("</header>")
+    parts = (Markup(head + sep), Markup(rest), toc(shown))
+    cache.put(key, parts)
+    return parts
+
+
+def article_json(cache: RenderCache, av: ArticleVersion, audience: Audience) -> dict[str, Any]:
+    """A version's article as JSON data worded for ``audience`` (cached like :func:`page_parts`)."""
+    key = ("json", av.article_id, str(av.version), av.content_hash, audience)
+    found = cache.get(key)
+    if found is not None:
+        data: dict[str, Any] = found
+        return data
+    data = article_to_dict(av.article if audience == "clinician" else adapt(av.article, audience))
+    cache.put(key, data)
+    return data
