@@ -279,7 +279,7 @@ class Accounts:
         """The user if the password is right; :class:`AuthError` (same message for an unknown user)."""
         from argon2.exceptions import InvalidHashError, VerificationError
 
-        name = username.strip().lower()
+        name = username.strip().lower()[:64]  # what is recorded of an unknown name stays bounded
         now = self.db.now()
         self._throttle(name, now)
         row = self._row(name)
