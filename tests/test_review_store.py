@@ -521,3 +521,12 @@ def test_approving_a_new_version_closes_the_old_versions_flags(db: ReviewDB, tmp
     assert closed.resolved_by == "rita"
     assert db.articles.audit_entries()[-1].details["superseded_by"] == 2
     store.close()
+
+
+def test_get_unchecked_skips_only_the_visibility_rule(db: ReviewDB) -> None:
+    v = db.articles.save_version(ART).version
+    with pytest.raises(PermissionDenied):
+        db.articles.get(v.slug, 1)
+    assert db.articles.get_unchecked(v.slug, 1).status == "submitted"
+    with pytest.raises(NotFoundError):
+        db.articles.get_unchecked(v.slug, 2)

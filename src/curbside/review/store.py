@@ -19,6 +19,7 @@ API (``ref`` is an article id such as ``art_1f3c...`` or its slug)::
     resolve_flag(flag_id, *, user, comment="") -> Flag
     audit(ref=None, *, user, limit=200) -> list[AuditEntry]       # needs the view_audit permission
     approved_latest() -> list[ArticleVersion]                     # the version readers see, per article
+    get_unchecked(article_id, version) -> ArticleVersion          # no visibility rule: see its docstring
 
 Visibility: a signed-out reader (``viewer=None``) sees only the latest
 *approved* version of an article; asking for any other version, or for an
@@ -430,6 +431,15 @@ class ArticleStore:
                 )
             return self._load(article_id, approved)
         return self._load(article_id, version if version is not None else self._latest(article_id))
+
+    def get_unchecked(self, ref: str, version: int) -> ArticleVersion:
+        """A version without the visibility rule, for callers that decided visibility themselves.
+
+        The web app uses it to show a signed-out asker the answer to their own
+        question (reached through their thread), pending review.  Anything else
+        should use :meth:`get`.
+        """
+        return self._load(self.resolve(ref), version)
 
     def versions(self, ref: str, *, viewer: User | None = None) -> builtins.list[VersionInfo]:
         """Every version, newest first; signed out, only the approved version readers see."""
