@@ -270,6 +270,36 @@ def test_population_sentences_must_say_something_clinical() -> None:
     assert not any("(n=126)" in t for t in texts)  # a table row in prose
 
 
+def test_a_null_finding_is_not_listed_as_a_cause() -> None:
+    null = doc(
+        109,
+        "Antitoxin titres in bacteraemia",
+        [
+            (
+                "RESULTS",
+                "Neither antibody titre was significantly associated with leukopenia or steroid therapy. "
+                "Steroid therapy caused leukopenia in a minority of the patients with bacteraemia.",
+            )
+        ],
+    )
+    texts = [c.text for s in ask("What causes leukopenia?", null).sections for c in s.all_claims()]
+    assert any(t.startswith("Steroid therapy caused") for t in texts)
+    assert not any(t.startswith("Neither") for t in texts)
+
+
+def test_documents_matching_one_word_of_the_question_are_no_evidence() -> None:
+    quantum = doc(
+        110,
+        "Graphene quantum dots",
+        [("RESULTS", "Graphene quantum dots were constructed for antioxidative therapy with high efficacy.")],
+    )
+    article = ask("What is the best treatment for quantum chromodynamics in zebras?", quantum)
+    assert article.insufficient and not all_claims(article)
+    assert all_claims(
+        ask("What is the best treatment for quantum chromodynamics in zebras?", quantum, min_coverage=0.0)
+    )
+
+
 def test_one_document_fills_at_most_two_places_of_a_section() -> None:
     many = doc(
         108,

@@ -496,6 +496,11 @@ _BOTTOM_LINE_QUALITY: Final = 0.9
 #: Within one document the duplicate threshold is this share of ``duplicate_jaccard``: abstracts restate
 #: their results in the conclusion with other words ("There were novel cases of X" / "We found two cases of X").
 _SAME_DOCUMENT_FACTOR: Final = 0.7
+_DENIAL: Final = cues(
+    r"neither\b|(?:was|were|is|are) not (?:significantly |independently )?(?:associated|related|correlated"
+    r"|linked|a cause|caused)|no (?:significant |clear )?(?:association|relationship|correlation|link)s?\b"
+    r"|did not (?:cause|induce|lead|result)"
+)
 _PASSIVE_BY: Final = re.compile(r"\s+by\b", re.IGNORECASE)
 #: Most claims one document contributes to one section or cause category: a list of causes should
 #: not be one abstract retold.
@@ -517,7 +522,8 @@ class ExtractiveSynthesizer:
     it shares a term with the query and its relevance (0.75 x its own query
     overlap + 0.25 x its document's) is at least ``min_relevance``;
     ``duplicate_jaccard`` is the word-set overlap above which a sentence
-    repeats one already used.
+    repeats one already used; only documents whose title, text and MeSH
+    together cover at least ``min_coverage`` of the query are quoted at all.
     """
 
     name = "extractive"
@@ -530,6 +536,7 @@ class ExtractiveSynthesizer:
         bottom_line_claims: int = 3,
         min_relevance: float = 0.2,
         duplicate_jaccard: float = 0.6,
+        min_coverage: float = 0.5,
     ) -> None:
         if max_claims_per_section < 1:
             raise InputError(f"max_claims_per_section must be at least 1, got {max_claims_per_section}")
@@ -537,6 +544,8 @@ class ExtractiveSynthesizer:
             raise InputError(f"bottom_line_claims must be between 1 and 3, got {bottom_line_claims}")
         if not 0.0 < min_relevance <= 1.0:
             raise InputError(f"min_relevance must be in (0, 1], got {min_relevance}")
+        if not 0.0 <= min_coverage <= 1.0:
+            raise InputError(f"min_coverage must be in [0, 1], got {min_coverage}")
         if not 0.0 < duplicate_jaccard <= 1.0:
             raise InputError(f"duplicate_jaccard must be in (0, 1], got {duplicate_jaccard}")
         self.settings = settings
@@ -544,6 +553,7 @@ class ExtractiveSynthesizer:
         self.bottom_line_claims = bottom_line_claims
         self.min_relevance = min_relevance
         self.duplicate_jaccard = duplicate_jaccard
+        self.min_coverage = min_coverage
 
     def __repr__(self) -> str:
         return f"ExtractiveSynthesizer(max_claims_per_section={self.max_claims_per_section})"
@@ -551,7 +561,8 @@ class ExtractiveSynthesizer:
     def synthesize(self, query: Query, hits: Sequence[Hit]) -> Article:
         """A draft article: every claim quotes a sentence of ``hits`` and cites exactly its span."""
         candidates = candidate_sentences(query, hits)
-        usable = [c for c in candidates if self._usable(c)]
+        on_topic = self._on_topic(query, hits)
+        usable = [c for c in candidates if c.document.id in on_topic and self._usable(c)]
         metadata: dict[str, object] = {
             "synthesizer": self.name,
             "hits": len(hits),
@@ -620,6 +631,25 @@ class ExtractiveSynthesizer:
         )
 
     # -- parts ------------------------------------------------------------------------------------
+
+    def _on_topic(self, query: Query, hits: Sequence[Hit]) -> set[str]:
+        """Ids of the documents that, as a whole, cover at least ``min_coverage`` of the question.
+
+        A sentence matching one word of the question ("quantum" for "treatment
+        of quantum chromodynamics in zebras") is no evidence when its document
+        never mentions the rest: then the answer is "insufficient evidence".
+        """
+        terms = query_terms(query)
+        if terms.concepts:
+            # Concepts name what the question is about; leftover keywords ("improve", "current")
+            # are often words an abstract on the very topic does not use.
+            terms = QueryTerms(terms.concepts, ())
+        out = set()
+        for doc in {h.document.id: h.document for h in hits}.values():
+            text = " ".join([doc.title, doc.body, *(h.descriptor for h in doc.mesh), *doc.keywords])
+            if terms.overlap(stems(text)) >= self.min_coverage:
+                out.add(doc.id)
+        return out
 
     def _usable(self, c: Candidate) -> bool:
         """Relevant, of good quality, and itself about the question.
@@ -705,6 +735,8 @@ class ExtractiveSynthesizer:
                 continue
             if spec.key in _CAUSE_SIDE and significance is not None and _states_consequence(c, terms):
                 spec = significance
+            if spec.key == "causes" and _denies_link(c.text):
+                continue  # "X was not associated with leukopenia" lists no cause
             if spec.key == "causes":
                 counts = _category_counts(c.text)
                 if sum(1 for n in counts.values() if n) >= _OVERVIEW_CATEGORIES:
@@ -778,6 +810,11 @@ def _states_consequence(c: Candidate, terms: QueryTerms) -> bool:
         # "infection caused by neutropenia": the cause follows "by".
         before, after = after, before
     return terms.overlap(before) > 0 and terms.overlap(after) == 0
+
+
+def _denies_link(text: str) -> bool:
+    """A null finding: "neither titer was significantly associated with leukopenia" lists no cause."""
+    return bool(_DENIAL.search(text))
 
 
 def _cause_tier(c: Candidate) -> int:
