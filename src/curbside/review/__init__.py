@@ -3,6 +3,7 @@
 * :mod:`curbside.review.workflow` -- statuses, actions, roles and the transition rules (pure);
 * :mod:`curbside.review.db` -- :class:`ReviewDB`, the SQLite file and its migrations;
 * :mod:`curbside.review.store` -- versions, status, comments, re-review flags, audit log;
+* :mod:`curbside.review.records` -- the records it returns (ArticleVersion, Flag ...);
 * :mod:`curbside.review.accounts` -- users, argon2 password hashes, sessions, throttling;
 * :mod:`curbside.review.rereview` -- flags approved articles after an ingest.
 
