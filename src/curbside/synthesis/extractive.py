@@ -615,7 +615,9 @@ class ExtractiveSynthesizer:
         else:
             tier = None
             if query.qtype == "causes":
-                tier = lambda c: 0 if _states_consequence(c, terms) else _cause_tier(c)  # noqa: E731
+                tier = lambda c: (  # noqa: E731
+                    -1 if _denies_link(c.text) else 0 if _states_consequence(c, terms) else _cause_tier(c)
+                )
             bottom_line = self._bottom_line(usable, None, {}, tier)
             sections = self._planned_sections(SECTION_PLANS[query.qtype], usable, terms)
             verdict = None
@@ -698,6 +700,8 @@ class ExtractiveSynthesizer:
             sign = {"yes": 1, "no": -1, "uncertain": 0}[assessment.verdict]
             if sign:
                 pool = [c for c in pool if polarity.get(c.key, 0.0) * sign >= 0]
+        if tier is not None:
+            pool = [c for c in pool if tier(c) >= 0]  # a negative tier does not answer the question
         ranked = sorted(
             pool,
             key=lambda c: (
