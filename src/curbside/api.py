@@ -184,8 +184,12 @@ def make_retriever(settings: Settings, store: Store, *, embedder: Embedder | Non
     """A retriever over ``store``; dense search joins only when the store has vectors for the embedder."""
     registry = get_registry()
     reranker = registry.get("reranker", settings.reranker)(settings)
-    if embedder is None and _has_vectors(store, settings.embedder):
-        embedder = get_embedder(settings.embedder, settings)
+    if embedder is None:
+        # Vectors are stored under the embedder's model name ("minilm-l6-int8"), not its registry
+        # name ("minilm"); building the embedder is cheap, its model loads on first use.
+        configured = get_embedder(settings.embedder, settings)
+        if _has_vectors(store, configured.name):
+            embedder = configured
     return Retriever(store, embedder, reranker=reranker)
 
 
