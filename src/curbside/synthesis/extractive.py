@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from curbside.config import Settings
@@ -204,6 +204,24 @@ _SIGNIFICANCE = SectionSpec(
     "significance", "Clinical significance", _SIGNIFICANCE_CUES, 3, "Consequences reported in the sources."
 )
 _OTHER = SectionSpec("other-findings", "Other findings", None, 9, "Further relevant statements.", min_own=0.5)
+_TREATMENT_TOPIC: Final = cues(
+    # Not "treatment-related adverse events" or "treatment disruption": those are harms, not options.
+    r"treat(?!ment[- ](?:related|emergent|disruption|delay|interruption))|therap(?!y[- ]related)|manag"
+    r"|antibiotic|antimicrobial|drugs?\b|regimen|administ|given|receiv|first[- ]line"
+    r"|recommend|effective|efficacy|respon|remission|doses?\b|prophyla"
+)
+_DIAGNOSIS_TOPIC: Final = cues(
+    r"diagnos|tests?\b|testing|sensitiv|specific|predict|detect|screen|assay|imaging|biopsy|marker|accura"
+    r"|threshold|cut-?off|identif"
+)
+#: What a sentence must be about to lead a non-causes article or to fill its catch-all section: an
+#: article on treating febrile neutropenia is not the place for "febrile neutropenia occurred in 3%".
+TOPIC_CUES: Final[dict[QuestionType, re.Pattern[str]]] = {
+    "treatment": _TREATMENT_TOPIC,
+    "diagnosis": _DIAGNOSIS_TOPIC,
+    "dosing": _DOSING_CUES,
+    "prognosis": re.compile(f"{_OUTCOME_CUES.pattern}|{_PROGNOSTIC_CUES.pattern}", re.IGNORECASE),
+}
 _KEY_FINDINGS = SectionSpec(
     "key-findings", "Key findings", None, 9, "The most relevant statements retrieved."
 )
@@ -244,7 +262,7 @@ SECTION_PLANS: Final[dict[QuestionType, tuple[SectionSpec, ...]]] = {
         ),
         SectionSpec("monitoring", "Monitoring", _MONITORING_CUES, 4, "What the sources say to monitor."),
         _PITFALLS,
-        _OTHER,
+        replace(_OTHER, requires=_TREATMENT_TOPIC),
     ),
     "diagnosis": (
         _DEFINITION,
@@ -256,7 +274,7 @@ SECTION_PLANS: Final[dict[QuestionType, tuple[SectionSpec, ...]]] = {
             "differential", "Differential diagnosis", _DIFFERENTIAL_CUES, 2, "Conditions to tell apart."
         ),
         _PITFALLS,
-        _OTHER,
+        replace(_OTHER, requires=_DIAGNOSIS_TOPIC),
     ),
     "definition": (
         _DEFINITION,
@@ -282,7 +300,7 @@ SECTION_PLANS: Final[dict[QuestionType, tuple[SectionSpec, ...]]] = {
         ),
         SectionSpec("monitoring", "Monitoring", _MONITORING_CUES, 3, "What the sources say to monitor."),
         _PITFALLS,
-        _OTHER,
+        replace(_OTHER, requires=_DOSING_CUES),
     ),
     "comparison": (
         SectionSpec("comparisons", "Comparisons", _COMPARISON_CUES, 2, "Head-to-head findings."),
@@ -613,7 +631,10 @@ class ExtractiveSynthesizer:
                 )
             verdict = assessment.verdict
         else:
-            tier = None
+            tier: Callable[[Candidate], int] | None = None
+            topic = TOPIC_CUES.get(query.qtype)
+            if topic is not None:
+                tier = lambda c: int(bool(topic.search(c.text)))  # noqa: E731
             if query.qtype == "causes":
                 tier = lambda c: (  # noqa: E731
                     -1 if _denies_link(c.text) else 0 if _states_consequence(c, terms) else _cause_tier(c)
@@ -870,4 +891,11 @@ def _place(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None:
             best, best_rank = spec, rank
     if best is not None:
         return best
-    return next((s for s in plan if s.cue is None and c.own >= s.min_own), None)
+    return next(
+        (
+            s
+            for s in plan
+            if s.cue is None and c.own >= s.min_own and (s.requires is None or s.requires.search(c.text))
+        ),
+        None,
+    )

@@ -205,7 +205,7 @@ def _quality(text: str) -> float:
     elif len(words) > 60:
         q *= 0.5
     numbers = len(_NUMBERISH.findall(text)) / len(words) if words else 0.0
-    if numbers > 0.4 or len(_STAT.findall(text)) >= _STAT_DUMP:
+    if numbers > 0.4 or len(_STAT.findall(text)) >= _STAT_DUMP or text.count("%") >= _STAT_DUMP:
         q *= 0.4
     if _METHODS_CUES.search(text):
         q *= 0.4
