@@ -140,9 +140,7 @@ class _Parser:
     def primary(self) -> sql.Composable:
         tok = self.take()
         if tok.kind in {"phrase", "word"}:
-            return sql.SQL("phraseto_tsquery({}::regconfig, {})").format(
-                sql.Literal(CONFIG), sql.Literal(tok.value)
-            )
+            return phrase_sql(tok.value)
         if tok.kind == "prefix":
             words = _BARE.findall(tok.value)
             if not words:
@@ -181,3 +179,23 @@ class _Parser:
 def to_tsquery_sql(match: str) -> sql.Composable:
     """The tsquery SQL expression for an FTS5 ``match`` (raises :class:`StoreError` on bad syntax)."""
     return _Parser(match).parse()
+
+
+def or_of_phrases(match: str) -> list[str] | None:
+    """The phrases of ``match`` when it is a plain ``"a" OR "b c" OR word`` list (what retrieval
+    builds), else ``None``.  Such a query can be ranked term by term (see :mod:`._pg_rank`)."""
+    toks = _tokens(match)
+    phrases: list[str] = []
+    for i, tok in enumerate(toks):
+        if i % 2 == 1:
+            if tok != _Tok("op", "OR"):
+                return None
+        elif tok.kind in {"phrase", "word"}:
+            phrases.append(tok.value)
+        else:
+            return None
+    return phrases if phrases and len(toks) % 2 == 1 else None
+
+
+def phrase_sql(phrase: str) -> sql.Composable:
+    return sql.SQL("phraseto_tsquery({}::regconfig, {})").format(sql.Literal(CONFIG), sql.Literal(phrase))

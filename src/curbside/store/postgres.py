@@ -37,15 +37,12 @@ from psycopg_pool import ConnectionPool
 from curbside.chunking import chunk_document
 from curbside.config import Settings
 from curbside.errors import StoreError
-from curbside.store._pg_fts import to_tsquery_sql
+from curbside.store._pg_fts import or_of_phrases, to_tsquery_sql
+from curbside.store._pg_rank import RANK_NORMALISATION, RANK_WEIGHTS, TermRanker
 from curbside.store._pg_schema import MIGRATION_LOCK, MIGRATIONS, statements
 from curbside.store.base import Batch, BatchResult, ChunkHit, FileProgress, SearchFilters, StoreStats
 from curbside.types import Chunk, Document, Malformed, document_from_dict
 
-#: ts_rank_cd weights for {D, C, B, A}: title (A) counts twice chunk text (B).
-RANK_WEIGHTS = "{0.1, 0.2, 0.5, 1.0}"
-#: ts_rank_cd normalisation 1: divide by 1 + log(length), a gentle length penalty like BM25's.
-RANK_NORMALISATION = 1
 _TABLES = ("documents", "chunks", "ingest_files", "ingest_runs", "problems", "vector_models", "chunk_vectors")
 _CHUNK_COLUMNS = 'c.document_id, c.ordinal, c.section, c.start, c."end", c.text, c.title'
 
@@ -130,6 +127,7 @@ class PostgresStore:
         self.location = redact(url)
         self.chunk_chars = chunk_chars
         self.ef_search = ef_search
+        self._ranker = TermRanker()
         try:
             # A direct first connection gives the server's own message (bad password, no
             # database, refused) where a pool would only time out; it also runs the migrations.
@@ -459,6 +457,7 @@ class PostgresStore:
     # usable, and no '%' inside a search phrase can be mistaken for a placeholder.
     def search_text(self, match: str, k: int, filters: SearchFilters | None = None) -> list[ChunkHit]:
         tsquery = to_tsquery_sql(match)
+        where = _filter_sql(filters)
         query = sql.SQL(
             "SELECT " + _CHUNK_COLUMNS + ", ts_rank_cd({weights}::float4[], c.tsv, q.q, {norm}) AS score "
             "FROM (SELECT {tsquery} AS q) q, chunks c JOIN documents d ON d.id = c.document_id "
@@ -468,12 +467,18 @@ class PostgresStore:
             norm=sql.Literal(RANK_NORMALISATION),
             tsquery=tsquery,
             tsquery2=tsquery,
-            where=_filter_sql(filters),
+            where=where,
             k=sql.Literal(int(k)),
         )
+        phrases = or_of_phrases(match)
         try:
             with self._pool.connection() as conn:
-                rows = conn.execute(query).fetchall()
+                rows = None
+                if phrases is not None and len(phrases) > 1:
+                    # On a large store, an OR of terms is ranked term by term (see _pg_rank).
+                    rows = self._ranker.search(conn, phrases, k, sql.SQL(_CHUNK_COLUMNS), where)
+                if rows is None:
+                    rows = conn.execute(query).fetchall()
         except psycopg.Error as exc:
             raise StoreError(f"full-text query {match!r} failed: {exc}") from exc
         return [ChunkHit(Chunk(*r[:6]), float(r[7]), r[6]) for r in rows]

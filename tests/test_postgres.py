@@ -1,0 +1,125 @@
+"""PostgreSQL-only behaviour: FTS5 -> tsquery translation, the term-at-a-time ranking of large
+stores, connection errors, migrations under concurrency.  The shared contract is in test_store.py."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import make_doc
+from curbside.config import Settings
+from curbside.errors import StoreError
+from curbside.store._pg_fts import or_of_phrases, to_tsquery_sql
+from curbside.store._pg_rank import TermRanker
+from curbside.store._pg_schema import MIGRATIONS
+from curbside.store.base import Batch, FileProgress, SearchFilters
+from curbside.store.postgres import PostgresStore, redact
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[PostgresStore]:
+    s = PostgresStore(pg_url)
+    yield s
+    s.close()
+
+
+def test_or_of_phrases_recognises_what_retrieval_builds() -> None:
+    assert or_of_phrases('"a b" OR "c" OR d') == ["a b", "c", "d"]
+    assert or_of_phrases('"say ""hi"""') == ['say "hi"']
+    for other in ('"a" AND "b"', '"a" "b"', '("a" OR "b")', '"a" OR', "pre*", 'NOT "a"'):
+        assert or_of_phrases(other) is None, other
+
+
+@pytest.mark.parametrize(
+    "bad", ['"unclosed', "a OR", "(a OR b", "a)", "title:a", "-a", "NEAR(a b, x)", "", "a* OR *"]
+)
+def test_bad_expressions_are_store_errors(bad: str) -> None:
+    with pytest.raises(StoreError, match="full-text query"):
+        to_tsquery_sql(bad)
+
+
+def test_translation_runs_on_the_server(pg: PostgresStore) -> None:
+    with pg._pool.connection() as conn:
+        got = conn.execute(
+            b"SELECT ("
+            + to_tsquery_sql('"Neutropenias in" OR (leukopenia NOT "fever") OR NEAR(a b, 3)').as_bytes(conn)
+            + b")::text"
+        ).fetchone()
+    assert got is not None
+    assert "'neutropenia' <-> 'in'" in got[0]
+    assert "!'fever'" in got[0]
+
+
+def test_term_at_a_time_ranking_agrees_with_the_plain_query(pg: PostgresStore) -> None:
+    docs = [make_doc(i, title=f"Report {i}", text="Patients were treated. " * (1 + i % 3)) for i in range(40)]
+    docs += [
+        make_doc(100, title="Agranulocytosis after clozapine", text="Patients on clozapine."),
+        make_doc(101, title="Clozapine levels", text="Patients were treated."),
+        make_doc(102, title="Old report", text="Agranulocytosis in patients.", year=1980),
+    ]
+    pg.write_batch(Batch(FileProgress("k", "x", "t"), documents=docs, records=len(docs)))
+    match = '"agranulocytosis" OR "clozapine" OR "patients"'
+    plain = {h.chunk.document_id for h in pg.search_text(match, 100)}
+    pg._ranker = TermRanker(min_chunks=1)  # take the large-store path on this small table
+    ranked = pg.search_text(match, 100)
+    with pg._pool.connection() as conn:
+        freqs = pg._ranker.frequencies(conn)
+    assert freqs is not None and freqs.by_lexeme["patient"] > 0.9  # the path under test was taken
+    assert {h.chunk.document_id for h in ranked} == plain  # k exceeds the matches: every term is walked
+    # The two rare terms outweigh the word every document has.
+    assert [h.chunk.document_id for h in ranked[:2]] == ["pmid:100", "pmid:101"]
+    few = pg.search_text(match, 2)
+    assert [h.chunk.document_id for h in few] == ["pmid:100", "pmid:101"]
+    assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
+    filtered = pg.search_text(match, 5, SearchFilters(year_to=1990))
+    assert [h.chunk.document_id for h in filtered] == ["pmid:102"]
+    assert pg.search_text('"zzzz" OR "qqqq"', 5) == []
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: object) -> None:
+    url = "postgresql://curbside:secret@127.0.0.1:1/nowhere?connect_timeout=1"
+    with pytest.raises(
+        StoreError, match=r"cannot open the PostgreSQL store at postgresql://curbside:\*\*\*@"
+    ):
+        PostgresStore(url, connect_timeout=1)
+
+
+def test_redact_hides_only_the_password() -> None:
+    assert redact("postgresql://u:pw@h:5/db?x=1") == "postgresql://u:***@h:5/db?x=1"
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_concurrent_openers_migrate_once(pg_url: str, settings: Settings) -> None:
+    stores: list[PostgresStore] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            stores.append(PostgresStore(pg_url, pool_size=1))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        assert stores[0].applied_migrations() == [name for name, _ in MIGRATIONS]
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_vector_model_dimension_is_fixed(pg: PostgresStore) -> None:
+    import numpy as np
+
+    pg.write_batch(Batch(FileProgress("k", "x", "t"), documents=[make_doc(1), make_doc(2)], records=2))
+    keys = [k for k, _ in pg.chunks_to_embed("m", 10)]
+    pg.put_vectors("m", keys[:1], np.ones((1, 4), dtype=np.float32) / 2)
+    with pytest.raises(StoreError, match="4 dimensions, not 3"):
+        pg.put_vectors("m", keys[1:], np.ones((len(keys) - 1, 3), dtype=np.float32))
+    assert pg.vector_models() == {"m": 4}
