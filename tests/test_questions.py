@@ -24,14 +24,17 @@ from curbside.questions import (
     britishise,
     classify,
     expand_terms,
+    fts_expression,
     fts_query,
     natural_order,
+    split_terms,
     standalone_question,
 )
 from curbside.types import Concept, Query
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_MESH = FIXTURES / "mesh" / "mesh_descriptors_tiny.csv"
+TINY_MESH_XML = FIXTURES / "mesh" / "desc_tiny.xml"
 
 
 @pytest.fixture(scope="module")
@@ -629,3 +632,60 @@ def test_standalone_question_result_analyses_to_the_carried_concept(vocab: Vocab
     rewritten = standalone_question("Is it common in children?", ["Leucopenia: serious?"], vocabulary=vocab)
     assert rewritten == "Is leucopenia common in children?"
     assert [c.preferred for c in analyse(rewritten, vocabulary=vocab).concepts] == ["Leukopenia"]
+
+
+# -- the full MeSH descriptor XML -----------------------------------------------------------------
+
+
+def test_load_mesh_xml_adds_entry_terms_and_narrower_descriptors() -> None:
+    v = Vocabulary()
+    assert v.load_mesh_xml(TINY_MESH_XML) == 5
+    assert v.sources == [f"{TINY_MESH_XML} (5 descriptors with entry terms)"]
+    granulo = v.lookup("granulocytopenia")  # an entry term: the names-only CSV cannot find it
+    assert granulo is not None and (granulo.preferred, granulo.mesh_ui) == ("Agranulocytosis", "D000380")
+    leuko = v.lookup("leucopenia")
+    assert leuko is not None and leuko.mesh_ui == "D007970"
+    assert set(leuko.narrower) == {"Agranulocytosis", "Neutropenia"}  # children only, not grandchildren
+    assert "Leukocytopenia" in leuko.synonyms
+    neutro = v.lookup("low neutrophil count")  # "Neutrophil Count, Low" in reading order
+    assert neutro is not None and neutro.preferred == "Neutropenia"
+    assert neutro.narrower == ("Febrile Neutropenia",)
+
+
+def test_load_mesh_xml_reads_gzip_and_names_bad_files(tmp_path: Path) -> None:
+    gz = tmp_path / "desc.xml.gz"
+    gz.write_bytes(gzip.compress(TINY_MESH_XML.read_bytes()))
+    assert Vocabulary().load_mesh_xml(gz) == 5
+    not_xml = tmp_path / "desc.xml"
+    not_xml.write_text("id,scheme,subject\n", encoding="utf-8")
+    with pytest.raises(SourceFormatError, match=r"desc\.xml: not a MeSH descriptor XML"):
+        Vocabulary().load_mesh_xml(not_xml)
+    empty = tmp_path / "empty.xml"
+    empty.write_text("<DescriptorRecordSet/>", encoding="utf-8")
+    with pytest.raises(SourceFormatError, match="no DescriptorRecord"):
+        Vocabulary().load_mesh_xml(empty)
+    with pytest.raises(SourceError, match="cannot read"):
+        Vocabulary().load_mesh_xml(tmp_path / "missing.xml")
+
+
+def test_default_vocabulary_reads_xml_named_by_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MESH_CSV_ENV, str(TINY_MESH_XML))
+    vocab = Vocabulary.default()
+    assert any("with entry terms" in s for s in vocab.sources)
+    assert vocab.lookup("granulocytopenia") is not None
+
+
+# -- split_terms and fts_expression ---------------------------------------------------------------
+
+
+def test_split_terms_keeps_own_words_apart_from_expansions(vocab: Vocabulary) -> None:
+    own, added = split_terms(analyse("causes of leucopenia", vocabulary=vocab))
+    assert own == ["leucopenia", "leukopenia"]
+    assert "neutropenia" in added and "leukopenia" not in added
+    # "febrile neutropenia" contains "neutropenia": in an OR query it would only count twice.
+    assert "febrile neutropenia" not in added
+
+
+def test_fts_expression_quotes_and_skips_empty_terms() -> None:
+    assert fts_expression(['say "hi"', "\x00", "a  b"]) == '"say ""hi""" OR "a b"'
+    assert fts_expression([]) is None and fts_expression([" ", "\x01"]) is None

@@ -729,7 +729,8 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except CurbsideError as exc:
-        err_console.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False)
+        # soft_wrap: one message, one line, whatever the terminal width (scripts grep for it).
+        err_console.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"Hint: {escape(exc.hint)}", highlight=False)
+            err_console.print(f"Hint: {escape(exc.hint)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -46,8 +46,10 @@ __all__ = [
     "britishise",
     "classify",
     "expand_terms",
+    "fts_expression",
     "fts_query",
     "natural_order",
+    "split_terms",
     "standalone_question",
 ]
 
@@ -471,12 +473,66 @@ class Vocabulary:
         self.sources.append(f"{path} ({rows} descriptors)")
         return rows
 
+    def load_mesh_xml(self, path: str | Path) -> int:
+        """Add every descriptor of NLM's full MeSH descriptor file (``descYYYY.xml``, or ``.xml.gz``).
+
+        Unlike the CSV, each descriptor brings its entry terms (as synonyms: "Leukocytopenia",
+        "Leukopenias") and its narrower descriptors, read from the tree numbers (a child's
+        tree number extends its parent's by one level).  Returns the descriptors read.
+        """
+        from lxml import etree
+
+        path = Path(path)
+        records: list[tuple[str, str, list[str], list[str]]] = []  # (ui, name, entry terms, tree numbers)
+        try:
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rb") as stream:
+                for _, elem in etree.iterparse(
+                    stream, tag="DescriptorRecord", resolve_entities=False, no_network=True
+                ):
+                    ui = (elem.findtext("DescriptorUI") or "").strip()
+                    name = (elem.findtext("DescriptorName/String") or "").strip()
+                    terms = [
+                        (t.text or "").strip()
+                        for t in elem.iterfind("ConceptList/Concept/TermList/Term/String")
+                    ]
+                    trees = [(t.text or "").strip() for t in elem.iterfind("TreeNumberList/TreeNumber")]
+                    if name:
+                        records.append((ui, name, [t for t in terms if t and t != name], trees))
+                    elem.clear(keep_tail=True)
+                    while elem.getprevious() is not None:
+                        del elem.getparent()[0]
+        except (OSError, EOFError) as exc:
+            if isinstance(exc, gzip.BadGzipFile | EOFError):
+                raise SourceFormatError(f"{path}: corrupt gzip file: {exc}") from exc
+            raise SourceError(
+                f"{path}: cannot read MeSH XML: {getattr(exc, 'strerror', None) or exc}"
+            ) from exc
+        except etree.XMLSyntaxError as exc:
+            raise SourceFormatError(f"{path}: not a MeSH descriptor XML file: {exc}") from exc
+        if not records:
+            raise SourceFormatError(f"{path}: no DescriptorRecord found; is this a MeSH descriptor file?")
+        by_tree = {tree: name for _, name, _, trees in records for tree in trees}
+        children: dict[str, list[str]] = {}
+        for tree, name in by_tree.items():
+            parent = tree.rsplit(".", 1)[0] if "." in tree else None
+            if parent is not None and parent in by_tree:
+                children.setdefault(by_tree[parent], []).append(name)
+        for ui, name, terms, _ in records:
+            # Entry terms are inverted like names ("Neutrophil Count, Low"); text says them in order.
+            synonyms = list(dict.fromkeys(natural_order(t) for t in terms))
+            self.add(name, synonyms=synonyms, narrower=sorted(set(children.get(name, ()))), mesh_ui=ui)
+        self.sources.append(f"{path} ({len(records)} descriptors with entry terms)")
+        return len(records)
+
     @classmethod
     def default(cls) -> Vocabulary:
-        """The built-in concepts plus MeSH descriptors when a CSV is found; loaded once per process.
+        """The built-in concepts plus MeSH descriptors when a MeSH file is found; loaded once per process.
 
-        The CSV is ``$CURBSIDE_MESH_CSV`` when set, else ``mesh/mesh_descriptors*.csv`` in
-        the shared data folder (:func:`curbside.config.shared_data_dir`), else none.
+        The file is ``$CURBSIDE_MESH_CSV`` when set (a name ending in ``.xml`` or ``.xml.gz``
+        is read as NLM's full descriptor XML, anything else as the CSV), else, in the
+        shared data folder (:func:`curbside.config.shared_data_dir`), ``mesh/desc*.xml[.gz]``
+        or ``mesh/mesh_descriptors*.csv``, else none.
         """
         return _default_vocabulary(_default_mesh_csv())
 
@@ -563,15 +619,22 @@ def _default_mesh_csv() -> str | None:
     shared = shared_data_dir()
     if shared is None:
         return None
-    candidates = sorted((shared / "mesh").glob("mesh_descriptors*.csv"), reverse=True)
-    return str(candidates[0]) if candidates else None
+    # The full descriptor file (entry terms, tree) beats the names-only CSV when both are there.
+    for pattern in ("desc*.xml.gz", "desc*.xml", "mesh_descriptors*.csv"):
+        candidates = sorted((shared / "mesh").glob(pattern), reverse=True)
+        if candidates:
+            return str(candidates[0])
+    return None
 
 
 @functools.lru_cache(maxsize=4)
 def _default_vocabulary(mesh_csv: str | None) -> Vocabulary:
     vocab = Vocabulary.builtin()
     if mesh_csv is not None:
-        vocab.load_mesh_csv(mesh_csv)
+        if mesh_csv.endswith((".xml", ".xml.gz")):
+            vocab.load_mesh_xml(mesh_csv)
+        else:
+            vocab.load_mesh_csv(mesh_csv)
     return vocab
 
 
@@ -804,6 +867,41 @@ def expand_terms(query: Query) -> list[str]:
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def split_terms(query: Query) -> tuple[list[str], list[str]]:
+    """:func:`expand_terms` in two groups: the question's own words, and what expansion adds.
+
+    The first group is the keywords with their British and American spellings
+    ("leucopenia", "leukopenia"): a paper uses one spelling, so searching both
+    never counts a word twice.  The second is every other concept term
+    (preferred names, synonyms, narrower terms).  Retrieval searches the two
+    separately and gives the second less weight, because ORing synonyms in with
+    equal weight lets a concept with many names outvote the rest of the question.
+    An expansion phrase that contains another expansion term is left out.
+    """
+    own: dict[str, None] = {}
+    for word in query.keywords:
+        for variant in (word, americanise(word), britishise(word)):
+            own.setdefault(variant, None)
+    added = [t for t in expand_terms(query) if t not in own]
+    # In an OR query a phrase that contains another term ("febrile neutropenia" and
+    # "neutropenia") finds nothing new and only counts the same words twice.
+    padded = {t: f" {' '.join(_TOKEN.findall(t))} " for t in added}
+    added = [
+        t for t in added if not any(o != t and padded[o].strip() and padded[o] in padded[t] for o in added)
+    ]
+    return list(own), added
+
+
+def fts_expression(terms: Sequence[str]) -> str | None:
+    """Terms as an FTS5 ``MATCH`` expression of quoted phrases joined by ``OR``; ``None`` when none is left."""
+    phrases = []
+    for term in terms:
+        cleaned = " ".join(_CONTROL.sub(" ", term).split())
+        if cleaned:
+            phrases.append('"' + cleaned.replace('"', '""') + '"')
+    return " OR ".join(phrases) if phrases else None
+
+
 def fts_query(query: Query) -> str:
     """An SQLite FTS5 ``MATCH`` expression: every :func:`expand_terms` term as a quoted phrase, ORed.
 
@@ -811,14 +909,10 @@ def fts_query(query: Query) -> str:
     ``^`` inside it are plain words) and doubled inner quotes keep it closed;
     control characters are removed because FTS5 stops reading at a NUL.
     """
-    phrases = []
-    for term in expand_terms(query):
-        cleaned = " ".join(_CONTROL.sub(" ", term).split())
-        if cleaned:
-            phrases.append('"' + cleaned.replace('"', '""') + '"')
-    if not phrases:
+    expression = fts_expression(expand_terms(query))
+    if expression is None:
         raise QueryError(f"the query has no searchable words: {query.text!r}")
-    return " OR ".join(phrases)
+    return expression
 
 
 # --------------------------------------------------------------------------------------

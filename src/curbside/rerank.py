@@ -9,6 +9,7 @@ many times.  An LLM-scored reranker can register under the same protocol.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -40,6 +41,7 @@ class NoReranker:
         return sorted(hits, key=lambda h: h.score, reverse=True)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     # A light suffix strip so "leukopenic"/"leukopenia" and "infections"/"infection" meet.
     for suffix in ("ies", "es", "s", "ic", "ia", "al"):
@@ -49,7 +51,8 @@ def _stem(word: str) -> str:
 
 
 def _terms(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text.lower())}
+    # Stem each distinct word once: a passage repeats most of its words.
+    return {_stem(w) for w in set(_WORD.findall(text.lower()))}
 
 
 class ConceptCoverageReranker:

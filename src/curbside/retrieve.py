@@ -26,14 +26,18 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from curbside.embeddings import Embedder
-from curbside.errors import ConfigError
+from curbside.errors import ConfigError, QueryError
 from curbside.evidence import evidence_weight
-from curbside.questions import analyse, fts_query
+from curbside.questions import analyse, fts_expression, split_terms
 from curbside.rerank import ConceptCoverageReranker, Reranker
 from curbside.store.base import ChunkHit, SearchFilters, Store
-from curbside.types import Hit, Query
+from curbside.types import Chunk, Hit, Query
 
 Mode = Literal["hybrid", "bm25", "dense"]
+#: Word overlap (Jaccard) below which MMR sees two passages as different.  Passages on the
+#: same topic share a third of their words; fused scores of neighbouring ranks differ by
+#: about 1 %, so penalising ordinary overlap would reorder by dissimilarity, not relevance.
+MMR_OVERLAP_FLOOR = 0.5
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -44,10 +48,25 @@ class RetrievalConfig:
     rrf_k: int = 60
     lexical_weight: float = 1.0
     dense_weight: float = 1.0
-    evidence_strength: float = 0.2  # 0 disables evidence weighting
+    evidence_strength: float = 0.05  # 0 disables evidence weighting (see Retriever._weigh)
     max_per_document: int = 2
     mmr_lambda: float = 0.85  # 1.0 disables MMR
     rerank: bool = True
+    expansion_weight: float = 0.3  # BM25 of concept expansions, added at this weight (see merge_scores)
+    fuse_documents: bool = True  # RRF over document ranks (see Retriever._fuse)
+
+
+@dataclass
+class _Row:
+    """One chunk's scores while fusing."""
+
+    chunk: Chunk
+    chunk_fused: float = 0.0
+    fused: float = 0.0
+    lexical: float | None = None
+    dense: float | None = None
+    rank_lexical: int | None = None
+    rank_dense: int | None = None
 
 
 @dataclass
@@ -99,7 +118,16 @@ class Retriever:
         lexical: list[ChunkHit] = []
         dense: list[ChunkHit] = []
         if cfg.mode in ("hybrid", "bm25"):
-            lexical = self.store.search_text(fts_query(q), pool, filters)
+            own, added = split_terms(q)
+            primary, secondary = fts_expression(own), fts_expression(added)
+            if primary is None:  # only concepts (an abbreviation such as "ALL"): they are the question
+                primary, secondary = secondary, None
+            if primary is None:
+                raise QueryError(f"the query has no searchable words: {q.text!r}")
+            lexical = self.store.search_text(primary, pool, filters)
+            if secondary is not None and cfg.expansion_weight > 0:
+                expanded = self.store.search_text(secondary, pool, filters)
+                lexical = merge_scores(lexical, expanded, cfg.expansion_weight, pool)
             t = timings.add("bm25", t)
         if cfg.mode in ("hybrid", "dense"):
             if self.embedder is None:
@@ -111,7 +139,11 @@ class Retriever:
                 dense = self.store.search_vector(self.embedder.name, vector, pool, filters)
                 t = timings.add("knn", t)
 
-        hits = self._fuse(lexical, dense, cfg)
+        lists = [
+            ("lexical", lexical, cfg.lexical_weight),
+            ("dense", dense, cfg.dense_weight),
+        ]
+        hits = self._fuse(lists, cfg, pool)
         t = timings.add("fuse", t)
         if cfg.evidence_strength:
             hits = [self._weigh(h, cfg.evidence_strength) for h in hits]
@@ -125,35 +157,63 @@ class Retriever:
         self.last_timings = timings
         return result
 
-    def _fuse(self, lexical: list[ChunkHit], dense: list[ChunkHit], cfg: RetrievalConfig) -> list[Hit]:
-        table: dict[tuple[str, int], dict[str, object]] = {}
-        for method, hits, weight in (
-            ("lexical", lexical, cfg.lexical_weight),
-            ("dense", dense, cfg.dense_weight),
-        ):
+    def _fuse(
+        self, lists: Sequence[tuple[str, list[ChunkHit], float]], cfg: RetrievalConfig, keep: int
+    ) -> list[Hit]:
+        """Reciprocal-rank fusion of the two lists; the best ``keep`` fused chunks become hits.
+
+        With ``cfg.fuse_documents`` (the default) the ranks fused are *document*
+        ranks (a document ranks where its best chunk ranks in that list), so a
+        paper whose methods paragraph matches the words and whose results
+        paragraph matches the meaning still gets both votes; each chunk then
+        scores its document's fused score scaled by how its own chunk-level
+        fusion compares with the document's best chunk.
+        """
+        rows: dict[tuple[str, int], _Row] = {}
+        doc_fused: dict[str, float] = {}
+        for method, hits, weight in lists:
+            doc_rank: dict[str, int] = {}
             for rank, ch in enumerate(hits, start=1):
                 key = (ch.chunk.document_id, ch.chunk.ordinal)
-                row = table.setdefault(key, {"chunk": ch.chunk, "fused": 0.0})
-                row[method] = ch.score
-                row[f"rank_{method}"] = rank
-                row["fused"] = float(row["fused"]) + weight / (cfg.rrf_k + rank)  # type: ignore[arg-type]
-        docs = self.store.get_documents([key[0] for key in table])
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = _Row(ch.chunk)
+                row.chunk_fused += weight / (cfg.rrf_k + rank)
+                if method == "dense":
+                    row.dense, row.rank_dense = ch.score, rank
+                else:
+                    row.lexical, row.rank_lexical = ch.score, rank
+                doc_rank.setdefault(ch.chunk.document_id, len(doc_rank) + 1)
+            for doc_id, rank in doc_rank.items():
+                doc_fused[doc_id] = doc_fused.get(doc_id, 0.0) + weight / (cfg.rrf_k + rank)
+        if cfg.fuse_documents:
+            best: dict[str, float] = {}
+            for (doc_id, _), row in rows.items():
+                best[doc_id] = max(best.get(doc_id, 0.0), row.chunk_fused)
+            for (doc_id, _), row in rows.items():
+                row.fused = doc_fused[doc_id] * row.chunk_fused / best[doc_id]
+        else:
+            for row in rows.values():
+                row.fused = row.chunk_fused
+        # Later stages change scores by tens of per cent at most, so chunks past the
+        # first ``keep`` cannot reach the top k; not loading their documents saves the time.
+        kept = sorted(rows.values(), key=lambda r: r.fused, reverse=True)[:keep]
+        docs = self.store.get_documents([r.chunk.document_id for r in kept])
         out: list[Hit] = []
-        for key, row in table.items():
-            doc = docs.get(key[0])
+        for row in kept:
+            doc = docs.get(row.chunk.document_id)
             if doc is None:  # deleted between the two queries
                 continue
-            fused = float(row["fused"])  # type: ignore[arg-type]
             out.append(
                 Hit(
-                    chunk=row["chunk"],  # type: ignore[arg-type]
+                    chunk=row.chunk,
                     document=doc,
-                    score=fused,
-                    lexical=row.get("lexical"),  # type: ignore[arg-type]
-                    dense=row.get("dense"),  # type: ignore[arg-type]
-                    fused=fused,
-                    rank_lexical=row.get("rank_lexical"),  # type: ignore[arg-type]
-                    rank_dense=row.get("rank_dense"),  # type: ignore[arg-type]
+                    score=row.fused,
+                    lexical=row.lexical,
+                    dense=row.dense,
+                    fused=row.fused,
+                    rank_lexical=row.rank_lexical,
+                    rank_dense=row.rank_dense,
                 )
             )
         return out
@@ -162,49 +222,108 @@ class Retriever:
     def _weigh(hit: Hit, strength: float) -> Hit:
         doc = hit.document
         weight = evidence_weight(doc.kind, doc.publication_types, doc.year, doc.retracted)
-        # Centred on a typical research paper (weight ~0.5) so evidence nudges, never dominates.
+        # Centred on a typical research paper (weight ~0.5) so evidence nudges, never dominates:
+        # neighbouring fused (RRF) scores differ by 1-2 %, so the default strength of 0.05
+        # (at most +-2.5 %) moves a source a rank or two, and 0.2 would move it ten.
         factor = max(0.0, 1.0 + strength * (weight - 0.5))
         return replace(hit, evidence=weight, score=hit.score * factor)
 
 
-def _words(hit: Hit) -> set[str]:
-    return set(_WORD.findall(hit.chunk.text.lower())) or set(_WORD.findall(hit.document.title.lower()))
+def merge_scores(primary: list[ChunkHit], added: list[ChunkHit], weight: float, k: int) -> list[ChunkHit]:
+    """One BM25 list from two: a chunk scores its primary score plus ``weight`` x its expansion score.
+
+    A weighted OR, which FTS5 cannot express in one query.  Both scores come from
+    the same index, so they share a scale; rank fusion would not do here, since
+    the expansion list alone ranks passages that match only a synonym at its top.
+    """
+    scores: dict[tuple[str, int], float] = {}
+    found: dict[tuple[str, int], ChunkHit] = {}
+    for hits, w in ((primary, 1.0), (added, weight)):
+        for ch in hits:
+            key = (ch.chunk.document_id, ch.chunk.ordinal)
+            scores[key] = scores.get(key, 0.0) + w * ch.score
+            found.setdefault(key, ch)
+    ranked = sorted(scores, key=lambda key: scores[key], reverse=True)[:k]
+    return [replace(found[key], score=scores[key]) for key in ranked]
+
+
+def _words(hit: Hit) -> frozenset[str]:
+    return frozenset(_WORD.findall(hit.chunk.text.lower())) or frozenset(
+        _WORD.findall(hit.document.title.lower())
+    )
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter or 1)
 
 
 def diversify(
-    hits: Sequence[Hit], k: int, *, max_per_document: int = 2, mmr_lambda: float = 0.85
+    hits: Sequence[Hit],
+    k: int,
+    *,
+    max_per_document: int = 2,
+    mmr_lambda: float = 0.85,
+    mmr_depth: int = 20,
 ) -> list[Hit]:
-    """Greedy maximal marginal relevance with a per-document cap.
+    """The top ``k`` of ``hits``: maximal marginal relevance for the first slots, a per-document cap on all.
 
     Similarity is the Jaccard overlap of passage words: backend-independent and
     cheap, and near-duplicate passages (the same abstract in two sources, a
-    chunk overlapping its neighbour) are exactly what it catches.
+    chunk overlapping its neighbour) are exactly what it catches.  Only overlap
+    above :data:`MMR_OVERLAP_FLOOR` counts, rescaled to 0..1.
+
+    MMR picks the first ``mmr_depth`` slots (the ones a reader sees) from the
+    best ``3 x mmr_depth`` (at least 50) candidates, keeping for each candidate
+    its largest similarity to what is already chosen, so one pick costs one
+    comparison per candidate; the remaining slots follow the score order.
+    ``max_per_document`` (0: no cap) holds everywhere: no document fills more
+    than that many of the ``k`` slots.
     """
     ranked = sorted(hits, key=lambda h: h.score, reverse=True)
-    if not ranked:
+    if not ranked or k < 1:
         return []
-    top = ranked[0].score or 1.0
     per_doc: dict[str, int] = {}
+
+    def capped(hit: Hit) -> bool:
+        return bool(max_per_document) and per_doc.get(hit.chunk.document_id, 0) >= max_per_document
+
     chosen: list[Hit] = []
-    chosen_words: list[set[str]] = []
-    candidates = ranked[: max(k * 5, 50)]
-    words = {id(h): _words(h) for h in candidates}
-    while candidates and len(chosen) < k:
-        best_i, best_val = -1, float("-inf")
-        for i, hit in enumerate(candidates):
-            if max_per_document and per_doc.get(hit.chunk.document_id, 0) >= max_per_document:
-                continue
-            w = words[id(hit)]
-            sim = max((len(w & c) / (len(w | c) or 1) for c in chosen_words), default=0.0)
-            value = mmr_lambda * (hit.score / top) - (1 - mmr_lambda) * sim
-            if value > best_val:
-                best_i, best_val = i, value
-        if best_i < 0:
+    taken: set[int] = set()
+
+    def take(i: int) -> None:
+        taken.add(i)
+        chosen.append(ranked[i])
+        doc_id = ranked[i].chunk.document_id
+        per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
+
+    picks = min(k, mmr_depth) if mmr_lambda < 1.0 else 0
+    if picks:
+        top = ranked[0].score or 1.0
+        pool = list(range(min(len(ranked), max(3 * mmr_depth, 50))))
+        words = {i: _words(ranked[i]) for i in pool}
+        max_sim = dict.fromkeys(pool, 0.0)
+        while pool and len(chosen) < picks:
+            best_i, best_val = -1, float("-inf")
+            for i in pool:
+                if capped(ranked[i]):
+                    continue
+                overlap = max(0.0, (max_sim[i] - MMR_OVERLAP_FLOOR) / (1 - MMR_OVERLAP_FLOOR))
+                value = mmr_lambda * (ranked[i].score / top) - (1 - mmr_lambda) * overlap
+                if value > best_val:
+                    best_i, best_val = i, value
+            if best_i < 0:
+                break
+            pool.remove(best_i)
+            take(best_i)
+            new = words[best_i]
+            for i in pool:
+                max_sim[i] = max(max_sim[i], _jaccard(words[i], new))
+    for i, hit in enumerate(ranked):
+        if len(chosen) >= k:
             break
-        hit = candidates.pop(best_i)
-        chosen.append(hit)
-        chosen_words.append(words[id(hit)])
-        per_doc[hit.chunk.document_id] = per_doc.get(hit.chunk.document_id, 0) + 1
+        if i not in taken and not capped(hit):
+            take(i)
     return chosen
 
 

@@ -447,19 +447,32 @@ class SQLiteStore:
     # --- retrieval ---
     def search_text(self, match: str, k: int, filters: SearchFilters | None = None) -> list[ChunkHit]:
         where, params = _filter_clause(filters)
+        # FTS5 ranks its own rows fastest (joining every match to its document first made
+        # queries 4x slower at 50k documents), so take the best ``fetch`` matches, then join
+        # and filter those; if filtering leaves fewer than k, fetch more until all are seen.
         sql = (
-            'SELECT c.document_id, c.ordinal, c.section, c.start, c."end", c.text, c.title, '
-            "bm25(chunks_fts, 2.0, 1.0) AS score "
-            "FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
-            "JOIN documents d ON d.id = c.document_id "
-            f"WHERE chunks_fts MATCH ?{where} ORDER BY score LIMIT ?"
+            'SELECT c.document_id, c.ordinal, c.section, c.start, c."end", c.text, c.title, f.score '
+            "FROM (SELECT rowid, bm25(chunks_fts, 2.0, 1.0) AS score FROM chunks_fts "
+            "WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) f "
+            "JOIN chunks c ON c.rowid = f.rowid JOIN documents d ON d.id = c.document_id "
+            f"WHERE 1=1{where} ORDER BY f.score"
         )
+        fetch = k + k // 4 + 10 if where else k
         try:
-            rows = self._conn.execute(sql, [match, *params, k]).fetchall()
+            while True:
+                rows = self._conn.execute(sql, [match, fetch, *params]).fetchall()
+                if len(rows) >= k or not where:
+                    break
+                matched = self._conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (match,)
+                ).fetchone()[0]
+                if fetch >= matched:
+                    break
+                fetch *= 4
         except sqlite3.OperationalError as exc:
             raise StoreError(f"full-text query {match!r} failed: {exc}") from exc
         # FTS5's bm25() is negative (lower is better); flip it so every score is higher-is-better.
-        return [ChunkHit(Chunk(*r[:6]), -float(r[7]), r[6]) for r in rows]
+        return [ChunkHit(Chunk(*r[:6]), -float(r[7]), r[6]) for r in rows[:k]]
 
     def chunks_to_embed(self, model: str, limit: int) -> list[tuple[int, str]]:
         rows = self._conn.execute(

@@ -1,0 +1,369 @@
+"""Benchmark: curbside hybrid retrieval vs bm25s vs dense-only, on PubMedQA questions.
+
+Corpus (built once, cached under ``bench/out/``, keyed by its inputs):
+
+* the 500 PubMedQA (expert-labelled, dev half) entries, each its PMID's abstract
+  made of its ``CONTEXTS`` paragraphs with their ``LABELS``, its ``YEAR`` and
+  ``MESHES``.  The file holds no article titles, so these documents have an empty
+  title (the question is *not* used as a title: it paraphrases the real one and
+  would leak the answer);
+* both MEDLINE files in ``../shared/data/medline/`` as distractors (about 50k
+  articles, a third of them title-only); their DeleteCitations are applied.
+
+No PubMedQA PMID occurs in the MEDLINE files, so each question has exactly one
+relevant document: its own PMID.  Every PubMedQA ``QUESTION`` is one query.
+
+Rows, all over the same corpus in the same run:
+
+* ``curbside-hybrid``: :class:`curbside.retrieve.Retriever` as ``curbside search`` runs it
+  (FTS5 BM25 + MiniLM int8 kNN, RRF, evidence weighting, concept rerank, MMR);
+* ``curbside-bm25``: the same retriever, lexical stage only;
+* ``curbside-dense``: the same retriever, dense stage only;
+* ``bm25s``: the ``bm25s`` library over each document's title + abstract, with
+  its English stop words and the Snowball English stemmer (PyStemmer), the setup
+  its README recommends.  curbside's FTS5 index uses the Porter stemmer.
+
+Metrics per row: nDCG@10, Recall@10, Recall@100, MRR (documents ranked by their
+best chunk), queries/s, p50/p95 latency of one query (retrieving 100), and index
+build times.  The last line printed is one JSON object.
+
+    flock /tmp/curbside-bench.lock .venv/bin/python bench/retrieval.py [--limit N] [--fast]
+
+``--limit N`` keeps the first N articles of each MEDLINE file (a separate cached
+corpus); ``--fast`` is ``--limit 2000 --queries 100``.  Embedding the full corpus
+takes several minutes on two cores; it is resumable, so an interrupted run
+continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from curbside import api
+from curbside.config import Settings, shared_data_dir
+from curbside.demo import slice_pubmed_file
+from curbside.embeddings import MiniLMEmbedder
+from curbside.evaluation import EvalReport, evaluate, ranked_documents
+from curbside.ingest import ingest_paths
+from curbside.questions import Vocabulary
+from curbside.retrieve import RetrievalConfig, Retriever
+from curbside.store.sqlite import SQLiteStore
+
+#: Bump when the way the corpus is built changes, so stale caches are not reused.
+CORPUS_VERSION = 1
+OUT = Path(__file__).resolve().parent / "out"
+K = 100  # retrieved per query: enough for Recall@100
+err = Console(stderr=True)
+
+
+def _bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# corpus
+
+
+def load_pubmedqa(path: Path) -> dict[str, dict[str, Any]]:
+    data: dict[str, dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def pubmedqa_documents(records: dict[str, dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """JSON Lines document records (docs/jsonl.md) for the PubMedQA entries."""
+    for pmid, rec in records.items():
+        contexts = list(rec["CONTEXTS"])
+        labels = list(rec.get("LABELS") or [])
+        sections = [
+            {"text": text, "label": labels[i] if i < len(labels) else ""} for i, text in enumerate(contexts)
+        ]
+        year = str(rec.get("YEAR") or "")
+        yield {
+            "id": f"pmid:{pmid}",
+            "title": "",  # PubMedQA ships no titles
+            "sections": sections,
+            "source": "pubmedqa",
+            "year": int(year) if year.isdigit() else None,
+            "identifiers": {"pmid": pmid},
+            "mesh": [{"descriptor": m} for m in rec.get("MESHES") or []],
+        }
+
+
+def corpus_key(pubmedqa: Path, medline: Sequence[Path], limit: int | None, chunk_chars: int) -> str:
+    parts = {
+        "version": CORPUS_VERSION,
+        "inputs": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in (pubmedqa, *medline)],
+        "limit": limit,
+        "chunk_chars": chunk_chars,
+    }
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+
+
+def build_corpus(
+    data: Path, limit: int | None, settings: Settings, folder: Path
+) -> tuple[SQLiteStore, dict[str, Any]]:
+    """Ingest the corpus into ``folder/store.db`` unless already there; returns the store and build info."""
+    info_path = folder / "build.json"
+    info: dict[str, Any] = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    store = SQLiteStore(folder / "store.db", chunk_chars=settings.chunk_chars)
+    if not info.get("ingested"):
+        medline = sorted((data / "medline").glob("*.xml.gz"))
+        if limit is not None:
+            medline = [
+                slice_pubmed_file(p, folder / p.name.replace(".xml.gz", f".first{limit}.xml.gz"), limit)
+                for p in medline
+            ]
+        jsonl = folder / "pubmedqa.jsonl"
+        records = load_pubmedqa(data / "pubmedqa" / "pubmedqa_dev.json")
+        with jsonl.open("w", encoding="utf-8") as fh:
+            for doc in pubmedqa_documents(records):
+                fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        err.print(f"[dim]ingesting {len(medline)} MEDLINE files and {len(records)} PubMedQA abstracts[/]")
+        started = time.perf_counter()
+        with _bar("ingest") as bar:
+            tasks: dict[str, Any] = {}
+
+            def update(p: Any) -> None:
+                if p.input not in tasks:
+                    tasks[p.input] = bar.add_task("", total=p.bytes_total, note=Path(p.input).name)
+                bar.update(tasks[p.input], completed=p.bytes_done or 0)
+
+            report = ingest_paths(store, [*map(str, medline), str(jsonl)], settings, progress=update)
+        failed = [i.error for i in report.inputs if i.status == "failed"]
+        if failed:
+            raise SystemExit(f"ingest failed: {failed}")
+        info.update(ingested=True, ingest_s=round(time.perf_counter() - started, 2))
+        info_path.write_text(json.dumps(info))
+    return store, info
+
+
+def embed_corpus(store: SQLiteStore, embedder: MiniLMEmbedder, info: dict[str, Any], folder: Path) -> None:
+    """Embed every chunk not embedded yet (resumable); embedding seconds add up across runs."""
+    todo = store.count_to_embed(embedder.name)
+    if todo == 0:
+        return
+    err.print(f"[dim]embedding {todo:,} chunks with {embedder.name} (resumable: Ctrl-C and rerun)[/]")
+    started = time.perf_counter()
+    with _bar("embed") as bar:
+        task = bar.add_task("", total=todo, note="chunks")
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            api.index(store=store, embedder=embedder, progress=update, settings=Settings(embed_batch=256))
+        finally:
+            info["embed_s"] = round(info.get("embed_s", 0.0) + time.perf_counter() - started, 2)
+            info["embedded_chunks"] = store.stats().embedded.get(embedder.name, 0)
+            (folder / "build.json").write_text(json.dumps(info))
+
+
+# --------------------------------------------------------------------------------------
+# runs
+
+
+class BM25sRun:
+    """bm25s over title + abstract per document, stop words and Snowball stemming."""
+
+    def __init__(self, doc_ids: list[str], texts: list[str]) -> None:
+        import bm25s
+        import Stemmer
+
+        self._bm25s = bm25s
+        self.stemmer = Stemmer.Stemmer("english")
+        self.doc_ids = doc_ids
+        started = time.perf_counter()
+        tokens = bm25s.tokenize(texts, stopwords="en", stemmer=self.stemmer, show_progress=False)
+        self.retriever = bm25s.BM25()
+        self.retriever.index(tokens, show_progress=False)
+        self.index_s = time.perf_counter() - started
+        self.version = getattr(bm25s, "__version__", "?")
+
+    def __call__(self, question: str) -> list[str]:
+        tokens = self._bm25s.tokenize(
+            [question], stopwords="en", stemmer=self.stemmer, show_progress=False, return_ids=False
+        )
+        if not tokens or not tokens[0]:
+            return []
+        docs, _ = self.retriever.retrieve(
+            tokens, k=min(K, len(self.doc_ids)), show_progress=False, n_threads=1
+        )
+        return [self.doc_ids[int(i)] for i in docs[0]]
+
+
+def curbside_run(retriever: Retriever, config: RetrievalConfig) -> Callable[[str], list[str]]:
+    def run(question: str) -> list[str]:
+        # One chunk per document in the ranking: metrics judge documents, not passages.
+        return ranked_documents(retriever.search(question, K, config=replace(config, max_per_document=1)))
+
+    return run
+
+
+def run_all(
+    runs: dict[str, Callable[[str], list[str]]],
+    questions: list[tuple[str, str]],
+    qrels: dict[str, dict[str, float]],
+) -> list[EvalReport]:
+    reports = []
+    with _bar("queries") as bar:
+        for name, run in runs.items():
+            task = bar.add_task("", total=len(questions), note=name)
+            run(questions[0][1])  # warm-up: the first query pays for loading vocabulary and model
+
+            def tick(i: int, task: Any = task) -> None:
+                bar.update(task, completed=i)
+
+            reports.append(evaluate(name, run, questions, qrels, progress=tick))
+    return reports
+
+
+# --------------------------------------------------------------------------------------
+# main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Prints a table and, last, one JSON line.",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="first N articles of each MEDLINE file")
+    parser.add_argument("--queries", type=int, default=None, help="first N PubMedQA questions (default all)")
+    parser.add_argument("--fast", action="store_true", help="--limit 2000 --queries 100")
+    parser.add_argument("--no-dense", action="store_true", help="skip embedding and the dense/hybrid rows")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: auto)")
+    parser.add_argument("--build-only", action="store_true", help="build and cache the corpus, then stop")
+    args = parser.parse_args(argv)
+    if args.fast:
+        args.limit = args.limit or 2000
+        args.queries = args.queries or 100
+
+    data = shared_data_dir()
+    if data is None or not (data / "pubmedqa" / "pubmedqa_dev.json").is_file():
+        err.print("shared data (pubmedqa/pubmedqa_dev.json, medline/) not found; set CURBSIDE_SHARED_DATA")
+        print(json.dumps({"bench": "retrieval", "skipped": "no shared data"}))
+        return 0
+    settings = Settings(db=":memory:", shared_data=data)
+    pubmedqa = data / "pubmedqa" / "pubmedqa_dev.json"
+    medline = sorted((data / "medline").glob("*.xml.gz"))
+    key = corpus_key(pubmedqa, medline, args.limit, settings.chunk_chars)
+    folder = OUT / f"retrieval-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    err.print(f"[dim]corpus cache: {folder}[/]")
+
+    store, info = build_corpus(data, args.limit, settings, folder)
+    embedder = MiniLMEmbedder(batch_size=32, threads=args.threads)
+    if not args.no_dense:
+        embed_corpus(store, embedder, info, folder)
+    if args.build_only:
+        print(json.dumps({"bench": "retrieval", "built": str(folder), **info}))
+        return 0
+
+    records = load_pubmedqa(pubmedqa)
+    questions = [(pmid, rec["QUESTION"]) for pmid, rec in records.items()][: args.queries]
+    qrels = {pmid: {f"pmid:{pmid}": 1.0} for pmid, _ in questions}
+
+    stats = store.stats()
+    doc_ids: list[str] = []
+    texts: list[str] = []
+    for doc in store.iter_documents():
+        doc_ids.append(doc.id)
+        texts.append(f"{doc.title}\n{doc.body}")
+    err.print(f"[dim]indexing {len(doc_ids):,} documents with bm25s[/]")
+    bm25s_run = BM25sRun(doc_ids, texts)
+    del texts
+
+    Vocabulary.default()  # load the MeSH list before timing anything
+    retriever = Retriever(store, None if args.no_dense else embedder)
+    base = retriever.config
+    runs: dict[str, Callable[[str], list[str]]] = {"bm25s": bm25s_run}
+    if not args.no_dense:
+        runs["curbside-hybrid"] = curbside_run(retriever, replace(base, mode="hybrid"))
+    runs["curbside-bm25"] = curbside_run(retriever, replace(base, mode="bm25"))
+    if not args.no_dense:
+        runs["curbside-dense"] = curbside_run(retriever, replace(base, mode="dense"))
+    reports = {r.name: r for r in run_all(runs, questions, qrels)}
+
+    table = Table(
+        title=f"Retrieval on PubMedQA questions ({len(questions)} queries, {stats.documents:,} docs)"
+    )
+    for col in ("run", "nDCG@10", "Recall@10", "Recall@100", "MRR", "queries/s", "p50 ms", "p95 ms"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for r in reports.values():
+        table.add_row(
+            r.name,
+            f"{r.ndcg10:.4f}",
+            f"{r.recall10:.4f}",
+            f"{r.recall100:.4f}",
+            f"{r.mrr:.4f}",
+            f"{r.qps:.1f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p95_ms:.1f}",
+        )
+    Console().print(table)
+
+    result: dict[str, Any] = {
+        "bench": "retrieval",
+        "queries": len(questions),
+        "documents": stats.documents,
+        "chunks": stats.chunks,
+        "limit": args.limit,
+        "rows": {name: r.row() for name, r in reports.items()},
+        "index_build_s": {
+            "curbside_ingest_fts": info.get("ingest_s"),
+            "curbside_embed": None if args.no_dense else info.get("embed_s"),
+            "bm25s": round(bm25s_run.index_s, 2),
+        },
+        "bm25s_version": bm25s_run.version,
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+    }
+    if "curbside-hybrid" in reports:
+        ratio = reports["curbside-hybrid"].ndcg10 / (reports["bm25s"].ndcg10 or 1e-9)
+        result["hybrid_over_bm25s_ndcg10"] = round(ratio, 4)
+        result["targets"] = {
+            "hybrid_ndcg_ratio>=1.10": ratio >= 1.10,
+            "bm25_p50<20ms": reports["curbside-bm25"].p50_ms < 20,
+            "hybrid_p50<100ms": reports["curbside-hybrid"].p50_ms < 100,
+        }
+        print(f"hybrid / bm25s nDCG@10 = {ratio:.3f} (target >= 1.10)")
+    b = info
+    print(
+        f"index build: curbside ingest+FTS5 {b.get('ingest_s')} s, "
+        f"embedding {b.get('embed_s')} s; bm25s {bm25s_run.index_s:.1f} s"
+    )
+    store.close()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
