@@ -187,6 +187,13 @@ class PostgresStore:
         with self._pool.connection() as conn:
             return self._migrate(conn)
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics (and the lexeme frequencies ranking uses) after a bulk load;
+        autovacuum does the same on its own schedule."""
+        with self._pool.connection() as conn:
+            conn.execute("ANALYZE")
+        self._ranker = TermRanker(min_chunks=self._ranker.min_chunks)
+
     def applied_migrations(self) -> list[str]:
         with self._pool.connection() as conn:
             return [r[0] for r in conn.execute("SELECT name FROM migrations ORDER BY applied_at, name")]
