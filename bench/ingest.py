@@ -14,7 +14,6 @@ import argparse
 import gzip
 import json
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -45,13 +44,27 @@ def curbside_parse(path: Path) -> int:
     return sum(1 for _ in MedlineSource(path).records())
 
 
-def timed(fn, path: Path, repeat: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
-    times, n = [], 0
+def timed_pair(path: Path, repeat: int) -> dict[str, float | int]:
+    """Best-of-``repeat`` wall and CPU seconds of both loops, interleaved.
+
+    Interleaving (bare, curbside, bare, ...) and taking each loop's fastest
+    run keep a burst of load from other processes on a shared machine from
+    landing on one side only.  CPU time counts every thread of the process,
+    so it excludes the overlap that curbside's background gunzip thread buys.
+    """
+    best = {"bare_s": float("inf"), "curbside_s": float("inf"), "bare_cpu_s": float("inf")}
+    best["curbside_cpu_s"] = float("inf")
+    counts = {"articles": 0, "records": 0}
     for _ in range(repeat):
-        t = time.perf_counter()
-        n = fn(path)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), n
+        for name, fn, count in (
+            ("bare", bare_iterparse, "articles"),
+            ("curbside", curbside_parse, "records"),
+        ):
+            wall, cpu = time.perf_counter(), time.process_time()
+            counts[count] = fn(path)
+            best[f"{name}_s"] = min(best[f"{name}_s"], time.perf_counter() - wall)
+            best[f"{name}_cpu_s"] = min(best[f"{name}_cpu_s"], time.process_time() - cpu)
+    return {**counts, **best}
 
 
 def main() -> None:
@@ -61,7 +74,7 @@ def main() -> None:
     parser.add_argument(
         "--files", nargs="*", type=Path, help="MEDLINE XML files (default: shared medline/*.xml.gz)"
     )
-    parser.add_argument("--repeat", type=int, default=3, help="parse-only repetitions (median is reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="parse-only repetitions (the best is reported)")
     args = parser.parse_args()
     files = args.files
     if not files:
@@ -72,21 +85,25 @@ def main() -> None:
 
     parse_rows = []
     for path in files:
-        bare_s, bare_n = timed(bare_iterparse, path, args.repeat)
-        ours_s, ours_n = timed(curbside_parse, path, args.repeat)
+        t = timed_pair(path, args.repeat)
+        bare_s, ours_s = float(t["bare_s"]), float(t["curbside_s"])
         parse_rows.append(
             {
                 "file": path.name,
-                "articles": bare_n,
-                "records": ours_n,
+                "articles": t["articles"],
+                "records": t["records"],
                 "bare_s": round(bare_s, 3),
                 "curbside_s": round(ours_s, 3),
                 "ratio": round(ours_s / bare_s, 3),
+                "bare_cpu_s": round(float(t["bare_cpu_s"]), 3),
+                "curbside_cpu_s": round(float(t["curbside_cpu_s"]), 3),
+                "cpu_ratio": round(float(t["curbside_cpu_s"]) / float(t["bare_cpu_s"]), 3),
             }
         )
         print(
-            f"parse {path.name}: bare iterparse {bare_s:.2f} s ({bare_n:,} articles), "
-            f"curbside {ours_s:.2f} s ({ours_n:,} records) -> ratio {ours_s / bare_s:.2f}x"
+            f"parse {path.name}: bare iterparse {bare_s:.2f} s ({t['articles']:,} articles), "
+            f"curbside {ours_s:.2f} s ({t['records']:,} records) -> ratio {ours_s / bare_s:.2f}x "
+            f"(CPU time ratio {parse_rows[-1]['cpu_ratio']:.2f}x)"
         )
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +139,10 @@ def main() -> None:
         "parse_bare_s": round(total_bare, 3),
         "parse_curbside_s": round(total_ours, 3),
         "parse_ratio": round(total_ours / total_bare, 3),
+        "parse_cpu_ratio": round(
+            sum(r["curbside_cpu_s"] for r in parse_rows) / sum(r["bare_cpu_s"] for r in parse_rows),  # type: ignore[misc]
+            3,
+        ),
         "parse": parse_rows,
         "failed_inputs": [i.error for i in report.failed],
     }
@@ -131,7 +152,10 @@ def main() -> None:
         f"in {seconds:.1f} s = {result['records_per_s']:,} records/s; store {result['store_mb']} MB; "
         f"peak RSS {result['peak_rss_mb']} MB; re-run {rerun_s:.2f} s"
     )
-    print(f"parse overhead vs bare iterparse: {result['parse_ratio']}x (target <= 1.5x)")
+    print(
+        f"parse overhead vs bare iterparse: {result['parse_ratio']}x wall (target <= 1.5x), "
+        f"{result['parse_cpu_ratio']}x CPU time"
+    )
     print(json.dumps(result))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import threading
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,20 @@ def test_mesh_interning_keeps_headings_distinct() -> None:
     ] * 2
 
 
+def test_mesh_nameless_parts_are_skipped_without_moving_qualifiers() -> None:
+    """A descriptor without a name drops its heading; its qualifiers never join the previous one."""
+    xml = (
+        b"<PubmedArticle><MedlineCitation><PMID>7</PMID><Article><ArticleTitle>T</ArticleTitle></Article>"
+        b'<MeshHeadingList><MeshHeading><DescriptorName UI="D1" MajorTopicYN="N">Anemia</DescriptorName>'
+        b'<QualifierName UI="Q2" MajorTopicYN="N"> </QualifierName></MeshHeading>'
+        b'<MeshHeading><DescriptorName UI="D3" MajorTopicYN="N"></DescriptorName>'
+        b'<QualifierName UI="Q4" MajorTopicYN="Y">blood</QualifierName></MeshHeading>'
+        b'<MeshHeading><DescriptorName UI="D5" MajorTopicYN="Y">Humans</DescriptorName></MeshHeading>'
+        b"</MeshHeadingList></MedlineCitation></PubmedArticle>"
+    )
+    assert one(xml).mesh == (MeshHeading("Anemia", "D1", False), MeshHeading("Humans", "D5", True))
+
+
 def test_medline_date_and_medline_ta_fallback(sample: Path) -> None:
     doc = documents(read_all(sample))["pmid:90000002"]
     assert (doc.year, doc.pub_date) == (1979, "1979 Jan-Feb")
@@ -237,6 +252,18 @@ def test_truncated_gzip_yields_what_it_can_then_names_the_file(tmp_path: Path) -
     assert str(path) in str(info.value)
     assert len(got) > 100  # records before the damage were delivered before the error
     assert [r.id for r in got if isinstance(r, Document)] == [f"pmid:{1000 + i}" for i in range(len(got))]
+
+
+def test_abandoned_read_stops_the_decompression_thread(tmp_path: Path) -> None:
+    # More decompressed bytes than the thread may read ahead, so it is still running after one record.
+    body = b"".join(article_xml(str(1000 + i)) for i in range(20_000))
+    path = tmp_path / "pubmed99n0002.xml.gz"
+    path.write_bytes(gzip.compress(HEAD + body + TAIL))
+    records = MedlineSource(path).records()
+    assert isinstance(next(records), Document)
+    assert any(t.name == "medline-prefetch" for t in threading.enumerate())
+    records.close()  # what a killed or failed ingest does to the generator
+    assert not any(t.name == "medline-prefetch" for t in threading.enumerate())
 
 
 def test_syntax_error_midway_keeps_earlier_records_and_gives_the_line(tmp_path: Path) -> None:
