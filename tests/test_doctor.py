@@ -129,6 +129,9 @@ def test_postgres_without_psycopg(settings: Settings, monkeypatch: pytest.Monkey
 def test_postgres_backend_and_reachability(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", type(sys)("psycopg"))
     pg = settings.model_copy(update={"db": "postgresql://me:secret@db.example:5433/curbside"})
+    bare = registry_module.Registry()  # an installation whose registry lacks the PostgreSQL backend
+    bare.add("store", "sqlite", lambda location, settings: None)
+    monkeypatch.setattr(registry_module, "_registry", bare)
     store = by_name(run_checks(pg, transport=answer()))["store"]
     assert store.status == "fail" and "no PostgreSQL store backend" in store.detail
 
@@ -370,3 +373,16 @@ def test_overall_and_order(settings: Settings) -> None:
     assert overall([Check("a", "ok", ""), Check("b", "warn", "")]) == "warn"
     assert overall([Check("a", "fail", ""), Check("b", "warn", "")]) == "fail"
     assert json.dumps([c.__dict__ for c in checks])  # plain data, fit for `doctor --json`
+
+
+def test_postgres_unix_socket_url_probes_the_socket_folder(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", type(sys)("psycopg"))
+    pg = settings.model_copy(update={"db": "postgresql://me@/curbside?host=/var/run/postgresql"})
+    calls: list[tuple[str, int, float]] = []
+    store = by_name(run_checks(pg, transport=answer(), connect=lambda h, p, t: calls.append((h, p, t))))[
+        "store"
+    ]
+    assert calls == [("/var/run/postgresql", 5432, 2.0)]
+    assert store.status == "ok"

@@ -237,7 +237,7 @@ def index(ctx: Context, limit: int | None, embedder: str | None) -> None:
         TimeElapsedColumn(),
         console=err_console,
     )
-    task = bar.add_task("embed", total=None)
+    task = bar.add_task("embed", total=0)  # not None: the text column formats it before the first update
 
     def update(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -178,6 +178,11 @@ def _describe(exc: BaseException) -> str:
 
 def _tcp_connect(host: str, port: int, timeout: float) -> None:
     def probe() -> None:
+        if host.startswith("/"):  # libpq's host=/dir: a unix socket in that folder
+            with socket.socket(socket.AF_UNIX) as unix:
+                unix.settimeout(timeout)
+                unix.connect(f"{host}/.s.PGSQL.{port}")
+            return
         with socket.create_connection((host, port), timeout=timeout):
             pass
 
@@ -257,7 +262,8 @@ def _postgres(settings: Settings, connect: Callable[[str, int, float], None]) ->
     from curbside.registry import get_registry
 
     parts = urlsplit(settings.db)
-    host = parts.hostname or "localhost"
+    # libpq also takes the host as ?host=... (a unix-socket folder such as /var/run/postgresql).
+    host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]
     try:
         port = parts.port or 5432
     except ValueError:
