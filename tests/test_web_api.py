@@ -512,3 +512,24 @@ def test_injected_source_cannot_change_a_valid_answer(
     assert article["metadata"]["synthesizer"] == "llm"
     assert "PWNED" not in json.dumps(article)
     assert good.backend.calls[0].messages[0].content == system_prompt()
+
+
+def test_strict_mode_shows_signed_out_askers_nothing_unapproved(web_settings: Settings) -> None:
+    strict = web_settings.model_copy(update={"web_show_own_answers": False})
+    with TestClient(create_app(strict)) as c:
+        data = ask(c)
+        assert data["article"] is None and data["status"] == "submitted" and "review" in data["message"]
+        assert c.get(f"/threads/{data['thread_id']}/1", headers={"Accept": "text/html"}).status_code == 403
+        events = parse_sse(
+            c.post("/api/v1/ask/stream", json={"question": QUESTION}, headers=with_csrf(c)).text
+        )
+        assert [e for e, _ in events if e in ("section", "bottom_line")] == []
+        assert events[-2][0] == "article" and events[-2][1]["article"] is None
+        token = sign_in(c, "reviewer")
+        c.post(
+            f"/api/v1/articles/{data['article_id']}/review",
+            json={"action": "approve"},
+            headers={**bearer(token), "X-CSRF-Token": csrf_of(c)},
+        )
+        anon = TestClient(c.app)
+        assert anon.get(f"/api/v1/articles/{data['slug']}").json()["status"] == "approved"

@@ -163,6 +163,11 @@ class Settings(BaseSettings):
         default="extractive",
         description="Registered synthesizer the web app answers with (extractive or llm).",
     )
+    web_show_own_answers: bool = Field(
+        default=True,
+        description="Show a signed-out visitor the answers to their own questions at once, under the "
+        "pending-review banner; false: only approved versions ever reach signed-out visitors.",
+    )
 
 
 def shared_data_dir() -> Path | None:

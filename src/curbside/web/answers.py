@@ -13,7 +13,9 @@ Who may read an answer:
   with the "pending human review" banner: the thread is theirs (its id is
   random and listed in their signed cookie), and the answer is what they asked
   for.  Nobody else signed out can open that thread or see its unapproved
-  versions.
+  versions.  ``Settings.web_show_own_answers = False`` turns this off: then a
+  signed-out asker, like every signed-out reader, sees an answer only once it
+  is approved.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ Job = Callable[[Emit], None]
 class AnswerResult:
     thread: Thread
     version: ArticleVersion
+    visible: bool = True  # False: saved for review, but this signed-out caller may not read it yet
 
     @property
     def turn(self) -> int:
@@ -67,9 +70,11 @@ class AnswerResult:
                 "standalone_question": self.thread.turns[-1].standalone,
                 "url": self.url,
                 "audience": audience,
-                "article": article_to_dict(shown),
+                "article": article_to_dict(shown) if self.visible else None,
             }
         )
+        if not self.visible:
+            out["message"] = "the answer was saved for review; it is published once a reviewer approves it"
         return out
 
 
@@ -133,6 +138,9 @@ def answer(
     )
     last = thread.turns[-1]
     assert last.article_id is not None and last.version is not None  # follow_up saves every answer
+    if user is None and not state.settings.web_show_own_answers:
+        # Saved and awaiting review; the caller learns where it is, not what it says.
+        return AnswerResult(thread, state.review.articles._load(last.article_id, last.version), visible=False)
     return AnswerResult(thread, load_version(request, last.article_id, last.version, owner=True))
 
 
@@ -166,6 +174,9 @@ def streaming_job(request: Request, thread_id: str | None, question: str, audien
         if audience != "clinician":  # the page to open shows the reader's chosen wording
             data["url"] = f"{result.url}?audience={audience}"
         article = data.pop("article")
+        if article is None:
+            emit("article", {**data, "article": None})
+            return
         emit("bottom_line", {"claims": article["bottom_line"], "verdict": article["verdict"]})
         for section in article["sections"]:
             emit("section", section)
@@ -181,6 +192,8 @@ def load_version(request: Request, article_id: str, version: int, *, owner: bool
     user = current_user(request)
     if user is not None or not owner:
         return db.articles.get(article_id, version, viewer=user)
+    if not state_of(request).settings.web_show_own_answers:
+        return db.articles.get(article_id, version, viewer=None)  # approved versions only
     # The asking browser's own answer: visibility was decided by thread ownership above.
     return db.articles._load(article_id, version)
 
