@@ -123,3 +123,33 @@ def test_vector_model_dimension_is_fixed(pg: PostgresStore) -> None:
     with pytest.raises(StoreError, match="4 dimensions, not 3"):
         pg.put_vectors("m", keys[1:], np.ones((len(keys) - 1, 3), dtype=np.float32))
     assert pg.vector_models() == {"m": 4}
+
+
+def test_concurrent_writers_of_the_same_new_records_take_turns(pg_url: str) -> None:
+    # Parallel ingest of a baseline and an update file can carry the same PMIDs at once.
+    stores = [PostgresStore(pg_url, pool_size=1) for _ in range(3)]
+    errors: list[BaseException] = []
+    results = []
+
+    def write(store: PostgresStore, n: int) -> None:
+        docs = [make_doc(i, text=f"Version {n} of record {i}.") for i in range(1, 60)]
+        try:
+            results.append(
+                store.write_batch(Batch(FileProgress(f"f{n}", "x", "t"), documents=docs, records=59))
+            )
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        assert sum(r.inserted for r in results) == 59 and sum(r.updated for r in results) == 2 * 59
+        assert stores[0].stats().documents == 59
+        assert all(len(stores[0].chunks(f"pmid:{i}")) == 1 for i in range(1, 60))
+    finally:
+        for s in stores:
+            s.close()

@@ -84,6 +84,10 @@ def _filter_sql(filters: SearchFilters | None) -> sql.Composable:
     return sql.SQL(" AND ") + sql.SQL(" AND ").join(conds)
 
 
+def _key(doc: Document) -> str:
+    return doc.id.replace("\x00", "\ufffd")  # the id as stored (see _clean)
+
+
 def _progress(row: Sequence[Any]) -> FileProgress:
     key, path, source_type, done, documents, deletions, malformed, completed = row[:8]
     return FileProgress(key, path, source_type, done, documents, deletions, malformed, bool(completed))
@@ -264,12 +268,17 @@ class PostgresStore:
         return result
 
     def _upsert(self, conn: psycopg.Connection[Any], docs: Sequence[Document], result: BatchResult) -> None:
-        ids = list(dict.fromkeys(d.id for d in docs))
-        # FOR UPDATE: two writers of the same record (parallel ingest) take turns instead of racing.
+        ids = list(dict.fromkeys(_key(d) for d in docs))
+        # Two writers of the same record (parallel ingest of a baseline and an update file) take
+        # turns: a transaction lock per id, taken in one global order so that they cannot
+        # deadlock; it also covers ids not stored yet, which FOR UPDATE could not lock.
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(1, h) FROM "
+            "(SELECT DISTINCT hashtext(x) AS h FROM unnest(%s::text[]) x ORDER BY 1) t",
+            (ids,),
+        )
         stored = dict(
-            conn.execute(
-                "SELECT id, content_hash FROM documents WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (ids,)
-            ).fetchall()
+            conn.execute("SELECT id, content_hash FROM documents WHERE id = ANY(%s)", (ids,)).fetchall()
         )
         state: dict[str, str] = dict(stored)
         final: dict[str, tuple[Document, str]] = {}
@@ -277,7 +286,7 @@ class PostgresStore:
         # last version of a record repeated within the batch is written.
         for doc in docs:
             digest = doc.content_hash()
-            previous = state.get(doc.id)
+            previous = state.get(_key(doc))
             if previous == digest:
                 result.unchanged += 1
                 continue
@@ -285,12 +294,12 @@ class PostgresStore:
                 result.inserted += 1
             else:
                 result.updated += 1
-            state[doc.id] = digest
-            final[doc.id] = (doc, digest)
-        changed = [(d, h) for d, h in final.values() if stored.get(d.id) != h]
+            state[_key(doc)] = digest
+            final[_key(doc)] = (doc, digest)
+        changed = [(d, h) for d, h in final.values() if stored.get(_key(d)) != h]
         if not changed:
             return
-        replaced = [d.id for d, _ in changed if d.id in stored]
+        replaced = [_key(d) for d, _ in changed if _key(d) in stored]
         if replaced:
             conn.execute("DELETE FROM chunks WHERE document_id = ANY(%s)", (replaced,))
         now = time.time()
