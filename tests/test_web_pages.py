@@ -356,3 +356,36 @@ def test_rendered_versions_are_cached_but_status_is_read_fresh(app: FastAPI) -> 
     for key in ("a", "b", "c"):
         small.put((key,), key)
     assert small.get(("a",)) is None and small.get(("c",)) == "c"
+
+
+def test_follow_up_from_a_published_article_starts_a_thread_from_it(app: FastAPI) -> None:
+    asker = browser(app)
+    ask(asker)
+    reviewer = browser(app)
+    sign_in(reviewer, "reviewer")
+    token = csrf(reviewer)
+    reviewer.post(
+        "/review/causes-of-leukopenia/action", data={"action": "approve", "version": "1", "csrf_token": token}
+    )
+    visitor = browser(app)
+    page = doc(visitor.get("/articles/causes-of-leukopenia").text)
+    form = page.xpath("//section[@id='followup']//form")[0]
+    assert (
+        form.get("action") == "/articles/causes-of-leukopenia/follow-up" and form.get("data-stream") is None
+    )
+    r = visitor.post(
+        form.get("action"),
+        data={
+            "question": "What about in children?",
+            "csrf_token": csrf(visitor, "/articles/causes-of-leukopenia"),
+        },
+    )
+    assert r.status_code == 303 and re.fullmatch(
+        r"/threads/thr_[\w-]+/2\?audience=clinician", r.headers["location"]
+    )
+    tree = doc(visitor.get(r.headers["location"]).text)
+    assert [li.text_content() for li in tree.xpath("//div[contains(@class,'turns')]//li")] == [
+        QUESTION,
+        "What about in children?",
+    ]
+    assert "children" in tree.xpath("string(//h1)").lower()

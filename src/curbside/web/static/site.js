@@ -36,7 +36,7 @@ function handleEvent(list, name, data) {
 }
 
 async function streamSubmit(form, event) {
-  if (!window.fetch || !window.TextDecoder || !window.ReadableStream) return; // plain submit
+  if (!form.dataset.stream || !window.fetch || !window.TextDecoder || !window.ReadableStream) return; // plain submit
   event.preventDefault();
   const list = form.querySelector(".progress");
   const button = form.querySelector("button[type=submit]");
