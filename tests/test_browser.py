@@ -62,7 +62,10 @@ def reviewer_flow(browser: Any, base: str, question: str, *, follow_up: str, pre
     page.goto(base + "/")
     screenshot(page, f"{prefix}home")
     page.fill("#question", question)
-    page.click("form.ask button[type=submit]")
+    with page.expect_response("**/api/v1/ask/stream", timeout=120_000) as streamed:
+        page.click("form.ask button[type=submit]")
+    assert streamed.value.status == 200  # site.js streamed the answer's progress (no plain form post)
+    assert streamed.value.headers["content-type"].startswith("text/event-stream")
     page.wait_for_url("**/threads/*/1", timeout=120_000)
     article_url = page.url
     assert page.inner_text("h1") == question
@@ -87,7 +90,9 @@ def reviewer_flow(browser: Any, base: str, question: str, *, follow_up: str, pre
 
     # 3. A follow-up continues the thread with its context.
     page.fill("#followup-question", follow_up)
-    page.click("#followup button[type=submit]")
+    with page.expect_response("**/follow-up/stream", timeout=120_000) as followed:
+        page.click("#followup button[type=submit]")
+    assert followed.value.status == 200
     page.wait_for_url("**/threads/*/2?audience=patient", timeout=120_000)
     title = page.inner_text("h1").lower()
     assert "children" in title
