@@ -486,6 +486,23 @@ def test_yesno_without_any_cue_is_uncertain() -> None:
     assert assess_yesno(query, hits_for(descriptive)).verdict == "uncertain"
 
 
+def test_yesno_verdict_rests_on_the_sources_that_match_the_whole_question() -> None:
+    # Ranked first but about vitamin C and fever, not the common cold: it must not outvote the trial.
+    partial = doc(
+        404,
+        "Vitamin C and fever",
+        [
+            (
+                "RESULTS",
+                "Vitamin C significantly reduced the duration of fever and significantly improved recovery "
+                "(p < 0.001).",
+            )
+        ],
+    )
+    assert ask(QUESTION, partial, VITC_NEGATIVE).verdict == "no"
+    assert ask(QUESTION, partial).verdict == "yes"  # alone, it is the best match there is
+
+
 def test_comparison_asked_as_yes_no_keeps_its_sections_and_gets_a_verdict() -> None:
     article = ask("Is vitamin C better than placebo for the duration of the common cold?", VITC_POSITIVE)
     assert article.qtype == "comparison"

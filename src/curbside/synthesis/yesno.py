@@ -5,14 +5,17 @@ hits and weighs cues of a positive finding ("significantly", "associated
 with", "reduced", p <= 0.05, a ratio whose 95% CI excludes 1) against cues of a
 null or negative one ("no significant difference", "did not", "failed to",
 p > 0.05, a CI that includes 1), weighting each sentence by its hit's rank,
-its section and its overlap with the question.  Hedges ("may", "unclear",
+its section, its overlap with the question and how much of the whole question
+its document covers relative to the best-matching hit.  Hedges ("may", "unclear",
 "further studies") can make a near-balanced answer "uncertain", and no cue at
 all always does: the sources do not say.
 
 The rules were tuned on PubMedQA (500 expert-labelled questions, see
 ``tests/test_extractive.py``), whose contexts *exclude* the abstract's
 conclusion, so they work on results sentences rather than the authors'
-summary.  Accuracy there is 0.61 against a 0.55 majority baseline: a
+summary.  Accuracy there is 0.61 against a 0.55 majority baseline with only
+the question's own abstract as evidence, and about 0.57-0.60 when the abstract
+must first be retrieved from a 51k-document store (``bench/answer.py``): a
 verdict is a pointer to the evidence sections, not a substitute for them.
 """
 
@@ -102,6 +105,8 @@ _NO_HARM: Final = cues(
 #: One negative cue outweighs one positive: null results are stated once, effects several ways.
 NEGATIVE_WEIGHT: Final = 1.5
 _RANK_WEIGHTS: Final = (1.0, 0.6, 0.4)
+#: How steeply a document that covers less of the question than the best one is weighed down.
+_COVERAGE_POWER: Final = 8
 
 
 def _blank(text: str, start: int, end: int) -> str:
@@ -202,6 +207,25 @@ def _verdict_weight(c: Candidate) -> float:
     return _RANK_WEIGHTS[c.rank] * label * (0.25 + c.own) * min(1.0, c.quality * 1.5)
 
 
+def _coverage(terms: QueryTerms, hits: Sequence[Hit]) -> dict[str, float]:
+    """Document id -> (its share of the question / the best document's share) ** power.
+
+    A verdict should rest on the sources that match the *whole* question: a hit
+    that shares only some of its terms (another drug, another outcome) is
+    weighed down steeply rather than left to tip the balance.
+    """
+    shares: dict[str, float] = {}
+    for hit in hits:
+        doc = hit.document
+        if doc.id not in shares:
+            text = " ".join([doc.title, doc.body, *(m.descriptor for m in doc.mesh), *doc.keywords])
+            shares[doc.id] = terms.overlap(stems(text))
+    best = max(shares.values(), default=0.0)
+    if best <= 0:
+        return dict.fromkeys(shares, 1.0)
+    return {doc_id: (share / best) ** _COVERAGE_POWER for doc_id, share in shares.items()}
+
+
 def assess_yesno(
     query: Query,
     hits: Sequence[Hit],
@@ -227,10 +251,12 @@ def assess_yesno(
     per_doc: dict[str, float] = {}
     polarity: dict[tuple[str, int], float] = {}
     best: dict[int, tuple[float, Candidate]] = {}  # direction -> strongest sentence
+    coverage = _coverage(terms, hits)
     for c in cands:
         if c.rank >= len(_RANK_WEIGHTS):
             continue
-        weight = _verdict_weight(c)
+        base = _verdict_weight(c)
+        weight = base * coverage.get(c.document.id, 0.0)
         p, n, h = signal(c.text, terms, equivalence, safety)
         signed = p - NEGATIVE_WEIGHT * n
         polarity[c.key] = signed
@@ -240,7 +266,8 @@ def assess_yesno(
             hedge + weight * h,
             total + weight,
         )
-        per_doc[c.document.id] = per_doc.get(c.document.id, 0.0) + weight * signed
+        # Conflicts are judged without the coverage weight: a dissenting source must not be hidden.
+        per_doc[c.document.id] = per_doc.get(c.document.id, 0.0) + base * signed
         direction = (signed > 0) - (signed < 0)
         # The lead must state the answer about *this* question: relevance counts twice, cue count is capped.
         strength = weight * (0.25 + c.own) * (min(abs(signed), 2.0) if direction else 0.1)
