@@ -511,6 +511,8 @@ def cause_category(
 MIN_QUALITY: Final = 0.5
 #: Bottom-line sentences must be free of every quality penalty.
 _BOTTOM_LINE_QUALITY: Final = 0.9
+#: A quoted document must cover at least this share of what the best-matching document covers.
+_RELATIVE_COVERAGE: Final = 0.75
 #: Within one document the duplicate threshold is this share of ``duplicate_jaccard``: abstracts restate
 #: their results in the conclusion with other words ("There were novel cases of X" / "We found two cases of X").
 _SAME_DOCUMENT_FACTOR: Final = 0.7
@@ -667,12 +669,14 @@ class ExtractiveSynthesizer:
             # Concepts name what the question is about; leftover keywords ("improve", "current")
             # are often words an abstract on the very topic does not use.
             terms = QueryTerms(terms.concepts, ())
-        out = set()
+        shares = {}
         for doc in {h.document.id: h.document for h in hits}.values():
             text = " ".join([doc.title, doc.body, *(h.descriptor for h in doc.mesh), *doc.keywords])
-            if terms.overlap(stems(text)) >= self.min_coverage:
-                out.add(doc.id)
-        return out
+            shares[doc.id] = terms.overlap(stems(text))
+        # ... and, when some document covers more of it, nearly as much as the best one: with an
+        # abstract on mammography in women at hand, one that mentions only women is off topic.
+        floor = max(self.min_coverage, _RELATIVE_COVERAGE * max(shares.values(), default=0.0))
+        return {doc_id for doc_id, share in shares.items() if share >= floor and share > 0}
 
     def _usable(self, c: Candidate) -> bool:
         """Relevant, of good quality, and itself about the question.

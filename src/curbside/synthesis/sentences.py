@@ -70,8 +70,9 @@ _METHODS_CUES: Final = cues(
 )
 #: Leading discourse markers dropped from a claim when what follows starts like a sentence.
 _LEAD_MARKER: Final = re.compile(
-    r"^(?:in (?:conclusion|summary)|to conclude|overall|taken together|collectively|in short|conclusions?"
-    r"|summary)\s*[,:]\s*",
+    r"^(?:in (?:conclusion|summary|addition)|to conclude|overall|taken together|collectively|in short"
+    r"|conclusions?|summary|furthermore|moreover|additionally|thus|therefore|finally|importantly|notably)"
+    r"\s*[,:]\s*",
     re.IGNORECASE,
 )
 _TRUNCATED: Final = re.compile(r"\s*\(ABSTRACT TRUNCATED(?: AT \d+ WORDS)?\)\s*$", re.IGNORECASE)
