@@ -300,6 +300,13 @@ def test_documents_matching_one_word_of_the_question_are_no_evidence() -> None:
     )
 
 
+def test_documents_covering_much_less_than_the_best_one_are_not_quoted() -> None:
+    question = "Is leukopenia common in HIV infection?"
+    cited = {c.citations[0].document_id for c in all_claims(ask(question, HIV, SPLEEN))}
+    assert cited == {HIV.id}  # SPLEEN is about leukopenia, not HIV: half the question
+    assert all_claims(ask(question, SPLEEN))  # alone, the best there is, it is quoted
+
+
 def test_one_document_fills_at_most_two_places_of_a_section() -> None:
     many = doc(
         108,
