@@ -211,7 +211,7 @@ def test_evidence_breaks_ties_towards_stronger_designs(store: SQLiteStore, vocab
 
 
 def _hit(n: int, ordinal: int, score: float, text: str) -> Hit:
-    document = make_doc(n)
+    document = make_doc(n, title=f"Report {n}")
     return Hit(chunk=Chunk(document.id, ordinal, "", 0, len(text), text), document=document, score=score)
 
 
@@ -275,3 +275,30 @@ def test_api_search_falls_back_to_bm25_without_vectors(corpus: SQLiteStore, tmp_
     query, hits, timings = api.search("causes of leucopenia", store=corpus)
     assert set(ids(hits)[:2]) == {"pmid:1", "pmid:2"}
     assert query.qtype == "causes" and "embed" not in timings
+
+
+# -- reranker -------------------------------------------------------------------------------------
+
+
+def test_concept_reranker_rewards_passages_covering_every_concept(vocab: Vocabulary) -> None:
+    from curbside.rerank import ConceptCoverageReranker, NoReranker
+
+    q = analyse("clozapine leucopenia", vocabulary=vocab)
+    both = _hit(1, 0, 1.0, "Clozapine caused leukopenic episodes.")  # "leukopenic" meets "leukopenia"
+    one = _hit(2, 0, 1.1, "Clozapine dosing in schizophrenia.")
+    ranked = ConceptCoverageReranker().rerank(q, [one, both])
+    assert [h.document.id for h in ranked] == ["pmid:1", "pmid:2"]
+    assert ranked[0].rerank == 1.0 and ranked[1].rerank == pytest.approx(0.8)
+    assert ranked[1].score == pytest.approx(1.1 * 0.8)
+    assert [h.document.id for h in NoReranker().rerank(q, [both, one])] == ["pmid:2", "pmid:1"]
+
+
+def test_reranker_falls_back_to_keywords_without_concepts() -> None:
+    from curbside.rerank import ConceptCoverageReranker
+
+    q = analyse("zorblatt quexine", vocabulary=Vocabulary())
+    assert q.concepts == ()
+    ranked = ConceptCoverageReranker().rerank(
+        q, [_hit(1, 0, 1.0, "zorblatt only"), _hit(2, 0, 0.9, "zorblatts and quexines")]
+    )
+    assert [(h.document.id, h.rerank) for h in ranked] == [("pmid:2", 1.0), ("pmid:1", pytest.approx(0.8))]

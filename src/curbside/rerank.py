@@ -41,26 +41,55 @@ class NoReranker:
         return sorted(hits, key=lambda h: h.score, reverse=True)
 
 
+_ENDINGS = ("", "s", "ic", "ia", "al", "ics", "ias", "als", "ical", "icals", "ial", "ials")
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
-    # A light suffix strip so "leukopenic"/"leukopenia" and "infections"/"infection" meet.
-    for suffix in ("ies", "es", "s", "ic", "ia", "al"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+    """A light suffix strip, repeated, so "leukopenias", "leukopenia" and "leukopenic" meet.
+
+    Plurals lose ``s`` (not ``ss``/``us``/``is``) or turn ``ies`` into ``y`` ("therapies"
+    -> "therapy"), never ``es``, which would make "medicines" and "medicine" differ.
+    """
+    while True:
+        if len(word) > 5 and word.endswith("ies"):
+            word = word[:-3] + "y"
+        elif len(word) > 4 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            word = word[:-1]
+        elif len(word) > 5 and word.endswith(("ic", "ia", "al")):
+            word = word[:-2]
+        else:
+            return word
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _forms(stem: str) -> frozenset[str]:
+    """The words that :func:`_stem` reduces to ``stem``, among the endings it strips."""
+    candidates = {stem + ending for ending in _ENDINGS}
+    if stem.endswith("y"):
+        candidates.add(stem[:-1] + "ies")
+    return frozenset(w for w in candidates if _stem(w) == stem)
 
 
 def _terms(text: str) -> set[str]:
-    # Stem each distinct word once: a passage repeats most of its words.
+    # Stem each distinct word once: a phrase repeats few words, but a term list many.
     return {_stem(w) for w in set(_WORD.findall(text.lower()))}
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def _covers(expression: tuple[frozenset[str], ...], words: set[str]) -> bool:
+    return all(not forms.isdisjoint(words) for forms in expression)
 
 
 class ConceptCoverageReranker:
     """Score = fused score x (floor + (1 - floor) x share of question concepts the passage covers).
 
     A concept counts as covered when all words of any of its expressions occur
-    in the title or passage.  Questions without recognised concepts fall back to
-    their keywords, each keyword acting as a concept.
+    in the title or passage.  Keywords of the question that are not part of a
+    recognised concept each count as a concept of their own.
     """
 
     name = "concept"
@@ -68,23 +97,34 @@ class ConceptCoverageReranker:
     def __init__(self, settings: Settings | None = None, *, floor: float = 0.6) -> None:
         self.floor = floor
 
-    def _expressions(self, query: Query) -> list[list[set[str]]]:
+    def _expressions(self, query: Query) -> list[list[tuple[frozenset[str], ...]]]:
+        """Per concept, its expressions; per expression, per word, the word forms that match it.
+
+        Matching the passage's own words against a few precomputed forms costs one set
+        lookup per form, where stemming every passage word cost most of a query's time.
+        """
         groups: list[list[set[str]]] = []
+        written: set[str] = set()
         for concept in query.concepts:
             variants = {concept.text, concept.preferred, *concept.synonyms, *concept.narrower}
             groups.append([t for t in (_terms(v) for v in variants) if t])
-        if not groups:
-            groups = [[_terms(k)] for k in query.keywords if _terms(k)]
-        return [g for g in groups if g]
+            written |= _terms(concept.text)
+        # Keywords that are not part of a recognised concept count on their own.
+        groups += [[t] for t in (_terms(k) for k in query.keywords) if t and not t <= written]
+        return [[tuple(_forms(stem) for stem in sorted(expr)) for expr in g] for g in groups if g]
 
     def rerank(self, query: Query, hits: Sequence[Hit]) -> list[Hit]:
         groups = self._expressions(query)
         if not groups:
             return sorted(hits, key=lambda h: h.score, reverse=True)
         out = []
+        titles: dict[str, set[str]] = {}
         for hit in hits:
-            words = _terms(f"{hit.document.title} {hit.chunk.text}")
-            covered = sum(1 for group in groups if any(expr <= words for expr in group))
+            doc_id = hit.document.id
+            if doc_id not in titles:
+                titles[doc_id] = _words(hit.document.title)
+            words = titles[doc_id] | _words(hit.chunk.text)
+            covered = sum(1 for group in groups if any(_covers(expr, words) for expr in group))
             factor = self.floor + (1 - self.floor) * covered / len(groups)
             out.append(replace(hit, rerank=factor, score=hit.score * factor))
         return sorted(out, key=lambda h: h.score, reverse=True)
