@@ -152,7 +152,7 @@ def test_folders_and_globs(tmp_path: Path) -> None:
     ]
     with pytest.raises(InputError, match="no such file"):
         resolve_inputs([tmp_path / "missing.xml"])
-    with pytest.raises(InputError, match="notes.txt: no source understands"):
+    with pytest.raises(InputError, match=r"notes\.txt: no source understands"):
         resolve_inputs([tmp_path / "corpus" / "notes.txt"])
 
 
@@ -201,3 +201,21 @@ def test_kill_midway_then_rerun_equals_one_clean_run(tmp_path: Path) -> None:
     with SQLiteStore(clean_db) as a, SQLiteStore(killed_db) as b:
         assert counts(a) == counts(b) == (7998, 7998, 8000, 2, 0)
         assert {d.id for d in a.iter_documents()} == {d.id for d in b.iter_documents()}
+
+
+def test_store_writes_the_documents_own_hash_and_json(tmp_path: Path) -> None:
+    """The store's one-pass serialisation must agree with Document.content_hash() and to_dict()."""
+    import json
+
+    from curbside.sources.medline import MedlineSource
+    from curbside.store.sqlite import serialise_document
+    from curbside.types import Document, document_from_dict
+
+    path = write_medline(tmp_path / "a.xml", range(1, 4))
+    docs = [r for r in MedlineSource(path).records() if isinstance(r, Document)]
+    assert len(docs) == 3 and docs[0].mesh[0].qualifiers
+    for doc in docs:
+        digest, data = serialise_document(doc)
+        assert digest == doc.content_hash()
+        assert json.loads(data) == json.loads(json.dumps(doc.to_dict()))
+        assert document_from_dict(json.loads(data)) == doc

@@ -268,6 +268,13 @@ def test_failed_batch_rolls_back_documents_and_position(store: Store) -> None:
 
     class Exploding:
         id = "pmid:2"
+        # A store may hash the document itself or serialise its fields (SQLite's one-pass
+        # serialisation reads them like dataclasses.asdict): both explode.
+        __dataclass_fields__ = {"id": None, "title": None}  # noqa: RUF012
+
+        @property
+        def title(self) -> str:
+            raise Boom
 
         def content_hash(self) -> str:
             raise Boom

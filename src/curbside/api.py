@@ -54,11 +54,12 @@ def ingest(
     settings: Settings | None = None,
     store: Store | None = None,
     progress: ProgressCallback | None = None,
+    workers: int = 1,
 ) -> IngestReport:
-    """Ingest files, globs and folders; see :mod:`curbside.ingest`."""
+    """Ingest files, globs and folders; see :mod:`curbside.ingest` (``workers``: :mod:`curbside.bulk`)."""
     settings = settings or Settings()
     with _store(settings, store) as s:
-        report = ingest_paths(s, paths, settings, progress=progress)
+        report = ingest_paths(s, paths, settings, progress=progress, workers=workers)
         _rereview_after_ingest(settings, s)
         return report
 
@@ -150,14 +151,22 @@ def index(
     embedder: Embedder | None = None,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> IndexReport:
     """Embed every chunk that has no vector from the configured embedder yet.
 
     Resumable by construction: each batch commits its vectors, and the next run
     asks the store only for chunks still without one.  ``progress(done, total)``
-    is called after each batch.
+    is called after each batch.  ``workers`` > 1 embeds in that many processes,
+    each with its own ``settings.embedder`` (see :mod:`curbside.bulk`).
     """
     settings = settings or Settings()
+    if workers < 1:
+        raise InputError(f"workers must be at least 1 (got {workers})")
+    if workers > 1 and embedder is not None:
+        raise InputError(
+            "workers > 1 builds the embedder in each worker from settings.embedder; pass no embedder"
+        )
     emb = embedder or get_embedder(settings.embedder, settings)
     started = time.perf_counter()
     done = 0
@@ -167,6 +176,12 @@ def index(
             total = min(total, limit)
         if progress:
             progress(0, total)
+        if workers > 1 and total:
+            from curbside.bulk import embed_parallel
+
+            done = embed_parallel(
+                s, settings.embedder, emb.name, settings, workers=workers, total=total, progress=progress
+            )
         while done < total:
             todo = s.chunks_to_embed(emb.name, min(settings.embed_batch, total - done))
             if not todo:

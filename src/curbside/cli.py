@@ -90,6 +90,7 @@ def _print_ingest(report: IngestReport, as_json: bool) -> None:
                     "inputs": [asdict(i) for i in report.inputs],
                     "result": asdict(report.result),
                     "seconds": round(report.seconds, 3),
+                    "records_per_s": round(report.records_per_s, 1),
                     "problems": [asdict(p) for p in report.problems],
                 },
                 indent=2,
@@ -108,7 +109,7 @@ def _print_ingest(report: IngestReport, as_json: bool) -> None:
     r = report.result
     console.print(
         f"inserted {r.inserted:,}, updated {r.updated:,}, unchanged {r.unchanged:,}, "
-        f"deleted {r.deleted:,} in {report.seconds:.1f} s"
+        f"deleted {r.deleted:,} in {report.seconds:.1f} s ({report.records_per_s:,.0f} records/s)"
     )
     for p in report.problems:
         err_console.print(
@@ -125,9 +126,21 @@ def _print_ingest(report: IngestReport, as_json: bool) -> None:
 )
 @click.option("--max", "max_records", default=100, show_default=True, help="With --pubmed: records to fetch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Parse this many files at once in worker processes (bulk ingest; same result as 1).",
+)
 @pass_ctx
 def ingest(
-    ctx: Context, paths: tuple[str, ...], pubmed_query: str | None, max_records: int, as_json: bool
+    ctx: Context,
+    paths: tuple[str, ...],
+    pubmed_query: str | None,
+    max_records: int,
+    as_json: bool,
+    workers: int,
 ) -> None:
     """Ingest MEDLINE/PubMed XML, PMC JATS, guidelines or JSON Lines from PATHS (files, globs, folders)."""
     if not paths and not pubmed_query:
@@ -136,7 +149,7 @@ def ingest(
     with bar:
         reports = []
         if paths:
-            reports.append(api.ingest(paths, settings=ctx.settings, progress=update))
+            reports.append(api.ingest(paths, settings=ctx.settings, progress=update, workers=workers))
         if pubmed_query:
             reports.append(
                 api.ingest_pubmed(
@@ -226,8 +239,15 @@ def show(ctx: Context, doc_id: str, as_json: bool, with_chunks: bool) -> None:
 @cli.command()
 @click.option("--limit", type=int, default=None, help="Embed at most this many chunks now (the rest later).")
 @click.option("--embedder", default=None, help="Registered embedder name (default: settings.embedder).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Embed in this many worker processes, each with its own model.",
+)
 @pass_ctx
-def index(ctx: Context, limit: int | None, embedder: str | None) -> None:
+def index(ctx: Context, limit: int | None, embedder: str | None, workers: int) -> None:
     """Embed the chunks that have no vector yet (resumable: stop and run again any time)."""
     settings = ctx.settings.model_copy(update={"embedder": embedder}) if embedder else ctx.settings
     bar = Progress(
@@ -243,7 +263,7 @@ def index(ctx: Context, limit: int | None, embedder: str | None) -> None:
         bar.update(task, completed=done, total=total)
 
     with bar:
-        report = api.index(settings=settings, limit=limit, progress=update)
+        report = api.index(settings=settings, limit=limit, progress=update, workers=workers)
     rate = report.embedded / report.seconds if report.seconds else 0.0
     click.echo(
         f"embedded {report.embedded:,} chunks with {report.embedder} in {report.seconds:.1f} s "

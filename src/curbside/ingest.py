@@ -17,7 +17,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,7 +27,7 @@ from curbside.errors import CurbsideError, InputError, SourceError
 from curbside.registry import get_registry
 from curbside.sources.base import FileSourceType, Source
 from curbside.store.base import Batch, BatchResult, FileProgress, Store
-from curbside.types import Deletion, Document, Malformed
+from curbside.types import Deletion, Document, Malformed, Record
 
 
 @dataclass
@@ -70,6 +70,12 @@ class IngestReport:
     @property
     def documents(self) -> int:
         return sum(i.documents for i in self.inputs)
+
+    @property
+    def records_per_s(self) -> float:
+        """Throughput of this run: documents written (inserted, updated or unchanged) per second."""
+        written = self.result.inserted + self.result.updated + self.result.unchanged
+        return written / self.seconds if self.seconds > 0 else 0.0
 
 
 def file_source_types() -> list[FileSourceType]:
@@ -136,13 +142,24 @@ def ingest_paths(
     settings: Settings | None = None,
     *,
     progress: ProgressCallback | None = None,
+    workers: int = 1,
 ) -> IngestReport:
-    """Ingest every file matched by ``patterns`` (see :func:`resolve_inputs`)."""
+    """Ingest every file matched by ``patterns`` (see :func:`resolve_inputs`).
+
+    ``workers`` > 1 parses that many files at once in worker processes
+    (:mod:`curbside.bulk`); the store ends the same as with one.
+    """
     settings = settings or Settings()
+    if workers < 1:
+        raise InputError(f"workers must be at least 1 (got {workers})")
     started = time.perf_counter()
     report = IngestReport()
     inputs = resolve_inputs(patterns)
-    for path, source_type in inputs:
+    if workers > 1 and inputs:
+        from curbside.bulk import ingest_parallel
+
+        ingest_parallel(store, inputs, settings, workers=workers, report=report, progress=progress)
+    for path, source_type in inputs if workers == 1 else ():
         try:
             key = "sha256:" + file_digest(path)
             source = source_type.open(path, settings)
@@ -203,32 +220,12 @@ def ingest_source(
         )
     )
 
-    batch = Batch(fp)
-    seen = 0
-
-    def flush() -> None:
-        nonlocal batch
-        if batch.records:
-            result.add(store.write_batch(batch))
-            notify(Progress(source.name, fp.records_done, getattr(source, "position", None), size))
-        batch = Batch(fp)
-
     try:
-        for record in source.records():
-            seen += 1
-            if seen <= skip:
-                continue
-            # A deletion and a document in one batch would be applied out of input order.
-            if (isinstance(record, Deletion) and batch.documents) or (
-                isinstance(record, Document) and batch.deletions
-            ):
-                flush()
-            _add(batch, record)
-            if batch.records >= settings.batch_size:
-                flush()
-        flush()
+        for documents, deletions, malformed, records in batched(source.records(), skip, settings.batch_size):
+            result.add(store.write_batch(Batch(fp, documents, deletions, malformed, records)))
+            notify(Progress(source.name, fp.records_done, getattr(source, "position", None), size))
     except SourceError as exc:
-        flush()  # keep the good records read before the failure
+        # The good records read before the failure were delivered (and written) first.
         notify(Progress(source.name, fp.records_done, event="failed", message=str(exc)))
         return InputReport(
             source.name, source_type, "failed", fp.documents, fp.deletions, fp.malformed, error=str(exc)
@@ -245,11 +242,46 @@ def ingest_source(
     )
 
 
-def _add(batch: Batch, record: Document | Deletion | Malformed) -> None:
-    batch.records += 1
-    if isinstance(record, Document):
-        batch.documents.append(record)
-    elif isinstance(record, Deletion):
-        batch.deletions.extend(record.ids)
-    else:
-        batch.malformed.append(record)
+#: One batch as :func:`batched` yields it: documents, deleted ids, problem reports, records consumed.
+BatchParts = tuple[list[Document], list[str], list[Malformed], int]
+
+
+def batched(records: Iterable[Record], skip: int, size: int) -> Iterator[BatchParts]:
+    """Group ``records`` after the first ``skip`` into batches of ``size`` records, in input order.
+
+    A deletion and a document never share a batch (the store applies a batch's
+    documents before its deletions, which would reorder them).  On a
+    :class:`SourceError` the records read before it come out as a last batch,
+    then the error is raised.  The serial ingest and the bulk workers
+    (:mod:`curbside.bulk`) both batch with this, so both write the same batches.
+    """
+    documents: list[Document] = []
+    deletions: list[str] = []
+    malformed: list[Malformed] = []
+    count = seen = 0
+    try:
+        for record in records:
+            seen += 1
+            if seen <= skip:
+                continue
+            if count and (
+                (isinstance(record, Deletion) and documents) or (isinstance(record, Document) and deletions)
+            ):
+                yield documents, deletions, malformed, count
+                documents, deletions, malformed, count = [], [], [], 0
+            count += 1
+            if isinstance(record, Document):
+                documents.append(record)
+            elif isinstance(record, Deletion):
+                deletions.extend(record.ids)
+            else:
+                malformed.append(record)
+            if count >= size:
+                yield documents, deletions, malformed, count
+                documents, deletions, malformed, count = [], [], [], 0
+    except SourceError:
+        if count:
+            yield documents, deletions, malformed, count
+        raise
+    if count:
+        yield documents, deletions, malformed, count

@@ -604,8 +604,9 @@ class _Prefetcher:
     thread, at the position where they happened.
     """
 
-    _BLOCK = 1 << 18
-    _DEPTH = 8
+    # lxml's own read size: a truncated gzip loses the block it fails in, so keep that small.
+    _BLOCK = 1 << 15
+    _DEPTH = 64
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
