@@ -5,7 +5,11 @@ same run, the parse speed of curbside's MEDLINE source against a bare
 ``lxml.etree.iterparse`` loop over the same files (the floor any parser on
 lxml pays), with their ratio.  Last line: one JSON object with every number.
 
-    .venv/bin/python bench/ingest.py [--files PATH ...] [--repeat 3]
+    .venv/bin/python bench/ingest.py [--files PATH ...] [--repeat 3] [--workers 2]
+
+With ``--workers`` it also times ``curbside ingest --workers N`` into fresh
+stores.  ``load_avg_1m`` records how busy the machine was (numbers from a
+shared machine are only comparable within one run).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -75,6 +80,11 @@ def main() -> None:
         "--files", nargs="*", type=Path, help="MEDLINE XML files (default: shared medline/*.xml.gz)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="parse-only repetitions (the best is reported)")
+    parser.add_argument(
+        "--workers",
+        default="2",
+        help="comma-separated worker counts to also time the bulk ingest with (e.g. 2,4; '' for none)",
+    )
     args = parser.parse_args()
     files = args.files
     if not files:
@@ -119,6 +129,36 @@ def main() -> None:
         again = ingest_paths(store, [str(p) for p in files], settings)
         rerun_s = time.perf_counter() - t
         store.close()
+    # Bulk ingest (curbside ingest --workers N) into fresh stores: same documents, records/s.
+    worker_rows = [
+        {"workers": 1, "ingest_s": round(seconds, 2), "records_per_s": round(stats.records_read / seconds, 1)}
+    ]
+    for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(tmp) / "bench.db"
+            store = SQLiteStore(db)
+            t = time.perf_counter()
+            ingest_paths(store, [str(p) for p in files], Settings(db=str(db)), workers=workers)
+            w_seconds = time.perf_counter() - t
+            w_stats = store.stats()
+            store.close()
+        same = (w_stats.documents, w_stats.chunks, w_stats.records_read) == (
+            stats.documents,
+            stats.chunks,
+            stats.records_read,
+        )
+        worker_rows.append(
+            {
+                "workers": workers,
+                "ingest_s": round(w_seconds, 2),
+                "records_per_s": round(w_stats.records_read / w_seconds, 1),
+                "same_counts_as_1": same,
+            }
+        )
+        print(
+            f"ingest --workers {workers}: {w_seconds:.1f} s = {w_stats.records_read / w_seconds:,.0f} records/s "
+            f"(same counts as --workers 1: {same})"
+        )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total_bare = sum(r["bare_s"] for r in parse_rows)  # type: ignore[misc]
     total_ours = sum(r["curbside_s"] for r in parse_rows)  # type: ignore[misc]
@@ -145,6 +185,9 @@ def main() -> None:
         ),
         "parse": parse_rows,
         "failed_inputs": [i.error for i in report.failed],
+        "bulk": worker_rows,
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     print(
         f"ingest: {stats.records_read:,} articles read, {stats.deletions_applied} deletions, "
