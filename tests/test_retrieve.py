@@ -302,3 +302,18 @@ def test_reranker_falls_back_to_keywords_without_concepts() -> None:
         q, [_hit(1, 0, 1.0, "zorblatt only"), _hit(2, 0, 0.9, "zorblatts and quexines")]
     )
     assert [(h.document.id, h.rerank) for h in ranked] == [("pmid:2", 1.0), ("pmid:1", pytest.approx(0.8))]
+
+
+def test_dense_filters_return_k_hits_when_the_nearest_are_filtered_out(
+    store: SQLiteStore, vocab: Vocabulary
+) -> None:
+    near = [doc(n, f"Leukopenia {n}", "Leukopenia after clozapine.", year=1980) for n in range(1, 41)]
+    far = [doc(n, f"Other {n}", f"Unrelated topic number {n}.", year=2020) for n in range(41, 49)]
+    write(store, near + far)
+    q = analyse("leukopenia after clozapine", vocabulary=vocab, year_from=2000)
+    hits = search(store, q.text, vocab, mode="dense", candidates=5)
+    assert len({h.document.id for h in hits}) > 5  # unfiltered sanity: the 1980 papers are nearest
+    embedder = FakeEmbedder()
+    retriever = Retriever(store, embedder)
+    filtered = retriever.search(q, 6, config=RetrievalConfig(mode="dense", candidates=6, mmr_lambda=1.0))
+    assert len(filtered) == 6 and all(h.document.year == 2020 for h in filtered)

@@ -538,23 +538,38 @@ class SQLiteStore:
             )
         scores = matrix @ vector.astype(np.float32).reshape(-1)
         where, params = _filter_clause(filters)
-        if where:
-            allowed = np.fromiter(
-                (
-                    r[0]
-                    for r in self._conn.execute(
-                        f"SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id WHERE 1=1{where}",
-                        params,
-                    )
-                ),
-                dtype=np.int64,
-            )
-            scores = np.where(np.isin(keys, allowed), scores, -np.inf)
-        top = min(k, len(keys))
-        idx = np.argpartition(-scores, top - 1)[:top]
-        idx = idx[np.argsort(-scores[idx])]
-        idx = idx[np.isfinite(scores[idx])]
-        return self._hits_by_rowid([(int(keys[i]), float(scores[i])) for i in idx])
+        if not where:
+            return self._hits_by_rowid(_top(keys, scores, k))
+        # Filter the best matches, not the whole table (a join over every chunk cost more than
+        # the kNN itself); fetch more while the filter leaves fewer than k.
+        fetch = k + k // 4 + 10
+        while fetch <= _MAX_FILTERED_FETCH:
+            best = _top(keys, scores, fetch)
+            rowids = [r for r, _ in best]
+            allowed = {
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id "
+                    f"WHERE c.rowid IN ({','.join('?' * len(rowids))}){where}",
+                    [*rowids, *params],
+                )
+            }
+            kept = [(r, sc) for r, sc in best if r in allowed]
+            if len(kept) >= k or len(best) < fetch:
+                return self._hits_by_rowid(kept[:k])
+            fetch *= 4
+        allowed_all = np.fromiter(
+            (
+                r[0]
+                for r in self._conn.execute(
+                    f"SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id WHERE 1=1{where}",
+                    params,
+                )
+            ),
+            dtype=np.int64,
+        )
+        scores = np.where(np.isin(keys, allowed_all), scores, -np.inf)
+        return self._hits_by_rowid(_top(keys, scores, k))
 
     def _hits_by_rowid(self, scored: list[tuple[int, float]]) -> list[ChunkHit]:
         if not scored:
@@ -624,6 +639,21 @@ def serialise_document(doc: Document) -> tuple[str, str]:
     """``(doc.content_hash(), JSON of doc.to_dict())`` in one pass: the same hash, keys sorted."""
     payload = json.dumps(_plain(doc), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32], payload
+
+
+#: Largest candidate list filtered by rowid in search_vector; past it the filter runs over the table.
+_MAX_FILTERED_FETCH = 8000
+
+
+def _top(keys: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+    """The ``k`` best ``(key, score)`` pairs, best first, leaving out filtered (-inf) scores."""
+    top = min(k, len(keys))
+    if top <= 0:
+        return []
+    idx = np.argpartition(-scores, top - 1)[:top]
+    idx = idx[np.argsort(-scores[idx])]
+    idx = idx[np.isfinite(scores[idx])]
+    return [(int(keys[i]), float(scores[i])) for i in idx]
 
 
 def _split_sql(sql: str) -> list[str]:
