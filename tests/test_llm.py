@@ -212,6 +212,18 @@ def test_no_evidence_asks_no_model() -> None:
     assert article.metadata["attempts"] == 0
 
 
+def test_off_topic_evidence_asks_no_model() -> None:
+    hips = Document(
+        id="pmid:303",
+        title="Hip fracture surgery timing",
+        sections=(Section("Early surgery reduced mortality after hip fracture.", "RESULTS"),),
+    )
+    fake = FakeChatBackend([])
+    article = LLMSynthesizer(backend=fake).synthesize(query(), hits(hips))
+    assert fake.calls == []
+    assert article.insufficient
+
+
 def test_streaming_passes_tokens_through() -> None:
     reply = causes_reply()
     fake = FakeChatBackend([reply])

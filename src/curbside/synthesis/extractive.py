@@ -44,6 +44,7 @@ from curbside.synthesis.sentences import (
     candidate_sentences,
     cues,
     jaccard,
+    on_topic_documents,
     query_terms,
     stems,
 )
@@ -511,8 +512,6 @@ def cause_category(
 MIN_QUALITY: Final = 0.5
 #: Bottom-line sentences must be free of every quality penalty.
 _BOTTOM_LINE_QUALITY: Final = 0.9
-#: A quoted document must cover at least this share of what the best-matching document covers.
-_RELATIVE_COVERAGE: Final = 0.75
 #: Within one document the duplicate threshold is this share of ``duplicate_jaccard``: abstracts restate
 #: their results in the conclusion with other words ("There were novel cases of X" / "We found two cases of X").
 _SAME_DOCUMENT_FACTOR: Final = 0.7
@@ -581,7 +580,7 @@ class ExtractiveSynthesizer:
     def synthesize(self, query: Query, hits: Sequence[Hit]) -> Article:
         """A draft article: every claim quotes a sentence of ``hits`` and cites exactly its span."""
         candidates = candidate_sentences(query, hits)
-        on_topic = self._on_topic(query, hits)
+        on_topic = on_topic_documents(query, hits, min_coverage=self.min_coverage)
         usable = [c for c in candidates if c.document.id in on_topic and self._usable(c)]
         metadata: dict[str, object] = {
             "synthesizer": self.name,
@@ -656,27 +655,6 @@ class ExtractiveSynthesizer:
         )
 
     # -- parts ------------------------------------------------------------------------------------
-
-    def _on_topic(self, query: Query, hits: Sequence[Hit]) -> set[str]:
-        """Ids of the documents that, as a whole, cover at least ``min_coverage`` of the question.
-
-        A sentence matching one word of the question ("quantum" for "treatment
-        of quantum chromodynamics in zebras") is no evidence when its document
-        never mentions the rest: then the answer is "insufficient evidence".
-        """
-        terms = query_terms(query)
-        if terms.concepts:
-            # Concepts name what the question is about; leftover keywords ("improve", "current")
-            # are often words an abstract on the very topic does not use.
-            terms = QueryTerms(terms.concepts, ())
-        shares = {}
-        for doc in {h.document.id: h.document for h in hits}.values():
-            text = " ".join([doc.title, doc.body, *(h.descriptor for h in doc.mesh), *doc.keywords])
-            shares[doc.id] = terms.overlap(stems(text))
-        # ... and, when some document covers more of it, nearly as much as the best one: with an
-        # abstract on mammography in women at hand, one that mentions only women is off topic.
-        floor = max(self.min_coverage, _RELATIVE_COVERAGE * max(shares.values(), default=0.0))
-        return {doc_id for doc_id, share in shares.items() if share >= floor and share > 0}
 
     def _usable(self, c: Candidate) -> bool:
         """Relevant, of good quality, and itself about the question.

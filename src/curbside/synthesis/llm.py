@@ -39,6 +39,7 @@ from curbside.evidence import evidence_label
 from curbside.synthesis.backends.base import ChatBackend, ChatMessage, TokenCallback
 from curbside.synthesis.base import drop_empty_sections, title_for
 from curbside.synthesis.extractive import CAUSE_CATEGORIES, SECTION_PLANS
+from curbside.synthesis.sentences import on_topic_documents
 from curbside.types import (
     SECTION_SEPARATOR,
     Article,
@@ -472,7 +473,9 @@ class LLMSynthesizer:
     ``backend`` defaults to the registered chat backend named by
     ``settings.llm_backend``.  ``max_passages`` and ``max_evidence_chars``
     bound the evidence shown (the default budget fits a 4096-token context
-    with room for the answer); ``retries`` is how many times an invalid reply
+    with room for the answer) and only documents covering ``min_coverage`` of
+    the question are shown at all (see
+    :func:`~curbside.synthesis.sentences.on_topic_documents`); ``retries`` is how many times an invalid reply
     is sent back with its problems before giving up.
     """
 
@@ -488,6 +491,7 @@ class LLMSynthesizer:
         max_evidence_chars: int = 6000,
         max_tokens: int = 1500,
         temperature: float = 0.0,
+        min_coverage: float = 0.5,
     ) -> None:
         if backend is None:
             from curbside.registry import get_registry
@@ -500,6 +504,7 @@ class LLMSynthesizer:
         self.max_evidence_chars = max_evidence_chars
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.min_coverage = min_coverage
 
     def __repr__(self) -> str:
         return f"LLMSynthesizer(backend={self.backend.name}:{self.backend.model})"
@@ -511,6 +516,10 @@ class LLMSynthesizer:
         sees the next attempt from its start.
         """
         started = time.perf_counter()
+        # The same test as the extractive synthesizer's: hits whose documents do not cover the
+        # question are not evidence, and passing none to a model beats inviting it to improvise.
+        on_topic = on_topic_documents(query, hits, min_coverage=self.min_coverage)
+        hits = [h for h in hits if h.document.id in on_topic]
         passages = build_passages(hits, max_passages=self.max_passages, max_chars=self.max_evidence_chars)
         metadata: dict[str, Any] = {
             "synthesizer": self.name,

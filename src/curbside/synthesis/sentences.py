@@ -31,7 +31,9 @@ __all__ = [
     "QueryTerms",
     "candidate_sentences",
     "cues",
+    "document_text",
     "jaccard",
+    "on_topic_documents",
     "query_terms",
     "section_weight",
     "stems",
@@ -300,6 +302,37 @@ def candidate_sentences(query: Query, hits: Sequence[Hit]) -> list[Candidate]:
             )
     out.sort(key=lambda c: (-c.score, c.document.id, c.start))
     return out
+
+
+#: A document must cover at least this share of what the best-matching one covers to be on topic.
+RELATIVE_COVERAGE: Final = 0.75
+
+
+def document_text(doc: Document) -> str:
+    """Title, body, MeSH descriptors and keywords: what a document as a whole is about."""
+    return " ".join([doc.title, doc.body, *(h.descriptor for h in doc.mesh), *doc.keywords])
+
+
+def on_topic_documents(query: Query, hits: Sequence[Hit], *, min_coverage: float = 0.5) -> set[str]:
+    """Ids of the hits' documents that, as a whole, cover at least ``min_coverage`` of the question
+    and at least :data:`RELATIVE_COVERAGE` of what the best-matching document covers.
+
+    A sentence matching one word of the question ("quantum" for "treatment of
+    quantum chromodynamics in zebras") is no evidence when its document never
+    mentions the rest: then the answer is "insufficient evidence".  With an
+    abstract on mammography in women at hand, one that mentions only women is
+    off topic.  Concepts, when the question has any, are what is measured:
+    leftover keywords ("improve", "current") are often words an abstract on
+    the very topic does not use.
+    """
+    terms = query_terms(query)
+    if terms.concepts:
+        terms = QueryTerms(terms.concepts, ())
+    shares = {}
+    for doc in {h.document.id: h.document for h in hits}.values():
+        shares[doc.id] = terms.overlap(stems(document_text(doc)))
+    floor = max(min_coverage, RELATIVE_COVERAGE * max(shares.values(), default=0.0))
+    return {doc_id for doc_id, share in shares.items() if share >= floor and share > 0}
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:

@@ -31,6 +31,7 @@ from curbside.synthesis.sentences import (
     QueryTerms,
     candidate_sentences,
     cues,
+    document_text,
     query_terms,
     section_weight,
     stems,
@@ -218,8 +219,7 @@ def _coverage(terms: QueryTerms, hits: Sequence[Hit]) -> dict[str, float]:
     for hit in hits:
         doc = hit.document
         if doc.id not in shares:
-            text = " ".join([doc.title, doc.body, *(m.descriptor for m in doc.mesh), *doc.keywords])
-            shares[doc.id] = terms.overlap(stems(text))
+            shares[doc.id] = terms.overlap(stems(document_text(doc)))
     best = max(shares.values(), default=0.0)
     if best <= 0:
         return dict.fromkeys(shares, 1.0)
