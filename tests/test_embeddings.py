@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,3 +246,37 @@ def test_fake_shared_words_score_higher() -> None:
     leuko = fake.embed(["leukopenia"])[0]
     # Character 3-grams pull spelling variants together even without a shared word.
     assert float(leuko @ variant) > float(leuko @ unrelated) + 0.2
+
+
+# -- curbside index: embeds what is not embedded yet ---------------------------------------------
+
+
+def test_index_is_resumable_and_embeds_each_chunk_once(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from conftest import make_doc
+    from curbside import api
+    from curbside.cli import cli
+    from curbside.store.base import Batch, FileProgress
+    from curbside.store.sqlite import SQLiteStore
+
+    db = tmp_path / "index.db"
+    with SQLiteStore(db) as store:
+        docs = [make_doc(n) for n in range(1, 6)]
+        store.write_batch(Batch(FileProgress("k", "t", "t"), documents=docs, records=len(docs)))
+        chunks = store.stats().chunks
+    settings = Settings(db=str(db), embedder="fake", data_dir=tmp_path / "d", cache_dir=tmp_path / "c")
+    seen: list[tuple[int, int]] = []
+    first = api.index(settings=settings, limit=2, progress=lambda done, total: seen.append((done, total)))
+    assert (first.embedded, first.remaining) == (2, chunks - 2)
+    assert seen[0] == (0, 2) and seen[-1] == (2, 2)
+    result = CliRunner().invoke(cli, ["--db", str(db), "index", "--embedder", "fake"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"embedded {chunks - 2:,} chunks with fake-hash-64" in result.output
+        and "0 remaining" in result.output
+    )
+    again = api.index(settings=settings)
+    assert (again.embedded, again.remaining) == (0, 0)
+    with SQLiteStore(db) as store:
+        assert store.stats().embedded == {"fake-hash-64": chunks}
