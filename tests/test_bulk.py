@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import signal
@@ -144,6 +145,15 @@ def _cli(db: Path, *args: str, batch: int | None = None) -> subprocess.Popen[byt
     )
 
 
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (Linux ``/proc``; empty elsewhere, which skips that check)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 @pytest.mark.slow
 def test_kill_a_bulk_ingest_then_resume_equals_one_clean_run(tmp_path: Path) -> None:
     files = [
@@ -166,10 +176,19 @@ def test_kill_a_bulk_ingest_then_resume_equals_one_clean_run(tmp_path: Path) -> 
                         break
             except Exception:  # the store may be mid-migration at the very start
                 continue
+    children = _children(proc.pid)
+    assert children or not Path("/proc").is_dir(), "no worker processes seen"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     with SQLiteStore(killed_db) as store:
         partial = store.stats().records_read
+    # Orphaned workers notice the dead parent and exit rather than wait on their queues forever.
+    deadline = time.time() + 20
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
+        time.sleep(0.2)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], (
+        "worker processes outlived the kill"
+    )
     assert 0 < partial < 9000, "the kill did not land mid-ingest; the test proves nothing"
 
     assert _cli(killed_db, "ingest", "--workers", "2", *map(str, files)).wait(timeout=300) == 0

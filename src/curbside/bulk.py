@@ -30,6 +30,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -91,40 +93,48 @@ class _Job:
     size: int | None
 
 
-def _send(out: Queue[_Message], message: _Message, parent: int) -> None:
-    """Put ``message``, waiting while the queue is full, but give up if the parent has died."""
-    while True:
-        try:
-            out.put(message, timeout=_POLL_S)
-            return
-        except queue.Full:
-            if os.getppid() != parent:  # the writer was killed: nobody will ever read this
-                raise SystemExit(1) from None
+def _send(out: Queue[_Message], message: _Message) -> None:
+    out.put(message)  # blocks while the queue is full: the writer sets the pace
+
+
+def _watch_parent(parent: int) -> None:
+    """End this worker if the parent dies (SIGKILL runs no cleanup that could tell it).
+
+    A worker blocked on a full queue, or exiting while its queue's feeder thread
+    waits for a reader, would otherwise wait forever: it holds both ends of the
+    pipe, so the writes never fail.
+    """
+    while os.getppid() == parent:
+        time.sleep(_POLL_S)
+    os._exit(1)
+
+
+def _start_watchdog(parent: int) -> None:
+    threading.Thread(target=_watch_parent, args=(parent,), name="curbside-watch-parent", daemon=True).start()
 
 
 def _parse_worker(
     path: str, source_type: str, settings: Settings, skip: int, out: Queue[_Message], parent: int
 ) -> None:
     """Worker process body: parse one file into batches (module level, so ``spawn`` can import it)."""
+    _start_watchdog(parent)
     try:
         try:
             factory: FileSourceType = get_registry().get("source", source_type)
             source = factory.open(Path(path), settings)
         except (OSError, CurbsideError) as exc:
             message = exc.strerror if isinstance(exc, OSError) else str(exc)
-            _send(out, ("failed", f"{path}: {message}"), parent)
+            _send(out, ("failed", f"{path}: {message}"))
             return
         try:
             for parts in batched(source.records(), skip, settings.batch_size):
-                _send(out, ("batch", parts, getattr(source, "position", None)), parent)
+                _send(out, ("batch", parts, getattr(source, "position", None)))
         except SourceError as exc:
-            _send(out, ("failed", str(exc)), parent)
+            _send(out, ("failed", str(exc)))
             return
-        _send(out, ("done",), parent)
-    except SystemExit:
-        raise
+        _send(out, ("done",))
     except BaseException:  # a bug: hand the traceback to the parent, which raises it
-        _send(out, ("crashed", traceback.format_exc()), parent)
+        _send(out, ("crashed", traceback.format_exc()))
 
 
 def ingest_parallel(
@@ -260,8 +270,9 @@ def _receive(out: Queue[_Message], process: SpawnProcess, name: str) -> _Message
 _worker_embedder: Embedder | None = None
 
 
-def _init_embed_worker(name: str, settings: Settings, threads: int) -> None:
+def _init_embed_worker(name: str, settings: Settings, threads: int, parent: int) -> None:
     global _worker_embedder
+    _start_watchdog(parent)
     embedder = get_embedder(name, settings)
     # onnxruntime (the default embedder) would otherwise start one thread per core in every
     # worker; splitting the cores between workers avoids oversubscribing them.
@@ -291,7 +302,7 @@ def embed_parallel(
     context = multiprocessing.get_context("spawn")
     done = 0
     with context.Pool(
-        workers, initializer=_init_embed_worker, initargs=(embedder_name, settings, threads)
+        workers, initializer=_init_embed_worker, initargs=(embedder_name, settings, threads, os.getpid())
     ) as pool:
         while done < total:
             # A window several batches deep keeps every worker busy; chunks_to_embed only
