@@ -41,6 +41,56 @@ class NoReranker:
         return sorted(hits, key=lambda h: h.score, reverse=True)
 
 
+#: "Does X affect Y?", "Is X associated with Y?": the verbs and nouns of the question's frame.
+_FRAME_WORDS = frozenset(
+    [
+        "affect",
+        "affects",
+        "affected",
+        "effect",
+        "effects",
+        "impact",
+        "impacts",
+        "influence",
+        "influences",
+        "associated",
+        "association",
+        "associations",
+        "related",
+        "relation",
+        "relationship",
+        "increase",
+        "increases",
+        "increased",
+        "decrease",
+        "decreases",
+        "decreased",
+        "reduce",
+        "reduces",
+        "reduced",
+        "improve",
+        "improves",
+        "improved",
+        "predict",
+        "predicts",
+        "predictive",
+        "predictor",
+        "role",
+        "use",
+        "used",
+        "using",
+        "among",
+        "differ",
+        "different",
+        "difference",
+        "patients",
+        "outcome",
+        "outcomes",
+        "factor",
+        "factors",
+    ]
+)
+
 _ENDINGS = ("", "s", "ic", "ia", "al", "ics", "ias", "als", "ical", "icals", "ial", "ials")
 
 
@@ -109,8 +159,13 @@ class ConceptCoverageReranker:
             variants = {concept.text, concept.preferred, *concept.synonyms, *concept.narrower}
             groups.append([t for t in (_terms(v) for v in variants) if t])
             written |= _terms(concept.text)
-        # Keywords that are not part of a recognised concept count on their own.
-        groups += [[t] for t in (_terms(k) for k in query.keywords) if t and not t <= written]
+        # Keywords that are not part of a recognised concept count on their own, except the
+        # words that frame a research question rather than name its subject.
+        groups += [
+            [t]
+            for t in (_terms(k) for k in query.keywords if k not in _FRAME_WORDS)
+            if t and not t <= written
+        ]
         return [[tuple(_forms(stem) for stem in sorted(expr)) for expr in g] for g in groups if g]
 
     def rerank(self, query: Query, hits: Sequence[Hit]) -> list[Hit]:
