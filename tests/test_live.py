@@ -262,3 +262,25 @@ def test_own_client_over_real_http(
         report = fetch_evidence_live(QUESTION, settings=local, store=store, max_records=2)
     assert [i.documents for i in report.inputs] == [2]
     assert store.stats().documents == 2
+
+
+def test_ask_on_an_empty_store_offline_says_in_one_line_how_to_get_a_corpus(settings: Settings) -> None:
+    """What a new user without network sees first: one line of problem, one line of fix."""
+    import socket
+
+    from curbside import api
+    from curbside.errors import StoreError
+
+    with socket.socket() as sock:  # a port nothing listens on: connection refused, at once
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    offline = settings.model_copy(
+        update={"eutils_url": f"http://127.0.0.1:{port}/eutils/", "http_retries": 0}
+    )
+    with pytest.raises(StoreError) as info:
+        api.ask(QUESTION, settings=offline)
+    err = info.value
+    assert "is empty" in err.message and f"127.0.0.1:{port}" in err.message
+    assert "\n" not in err.message and len(err.message) < 200
+    assert err.hint is not None and "\n" not in err.hint
+    assert "curbside demo-corpus" in err.hint and "curbside ingest PATH" in err.hint

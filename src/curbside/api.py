@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from curbside import __version__
 from curbside.config import Settings
@@ -378,8 +379,11 @@ def _fetch_live(question: str, settings: Settings, store: Store, *, force: bool)
     except UnreachableError as exc:
         if store.stats().documents:
             raise
+        # One line: the full E-utilities URL (with the whole search term) buries the fix.
+        host = urlsplit(settings.eutils_url).netloc or settings.eutils_url
+        cause = f": {type(exc.__cause__).__name__}" if exc.__cause__ is not None else ""
         raise StoreError(
-            f"the store at {store.location} is empty and PubMed could not be reached ({exc.message})",
+            f"the store at {store.location} is empty and PubMed ({host}) could not be reached{cause}",
             hint="build the offline demo corpus with `curbside demo-corpus`, "
             "or ingest files with `curbside ingest PATH`",
         ) from exc
