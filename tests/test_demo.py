@@ -33,6 +33,7 @@ from curbside.demo import (
     DemoFile,
     _run,
     build_demo_store,
+    demo_dir,
     fetch_demo_files,
     slice_pubmed_file,
 )
@@ -520,3 +521,13 @@ def test_demo_store_from_real_medline_answers_the_demo_question(
     assert any(
         w in text for w in ("leukopenia", "leucopenia", "neutropenia", "agranulocytosis", "lymphopenia")
     )
+
+
+def test_a_fresh_data_dir_gets_its_own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CURBSIDE_DATA_DIR alone must move the demo files and the store, so nothing old is reused."""
+    monkeypatch.delenv("CURBSIDE_DB", raising=False)
+    monkeypatch.setenv("CURBSIDE_DATA_DIR", str(tmp_path / "fresh"))
+    settings = Settings()
+    assert Path(settings.db) == tmp_path / "fresh" / "curbside.db"
+    assert demo_dir(settings) == tmp_path / "fresh" / "demo"
+    assert Settings(db=str(tmp_path / "other.db")).db == str(tmp_path / "other.db")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "curbside"
@@ -168,6 +168,14 @@ class Settings(BaseSettings):
         description="Show a signed-out visitor the answers to their own questions at once, under the "
         "pending-review banner; false: only approved versions ever reach signed-out visitors.",
     )
+
+    @model_validator(mode="after")
+    def _db_follows_data_dir(self) -> Settings:
+        # The store's default lives in the data dir: CURBSIDE_DATA_DIR alone moves both (a fresh
+        # data dir must not silently reuse the store of the default one).
+        if "db" not in self.model_fields_set and "data_dir" in self.model_fields_set:
+            self.db = str(Path(self.data_dir) / "curbside.db")
+        return self
 
 
 def shared_data_dir() -> Path | None:
