@@ -692,3 +692,43 @@ def test_pubmedqa_verdict_beats_the_majority_baseline(shared_data: Path) -> None
     ) / len(data)
     assert accuracy > majority, f"accuracy {accuracy:.3f} does not beat the majority baseline {majority:.3f}"
     assert accuracy > 0.55
+
+
+def test_a_definition_must_define_the_question_subject() -> None:
+    hairy = doc(
+        113,
+        "Hairy cell leukaemia",
+        [
+            (
+                "",
+                "Hairy cell leukemia is characterized by hairy cells in blood and marrow, by anemia, "
+                "leukopenia and splenomegaly. Leukopenia is defined as a white cell count below 4,000 "
+                "cells/µL in this cohort of adults.",
+            )
+        ],
+    )
+    definition = section(ask("What causes leukopenia?", hairy), "definition").claims
+    assert [c.text[:20] for c in definition] == ["Leukopenia is define"]
+
+
+def test_fragments_and_pronoun_openings_do_not_lead_the_bottom_line() -> None:
+    ranked = candidate_sentences(
+        analyse("What causes leukopenia?", vocabulary=VOCAB),
+        hits_for(
+            doc(
+                114,
+                "Leukopenia",
+                [
+                    (
+                        "RESULTS",
+                        "It is characterized by leukopenia caused by clozapine in many of the patients. "
+                        "(FAERS) showed leukopenia caused by clozapine in many of the patients. "
+                        "Clozapine caused leukopenia in many of the patients treated in the clinic.",
+                    )
+                ],
+            )
+        ),
+    )
+    quality = {c.text[:6]: c.quality for c in ranked}
+    assert quality["Clozap"] == 1.0
+    assert quality["It is "] < 0.9 and quality["(FAERS"] < 0.5

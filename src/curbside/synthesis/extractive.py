@@ -520,6 +520,7 @@ _DENIAL: Final = cues(
     r"|linked|a cause|caused)|no (?:significant |clear )?(?:association|relationship|correlation|link)s?\b"
     r"|did not (?:cause|induce|lead|result)"
 )
+_ANIMALS: Final = cues(r"(?:mice|rats?|murine|rabbits?|dogs|sheep|monkeys|rodents?|piglets?|cattle)\b")
 _PASSIVE_BY: Final = re.compile(r"\s+by\b", re.IGNORECASE)
 #: Most claims one document contributes to one section or cause category: a list of causes should
 #: not be one abstract retold.
@@ -709,6 +710,7 @@ class ExtractiveSynthesizer:
             pool,
             key=lambda c: (
                 -(polarity.get(c.key, 0.0) * sign > 0),
+                _animal_only(c),  # a clinical summary leads with human evidence
                 -(tier(c) if tier is not None else 0),
                 -c.score * (0.5 + c.evidence),
                 c.document.id,
@@ -737,7 +739,7 @@ class ExtractiveSynthesizer:
         by_category: dict[str, list[Candidate]] = {}
         mesh_scores: dict[str, dict[str, float]] = {}
         for c in usable:
-            spec = _place(c, plan)
+            spec = _place(c, plan, terms)
             if spec is None or self._duplicate(c, used):
                 continue
             if spec.key in _CAUSE_SIDE and significance is not None and _states_consequence(c, terms):
@@ -819,6 +821,14 @@ def _states_consequence(c: Candidate, terms: QueryTerms) -> bool:
     return terms.overlap(before) > 0 and terms.overlap(after) == 0
 
 
+def _animal_only(c: Candidate) -> bool:
+    """An animal study: MeSH "Animals" without "Humans", or the sentence itself is about animals."""
+    descriptors = {h.descriptor for h in c.document.mesh}
+    if "Animals" in descriptors and "Humans" not in descriptors:
+        return True
+    return bool(_ANIMALS.search(c.text))
+
+
 def _denies_link(text: str) -> bool:
     """A null finding: "neither titer was significantly associated with leukopenia" lists no cause."""
     return bool(_DENIAL.search(text))
@@ -847,14 +857,26 @@ def _polarities(
     return out
 
 
-def _place(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None:
-    """The section whose cue ``c`` matches most often (ties: lower priority), else the plan's catch-all."""
+def _place(c: Candidate, plan: Sequence[SectionSpec], terms: QueryTerms | None = None) -> SectionSpec | None:
+    """The section whose cue ``c`` matches most often (ties: lower priority), else the plan's catch-all.
+
+    With ``terms``, a definition must define the question's subject: "It is
+    characterized by hairy cells ... leukopenia" defines hairy-cell leukaemia.
+    """
     best: SectionSpec | None = None
     best_rank = (0, 0)
     for spec in plan:
         if spec.cue is None:
             continue
-        hits = len({m.group().lower() for m in spec.cue.finditer(c.text)})
+        found = list(spec.cue.finditer(c.text))
+        if (
+            spec.key == "definition"
+            and terms is not None
+            and found
+            and terms.overlap(stems(c.text[: found[0].start()])) == 0
+        ):
+            found = []
+        hits = len({m.group().lower() for m in found})
         if (
             hits
             and spec.requires is not None

@@ -70,6 +70,7 @@ _METHODS_CUES: Final = cues(
     r"(?:primary |secondary )?end-?points?\b|outcome measures?\b",
     r"(?:was|were) (?:investigated|examined|studied|evaluated|assessed|analy[sz]ed) (?:by|using|with)",
 )
+_PRONOUN_START: Final = re.compile(r"(?:It|This|These|They|He|She|Its|Their)\b")
 #: Leading discourse markers dropped from a claim when what follows starts like a sentence.
 _LEAD_MARKER: Final = re.compile(
     r"^(?:in (?:conclusion|summary|addition)|to conclude|overall|taken together|collectively|in short"
@@ -214,6 +215,10 @@ def _quality(text: str) -> float:
         q *= 0.4
     if text.endswith("?"):  # a question the authors asked states nothing
         q *= 0.3
+    if text[:1] in "([" or text[:1].islower():  # the tail of a sentence the splitter broke
+        q *= 0.4
+    elif _PRONOUN_START.match(text):  # "It is characterized by ...": what "it" is was said before
+        q *= 0.6
     return q
 
 
