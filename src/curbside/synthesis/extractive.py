@@ -38,6 +38,14 @@ from curbside.config import Settings
 from curbside.errors import InputError
 from curbside.questions import asks_yes_no
 from curbside.synthesis.base import drop_empty_sections, title_for
+from curbside.synthesis.causes import (
+    CAUSE_CATEGORIES,
+    OVERVIEW_CATEGORIES,
+    CauseCategory,
+    category_counts,
+    cause_category,
+    document_categories,
+)
 from curbside.synthesis.sentences import (
     Candidate,
     QueryTerms,
@@ -49,7 +57,7 @@ from curbside.synthesis.sentences import (
     stems,
 )
 from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, assess_yesno, question_flags, signal
-from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document, Hit, Query, QuestionType
+from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Hit, Query, QuestionType
 
 __all__ = [
     "CAUSE_CATEGORIES",
@@ -314,198 +322,6 @@ SECTION_PLANS: Final[dict[QuestionType, tuple[SectionSpec, ...]]] = {
 }
 
 # --------------------------------------------------------------------------------------------------
-# Cause categories.
-
-
-@dataclass(frozen=True, slots=True)
-class CauseCategory:
-    """A group of causes and what puts a sentence or a document in it.
-
-    ``mesh`` holds lowercase fragments of MeSH descriptor names; ``qualifiers``
-    gives the weight a MeSH qualifier adds; ``words`` is matched against the
-    sentence itself.
-    """
-
-    key: str
-    label: str
-    mesh: tuple[str, ...]
-    qualifiers: tuple[tuple[str, float], ...]
-    words: re.Pattern[str] | None
-
-
-def _fragments(text: str) -> tuple[str, ...]:
-    return tuple(text.split("|"))
-
-
-#: Cause categories in display order; "other" is the fallback and matches nothing itself.
-CAUSE_CATEGORIES: Final[tuple[CauseCategory, ...]] = (
-    CauseCategory(
-        "infections",
-        "Infections",
-        _fragments(
-            "infection|sepsis|bacteremia|viremia|hiv|hepatitis|tuberculosis|malaria|virus diseases"
-            "|epstein-barr"
-            "|cytomegalovirus|influenza|covid-19|dengue|typhoid|brucellosis|leishmaniasis|parvovirus|measles"
-            "|ehrlichiosis|rickettsia|mononucleosis"
-        ),
-        (("virology", 1.5), ("microbiology", 1.5), ("parasitology", 1.5)),
-        cues(
-            r"vir(?:al|us|uses)\b|hiv\b|aids\b|seps[ie]s|septic|bacter|tubercul|malaria|hepatitis|infecti"
-            r"|cytomegalovirus|cmv\b|epstein|ebv\b|influenza|covid|sars-cov|dengue|typhoid|brucell|leishmania"
-            r"|parvovirus|measles|rickettsi|ehrlichi|mononucleosis"
-        ),
-    ),
-    CauseCategory(
-        "medications",
-        "Medications and toxins",
-        _fragments(
-            "antineoplastic|antipsychotic|clozapine|drug-related side effects|drug hypersensitivity"
-            "|antithyroid"
-            "|methimazole|propylthiouracil|carbamazepine|methotrexate|benzene|radiation injuries"
-            "|immunosuppressive agents|anti-bacterial agents|alcoholism|ethanol|alcohol drinking"
-            "|dimethyl fumarate"
-        ),
-        # "drug therapy" on a condition means *treated with* drugs, which in a cytopenia paper is
-        # often the cause (chemotherapy); it weighs little so that any stronger signal wins.
-        (
-            ("chemically induced", 2.0),
-            ("adverse effects", 2.0),
-            ("toxicity", 2.0),
-            ("poisoning", 2.0),
-            ("drug therapy", 0.5),
-        ),
-        cues(
-            r"drug-induced|drug-related|drugs?\b|medications?\b|chemotherap|cytotoxic|clozapine|methotrexate"
-            r"|carbamazepine|valpro|antibiotic|beta-lactam|penicillin|cephalosporin|vancomycin|trimethoprim"
-            r"|sulfamethoxazole|co-trimoxazole|linezolid|ganciclovir|zidovudine|azathioprine|mycophenolate"
-            r"|rituximab|antithyroid|methimazole|carbimazole|propylthiouracil|dapsone|deferiprone"
-            r"|sulfasalazine"
-            r"|interferon|ticlopidine|phenytoin|levamisole|benzene|radiation|radiotherapy|toxins?\b|toxic\b"
-            r"|alcohol|immunosuppress|antipsychotic|anticonvulsant|nsaids?\b|metamizole|dipyrone|myelotoxic"
-            r"|fumarate|dmf\b|ocrelizumab|fingolimod|cladribine|alemtuzumab|levamisole|aminopyrine|mianserin"
-            r"|cyclophosphamide|azathioprine|thiopurine"
-            # Drug-name stems: monoclonal antibodies, kinase inhibitors, platins, taxanes, anthracyclines.
-            r"|\w+(?:mab|tinib|ciclib|platin|taxel|rubicin|mustine|citabine|trexate)\b"
-        ),
-    ),
-    CauseCategory(
-        "malignancy",
-        "Malignancy and marrow infiltration",
-        _fragments(
-            "leukemia|lymphoma|neoplasm|multiple myeloma|primary myelofibrosis|carcinoma|myelophthisic"
-        ),
-        (),
-        cues(
-            r"leuka?emi|lymphoma|myeloma|malignan|cancers?\b|tumou?rs?\b|metasta|neoplas|marrow infiltration"
-            r"|myelophthisi|carcinoma|myelofibrosis|large granular lymphocyt"
-        ),
-    ),
-    CauseCategory(
-        "autoimmune",
-        "Autoimmune and inflammatory",
-        _fragments("lupus|autoimmune|arthritis, rheumatoid|felty|sjogren|sarcoidosis|vasculitis"),
-        (),
-        cues(
-            r"lupus|sle\b|autoimmun|rheumatoid|felty|sj[oö]gren|anti-?neutrophil antibod|sarcoid|vasculitis"
-            r"|immune-mediated|autoantibod"
-        ),
-    ),
-    CauseCategory(
-        "marrow-failure",
-        "Bone-marrow failure",
-        _fragments(
-            "anemia, aplastic|myelodysplastic|bone marrow failure|bone marrow diseases|pancytopenia"
-            "|hemoglobinuria, paroxysmal"
-        ),
-        (),
-        cues(
-            r"aplastic|myelodysplas|mds\b|marrow failure|hypoplas|paroxysmal nocturnal|pnh\b|pure white cell"
-        ),
-    ),
-    CauseCategory(
-        "sequestration",
-        "Sequestration (hypersplenism)",
-        _fragments("hypersplenism|splenomegaly|hypertension, portal|liver cirrhosis"),
-        (),
-        cues(r"hypersplen|splenomegal|sequestration|portal hypertension|cirrhosis"),
-    ),
-    CauseCategory(
-        "nutritional",
-        "Nutritional deficiencies",
-        _fragments(
-            "vitamin b 12 deficiency|folic acid deficiency|malnutrition|anorexia nervosa|starvation"
-            "|deficiency diseases|copper"
-        ),
-        (),
-        cues(
-            r"vitamin b ?12|b12\b|cobalamin|folate|folic acid|copper deficiency|malnutrition|malnourish"
-            r"|anorexia nervosa|starvation|nutritional|zinc"
-        ),
-    ),
-    CauseCategory(
-        "congenital",
-        "Congenital and inherited",
-        _fragments("congenital|hereditary|familial|genetic diseases|shwachman|chediak|wiskott|barth"),
-        (("congenital", 2.0), ("genetics", 1.5)),
-        cues(
-            r"congenital|inherited|hereditary|familial|genetic|mutation|germline|kostmann|shwachman|elane\b"
-            r"|hax1\b|cyclic neutropenia|barth|chediak|wiskott|gata2\b|whim\b"
-        ),
-    ),
-    CauseCategory("other", "Other", (), (), None),
-)
-_OTHER_CATEGORY: Final = CAUSE_CATEGORIES[-1]
-#: A sentence naming this many categories is an overview ("infections, drugs and malignancy...").
-_OVERVIEW_CATEGORIES: Final = 3
-
-
-def _document_categories(doc: Document) -> dict[str, float]:
-    """Category -> weight from MeSH descriptors and qualifiers; a major topic counts double."""
-    scores: dict[str, float] = {}
-    for heading in doc.mesh:
-        name = heading.descriptor.lower()
-        major = 2.0 if heading.major else 1.0
-        for cat in CAUSE_CATEGORIES:
-            if any(fragment in name for fragment in cat.mesh):
-                scores[cat.key] = scores.get(cat.key, 0.0) + major
-            for qualifier in heading.qualifiers:
-                for wanted, weight in cat.qualifiers:
-                    if qualifier.name.lower() == wanted:
-                        boost = 2.0 if qualifier.major or heading.major else 1.0
-                        scores[cat.key] = scores.get(cat.key, 0.0) + weight * boost
-    return scores
-
-
-def _category_counts(text: str) -> dict[str, int]:
-    """Distinct category words in ``text``, per category."""
-    return {
-        c.key: len({m.group().lower() for m in c.words.finditer(text)}) for c in CAUSE_CATEGORIES if c.words
-    }
-
-
-def cause_category(
-    text: str, doc: Document | None = None, *, doc_scores: dict[str, float] | None = None
-) -> CauseCategory:
-    """The category of a cause sentence: its own words first, then its document's MeSH.
-
-    A sentence naming one category's terms more often than any other's goes
-    there; a tie goes to the category its document's MeSH favours, then to
-    table order.  A sentence naming none takes its document's strongest MeSH
-    category, else "Other".  ``doc_scores`` lets a caller reuse the MeSH scores.
-    """
-    counts = _category_counts(text)
-    scores = doc_scores if doc_scores is not None else (_document_categories(doc) if doc is not None else {})
-    best = max(counts.values(), default=0)
-    if best > 0:
-        tied = [c for c in CAUSE_CATEGORIES if counts.get(c.key, 0) == best]
-        return max(tied, key=lambda c: scores.get(c.key, 0.0))  # max keeps the first of equals
-    if scores:
-        top = max(scores.values())
-        return next(c for c in CAUSE_CATEGORIES if scores.get(c.key, 0.0) == top)
-    return _OTHER_CATEGORY
-
-
-# --------------------------------------------------------------------------------------------------
 # The synthesizer.
 
 #: Sentences whose quality factor is below this (methods text, fragments, number dumps) are never quoted.
@@ -747,12 +563,12 @@ class ExtractiveSynthesizer:
             if spec.key == "causes" and _denies_link(c.text):
                 continue  # "X was not associated with leukopenia" lists no cause
             if spec.key == "causes":
-                counts = _category_counts(c.text)
-                if sum(1 for n in counts.values() if n) >= _OVERVIEW_CATEGORIES:
+                counts = category_counts(c.text)
+                if sum(1 for n in counts.values() if n) >= OVERVIEW_CATEGORIES:
                     target = overview
                 else:
                     if c.document.id not in mesh_scores:
-                        mesh_scores[c.document.id] = _document_categories(c.document)
+                        mesh_scores[c.document.id] = document_categories(c.document)
                     category = cause_category(c.text, doc_scores=mesh_scores[c.document.id])
                     target = by_category.setdefault(category.key, [])
             else:
@@ -837,7 +653,7 @@ def _denies_link(text: str) -> bool:
 def _cause_tier(c: Candidate) -> int:
     """2: links the condition to a named cause; 1: a causal statement or a named cause; 0: neither."""
     causal = bool(_CAUSAL_CUES.search(c.text))
-    named = any(_category_counts(c.text).values())
+    named = any(category_counts(c.text).values())
     return int(causal) + int(named)
 
 
@@ -881,10 +697,10 @@ def _place(c: Candidate, plan: Sequence[SectionSpec], terms: QueryTerms | None =
             hits
             and spec.requires is not None
             and not spec.requires.search(c.text)
-            and not any(_category_counts(c.text).values())
+            and not any(category_counts(c.text).values())
         ):
             continue
-        if spec.key == "causes" and c.own > 0 and any(_category_counts(c.text).values()):
+        if spec.key == "causes" and c.own > 0 and any(category_counts(c.text).values()):
             # Naming a drug or an infection next to the condition is itself a cue; without the
             # condition ("Clozapine is the most effective antipsychotic") it is not.
             hits += 1

@@ -1,0 +1,42 @@
+"""Cause categories: sentence words first, then the document's MeSH descriptors and qualifiers."""
+
+from __future__ import annotations
+
+from curbside.synthesis.causes import (
+    CAUSE_CATEGORIES,
+    OTHER_CATEGORY,
+    category_counts,
+    cause_category,
+    document_categories,
+)
+from curbside.types import Document, MeshHeading, MeshQualifier
+
+
+def doc(*mesh: MeshHeading) -> Document:
+    return Document(id="pmid:1", title="", mesh=mesh)
+
+
+def test_other_is_last_and_matches_nothing_itself() -> None:
+    assert CAUSE_CATEGORIES[-1] is OTHER_CATEGORY
+    assert OTHER_CATEGORY.words is None
+    assert cause_category("Leukopenia was seen in 12 patients.") is OTHER_CATEGORY
+
+
+def test_sentence_words_are_counted_per_category() -> None:
+    counts = category_counts("Clozapine and methotrexate caused leukopenia; HIV infection did too.")
+    assert counts["medications"] == 2
+    assert counts["infections"] == 2  # "hiv", "infecti"
+    assert counts["malignancy"] == 0
+
+
+def test_drug_name_stems_are_medications() -> None:
+    assert cause_category("Palbociclib is commonly associated with neutropenia.").key == "medications"
+    assert cause_category("Rituximab-treated patients developed late-onset neutropenia.").key == "medications"
+
+
+def test_mesh_qualifiers_weigh_in_when_the_sentence_names_no_cause() -> None:
+    drugs = doc(MeshHeading("Leukopenia", major=True, qualifiers=(MeshQualifier("chemically induced"),)))
+    assert document_categories(drugs)["medications"] == 4.0  # weight 2, doubled by the major topic
+    assert cause_category("Counts recovered within two weeks.", drugs).key == "medications"
+    virus = doc(MeshHeading("Leukopenia", qualifiers=(MeshQualifier("virology"),)))
+    assert cause_category("Counts recovered within two weeks.", virus).key == "infections"
