@@ -27,7 +27,7 @@ from curbside.synthesis.llm import LLMSynthesizer, answer_schema, system_prompt
 from curbside.testing import FakeChatBackend
 from curbside.web import create_app
 from curbside.web.ratelimit import RateLimiter
-from curbside.web.security import BROWSER_COOKIE, CSP, SESSION_COOKIE
+from curbside.web.security import BROWSER_COOKIE, CSP, DOCS_CSP, SESSION_COOKIE
 from curbside.web.streaming import parse_sse
 
 QUESTION = "What are the causes of leukopenia?"
@@ -109,6 +109,7 @@ def test_health_and_openapi(app: FastAPI) -> None:
     assert "/review" not in spec["paths"]  # pages stay out of the API schema
     docs = c.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert docs.headers["content-security-policy"] == DOCS_CSP  # Swagger UI's own script, nowhere else
 
 
 def test_search_returns_ranked_hits_with_spans(app: FastAPI) -> None:

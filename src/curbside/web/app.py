@@ -36,7 +36,14 @@ from curbside.store import open_store
 from curbside.store.base import Store
 from curbside.web.errors import TITLES, retry_after, status_for
 from curbside.web.ratelimit import RateLimiter
-from curbside.web.security import BROWSER_COOKIE, SECURITY_HEADERS, Signer, cookie_secure
+from curbside.web.security import (
+    BROWSER_COOKIE,
+    DOCS_CSP,
+    DOCS_PATHS,
+    SECURITY_HEADERS,
+    Signer,
+    cookie_secure,
+)
 from curbside.web.state import WebState, browser, current_user, page_csrf, state_of
 
 if TYPE_CHECKING:
@@ -117,6 +124,8 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
+        if request.url.path in DOCS_PATHS:
+            response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path.startswith("/api/"):
