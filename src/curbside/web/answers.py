@@ -140,7 +140,9 @@ def answer(
     assert last.article_id is not None and last.version is not None  # follow_up saves every answer
     if user is None and not state.settings.web_show_own_answers:
         # Saved and awaiting review; the caller learns where it is, not what it says.
-        return AnswerResult(thread, state.review.articles._load(last.article_id, last.version), visible=False)
+        return AnswerResult(
+            thread, state.review.articles.get_unchecked(last.article_id, last.version), visible=False
+        )
     return AnswerResult(thread, load_version(request, last.article_id, last.version, owner=True))
 
 
@@ -195,7 +197,7 @@ def load_version(request: Request, article_id: str, version: int, *, owner: bool
     if not state_of(request).settings.web_show_own_answers:
         return db.articles.get(article_id, version, viewer=None)  # approved versions only
     # The asking browser's own answer: visibility was decided by thread ownership above.
-    return db.articles._load(article_id, version)
+    return db.articles.get_unchecked(article_id, version)
 
 
 def thread_version(request: Request, thread: Thread, ordinal: int) -> ArticleVersion:
