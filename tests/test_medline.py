@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import threading
 from pathlib import Path
 
 import pytest
@@ -252,18 +251,6 @@ def test_truncated_gzip_yields_what_it_can_then_names_the_file(tmp_path: Path) -
     assert str(path) in str(info.value)
     assert len(got) > 100  # records before the damage were delivered before the error
     assert [r.id for r in got if isinstance(r, Document)] == [f"pmid:{1000 + i}" for i in range(len(got))]
-
-
-def test_abandoned_read_stops_the_decompression_thread(tmp_path: Path) -> None:
-    # More decompressed bytes than the thread may read ahead, so it is still running after one record.
-    body = b"".join(article_xml(str(1000 + i)) for i in range(20_000))
-    path = tmp_path / "pubmed99n0002.xml.gz"
-    path.write_bytes(gzip.compress(HEAD + body + TAIL))
-    records = MedlineSource(path).records()
-    assert isinstance(next(records), Document)
-    assert any(t.name == "medline-prefetch" for t in threading.enumerate())
-    records.close()  # what a killed or failed ingest does to the generator
-    assert not any(t.name == "medline-prefetch" for t in threading.enumerate())
 
 
 def test_syntax_error_midway_keeps_earlier_records_and_gives_the_line(tmp_path: Path) -> None:

@@ -27,12 +27,8 @@ were each measured and were slower.
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import io
-import queue
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -89,12 +85,8 @@ _YEAR = re.compile(r"\d{4}")
 # are capped anyway so that a pathological input cannot grow them without limit.
 _CACHE_LIMIT = 200_000
 _RawKey = tuple[str | bytes | None, ...]  # an element's text and attribute values, as lxml returns them
-# MeSH parts: a DescriptorName's raw key -> MeshHeading, a QualifierName's -> MeshQualifier, and a
-# nameless part -> one of the two markers below (so it is skipped without being rebuilt each time).
-_PARTS: dict[_RawKey, MeshHeading | MeshQualifier | object] = {}
-_MISSING = object()
-_NAMELESS = object()  # a DescriptorName without text: its heading is dropped
-_NAMELESS_QUALIFIER = object()  # a QualifierName without text: skipped
+_DESCRIPTORS: dict[_RawKey, MeshHeading] = {}
+_QUALIFIERS: dict[_RawKey, MeshQualifier] = {}
 _COMBINATIONS: dict[tuple[int, ...], MeshHeading] = {}  # ids of interned parts -> heading
 _INTERNED: set[int] = set()  # ids of the interned descriptors and qualifiers, alive for good
 _PUB_TYPES: dict[_RawKey, tuple[tuple[str, ...], DocumentKind, bool]] = {}
@@ -240,59 +232,69 @@ def _mesh_part(part: etree._Element) -> tuple[str, str, bool]:
 def _mesh(heading_list: etree._Element) -> list[MeshHeading]:
     """MeSH headings, built from interned descriptors, qualifiers and combinations.
 
-    The DTD fixes each MeshHeading as (DescriptorName, QualifierName*), so the
-    parts are read in document order straight from the list with one filtered
-    ``iter`` (no proxy objects for the MeshHeading elements themselves): a
-    descriptor starts a heading, qualifiers attach to it.  Each part's raw
-    text and attribute values (one ``values()`` call rather than a ``get`` per
-    attribute) key the intern cache, which also remembers whether the part is
-    a descriptor, a qualifier, or unusable (no name).  A heading with
-    qualifiers is looked up by the identities of its interned parts, which
-    are far cheaper to hash than their strings.
+    The DTD puts DescriptorName first in each MeshHeading, then QualifierName*,
+    so the parts are reached by index rather than through a child iterator, and
+    each part's raw text and attribute values (one ``values()`` call rather
+    than a ``get`` per attribute) key the intern caches.  A heading with
+    qualifiers is looked up by the identities of its interned parts, which are
+    far cheaper to hash than their strings.
     """
     out: list[MeshHeading] = []
-    parts = _PARTS
-    heading: MeshHeading | None = None
-    qualifiers: list[MeshQualifier] = []
-    for part in heading_list.iter("DescriptorName", "QualifierName"):
+    descriptors = _DESCRIPTORS
+    qualifiers = _QUALIFIERS
+    for heading in heading_list:
+        size = len(heading)
+        if not size:
+            continue
+        part = heading[0]
         key: _RawKey = (part.text, *part.values())
-        found = parts.get(key, _MISSING)
-        if found is _MISSING:
-            found = _new_part(part, key)
-        cls = found.__class__
-        if cls is MeshQualifier:
-            if heading is not None:
-                qualifiers.append(found)  # type: ignore[arg-type]
-        elif cls is MeshHeading or found is _NAMELESS:
-            if heading is not None:
-                out.append(_combine(heading, qualifiers) if qualifiers else heading)
-                qualifiers = []
-            # A descriptor without a name drops its whole heading, qualifiers included.
-            heading = found if cls is MeshHeading else None  # type: ignore[assignment]
-        # (a qualifier without a name is skipped)
-    if heading is not None:
-        out.append(_combine(heading, qualifiers) if qualifiers else heading)
+        found = descriptors.get(key)
+        if found is None:
+            found = _new_descriptor(part, key)
+            if found is None:
+                continue
+        if size > 1:
+            parts: list[MeshQualifier] = []
+            for part in heading[1:]:  # type: ignore[index]  # lxml-stubs lack slicing
+                key = (part.text, *part.values())
+                qualifier = qualifiers.get(key)
+                if qualifier is None:
+                    qualifier = _new_qualifier(part, key)
+                    if qualifier is None:
+                        continue
+                parts.append(qualifier)
+            if parts:
+                combo = (id(found), *map(id, parts))
+                combined = _COMBINATIONS.get(combo)
+                found = combined if combined is not None else _new_combination(combo, found, parts)
+        out.append(found)
     return out
 
 
-def _new_part(part: etree._Element, key: _RawKey) -> MeshHeading | MeshQualifier | object:
-    """Build (and intern) one MeSH part; :data:`_NAMELESS` for a descriptor without a name."""
+def _new_descriptor(part: etree._Element, key: _RawKey) -> MeshHeading | None:
+    if part.tag != "DescriptorName":
+        return None
     name, ui, major = _mesh_part(part)
-    found: MeshHeading | MeshQualifier | object
-    if part.tag == "DescriptorName":
-        found = MeshHeading(descriptor=name, ui=ui, major=major) if name else _NAMELESS
-    else:
-        found = MeshQualifier(name=name, ui=ui, major=major) if name else _NAMELESS_QUALIFIER
-    if len(_PARTS) < _CACHE_LIMIT:
-        _PARTS[key] = found
-        _INTERNED.add(id(found))
-    return found
+    if not name:
+        return None
+    heading = MeshHeading(descriptor=name, ui=ui, major=major)
+    if len(_DESCRIPTORS) < _CACHE_LIMIT:
+        _DESCRIPTORS[key] = heading
+        _INTERNED.add(id(heading))
+    return heading
 
 
-def _combine(base: MeshHeading, qualifiers: list[MeshQualifier]) -> MeshHeading:
-    combo = (id(base), *map(id, qualifiers))
-    combined = _COMBINATIONS.get(combo)
-    return combined if combined is not None else _new_combination(combo, base, qualifiers)
+def _new_qualifier(part: etree._Element, key: _RawKey) -> MeshQualifier | None:
+    if part.tag != "QualifierName":
+        return None
+    name, ui, major = _mesh_part(part)
+    if not name:
+        return None
+    qualifier = MeshQualifier(name=name, ui=ui, major=major)
+    if len(_QUALIFIERS) < _CACHE_LIMIT:
+        _QUALIFIERS[key] = qualifier
+        _INTERNED.add(id(qualifier))
+    return qualifier
 
 
 def _new_combination(combo: tuple[int, ...], base: MeshHeading, parts: list[MeshQualifier]) -> MeshHeading:
@@ -594,79 +596,6 @@ def parse_pubmed_xml(data: bytes, name: str) -> Iterator[Record]:
     return _iter_records(io.BytesIO(data), name)
 
 
-class _Prefetcher:
-    """Reads (and so decompresses) a stream in a background thread, a few blocks ahead of the parser.
-
-    zlib releases the GIL while it inflates, so on a machine with a second
-    core gunzip (about a sixth of the time of a bare iterparse over a ``.gz``
-    baseline file) overlaps tree building instead of adding to it.  Errors of
-    the stream (a truncated gzip) are raised by :meth:`read` in the reading
-    thread, at the position where they happened.
-    """
-
-    # lxml's own read size: a truncated gzip loses the block it fails in, so keep that small.
-    _BLOCK = 1 << 15
-    _DEPTH = 64
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = stream
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(self._DEPTH)
-        self._stop = threading.Event()
-        self._buffer = b""
-        self._offset = 0
-        self._error: BaseException | None = None
-        self._eof = False
-        self._thread = threading.Thread(target=self._run, name="medline-prefetch", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                data = self._stream.read(self._BLOCK)
-                self._put(data)
-                if not data:
-                    return
-        except BaseException as exc:  # handed to the reader, which raises it
-            self._put(exc)
-
-    def _put(self, item: bytes | BaseException) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            parts = []
-            while chunk := self.read(self._BLOCK):
-                parts.append(chunk)
-            return b"".join(parts)
-        while self._offset >= len(self._buffer):
-            if self._error is not None:
-                raise self._error
-            if self._eof:
-                return b""
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                self._error = item
-                raise item
-            self._buffer, self._offset = item, 0
-            self._eof = not item
-        start = self._offset
-        self._offset = min(start + size, len(self._buffer))
-        return self._buffer[start : self._offset]
-
-    def close(self) -> None:
-        """Stop the thread (it may be blocked on a full queue) before the stream it reads is closed."""
-        self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._queue.get_nowait()  # unblock a put()
-            self._thread.join(timeout=0.05)
-
-
 class MedlineSource:
     """A MEDLINE/PubMed XML file (``.xml`` or ``.xml.gz``) as a stream of records."""
 
@@ -688,13 +617,9 @@ class MedlineSource:
     def records(self) -> Iterator[Record]:
         stream, counter = open_maybe_gzip(self.path)
         self._counter = counter
-        reader: IO[bytes] | _Prefetcher = stream
-        if isinstance(stream, gzip.GzipFile):  # gunzip in a thread while the parser works
-            reader = _Prefetcher(stream)
         try:
-            yield from _iter_records(reader, self.name)  # type: ignore[arg-type]
+            yield from _iter_records(stream, self.name)
         finally:
-            reader.close()
             stream.close()
             counter.close()
 
