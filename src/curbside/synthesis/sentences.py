@@ -70,6 +70,11 @@ _METHODS_CUES: Final = cues(
     r"(?:primary |secondary )?end-?points?\b|outcome measures?\b",
     r"(?:was|were) (?:investigated|examined|studied|evaluated|assessed|analy[sz]ed) (?:by|using|with)",
 )
+_AIM_START: Final = re.compile(
+    r"(?:to|we (?:sought|aimed|wanted) to) (?:examine|determine|assess|evaluate|investigate|compare|test"
+    r"|explore|identify|describe|study|analy[sz]e|clarify|characteri[sz]e)\b",
+    re.IGNORECASE,
+)
 _PRONOUN_START: Final = re.compile(r"(?:It|This|These|They|He|She|Its|Their)\b")
 #: Leading discourse markers dropped from a claim when what follows starts like a sentence.
 _LEAD_MARKER: Final = re.compile(
@@ -217,6 +222,8 @@ def _quality(text: str) -> float:
         q *= 0.3
     if text[:1] in "([" or text[:1].islower():  # the tail of a sentence the splitter broke
         q *= 0.4
+    elif _AIM_START.match(text):  # "To examine whether p53 predicts response": the question, not a finding
+        q *= 0.3
     elif _PRONOUN_START.match(text):  # "It is characterized by ...": what "it" is was said before
         q *= 0.6
     return q
