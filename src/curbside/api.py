@@ -330,7 +330,10 @@ def ask(
             t = lap("live-fetch", t)
         retriever = make_retriever(settings, s, embedder=embedder)
         mode: Mode = "hybrid" if retriever.embedder is not None else "bm25"
-        hits = retriever.search(query, k, config=replace(retriever.config, mode=mode))
+        # k counts passages a synthesizer can quote: title-only records (a third of MEDLINE) have
+        # no text to cite, so twice as many hits are fetched and the first k with text kept.
+        found = retriever.search(query, 2 * k, config=replace(retriever.config, mode=mode))
+        hits = [h for h in found if h.chunk.text.strip()][:k]
         timings.update({f"retrieve.{n}": round(v, 2) for n, v in retriever.last_timings.stages.items()})
         t = lap("retrieve", t)
         if on_token is not None and "on_token" in inspect.signature(synth.synthesize).parameters:

@@ -107,7 +107,7 @@ CAUSE_CATEGORIES: Final[tuple[CauseCategory, ...]] = (
         (),
         cues(
             r"leuka?emi|lymphoma|myeloma|malignan|cancers?\b|tumou?rs?\b|metasta|neoplas|marrow infiltration"
-            r"|myelophthisi|carcinoma|myelofibrosis|large granular lymphocyt"
+            r"|myelophthisi|carcinoma|myelofibrosis|large granular lymphocyt|hairy cell|reticuloendotheliosis"
         ),
     ),
     CauseCategory(

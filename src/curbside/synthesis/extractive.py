@@ -554,7 +554,7 @@ class ExtractiveSynthesizer:
         overview: list[Candidate] = []
         by_category: dict[str, list[Candidate]] = {}
         mesh_scores: dict[str, dict[str, float]] = {}
-        for c in usable:
+        for c in sorted(usable, key=_animal_only):  # human evidence first; stable
             spec = _place(c, plan, terms)
             if spec is None or self._duplicate(c, used):
                 continue
