@@ -120,6 +120,7 @@ def run_synthesizer(
         verdicts: Counter[str] = Counter()
         confusion: Counter[tuple[str, str]] = Counter()
         claims: Counter[str] = Counter()
+        modes: Counter[str] = Counter()
         correct = gold_cited = typed_yesno = insufficient = failures = 0
         started = time.perf_counter()
         for n, (pmid, item) in enumerate(items, 1):
@@ -142,6 +143,7 @@ def run_synthesizer(
             insufficient += article.insufficient
             gold_cited += any(r.pmid == pmid for r in article.references)
             claims.update(claim_verdicts(article))
+            modes[str(article.metadata.get("retrieval", {}).get("mode"))] += 1
             if n % 50 == 0:
                 log(f"  {name}: {n}/{len(items)} ({time.perf_counter() - started:.0f} s)")
         answered = len(latencies)
@@ -150,6 +152,7 @@ def run_synthesizer(
             "synthesizer": name,
             "questions": len(items),
             "answered": answered,
+            "retrieval_modes": dict(modes),
             "failures": failures,
             "accuracy": round(correct / len(items), 4) if items else None,
             "typed_yesno": typed_yesno,
