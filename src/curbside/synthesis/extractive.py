@@ -12,16 +12,23 @@ Steps:
 1. :func:`~curbside.synthesis.sentences.candidate_sentences` scores every
    sentence of the hits for relevance, rank, evidence, section and quality;
    sentences below ``min_relevance`` or of poor quality (methods descriptions,
-   fragments, number dumps) are never quoted.
-2. The bottom line takes the 1-3 best sentences, preferring strong evidence
-   (guidelines, meta-analyses, reviews) and distinct documents.
+   aims, fragments, number dumps) are never quoted, nor are sentences of
+   documents that do not cover the question
+   (:func:`~curbside.synthesis.sentences.on_topic_documents`).
+2. The bottom line takes the 1-3 best sentences, preferring sentences that
+   answer the question type (a named cause, a treatment), human evidence,
+   strong evidence (guidelines, meta-analyses, reviews) and distinct documents.
 3. Sentences go to the sections planned for the question type
    (:data:`SECTION_PLANS`) by cue patterns; causes are grouped by
-   :data:`CAUSE_CATEGORIES`, using the sentence's own words first and the cited
-   document's MeSH headings and qualifiers second.  Near-duplicates (word-set
-   Jaccard above 0.6) are dropped across all sections.
-4. Yes/no questions get a verdict from :func:`~curbside.synthesis.yesno.assess_yesno`
-   and sections of evidence for and against it.
+   :data:`CAUSE_CATEGORIES` (:mod:`curbside.synthesis.causes`), using the
+   sentence's own words first and the cited document's MeSH headings and
+   qualifiers second.  What the condition *causes* goes to "Clinical
+   significance", null findings are not causes, and one document fills at most
+   two places of a section.  Near-duplicates (word-set Jaccard above 0.6, or
+   0.42 within one abstract) are dropped across all sections.
+4. Yes/no questions -- and comparisons asked as one -- get a verdict from
+   :func:`~curbside.synthesis.yesno.assess_yesno` and sections of evidence for
+   and against it.
 
 When nothing relevant is found the article has no claims and an
 "insufficient-evidence" warning: this synthesizer never fills a gap.
