@@ -30,6 +30,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -110,6 +111,8 @@ def _watch_parent(parent: int) -> None:
 
 
 def _start_watchdog(parent: int) -> None:
+    # Ctrl-C reaches the whole process group; the parent alone handles it (and stops the workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), name="curbside-watch-parent", daemon=True).start()
 
 

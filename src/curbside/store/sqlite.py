@@ -269,9 +269,11 @@ class SQLiteStore:
                     self._bump_vector_generation()
                 self._conn.execute("COMMIT")
             except BaseException:
-                # KeyboardInterrupt included: the batch and its progress vanish together.
-                self._conn.execute("ROLLBACK")
-                fp.records_done, fp.documents, fp.deletions, fp.malformed = before
+                # KeyboardInterrupt included: the batch and its progress vanish together.  An
+                # interrupt that lands just after COMMIT finds no transaction: the batch is stored.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                    fp.records_done, fp.documents, fp.deletions, fp.malformed = before
                 raise
         return result
 
@@ -505,7 +507,8 @@ class SQLiteStore:
                 self._bump_vector_generation()
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # not when an interrupt lands just after COMMIT
+                    self._conn.execute("ROLLBACK")
                 raise
 
     def _matrix(self, model: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
