@@ -537,3 +537,19 @@ def test_strict_mode_shows_signed_out_askers_nothing_unapproved(web_settings: Se
         )
         anon = TestClient(c.app)
         assert anon.get(f"/api/v1/articles/{data['slug']}").json()["status"] == "approved"
+
+
+def test_stream_job_turns_a_bug_into_an_opaque_error_event(caplog: pytest.LogCaptureFixture) -> None:
+    from curbside.web.streaming import stream_job
+
+    def job(emit: Any) -> None:
+        emit("stage", {"stage": "started"})
+        raise RuntimeError("secret internals")
+
+    with caplog.at_level("ERROR"):
+        events = parse_sse("".join(stream_job(job)))
+    assert events == [
+        ("stage", {"stage": "started"}),
+        ("error", {"error": "InternalError", "message": "internal error", "hint": None}),
+    ]
+    assert "secret internals" in caplog.text  # logged for the operator, not sent to the client
