@@ -159,10 +159,7 @@ class TermRanker:
                 score=full_score,
                 k=sql.Literal(int(k)),
             )
-            with conn.transaction():
-                # A few thousand postings: parallel workers cost more to start than they save.
-                conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-                found = conn.execute(query).fetchall()
+            found = conn.execute(query).fetchall()  # (parallel workers are off for the session)
             if len(found) >= k or n == len(terms):
                 return found
         return found

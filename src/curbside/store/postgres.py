@@ -144,15 +144,30 @@ class PostgresStore:
             min_size=1,
             max_size=max(1, pool_size),
             kwargs={"autocommit": True},
+            configure=self._configure,
             open=False,
             name="curbside",
-            check=ConnectionPool.check_connection,
         )
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
         except Exception as exc:
             self._pool.close()
             raise StoreError(f"cannot open a connection pool to {self.location}: {exc}") from exc
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Session settings of every pooled connection, so that a search is one round trip.
+
+        Iterative scan keeps reading the HNSW graph until ``k`` rows pass the filters
+        (relaxed order may swap near-ties; hits are re-sorted).  Parallel workers are
+        off: curbside's queries touch a few thousand rows, where starting workers costs
+        more than it saves and takes cores from concurrent users.
+        """
+        conn.execute(
+            "SELECT set_config('hnsw.ef_search', %s, false), "
+            "set_config('hnsw.iterative_scan', 'relaxed_order', false), "
+            "set_config('max_parallel_workers_per_gather', '0', false)",
+            (str(self.ef_search),),
+        )
 
     # --- lifecycle ---
     def close(self) -> None:
@@ -603,15 +618,16 @@ class PostgresStore:
         ).format(
             distance=distance, model=sql.Literal(model), where=_filter_sql(filters), k=sql.Literal(int(k))
         )
-        with self._pool.connection() as conn, conn.transaction():
-            if exact:
-                conn.execute("SET LOCAL enable_indexscan = off")
-            else:
-                # Iterative scan keeps reading the graph until k rows pass the filters;
-                # relaxed order may swap near-ties, so the rows are re-sorted below.
-                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, k)),))
-                conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            rows = conn.execute(query).fetchall()
+        with self._pool.connection() as conn:
+            if exact or k > self.ef_search:
+                with conn.transaction():
+                    if exact:
+                        conn.execute("SET LOCAL enable_indexscan = off")
+                    else:
+                        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(k),))
+                    rows = conn.execute(query).fetchall()
+            else:  # the session settings (see _configure) apply: one round trip
+                rows = conn.execute(query).fetchall()
         hits = [ChunkHit(Chunk(*r[:6]), float(r[7]), r[6]) for r in rows]
         hits.sort(key=lambda h: h.score, reverse=True)
         return hits
