@@ -273,6 +273,7 @@ def test_reviewer_comments_on_a_section_and_approves(app: FastAPI) -> None:
     ptree = doc(public.text)
     assert not ptree.xpath("//div[@id='pending-banner']")
     assert ptree.xpath("string(//span[@id='review-status'])") == "Approved"
+    assert "by the Medical Advisory Board" in ptree.xpath("string(//span[@id='reviewed-on'])")
     # The asker's own page too.
     assert not doc(asker.get(url).text).xpath("//div[@id='pending-banner']")
     # The home page lists it for everyone.

@@ -259,6 +259,7 @@ def article_page(
             "contents": contents,
             "turns": turns,
             "last_updated": human_date(av.last_updated),
+            "reviewed": human_date(av.status_changed_at),
             "open_flags": [f for f in av.flags if f.open],
             "base_url": base_url,
             "followup_action": followup_action,
