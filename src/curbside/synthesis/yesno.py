@@ -14,8 +14,8 @@ The rules were tuned on PubMedQA (500 expert-labelled questions, see
 ``tests/test_extractive.py``), whose contexts *exclude* the abstract's
 conclusion, so they work on results sentences rather than the authors'
 summary.  Accuracy there is 0.61 against a 0.55 majority baseline with only
-the question's own abstract as evidence, and about 0.57-0.60 when the abstract
-must first be retrieved from a 51k-document store (``bench/answer.py``): a
+the question's own abstract as evidence, and 0.568 when the abstract must
+first be retrieved from a 51k-document store (``bench/answer.py``, hybrid): a
 verdict is a pointer to the evidence sections, not a substitute for them.
 """
 
