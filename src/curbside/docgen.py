@@ -15,15 +15,19 @@ from curbside.cli import cli
 from curbside.config import Settings
 
 
-def _command_docs(command: click.Command, path: list[str], out: list[str]) -> None:
-    ctx = click.Context(command, info_name=" ".join(path))
+def _command_docs(
+    command: click.Command, path: list[str], out: list[str], parent: click.Context | None = None
+) -> None:
+    # The same context chain a real invocation builds, so subcommands inherit the group's
+    # context settings (``-h`` as well as ``--help``) whatever ran before in this process.
+    ctx = click.Context(command, info_name=path[-1], parent=parent, **command.context_settings)
     out.append(f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`\n")
     out.append("```\n" + command.get_help(ctx).replace("\r", "") + "\n```\n")
     if isinstance(command, click.Group):
         for name in sorted(command.list_commands(ctx)):
             sub = command.get_command(ctx, name)
             if sub is not None and not sub.hidden:
-                _command_docs(sub, [*path, name], out)
+                _command_docs(sub, [*path, name], out, ctx)
 
 
 def cli_reference() -> str:
