@@ -137,3 +137,26 @@ def with_text(article: Article, title: str, claim_text: str) -> Article:
     """The article with a new title and its first bottom-line claim reworded (for escaping tests)."""
     first = replace(article.bottom_line[0], text=claim_text)
     return replace(article, title=title, bottom_line=(first, *article.bottom_line[1:]))
+
+
+TITLE_ONLY_DOC = Document(
+    id="pmid:201",
+    title="Agranulocytosis during mianserin treatment.",
+    journal="British Medical Journal",
+    year=1979,
+    identifiers={"pmid": "201"},
+    kind="case-report",
+    publication_types=("Case Reports",),
+)
+
+
+def title_only_article() -> Article:
+    """The sample article plus a claim citing the title of a record without abstract."""
+    quote = "Agranulocytosis during mianserin treatment"
+    claim = Claim(
+        f'Reported in a case report titled "{quote}".', (Citation("pmid:201", 0, len(quote), quote, "title"),)
+    )
+    base = draft()
+    causes = replace(base.sections[0], claims=(*base.sections[0].claims, claim))
+    article = replace(base, sections=(causes, *base.sections[1:]))
+    return finalize(verify_article(article), {**DOCS, TITLE_ONLY_DOC.id: TITLE_ONLY_DOC})

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from curbside.chunking import chunk_document, split_sentences
+from curbside.chunking import chunk_document, is_title_chunk, split_sentences, title_span
 from curbside.types import Document, Section
 
 
@@ -62,3 +62,25 @@ def test_overlong_sentence_is_cut_at_hard_limit() -> None:
     doc = Document(id="pmid:4", title="T", sections=(Section("x" * 2500),))
     chunks = chunk_document(doc, target=400, hard_limit=1000)
     assert [len(c.text) for c in chunks] == [1000, 1000, 500]
+
+
+def test_title_span_drops_final_stop_and_translation_brackets() -> None:
+    def span(title: str) -> str:
+        start, end = title_span(title)
+        return title[start:end]
+
+    assert span("Agranulocytosis during mianserin treatment.") == "Agranulocytosis during mianserin treatment"
+    assert (
+        span("[Agranulocytosis after treatment with apridine].")
+        == "Agranulocytosis after treatment with apridine"
+    )
+    assert span("[Leukopenia in typhoid (author's transl)].") == "Leukopenia in typhoid"
+    assert span("Is leukopenia benign?") == "Is leukopenia benign?"
+    assert title_span(" [ ]. ") == (0, 0)
+
+
+def test_only_the_empty_title_chunk_is_a_title_chunk() -> None:
+    title_only = chunk_document(Document(id="pmid:2", title="Leucopenia and mianserin."))
+    with_text = chunk_document(Document(id="pmid:3", title="T", sections=(Section("Text here.", "TITLE"),)))
+    assert is_title_chunk(title_only[0])
+    assert not is_title_chunk(with_text[0])

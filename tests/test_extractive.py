@@ -732,3 +732,60 @@ def test_fragments_and_pronoun_openings_do_not_lead_the_bottom_line() -> None:
     quality = {c.text[:6]: c.quality for c in ranked}
     assert quality["Clozap"] == 1.0
     assert quality["It is "] < 0.9 and quality["(FAERS"] < 0.5
+
+
+# --- title-only records ----------------------------------------------------------------------------
+
+MIANSERIN = doc(
+    201,
+    "Agranulocytosis during mianserin treatment.",
+    [],
+    publication_types=("Case Reports", "Journal Article"),
+    mesh=(mesh("Agranulocytosis", "chemically induced", major=True), mesh("Mianserin", "adverse effects")),
+)
+APRINDINE = doc(
+    202,
+    "[Agranulocytosis after treatment with aprindine (author's transl)].",
+    [],
+    publication_types=("Case Reports", "English Abstract"),
+    mesh=(mesh("Agranulocytosis", "chemically induced"), mesh("Aprindine", "adverse effects")),
+)
+VAGUE_TITLE = doc(203, "Leukopenia in the elderly.", [], publication_types=("Journal Article",))
+QUESTION_TITLE = doc(204, "Does mianserin cause agranulocytosis?", [], publication_types=("Letter",))
+
+
+def subsection(article: Article, key: str) -> ArticleSection:
+    found = [sub for s in article.sections for sub in s.subsections if sub.key == key]
+    assert found, f"no subsection {key!r}"
+    return found[0]
+
+
+def title_claims(article: Article) -> list[Claim]:
+    return [c for c in all_claims(article) if c.citations[0].part == "title"]
+
+
+def test_title_only_case_reports_are_cited_by_title_under_their_cause_category() -> None:
+    article = ask("What are the causes of leukopenia?", *CAUSE_DOCS, MIANSERIN, APRINDINE)
+    medications = subsection(article, "causes-medications")
+    texts = [c.text for c in medications.claims]
+    assert 'Reported in a case report titled "Agranulocytosis during mianserin treatment".' in texts
+    assert 'Reported in a case report titled "Agranulocytosis after treatment with aprindine".' in texts
+    for claim in title_claims(article):
+        (cit,) = claim.citations
+        title = MIANSERIN.title if cit.document_id == MIANSERIN.id else APRINDINE.title
+        assert cit.quote == title[cit.start : cit.end]
+        assert f'"{cit.quote}"' in claim.text
+    # An abstract sentence still leads: titles never make the bottom line while abstracts answer.
+    assert all(c.citations[0].part == "body" for c in article.bottom_line)
+    assert article.metadata["usable_titles"] == 2
+
+
+def test_titles_naming_no_cause_or_asking_a_question_are_not_quoted() -> None:
+    article = ask("What are the causes of leukopenia?", *CAUSE_DOCS, VAGUE_TITLE, QUESTION_TITLE)
+    assert title_claims(article) == []
+
+
+def test_yes_no_verdicts_never_rest_on_titles() -> None:
+    article = ask("Does mianserin cause agranulocytosis?", MIANSERIN, QUESTION_TITLE)
+    assert title_claims(article) == []
+    assert article.verdict == "uncertain"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from html.parser import HTMLParser
 
-from _articles import sample_article, with_text
+from _articles import sample_article, title_only_article, with_text
 from curbside.render import render
 from curbside.render.html import reference_item, render_html
 from curbside.types import DISCLAIMER, Reference
@@ -151,3 +151,10 @@ def test_audience_and_render_entry_point() -> None:
     assert 'id="sec-seek-care"' in patient
     assert '<p class="readability">' in patient
     assert '<p class="readability">' not in render_html(article)
+
+
+def test_a_record_cited_by_its_title_is_marked_in_the_references() -> None:
+    page = render_html(title_only_article())
+    assert page.count('class="title-only"') == 1
+    item = next(li for li in page.split("<li ") if 'class="title-only"' in li)
+    assert "Agranulocytosis during mianserin treatment" in item

@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from _articles import draft, sample_article
+from _articles import draft, sample_article, title_only_article
 from curbside.errors import InputError
 from curbside.render import render
 from curbside.render.json import (
@@ -116,3 +116,28 @@ def test_metadata_that_is_not_json_is_a_clear_error() -> None:
         render_json(article)
     with pytest.raises(InputError, match="metadata cannot be written as JSON"):
         render_json(Article("q", "general", "t", (), (), metadata={"x": float("nan")}))
+
+
+def test_title_citations_validate_and_keep_their_part() -> None:
+    article = title_only_article()
+    data = json.loads(render_json(article))
+    validate(data)
+    parts = {
+        c["document_id"]: c["part"] for s in data["sections"] for cl in s["claims"] for c in cl["citations"]
+    }
+    assert parts["pmid:201"] == "title" and parts["pmid:101"] == "body"
+    assert article_from_dict(data) == article
+    # Older documents without "part" still read, as body citations.
+    for s in data["sections"]:
+        for cl in s["claims"]:
+            for c in cl["citations"]:
+                c.pop("part")
+    validate(data)
+    assert {c.part for c in article_from_dict(data).all_claims() for c in c.citations} == {"body"}
+
+
+def test_an_unknown_citation_part_is_rejected_by_name() -> None:
+    data = json.loads(render_json(title_only_article()))
+    data["sections"][0]["claims"][0]["citations"][0]["part"] = "abstract"
+    with pytest.raises(InputError, match="part"):
+        article_from_dict(data)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from _articles import draft, sample_article, with_text
+from _articles import draft, sample_article, title_only_article, with_text
 from curbside.render import get_renderer, render
 from curbside.render.markdown import escape, print_markdown, reference_line, render_markdown
 from curbside.types import DISCLAIMER, Article, ArticleSection, Claim, Reference
@@ -134,3 +134,11 @@ def test_empty_article_still_has_disclaimer() -> None:
     md = render_markdown(article)
     assert md.startswith("# Causes of Leukopenia")
     assert md.rstrip().endswith(f"*{DISCLAIMER}*")
+
+
+def test_a_record_cited_by_its_title_is_marked_in_the_references() -> None:
+    text = render_markdown(title_only_article())
+    assert 'Reported in a case report titled "Agranulocytosis during mianserin treatment"' in text
+    lines = [line for line in text.splitlines() if "Title only" in line]
+    assert len(lines) == 1 and "Agranulocytosis during mianserin treatment" in lines[0]
+    assert "Title only" not in render_markdown(sample_article())

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from curbside.errors import InputError, ModelError
+from curbside.synthesis.sentences import quoted_title, title_claim_text
 from curbside.testing import FakeEmbedder
 from curbside.types import Article, ArticleSection, Citation, Claim
 from curbside.verify import (
@@ -269,3 +270,35 @@ def test_twenty_claim_article_is_fast_without_embedder() -> None:
     elapsed = min(timings)
     assert out.metadata["verification"]["supported"] == 20
     assert elapsed < 0.05, f"verification of 20 claims took {elapsed * 1000:.1f} ms"
+
+
+# --- titles of records without abstract ------------------------------------------------------------
+
+TITLE = "[Agranulocytosis after treatment with aprindine (author's transl)]."
+
+
+def title_cite(quote: str = "Agranulocytosis after treatment with aprindine") -> Citation:
+    start = TITLE.find(quote)
+    return Citation("pmid:9", start, start + len(quote), quote, "title")
+
+
+def test_a_title_claim_is_checked_by_its_quoted_title_against_the_title_span() -> None:
+    framed = title_claim_text("Agranulocytosis after treatment with aprindine", "Case report")
+    checked = verify_claim(Claim(framed, (title_cite(),)))
+    assert checked.verdict == "supported"
+    assert checked.supporting is not None and checked.supporting.part == "title"
+    assert checked.supporting.quote == "Agranulocytosis after treatment with aprindine"
+
+
+def test_a_title_claim_quoting_words_the_title_lacks_is_not_supported() -> None:
+    framed = title_claim_text("Aplastic anaemia after treatment with chloramphenicol", "Case report")
+    assert verify_claim(Claim(framed, (title_cite(),))).verdict == "unsupported"
+
+
+def test_the_frame_is_only_set_aside_for_claims_citing_titles() -> None:
+    # The same words citing a body span: "reported", "case", "titled" must then be found in it too.
+    framed = title_claim_text("Drug-induced neutropenia is most often caused by clozapine", "Case report")
+    body_claim = verify_claim(Claim(framed, (cite(),)))
+    plain = verify_claim(Claim("Drug-induced neutropenia is most often caused by clozapine", (cite(),)))
+    assert body_claim.support < plain.support
+    assert quoted_title("Agranulocytosis after aprindine.") is None

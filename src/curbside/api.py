@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from curbside import __version__
+from curbside.chunking import is_title_chunk
 from curbside.config import Settings
 from curbside.embeddings import Embedder, get_embedder
 from curbside.errors import InputError, NotFoundError, StoreError, UnreachableError
@@ -331,9 +332,13 @@ def ask(
         retriever = make_retriever(settings, s, embedder=embedder)
         mode: Mode = "hybrid" if retriever.embedder is not None else "bm25"
         # k counts passages a synthesizer can quote: title-only records (a third of MEDLINE) have
-        # no text to cite, so twice as many hits are fetched and the first k with text kept.
-        found = retriever.search(query, 2 * k, config=replace(retriever.config, mode=mode))
-        hits = [h for h in found if h.chunk.text.strip()][:k]
+        # no text to cite, so more hits are fetched and the first k with text kept.  Title-only
+        # records among them come along too: their title is citable (curbside.chunking), and they
+        # rank low (one short field to match), so four times k are fetched.
+        found = retriever.search(query, 4 * k, config=replace(retriever.config, mode=mode))
+        keep = {id(h) for h in [h for h in found if h.chunk.text.strip()][:k]}
+        keep |= {id(h) for h in found if is_title_chunk(h.chunk)}
+        hits = [h for h in found if id(h) in keep]
         timings.update({f"retrieve.{n}": round(v, 2) for n, v in retriever.last_timings.stages.items()})
         t = lap("retrieve", t)
         if on_token is not None and "on_token" in inspect.signature(synth.synthesize).parameters:

@@ -6,6 +6,15 @@ neighbouring short sections (a structured abstract's METHODS and RESULTS)
 while it stays under the target size, and splits a long section on sentence
 boundaries; it never cuts a sentence unless one sentence alone exceeds the
 hard limit.
+
+Title-only records (no abstract; about a third of 1970s MEDLINE) get one
+chunk labelled :data:`TITLE_SECTION` with no text and offsets ``0..0``: the
+title is already indexed on every chunk (its own FTS column, and the embedding
+input), so repeating it as chunk text would count it twice in ranking.  Such a
+chunk is still citable: the synthesizer quotes the record's *title*, with a
+:class:`~curbside.types.Citation` whose ``part`` is ``"title"`` and whose
+offsets index :attr:`Document.title` (see :func:`title_span`).  Because the
+stored chunk is unchanged, existing stores need no re-chunking.
 """
 
 from __future__ import annotations
@@ -58,6 +67,9 @@ _ABBREVIATIONS = frozenset(
         "dec",
     ]
 )
+#: Section label of the one chunk of a record without any section text.
+TITLE_SECTION = "TITLE"
+_TRANSLATED = re.compile(r"\s*\(author's transl\)", re.IGNORECASE)
 _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
@@ -94,11 +106,37 @@ def _append_span(text: str, start: int, end: int, spans: list[tuple[int, int]]) 
         spans.append((start, end))
 
 
+def is_title_chunk(chunk: Chunk) -> bool:
+    """Whether ``chunk`` is the placeholder chunk of a title-only record."""
+    return chunk.section == TITLE_SECTION and chunk.start == chunk.end == 0 and not chunk.text
+
+
+def title_span(title: str) -> tuple[int, int]:
+    """The citable span ``(start, end)`` of a title: without surrounding whitespace, the final full
+    stop, or the brackets MEDLINE puts around a translated title ("[Agranulocytosis ... (author's
+    transl)].").  ``(0, 0)`` for a title with no words."""
+    start, end = 0, len(title)
+    while start < end and title[start].isspace():
+        start += 1
+    while end > start and (title[end - 1].isspace() or title[end - 1] == "."):
+        end -= 1
+    if end - start >= 2 and title[start] == "[" and title[end - 1] == "]":
+        start, end = start + 1, end - 1
+        m = _TRANSLATED.search(title, start, end)
+        if m is not None and m.end() == end:
+            end = m.start()
+        while end > start and title[end - 1] in " .":
+            end -= 1
+    if not any(ch.isalnum() for ch in title[start:end]):
+        return (0, 0)
+    return (start, end)
+
+
 def chunk_document(doc: Document, *, target: int = 1500, hard_limit: int | None = None) -> list[Chunk]:
     """Split ``doc`` into chunks of about ``target`` characters.
 
     A document without any section text (a title-only record) gets one empty
-    chunk labelled ``TITLE`` so that it is still findable by its title.
+    chunk labelled :data:`TITLE_SECTION` so that it is still findable by its title.
     """
     limit = hard_limit or target * 2
     pieces: list[tuple[int, int, str]] = []  # (start, end, section label) in body coordinates
@@ -108,7 +146,7 @@ def chunk_document(doc: Document, *, target: int = 1500, hard_limit: int | None 
             pieces.extend(_cut(offset + s, offset + e, limit, section.label))
         offset += len(section.text) + len(SECTION_SEPARATOR)
     if not pieces:
-        return [Chunk(doc.id, 0, "TITLE", 0, 0, "")]
+        return [Chunk(doc.id, 0, TITLE_SECTION, 0, 0, "")]
 
     body = doc.body
     chunks: list[Chunk] = []

@@ -244,16 +244,26 @@ class Hit:
 Verdict = Literal["supported", "partial", "unsupported", "unchecked"]
 Audience = Literal["clinician", "student", "patient"]
 YesNo = Literal["yes", "no", "uncertain"]
+CitedPart = Literal["body", "title"]
 
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """A claim's pointer to evidence: a span of a document's :attr:`Document.body`."""
+    """A claim's pointer to evidence: a span of a document's :attr:`Document.body`.
+
+    ``part`` says which text the offsets index: ``"body"`` (the abstract or
+    full text) or ``"title"`` -- :attr:`Document.title`, cited only for a
+    record without any abstract (a third of 1970s MEDLINE), whose title is the
+    one statement its authors made that a reader can look up.
+    """
 
     document_id: str
     start: int
     end: int
-    quote: str  # body[start:end], kept so a reader and the verifier need no store round trip
+    quote: (
+        str  # body[start:end] (title[start:end]), kept so a reader and the verifier need no store round trip
+    )
+    part: CitedPart = "body"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,12 @@ With an embedder, cosine similarity between the claim and each candidate
 score; embeddings catch paraphrase but not negation or numbers, which is why
 those two rules are applied after the blend.
 
+A claim quoting the title of a record without abstract (every citation has
+``part == "title"``; the claim reads ``Reported in a case report titled
+"..."``, :func:`curbside.synthesis.sentences.title_claim_text`) is checked by
+its quoted title against the cited title span; the frame around it names the
+record's design, which comes from the record's metadata, not from the span.
+
 A claim citing several spans is also scored against all of them together, so
 a claim that combines two sources ("clozapine [1] and methotrexate [2]") can be
 supported jointly.
@@ -52,6 +58,7 @@ from curbside.chunking import split_sentences
 from curbside.embeddings import Embedder
 from curbside.errors import InputError, ModelError
 from curbside.questions import americanise
+from curbside.synthesis.sentences import quoted_title
 from curbside.types import Article, ArticleSection, Citation, Claim, Verdict
 
 #: Sections written by curbside itself (glossary, general safety advice): uncited by design, never verified.
@@ -323,6 +330,15 @@ class _Candidate:
         return _merge([analyse_text(p) for p in self.parts])
 
 
+def checked_text(claim: Claim) -> str:
+    """What of ``claim`` is checked against its spans: the quoted title of a title-only claim, else all of it."""
+    if claim.citations and all(c.part == "title" for c in claim.citations):
+        title = quoted_title(claim.text)
+        if title is not None:
+            return title
+    return claim.text
+
+
 def _candidates(claim: Claim) -> list[_Candidate]:
     """Each cited span, its sentences and adjacent sentence pairs, and (for several spans) all of them."""
     out: list[_Candidate] = []
@@ -337,7 +353,8 @@ def _candidates(claim: Claim) -> list[_Candidate]:
         seen.add(key)
         text = cit.quote[s:e]
         parts = tuple(cit.quote[a:b] for a, b in sentences)
-        out.append(_Candidate(text, Citation(cit.document_id, cit.start + s, cit.start + e, text), parts))
+        citation = Citation(cit.document_id, cit.start + s, cit.start + e, text, cit.part)
+        out.append(_Candidate(text, citation, parts))
 
     for cit in claim.citations:
         sentences = split_sentences(cit.quote)
@@ -432,7 +449,8 @@ def _judge(
         return replace(
             claim, verdict="unsupported", support=0.0, supporting=None, note="cited passage is empty"
         )
-    if not analyse_text(claim.text).stems:
+    text = checked_text(claim)
+    if not analyse_text(text).stems:
         return replace(
             claim,
             verdict="unsupported",
@@ -440,7 +458,7 @@ def _judge(
             supporting=None,
             note="claim has no content words to check",
         )
-    scored = [_score(claim.text, cand, cos, thresholds) for cand, cos in zip(cands, cosines, strict=True)]
+    scored = [_score(text, cand, cos, thresholds) for cand, cos in zip(cands, cosines, strict=True)]
     best = max(scored, key=lambda x: (x.score, -len(x.candidate.text)))
     # Point the reader at the shortest single-passage span that is nearly as good as the best one.
     near = [
@@ -457,7 +475,7 @@ def _judge(
     verdict = _verdict(support, thresholds)
     if verdict == "unsupported":
         supporting = None  # nothing supports it; the note says what is missing
-    note = _note(best, verdict, analyse_text(claim.text).cue or best.candidate.analysis().cue)
+    note = _note(best, verdict, analyse_text(text).cue or best.candidate.analysis().cue)
     return replace(claim, verdict=verdict, support=support, supporting=supporting, note=note)
 
 
@@ -476,7 +494,7 @@ def _cosines(
     index: dict[str, int] = {}
     for claim, cs in zip(claims, cands, strict=True):
         if cs:
-            index.setdefault(claim.text, len(index))
+            index.setdefault(checked_text(claim), len(index))
             for cand in cs:
                 for part in cand.parts:
                     index.setdefault(part, len(index))
@@ -490,7 +508,7 @@ def _cosines(
         )
     out: list[list[float | None]] = []
     for claim, cs in zip(claims, cands, strict=True):
-        c = vectors[index[claim.text]] if cs else None
+        c = vectors[index[checked_text(claim)]] if cs else None
         row: list[float | None] = []
         for cand in cs:
             v = vectors[[index[p] for p in cand.parts]].sum(axis=0)

@@ -13,6 +13,8 @@ from curbside.types import Article, Audience, Claim
 #: Shown once, after the sections, when any claim is only partially supported.
 PARTIAL_NOTE: Final = "Partially supported: the cited passage supports only part of this statement."
 PARTIAL_MARK: Final = "†"
+#: Shown in the reference list next to a record cited only by its title (it has no abstract).
+TITLE_ONLY_NOTE: Final = "Title only: no abstract; cited by its title"
 PUBMED_URL: Final = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 DOI_URL: Final = "https://doi.org/{}"
 _SLUG: Final = re.compile(r"[^a-z0-9]+")
@@ -42,6 +44,15 @@ def split_final_stop(text: str) -> tuple[str, str]:
     if text.endswith((".", "!", "?")) and not text.endswith(("..", "...")):
         return text[:-1], text[-1]
     return text, ""
+
+
+def title_only_documents(article: Article) -> frozenset[str]:
+    """Ids of documents the article cites only by their title (``Citation.part == "title"``)."""
+    parts: dict[str, set[str]] = {}
+    for claim in article.all_claims():
+        for cit in claim.citations:
+            parts.setdefault(cit.document_id, set()).add(cit.part)
+    return frozenset(doc_id for doc_id, found in parts.items() if found == {"title"})
 
 
 def numbers_for(article: Article) -> dict[str, int]:

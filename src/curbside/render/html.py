@@ -32,6 +32,7 @@ from typing import Final
 from curbside.render._common import (
     PARTIAL_MARK,
     PARTIAL_NOTE,
+    TITLE_ONLY_NOTE,
     citation_labels,
     doi_url,
     has_partial,
@@ -42,6 +43,7 @@ from curbside.render._common import (
     safe_url,
     slug,
     split_final_stop,
+    title_only_documents,
 )
 from curbside.types import Article, ArticleSection, Audience, Claim, Reference
 
@@ -122,8 +124,8 @@ def _link(url: str, text: str) -> str:
     return f'<a class="ref-link" href="{_e(url)}" rel="noopener noreferrer">{_e(text)}</a>'
 
 
-def reference_item(ref: Reference) -> str:
-    """One ``<li>`` of the reference list."""
+def reference_item(ref: Reference, *, title_only: bool = False) -> str:
+    """One ``<li>`` of the reference list; ``title_only`` notes a record cited by its title alone."""
     cls = "reference retracted" if ref.retracted else "reference"
     parts = [f'<li id="ref-{ref.number}" class="{cls}">']
     if ref.retracted:
@@ -134,6 +136,8 @@ def reference_item(ref: Reference) -> str:
     if ref.year:
         parts.append(f' <span class="ref-year">{ref.year}</span>.')
     parts.append(f' <span class="badge badge-{slug(ref.label)}">{_e(ref.label)}</span>')
+    if title_only:
+        parts.append(f' <span class="title-only">({_e(TITLE_ONLY_NOTE)}.)</span>')
     pubmed = pubmed_url(ref.pmid)
     doi = doi_url(ref.doi)
     url = safe_url(ref.url)
@@ -175,7 +179,8 @@ def render_html(
         out.append(f'<p class="partial-note">{PARTIAL_MARK} {_e(PARTIAL_NOTE)}</p>')
     if article.references:
         out.append('<section class="references"><h2>References</h2><ol>')
-        out += [reference_item(ref) for ref in article.references]
+        titles = title_only_documents(article)
+        out += [reference_item(ref, title_only=ref.document_id in titles) for ref in article.references]
         out.append("</ol></section>")
     if verbose and article.removed_claims:
         out.append('<section class="removed-claims"><h2>Removed claims</h2>')

@@ -7,7 +7,8 @@ and ``"schema_version"``; :func:`article_from_dict` reads any version up to
 :data:`SCHEMA_VERSION` and rejects later ones by name rather than guessing.
 
 Citation offsets index into the cited document's body (its sections joined by
-a blank line), so a consumer can highlight the exact span.
+a blank line), so a consumer can highlight the exact span -- or, when the
+citation's ``part`` is ``"title"`` (a record without abstract), into its title.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from curbside.types import (
     ArticleWarning,
     Audience,
     Citation,
+    CitedPart,
     Claim,
     QuestionType,
     Reference,
@@ -45,6 +47,7 @@ _QTYPES: Final = frozenset(get_args(QuestionType))
 _YESNO: Final = frozenset(get_args(YesNo))
 _WARNING_CODES: Final = frozenset(get_args(get_type_hints(ArticleWarning)["code"]))
 _STYLES: Final = frozenset({"paragraph", "bullets"})
+_PARTS: Final = frozenset(get_args(CitedPart))
 
 T = TypeVar("T")
 
@@ -62,7 +65,7 @@ def schema() -> dict[str, Any]:
 
 
 def _citation(c: Citation) -> dict[str, Any]:
-    return {"document_id": c.document_id, "start": c.start, "end": c.end, "quote": c.quote}
+    return {"document_id": c.document_id, "start": c.start, "end": c.end, "quote": c.quote, "part": c.part}
 
 
 def _claim(c: Claim) -> dict[str, Any]:
@@ -167,7 +170,10 @@ def _read_citation(value: Any, where: str) -> Citation:
     end: int = _get(d, "end", int, where)
     if not 0 <= start <= end:
         raise InputError(f"article JSON: {where}: need 0 <= start <= end, got {start}..{end}")
-    return Citation(_get(d, "document_id", str, where), start, end, _get(d, "quote", str, where))
+    part = _choice(_get(d, "part", str, where, "body"), _PARTS, f"{where}.part")
+    return Citation(
+        _get(d, "document_id", str, where), start, end, _get(d, "quote", str, where), cast(CitedPart, part)
+    )
 
 
 def _read_claim(value: Any, where: str) -> Claim:

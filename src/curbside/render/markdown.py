@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Final
 from curbside.render._common import (
     PARTIAL_MARK,
     PARTIAL_NOTE,
+    TITLE_ONLY_NOTE,
     citation_labels,
     doi_url,
     has_partial,
@@ -48,6 +49,7 @@ from curbside.render._common import (
     readability_line,
     safe_url,
     split_final_stop,
+    title_only_documents,
 )
 from curbside.types import Article, ArticleSection, Audience, Claim, Reference
 
@@ -103,8 +105,9 @@ def _section(section: ArticleSection, numbers: Mapping[str, int], level: int, ou
         _section(sub, numbers, level + 1, out)
 
 
-def reference_line(ref: Reference) -> str:
-    """``Title. *Journal*. Year. [Type] PMID: n (url)``, flagged when retracted."""
+def reference_line(ref: Reference, *, title_only: bool = False) -> str:
+    """``Title. *Journal*. Year. [Type] PMID: n (url)``, flagged when retracted; ``title_only`` notes
+    a record cited by its title alone."""
     parts = []
     if ref.retracted:
         parts.append("**[RETRACTED]**")
@@ -115,6 +118,8 @@ def reference_line(ref: Reference) -> str:
     if ref.year:
         parts.append(f"{ref.year}.")
     parts.append(f"[{escape(ref.label)}]")
+    if title_only:
+        parts.append(f"({TITLE_ONLY_NOTE}.)")
     # PubMed and DOI links are built from validated parts (digits; percent-encoded DOI), so they can
     # stand bare; any other URL is source data and goes in an autolink with its delimiters encoded.
     pubmed = pubmed_url(ref.pmid)
@@ -154,7 +159,11 @@ def render_markdown(article: Article, audience: Audience | None = None, *, verbo
         out += [f"{PARTIAL_MARK} {PARTIAL_NOTE}", ""]
     if article.references:
         out += ["## References", ""]
-        out += [f"{ref.number}. {reference_line(ref)}" for ref in article.references]
+        titles = title_only_documents(article)
+        out += [
+            f"{ref.number}. {reference_line(ref, title_only=ref.document_id in titles)}"
+            for ref in article.references
+        ]
         out.append("")
     if verbose and article.removed_claims:
         out += [

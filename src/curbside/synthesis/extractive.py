@@ -5,7 +5,11 @@ article, in a few milliseconds.  Its one promise is that it never states what
 no source says: every claim is a sentence (or the sentence without a leading
 "In conclusion,") copied from a retrieved chunk, and its
 :class:`~curbside.types.Citation` points at exactly that span of
-:attr:`Document.body`, so ``claim.text == citation.quote``.
+:attr:`Document.body`, so ``claim.text == citation.quote``.  The exception
+is a record without abstract: its title is cited (``citation.part ==
+"title"``) and the claim says only that such a record exists --
+``Reported in a case report titled "..."`` -- and only where the title names
+a cause category or matches a section's cue; verdicts never rest on titles.
 
 Steps:
 
@@ -47,6 +51,7 @@ from curbside.questions import asks_yes_no
 from curbside.synthesis.base import drop_empty_sections, title_for
 from curbside.synthesis.causes import (
     CAUSE_CATEGORIES,
+    OTHER_CATEGORY,
     OVERVIEW_CATEGORIES,
     CauseCategory,
     category_counts,
@@ -136,6 +141,12 @@ _CAUSAL_CUES: Final = cues(
     r"caus|induced|due to|secondary to|associated with|result(?:s|ed|ing)? (?:from|in)|a?etiolog"
     r"|attributed to",
     r"leads? to|triggered|related to|risk factor|include|contribut",
+)
+#: How a title (a noun phrase, no verb) links a condition to its cause: "Agranulocytosis after
+#: treatment with aprindine", "Leucopenia in association with mianserin treatment".
+_TITLE_CAUSAL_CUES: Final = cues(
+    r"after|during|following|in association with|exposure to|(?:treatment|therapy) with|intoxication",
+    r"poisoning|overdose",
 )
 #: What a "Special populations" sentence of a causes article must also say: a cause, a consequence
 #: or a definition, not only that the patients were children.
@@ -404,6 +415,11 @@ class ExtractiveSynthesizer:
     def synthesize(self, query: Query, hits: Sequence[Hit]) -> Article:
         """A draft article: every claim quotes a sentence of ``hits`` and cites exactly its span."""
         candidates = candidate_sentences(query, hits)
+        yesno = query.qtype == "yesno"
+        verdict_asked = yesno or (query.qtype == "comparison" and asks_yes_no(query.text))
+        if verdict_asked:
+            # A title announces a topic; it is not a finding to weigh for or against a verdict.
+            candidates = [c for c in candidates if c.part == "body"]
         on_topic = on_topic_documents(query, hits, min_coverage=self.min_coverage)
         usable = [c for c in candidates if c.document.id in on_topic and self._usable(c)]
         metadata: dict[str, object] = {
@@ -411,8 +427,8 @@ class ExtractiveSynthesizer:
             "hits": len(hits),
             "sentences": len(candidates),
             "usable_sentences": len(usable),
+            "usable_titles": sum(1 for c in usable if c.part == "title"),
         }
-        yesno = query.qtype == "yesno"
         if not usable:
             why = (
                 "no passage was retrieved for this question"
@@ -432,7 +448,7 @@ class ExtractiveSynthesizer:
         warnings: list[ArticleWarning] = []
         terms = query_terms(query)
         # "Is A better than B?" keeps its comparison sections but still gets the verdict it asks for.
-        if yesno or (query.qtype == "comparison" and asks_yes_no(query.text)):
+        if verdict_asked:
             assessment = assess_yesno(query, hits, candidates=candidates)
             polarity = _polarities(query, usable, assessment)
             bottom_line = self._bottom_line(usable, assessment, polarity)
@@ -533,6 +549,7 @@ class ExtractiveSynthesizer:
             pool,
             key=lambda c: (
                 -(polarity.get(c.key, 0.0) * sign > 0),
+                c.part == "title",  # a finding from an abstract before a title-only record
                 _animal_only(c),  # a clinical summary leads with human evidence
                 -(tier(c) if tier is not None else 0),
                 -c.score * (0.5 + c.evidence),
@@ -563,20 +580,28 @@ class ExtractiveSynthesizer:
         mesh_scores: dict[str, dict[str, float]] = {}
         for c in sorted(usable, key=_animal_only):  # human evidence first; stable
             spec = _place(c, plan, terms)
+            if c.part == "title" and (spec is None or spec.cue is None):
+                spec = _title_cause(c, plan)
             if spec is None or self._duplicate(c, used):
                 continue
             if spec.key in _CAUSE_SIDE and significance is not None and _states_consequence(c, terms):
                 spec = significance
             if spec.key == "causes" and _denies_link(c.text):
                 continue  # "X was not associated with leukopenia" lists no cause
+            if c.part == "title" and spec.cue is None:
+                continue  # a title goes only where it names what the section is about
             if spec.key == "causes":
                 counts = category_counts(c.text)
                 if sum(1 for n in counts.values() if n) >= OVERVIEW_CATEGORIES:
+                    if c.part == "title":
+                        continue
                     target = overview
                 else:
                     if c.document.id not in mesh_scores:
                         mesh_scores[c.document.id] = document_categories(c.document)
                     category = cause_category(c.text, doc_scores=mesh_scores[c.document.id])
+                    if c.part == "title" and category is OTHER_CATEGORY:
+                        continue  # "Leukopenia in the elderly" names no cause
                     target = by_category.setdefault(category.key, [])
             else:
                 target = buckets[spec.key]
@@ -630,6 +655,14 @@ class ExtractiveSynthesizer:
             )
             for key in order
         ]
+
+
+def _title_cause(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None:
+    """The causes section for a title that links the condition to something ("... after treatment
+    with aprindine"); its category must then come from its words or its MeSH, never "Other"."""
+    if c.own <= 0 or not (_TITLE_CAUSAL_CUES.search(c.text) or _CAUSAL_CUES.search(c.text)):
+        return None
+    return next((s for s in plan if s.key == "causes"), None)
 
 
 def _states_consequence(c: Candidate, terms: QueryTerms) -> bool:

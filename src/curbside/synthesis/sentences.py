@@ -11,6 +11,16 @@ document's evidence weight, the weight of the abstract section it sits in
 (conclusions and results over background and methods), and its quality
 (methods descriptions, very short or long sentences, number dumps and
 questions are penalised).
+
+A record without any abstract contributes its *title* (its placeholder
+``TITLE`` chunk has no text, :mod:`curbside.chunking`): one candidate whose
+span indexes :attr:`Document.title` (``part == "title"``), judged by a title's
+own quality rules (a noun phrase is fine, a question is not) and scored at
+:data:`TITLE_ONLY_FACTOR` so that an abstract sentence saying as much comes
+first.  Its claim never restates the title as a general fact: it reads
+``Reported in a case report titled "Agranulocytosis during mianserin
+treatment".`` (:func:`title_claim_text`), and the verifier checks the quoted
+title against the cited span (:func:`quoted_title`).
 """
 
 from __future__ import annotations
@@ -21,10 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from curbside.chunking import split_sentences
-from curbside.evidence import document_weight
+from curbside.chunking import TITLE_SECTION, is_title_chunk, split_sentences, title_span
+from curbside.evidence import document_weight, evidence_label
 from curbside.questions import americanise, natural_order
-from curbside.types import SECTION_SEPARATOR, Citation, Claim, Document, Hit, Query
+from curbside.types import SECTION_SEPARATOR, Citation, CitedPart, Claim, Document, Hit, Query
 
 __all__ = [
     "Candidate",
@@ -35,8 +45,10 @@ __all__ = [
     "jaccard",
     "on_topic_documents",
     "query_terms",
+    "quoted_title",
     "section_weight",
     "stems",
+    "title_claim_text",
 ]
 
 
@@ -102,6 +114,20 @@ _SECTION_WEIGHTS: Final = (
     ),
 )
 _UNLABELLED_WEIGHT: Final = 0.95
+#: Score factor of a title-only record's title: a finding stated in an abstract comes first.
+TITLE_ONLY_FACTOR: Final = 0.8
+#: How the design of a title-only record is named in its claim ("Reported in a case report titled ...").
+_DESIGN_NOUNS: Final = {
+    "Guideline": "guideline",
+    "Meta-analysis": "meta-analysis",
+    "Systematic review": "systematic review",
+    "RCT": "randomized controlled trial",
+    "Review": "review",
+    "Case report": "case report",
+    "Editorial": "editorial",
+    "Research": "research article",
+}
+_TITLE_CLAIM: Final = re.compile(r'Reported in an? [a-z -]+ titled "(?P<title>[^"]+)"\.')
 #: Question words that name the kind of question, not its subject: matching them proves nothing.
 _FRAME_WORDS: Final = (
     "treat treated treatment treatments cause causes caused causing diagnose diagnosed diagnosis manage "
@@ -188,16 +214,36 @@ class Candidate:
     evidence: float  # evidence weight of the document
     score: float
     words: frozenset[str] = field(repr=False, compare=False)
+    part: CitedPart = "body"  # "title": the title of a record without abstract; offsets index the title
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.document.id, self.start)
 
     def claim(self, category: str = "") -> Claim:
-        """An unchecked claim quoting this sentence and citing exactly its span."""
-        return Claim(
-            self.text, (Citation(self.document.id, self.start, self.end, self.text),), category=category
-        )
+        """An unchecked claim quoting this sentence and citing exactly its span.
+
+        A title is quoted as what the record reports (:func:`title_claim_text`),
+        never as a statement of fact.
+        """
+        citation = Citation(self.document.id, self.start, self.end, self.text, self.part)
+        if self.part == "title":
+            label = evidence_label(self.document.kind, self.document.publication_types)
+            return Claim(title_claim_text(self.text, label), (citation,), category=category)
+        return Claim(self.text, (citation,), category=category)
+
+
+def title_claim_text(title: str, label: str) -> str:
+    """``Reported in a case report titled "<title>".`` for a title-only record of design ``label``."""
+    noun = _DESIGN_NOUNS.get(label, "research article")
+    article = "an" if noun[:1] in "aeiou" else "a"
+    return f'Reported in {article} {noun} titled "{title}".'
+
+
+def quoted_title(text: str) -> str | None:
+    """The title a claim built by :func:`title_claim_text` quotes; ``None`` for any other claim."""
+    m = _TITLE_CLAIM.fullmatch(text.strip())
+    return m.group("title") if m else None
 
 
 def section_weight(label: str) -> float:
@@ -226,6 +272,20 @@ def _quality(text: str) -> float:
         q *= 0.3
     elif _PRONOUN_START.match(text):  # "It is characterized by ...": what "it" is was said before
         q *= 0.6
+    return q
+
+
+def _title_quality(text: str) -> float:
+    """A title is a noun phrase more often than a sentence: only a question or a stub is penalised."""
+    words = _ANY_WORD.findall(text)
+    q = 1.0
+    if len(words) < 3:
+        q *= 0.3
+    if text.endswith("?"):  # "Is mianserin safe?" states nothing
+        q *= 0.3
+    numbers = len(_NUMBERISH.findall(text)) / len(words) if words else 0.0
+    if numbers > 0.4:
+        q *= 0.4
     return q
 
 
@@ -279,11 +339,17 @@ def candidate_sentences(query: Query, hits: Sequence[Hit]) -> list[Candidate]:
             animal = _ANIMAL_ONLY_FACTOR if "Animals" in descriptors and "Humans" not in descriptors else 1.0
             docs[doc.id] = (doc.body, starts, labels, terms.overlap(stems(meta)), animal)
         body, starts, labels, context, animal = docs[doc.id]
+        hit_weight = (0.5 + 0.5 * hit.score / top) if top > 0 else 1.0 / (1.0 + 0.1 * rank)
+        evidence = hit.evidence if hit.evidence > 0 else document_weight(doc)
+        if is_title_chunk(hit.chunk) and not doc.has_abstract:
+            title = _title_candidate(doc, rank, context, hit_weight, evidence, animal, terms)
+            if title is not None and title.key not in seen:
+                seen.add(title.key)
+                out.append(title)
+            continue
         offset = _chunk_offset(hit, body)
         if offset is None:
             continue
-        hit_weight = (0.5 + 0.5 * hit.score / top) if top > 0 else 1.0 / (1.0 + 0.1 * rank)
-        evidence = hit.evidence if hit.evidence > 0 else document_weight(doc)
         for s, e in split_sentences(hit.chunk.text):
             text, start = _trim(hit.chunk.text[s:e], offset + s)
             if (doc.id, start) in seen:
@@ -314,6 +380,51 @@ def candidate_sentences(query: Query, hits: Sequence[Hit]) -> list[Candidate]:
             )
     out.sort(key=lambda c: (-c.score, c.document.id, c.start))
     return out
+
+
+def _title_candidate(
+    doc: Document,
+    rank: int,
+    context: float,
+    hit_weight: float,
+    evidence: float,
+    animal: float,
+    terms: QueryTerms,
+) -> Candidate | None:
+    """The title of a record without abstract as a candidate citing ``doc.title[start:end]``."""
+    start, end = title_span(doc.title)
+    if end <= start:
+        return None
+    text = doc.title[start:end]
+    words = stems(text)
+    own = terms.overlap(words)
+    relevance = 0.75 * own + 0.25 * context
+    quality = _title_quality(text)
+    score = (
+        relevance
+        * hit_weight
+        * (0.6 + 0.4 * evidence)
+        * section_weight("")
+        * quality
+        * animal
+        * TITLE_ONLY_FACTOR
+    )
+    return Candidate(
+        doc,
+        start,
+        end,
+        text,
+        TITLE_SECTION,
+        rank,
+        own,
+        context,
+        relevance,
+        quality,
+        evidence,
+        score,
+        words,
+        "title",
+    )
 
 
 #: A document must cover at least this share of what the best-matching one covers to be on topic.
