@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from _articles import sample_article
+from _articles import sample_article, title_only_article
 from curbside.audience import (
     GLOSSARY_KEY,
     GLOSSARY_LIMIT,
@@ -183,3 +183,15 @@ def test_data_files_load() -> None:
     table = {t.term: t for t in lay_terms()}
     assert table["myocardial infarction"].lay == "heart attack"
     assert table["leukopenia"].keep_term
+
+
+def test_a_quoted_title_is_never_reworded_inside_its_quotation_marks() -> None:
+    article = title_only_article()
+
+    def title_claim(a: Article) -> Claim:
+        return next(c for c in a.all_claims() if c.citations and c.citations[0].part == "title")
+
+    assert title_claim(adapt(article, "student")) == title_claim(article)
+    patient = title_claim(adapt(article, "patient")).text
+    assert '"' not in patient and patient.startswith("A published case report describes ")
+    assert "severe lack of infection-fighting white blood cells" in patient and "mianserin" in patient

@@ -38,6 +38,7 @@ from typing import Any, Final, Literal, TypedDict
 
 from curbside.chunking import split_sentences
 from curbside.errors import ConfigError, InputError
+from curbside.synthesis.sentences import title_claim_parts
 from curbside.types import Article, ArticleSection, Audience, Claim
 from curbside.verify import AUTHORED_SECTION_KEYS
 
@@ -372,6 +373,17 @@ def adapt(article: Article, audience: Audience) -> Article:
     changes: list[dict[str, str]] = []
 
     def adapt_claim(claim: Claim) -> Claim:
+        titled = title_claim_parts(claim.text) if claim.citations else None
+        if titled is not None and all(c.part == "title" for c in claim.citations):
+            if audience != "patient":
+                return claim  # a quoted title stays verbatim
+            # Lay words inside quotation marks would misquote the title: say what the record is about.
+            design, title = titled
+            lay = rewrite(title)
+            lay = lay[:1].lower() + lay[1:] if lay[1:2].islower() else lay
+            text = f"A published {design} describes {lay}."
+            changes.append({"original": claim.text, "adapted": text})
+            return replace(claim, text=text)
         text = rewrite(claim.text)
         if text == claim.text:
             return claim

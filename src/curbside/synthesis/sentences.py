@@ -48,6 +48,7 @@ __all__ = [
     "quoted_title",
     "section_weight",
     "stems",
+    "title_claim_parts",
     "title_claim_text",
 ]
 
@@ -127,7 +128,7 @@ _DESIGN_NOUNS: Final = {
     "Editorial": "editorial",
     "Research": "research article",
 }
-_TITLE_CLAIM: Final = re.compile(r'Reported in an? [a-z -]+ titled "(?P<title>[^"]+)"\.')
+_TITLE_CLAIM: Final = re.compile(r'Reported in an? (?P<design>[a-z -]+) titled "(?P<title>[^"]+)"\.')
 #: Question words that name the kind of question, not its subject: matching them proves nothing.
 _FRAME_WORDS: Final = (
     "treat treated treatment treatments cause causes caused causing diagnose diagnosed diagnosis manage "
@@ -242,8 +243,14 @@ def title_claim_text(title: str, label: str) -> str:
 
 def quoted_title(text: str) -> str | None:
     """The title a claim built by :func:`title_claim_text` quotes; ``None`` for any other claim."""
+    parts = title_claim_parts(text)
+    return parts[1] if parts else None
+
+
+def title_claim_parts(text: str) -> tuple[str, str] | None:
+    """``("case report", title)`` of a claim built by :func:`title_claim_text`; ``None`` for any other."""
     m = _TITLE_CLAIM.fullmatch(text.strip())
-    return m.group("title") if m else None
+    return (m.group("design"), m.group("title")) if m else None
 
 
 def section_weight(label: str) -> float:
