@@ -110,6 +110,12 @@ def test_health_and_openapi(app: FastAPI) -> None:
     docs = c.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert docs.headers["content-security-policy"] == DOCS_CSP  # Swagger UI's own script, nowhere else
+    # Offline by design: the page's assets come from this server, not a CDN.
+    assert "https://" not in docs.text and "http://" not in docs.text
+    for asset in ("/docs-static/swagger-ui-bundle.js", "/docs-static/swagger-ui.css"):
+        assert asset in docs.text
+        got = c.get(asset)
+        assert got.status_code == 200 and len(got.content) > 1000
 
 
 def test_search_returns_ranked_hits_with_spans(app: FastAPI) -> None:

@@ -114,10 +114,13 @@ def create_app(
         description="Cited, claim-verified answers to clinical questions, with editorial review. "
         "See docs/http-api.md.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets
+        redoc_url=None,
     )
     app.state.curbside = state
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=str(_package_dir("static"))), name="static")
+    _mount_api_docs(app)
 
     @app.middleware("http")
     async def headers_and_cookie(
@@ -164,6 +167,25 @@ def create_app(
     app.include_router(api_routes.router)
     app.include_router(pages.router)
     return app
+
+
+def _mount_api_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its script and styles from this server, not a CDN."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=str(assets)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="curbside API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon.png",
+        )
 
 
 def error_response(

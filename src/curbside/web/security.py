@@ -32,10 +32,10 @@ CSP: Final = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 #: The interactive API reference (/docs) is FastAPI's Swagger UI page: an inline bootstrap script and
-#: assets from its CDN.  It shows no source or model text, so only it gets this wider policy.
+#: assets served from this origin (the ``fastapi-offline`` wheel ships them, so no CDN is needed on a
+#: hospital network).  It shows no source or model text, so only it gets the inline-script allowance.
 DOCS_CSP: Final = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 DOCS_PATHS: Final = frozenset({"/docs", "/docs/oauth2-redirect"})
