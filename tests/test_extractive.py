@@ -786,6 +786,25 @@ def test_titles_naming_no_cause_or_asking_a_question_are_not_quoted() -> None:
 
 
 def test_yes_no_verdicts_never_rest_on_titles() -> None:
-    article = ask("Does mianserin cause agranulocytosis?", MIANSERIN, QUESTION_TITLE)
+    causes = doc(207, "Mianserin causes agranulocytosis in elderly patients.", [], mesh=MIANSERIN.mesh)
+    article = ask("Does mianserin cause agranulocytosis?", causes, MIANSERIN, QUESTION_TITLE)
     assert title_claims(article) == []
     assert article.verdict == "uncertain"
+
+
+def test_assess_yesno_ignores_titles_even_when_it_scores_the_hits_itself() -> None:
+    query = analyse("Does mianserin cause agranulocytosis?", vocabulary=VOCAB)
+    causes = doc(205, "Mianserin causes agranulocytosis in elderly patients.", [], mesh=MIANSERIN.mesh)
+    assessment = assess_yesno(query, hits_for(causes, MIANSERIN))
+    assert assessment.verdict == "uncertain" and assessment.lead is None
+    # The same words in an abstract are a finding.
+    stated = doc(206, "Mianserin", [("RESULTS", causes.title)], mesh=MIANSERIN.mesh)
+    assert assess_yesno(query, hits_for(stated)).verdict == "yes"
+
+
+def test_titles_lead_the_bottom_line_only_when_no_abstract_answers() -> None:
+    with_abstracts = ask("What are the causes of leukopenia?", HIV, MIANSERIN)
+    assert {c.citations[0].part for c in with_abstracts.bottom_line} == {"body"}
+    alone = ask("What are the causes of leukopenia?", MIANSERIN)
+    assert not alone.insufficient
+    assert [c.citations[0].part for c in alone.bottom_line] == ["title"]

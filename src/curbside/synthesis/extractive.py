@@ -534,6 +534,9 @@ class ExtractiveSynthesizer:
         page's summary restates its body.
         """
         pool = [c for c in usable if c.own >= self.min_relevance and c.quality >= _BOTTOM_LINE_QUALITY]
+        if any(c.part == "body" for c in pool):
+            # A summary states findings; a title only says a record exists, so it leads only alone.
+            pool = [c for c in pool if c.part == "body"]
         chosen: list[Candidate] = []
         sign = 0
         if assessment is not None:
@@ -549,7 +552,6 @@ class ExtractiveSynthesizer:
             pool,
             key=lambda c: (
                 -(polarity.get(c.key, 0.0) * sign > 0),
-                c.part == "title",  # a finding from an abstract before a title-only record
                 _animal_only(c),  # a clinical summary leads with human evidence
                 -(tier(c) if tier is not None else 0),
                 -c.score * (0.5 + c.evidence),

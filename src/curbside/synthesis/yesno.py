@@ -245,6 +245,8 @@ def assess_yesno(
     anything else is "yes".
     """
     cands = list(candidates) if candidates is not None else candidate_sentences(query, hits)
+    # A title-only record's title announces a topic; it is no finding for or against a verdict.
+    cands = [c for c in cands if c.part == "body"]
     terms = query_terms(query)
     equivalence, safety = question_flags(query)
     pos = neg = hedge = total = 0.0
