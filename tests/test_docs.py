@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curbside.docgen import cli_reference, config_reference
+from curbside.docgen import cli_reference, config_reference, editorial_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,6 +18,13 @@ def test_cli_reference_is_current() -> None:
 def test_config_reference_is_current() -> None:
     assert (ROOT / "docs" / "config.md").read_text(encoding="utf-8") == config_reference(), (
         "docs/config.md is stale: run `.venv/bin/python -m curbside.docgen`"
+    )
+
+
+def test_editorial_policy_copy_is_current() -> None:
+    assert (ROOT / "docs" / "editorial-policy.md").read_text(encoding="utf-8") == editorial_policy(), (
+        "docs/editorial-policy.md is stale: edit src/curbside/data/editorial-policy.md, then run "
+        "`.venv/bin/python -m curbside.docgen`"
     )
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from curbside.api import ask, index, ingest, ingest_pubmed, search, show, stats  # noqa: E402
-from curbside.config import Settings  # noqa: E402
-from curbside.errors import CurbsideError  # noqa: E402
-from curbside.store import open_store  # noqa: E402
-from curbside.types import Article, Chunk, Claim, Document, Hit, Query  # noqa: E402
+from curbside.api import ask, index, ingest, ingest_pubmed, search, show, stats
+from curbside.config import Settings
+from curbside.errors import CurbsideError
+from curbside.store import open_store
+from curbside.types import Article, Chunk, Claim, Document, Hit, Query
 
 __all__ = [
     "Article",

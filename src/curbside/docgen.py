@@ -54,11 +54,21 @@ def config_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
+def editorial_policy() -> str:
+    """docs/editorial-policy.md: a copy of the policy the package ships and the web app shows."""
+    return (Path(__file__).parent / "data" / "editorial-policy.md").read_text(encoding="utf-8")
+
+
 def write(root: Path) -> list[Path]:
     docs = root / "docs"
     docs.mkdir(exist_ok=True)
     written = []
-    for name, text in (("cli.md", cli_reference()), ("config.md", config_reference())):
+    generated = (
+        ("cli.md", cli_reference()),
+        ("config.md", config_reference()),
+        ("editorial-policy.md", editorial_policy()),
+    )
+    for name, text in generated:
         path = docs / name
         path.write_text(text, encoding="utf-8")
         written.append(path)

@@ -107,13 +107,9 @@ def search_page(request: Request, q: Annotated[str, Query(max_length=1000)] = ""
     )
 
 
-def policy_path() -> Path | None:
-    """docs/editorial-policy.md of the source checkout this package runs from, if there is one."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "docs" / "editorial-policy.md"
-        if candidate.is_file():
-            return candidate
-    return None
+def policy_path() -> Path:
+    """The editorial policy shipped with the package (docs/editorial-policy.md is generated from it)."""
+    return Path(__file__).resolve().parents[1] / "data" / "editorial-policy.md"
 
 
 @cache
@@ -128,11 +124,6 @@ def _policy_html(path: Path, mtime: float) -> Markup:
 @router.get("/policy", response_class=HTMLResponse)
 def policy(request: Request) -> Response:
     path = policy_path()
-    if path is None:
-        raise NotFoundError(
-            "the editorial policy (docs/editorial-policy.md) is not installed with this copy of curbside",
-            hint="it is in the docs folder of the curbside source",
-        )
     return render(request, "policy.html", {"policy_html": _policy_html(path, path.stat().st_mtime)})
 
 
