@@ -302,3 +302,12 @@ def test_the_frame_is_only_set_aside_for_claims_citing_titles() -> None:
     plain = verify_claim(Claim("Drug-induced neutropenia is most often caused by clozapine", (cite(),)))
     assert body_claim.support < plain.support
     assert quoted_title("Agranulocytosis after aprindine.") is None
+
+
+def test_a_translated_title_claim_is_checked_by_its_quoted_title() -> None:
+    framed = title_claim_text(
+        "Agranulocytosis after treatment with aprindine", "Case report", translated=True
+    )
+    assert framed.endswith('aprindine" (English translation of the title).')
+    assert quoted_title(framed) == "Agranulocytosis after treatment with aprindine"
+    assert verify_claim(Claim(framed, (title_cite(),))).verdict == "supported"

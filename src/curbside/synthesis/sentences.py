@@ -128,7 +128,12 @@ _DESIGN_NOUNS: Final = {
     "Editorial": "editorial",
     "Research": "research article",
 }
-_TITLE_CLAIM: Final = re.compile(r'Reported in an? (?P<design>[a-z -]+) titled "(?P<title>[^"]+)"\.')
+_TRANSLATED_NOTE: Final = " (English translation of the title)"
+_TITLE_CLAIM: Final = re.compile(
+    r'Reported in an? (?P<design>[a-z -]+) titled "(?P<title>[^"]+)"(?:'
+    + re.escape(_TRANSLATED_NOTE)
+    + r")?\."
+)
 #: Question words that name the kind of question, not its subject: matching them proves nothing.
 _FRAME_WORDS: Final = (
     "treat treated treatment treatments cause causes caused causing diagnose diagnosed diagnosis manage "
@@ -230,15 +235,19 @@ class Candidate:
         citation = Citation(self.document.id, self.start, self.end, self.text, self.part)
         if self.part == "title":
             label = evidence_label(self.document.kind, self.document.publication_types)
-            return Claim(title_claim_text(self.text, label), (citation,), category=category)
+            translated = self.document.title.lstrip().startswith("[")  # MEDLINE brackets translated titles
+            text = title_claim_text(self.text, label, translated=translated)
+            return Claim(text, (citation,), category=category)
         return Claim(self.text, (citation,), category=category)
 
 
-def title_claim_text(title: str, label: str) -> str:
-    """``Reported in a case report titled "<title>".`` for a title-only record of design ``label``."""
+def title_claim_text(title: str, label: str, *, translated: bool = False) -> str:
+    """``Reported in a case report titled "<title>".`` for a title-only record of design ``label``;
+    ``translated`` says the quoted title is MEDLINE's English translation of a foreign-language one."""
     noun = _DESIGN_NOUNS.get(label, "research article")
     article = "an" if noun[:1] in "aeiou" else "a"
-    return f'Reported in {article} {noun} titled "{title}".'
+    note = _TRANSLATED_NOTE if translated else ""
+    return f'Reported in {article} {noun} titled "{title}"{note}.'
 
 
 def quoted_title(text: str) -> str | None:
