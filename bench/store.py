@@ -11,7 +11,8 @@ at each size both stores are measured with the same queries:
 * BM25 p50/p95: ``search_text`` of the question's FTS5 expression, 100 hits, default
   filters (retracted excluded); PostgreSQL ranks with ``ts_rank_cd``;
 * kNN p50/p95: ``search_vector``, 100 hits, same filters.  SQLite: exact NumPy scan;
-  PostgreSQL: pgvector HNSW (ef_search 100, iterative scan);
+  PostgreSQL: pgvector HNSW (``hnsw.ef_search`` = the store's default, ``CURBSIDE_PG_EF_SEARCH``;
+  iterative scan);
 * HNSW recall@10: PostgreSQL's HNSW top 10 against its exact scan (index off);
 * hybrid p50: :class:`curbside.retrieve.Retriever` end to end on the question text (analyse, BM25, embed,
   kNN, RRF, evidence weighting, rerank, MMR), k=10.

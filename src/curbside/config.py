@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         default=4, ge=1, description="Most connections one process opens to a postgresql:// store."
     )
     pg_ef_search: int = Field(
-        default=100,
+        default=200,
         ge=1,
         description="HNSW candidate list size (hnsw.ef_search) for kNN on a postgresql:// store; "
         "higher: better recall, slower.",

@@ -124,7 +124,7 @@ class PostgresStore:
         *,
         chunk_chars: int = 1500,
         pool_size: int = 4,
-        ef_search: int = 100,
+        ef_search: int = 200,
         connect_timeout: float = 10.0,
     ) -> None:
         self.url = url
