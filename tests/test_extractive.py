@@ -811,3 +811,13 @@ def test_titles_lead_the_bottom_line_only_when_no_abstract_answers() -> None:
     alone = ask("What are the causes of leukopenia?", MIANSERIN)
     assert not alone.insufficient
     assert [c.citations[0].part for c in alone.bottom_line] == ["title"]
+
+
+def test_title_only_hits_do_not_take_the_verdicts_top_places() -> None:
+    titles = [doc(210 + i, f"Vitamin C and the common cold, report {i}.", []) for i in range(3)]
+    # Three title-only hits rank above the positive and the negative trial: the verdict reads the
+    # top three *abstracts*, so it is the same as without the titles.
+    plain = ask(QUESTION, VITC_POSITIVE, VITC_NEGATIVE)
+    crowded = ask(QUESTION, *titles, VITC_POSITIVE, VITC_NEGATIVE)
+    assert crowded.verdict == plain.verdict
+    assert crowded.metadata["verdict_basis"] == plain.metadata["verdict_basis"]

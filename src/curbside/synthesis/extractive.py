@@ -45,6 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
+from curbside.chunking import is_title_chunk
 from curbside.config import Settings
 from curbside.errors import InputError
 from curbside.questions import asks_yes_no
@@ -414,12 +415,13 @@ class ExtractiveSynthesizer:
 
     def synthesize(self, query: Query, hits: Sequence[Hit]) -> Article:
         """A draft article: every claim quotes a sentence of ``hits`` and cites exactly its span."""
-        candidates = candidate_sentences(query, hits)
         yesno = query.qtype == "yesno"
         verdict_asked = yesno or (query.qtype == "comparison" and asks_yes_no(query.text))
         if verdict_asked:
-            # A title announces a topic; it is not a finding to weigh for or against a verdict.
-            candidates = [c for c in candidates if c.part == "body"]
+            # A title announces a topic; it is not a finding to weigh for or against a verdict, and
+            # a title-only hit must not push an abstract out of the verdict's top hits either.
+            hits = [h for h in hits if not is_title_chunk(h.chunk)]
+        candidates = candidate_sentences(query, hits)
         on_topic = on_topic_documents(query, hits, min_coverage=self.min_coverage)
         usable = [c for c in candidates if c.document.id in on_topic and self._usable(c)]
         metadata: dict[str, object] = {

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from curbside.chunking import is_title_chunk
 from curbside.synthesis.sentences import (
     Candidate,
     QueryTerms,
@@ -244,8 +245,10 @@ def assess_yesno(
     studies") that outweigh all cues with a balance near zero are "uncertain";
     anything else is "yes".
     """
+    # A title-only record's title announces a topic; it is no finding for or against a verdict,
+    # and its hit must not take one of the top places either.
+    hits = [h for h in hits if not is_title_chunk(h.chunk)]
     cands = list(candidates) if candidates is not None else candidate_sentences(query, hits)
-    # A title-only record's title announces a topic; it is no finding for or against a verdict.
     cands = [c for c in cands if c.part == "body"]
     terms = query_terms(query)
     equivalence, safety = question_flags(query)
