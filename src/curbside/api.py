@@ -332,14 +332,20 @@ def ask(
         retriever = make_retriever(settings, s, embedder=embedder)
         mode: Mode = "hybrid" if retriever.embedder is not None else "bm25"
         # k counts passages a synthesizer can quote: title-only records (a third of MEDLINE) have
-        # no text to cite, so more hits are fetched and the first k with text kept.  Title-only
-        # records among them come along too: their title is citable (curbside.chunking), and they
-        # rank low (one short field to match), so four times k are fetched.
-        found = retriever.search(query, 4 * k, config=replace(retriever.config, mode=mode))
-        keep = {id(h) for h in [h for h in found if h.chunk.text.strip()][:k]}
-        keep |= {id(h) for h in found if is_title_chunk(h.chunk)}
-        hits = [h for h in found if id(h) in keep]
-        timings.update({f"retrieve.{n}": round(v, 2) for n, v in retriever.last_timings.stages.items()})
+        # no text to cite, so twice as many hits are fetched and the first k with text kept.
+        config = replace(retriever.config, mode=mode)
+        found = retriever.search(query, 2 * k, config=config)
+        hits = [h for h in found if h.chunk.text.strip()][:k]
+        stages = dict(retriever.last_timings.stages)
+        if query.qtype != "yesno":
+            # Titles of title-only records are citable too (curbside.chunking) but rank low (one
+            # short field to match), so they come from a deeper search; a second search, because a
+            # deeper one reorders the passages (diversity), and those must stay as they were.
+            # Yes/no verdicts never rest on titles, so yes/no questions skip it.
+            seen = {h.chunk.id for h in hits}
+            deeper = retriever.search(query, 4 * k, config=config)
+            hits += [h for h in deeper if is_title_chunk(h.chunk) and h.chunk.id not in seen]
+        timings.update({f"retrieve.{n}": round(v, 2) for n, v in stages.items()})
         t = lap("retrieve", t)
         if on_token is not None and "on_token" in inspect.signature(synth.synthesize).parameters:
             # Streaming synthesizers (llm) take on_token; the Synthesizer protocol does not require it.
