@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from curbside.chunking import chunk_document, is_title_chunk, split_sentences, title_span
 from curbside.types import Document, Section
 
@@ -41,7 +43,7 @@ def test_chunks_are_exact_spans_of_the_body() -> None:
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
     # Every sentence is covered exactly once, in order.
     assert chunks[0].start == 0
-    assert all(a.end < b.start for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a.end < b.start for a, b in itertools.pairwise(chunks))
 
 
 def test_small_sections_merge_and_labels_join() -> None:
