@@ -121,7 +121,10 @@ def run_synthesizer(
         confusion: Counter[tuple[str, str]] = Counter()
         claims: Counter[str] = Counter()
         modes: Counter[str] = Counter()
-        correct = gold_cited = typed_yesno = insufficient = failures = 0
+        correct = gold_cited = typed_yesno = insufficient = failures = removed = 0
+        # llm only: answers needing a retry, rejected replies, generated tokens and their seconds.
+        retried = rejected = tokens = 0
+        generation_s = 0.0
         started = time.perf_counter()
         for n, (pmid, item) in enumerate(items, 1):
             t = time.perf_counter()
@@ -143,6 +146,12 @@ def run_synthesizer(
             insufficient += article.insufficient
             gold_cited += any(r.pmid == pmid for r in article.references)
             claims.update(claim_verdicts(article))
+            removed += len(article.removed_claims)
+            attempts = int(article.metadata.get("attempts") or 1)
+            retried += attempts > 1
+            rejected += max(0, attempts - 1)
+            tokens += int(article.metadata.get("completion_tokens") or 0)
+            generation_s += float(article.metadata.get("generation_s") or 0.0)
             modes[str(article.metadata.get("retrieval", {}).get("mode"))] += 1
             if n % 50 == 0:
                 log(f"  {name}: {n}/{len(items)} ({time.perf_counter() - started:.0f} s)")
@@ -165,6 +174,11 @@ def run_synthesizer(
             "citation_partial": round(claims["partial"] / total_claims, 4) if total_claims else None,
             "citation_unsupported": round(claims["unsupported"] / total_claims, 4) if total_claims else None,
             "gold_cited": round(gold_cited / answered, 4) if answered else None,
+            "removed_claims": removed,
+            "retried_answers": retried,
+            "rejected_replies": rejected,
+            "completion_tokens": tokens,
+            "tokens_per_s": round(tokens / generation_s, 2) if generation_s else None,
             "p50_s": round(percentile(latencies, 50), 3),
             "p95_s": round(percentile(latencies, 95), 3),
             "mean_s": round(statistics.fmean(latencies), 3) if latencies else None,
@@ -208,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-backend", choices=["openai", "llamacpp"], default=None)
     parser.add_argument("--llm-url", default=None, help="OpenAI-compatible base URL for the llm synthesizer")
     parser.add_argument("--llm-model", default=None, help="model name sent to the backend")
+    parser.add_argument(
+        "--llm-model-path", type=Path, default=None, help="GGUF file for the llamacpp backend"
+    )
     parser.add_argument("--llm-limit", type=int, default=None, help="cap questions for the llm synthesizer")
     args = parser.parse_args(argv)
 
@@ -237,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["llm_url"] = args.llm_url
     if args.llm_model:
         overrides["llm_model"] = args.llm_model
+    if args.llm_model_path:
+        overrides["llm_model_path"] = args.llm_model_path
     settings = Settings(**overrides)
     rows = []
     for name in args.synthesizer or ["extractive", "llm"]:

@@ -19,6 +19,7 @@ import pytest
 
 from curbside.config import Settings
 from curbside.errors import ModelError, RemoteError, UnreachableError
+from curbside.models import MODELS, installed_path
 from curbside.registry import get_registry
 from curbside.synthesis.backends import ChatMessage
 from curbside.synthesis.backends.llamacpp import LlamaCppBackend
@@ -385,7 +386,10 @@ class FakeLlama:
                     {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                 ]
             )
-        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": '{"a": 1}'}}]}
+        return {
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": '{"a": 1}'}}],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
+        }
 
 
 @pytest.fixture
@@ -434,6 +438,33 @@ def test_llamacpp_backend_calls(fake_llama_cpp: type[FakeLlama], tmp_path: Path)
         chat.chat(MESSAGES, max_tokens=0)
 
 
+def test_llamacpp_backend_reports_usage(fake_llama_cpp: type[FakeLlama], tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    chat = LlamaCppBackend(model_path=gguf, settings=Settings())
+    assert chat.last_usage == {}
+    chat.chat(MESSAGES)
+    assert chat.last_usage["prompt_tokens"] == 20 and chat.last_usage["completion_tokens"] == 5
+    chat.chat(MESSAGES, on_token=lambda _: None)
+    assert chat.last_usage["completion_tokens"] == 2  # one streamed chunk per token: '{"a":' and ' 1}'
+    assert chat.last_usage["seconds"] >= 0
+
+
+def test_llamacpp_model_is_loaded_once_per_process(fake_llama_cpp: type[FakeLlama], tmp_path: Path) -> None:
+    # api.ask builds a backend per question: the second must reuse the loaded model, not reload it.
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    LlamaCppBackend(model_path=gguf, settings=Settings()).chat(MESSAGES)
+    LlamaCppBackend(model_path=gguf, settings=Settings()).chat(MESSAGES)
+    assert len(fake_llama_cpp.instances) == 1 and len(fake_llama_cpp.instances[0].calls) == 2
+    # Another file (or context size) replaces it.
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF")
+    LlamaCppBackend(model_path=other, settings=Settings()).chat(MESSAGES)
+    LlamaCppBackend(model_path=gguf, n_ctx=2048, settings=Settings()).chat(MESSAGES)
+    assert [i.kwargs["model_path"] for i in fake_llama_cpp.instances] == [str(gguf), str(other), str(gguf)]
+
+
 def test_llamacpp_backend_serialises_threads(fake_llama_cpp: type[FakeLlama], tmp_path: Path) -> None:
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
@@ -452,10 +483,16 @@ def _real_model() -> Path:
         importlib.import_module("llama_cpp")
     except ImportError:
         pytest.skip("llama-cpp-python is not installed (pip install 'curbside[llm]')")
-    path = Settings().llm_model_path
-    if not path.is_file():
-        pytest.skip(f"no model at {path} (curbside models install)")
-    return path
+    settings = Settings()
+    if settings.llm_model_path.is_file():
+        return settings.llm_model_path
+    # Any installed model will do (the 0.5B is the one that fits a small machine).
+    folder = settings.llm_model_path.parent
+    for name in MODELS:
+        installed = installed_path(folder, name)
+        if installed is not None:
+            return installed
+    pytest.skip(f"no model at {settings.llm_model_path} nor any model in {folder} (curbside models install)")
 
 
 @pytest.mark.slow

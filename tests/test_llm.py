@@ -250,6 +250,25 @@ def test_invalid_json_then_valid_retries_with_the_error() -> None:
     assert second[:2] == fake.calls[0].messages  # the original prompt is kept as it was
 
 
+class CountingChat(FakeChatBackend):
+    """A fake that reports token counts per call, as the llamacpp backend does."""
+
+    def chat(self, *args: Any, **kwargs: Any) -> str:
+        reply = super().chat(*args, **kwargs)
+        self.last_usage = {"completion_tokens": len(reply) // 4, "seconds": 0.5}
+        return reply
+
+
+def test_token_counts_are_summed_over_attempts() -> None:
+    bad, good = '{"bottom_line": [', causes_reply()
+    article = LLMSynthesizer(backend=CountingChat([bad, good])).synthesize(query(), hits())
+    assert article.metadata["completion_tokens"] == len(bad) // 4 + len(good) // 4
+    assert article.metadata["generation_s"] == 1.0
+    # A backend without counts adds no keys (the metadata test above pins the exact dict).
+    plain = LLMSynthesizer(backend=FakeChatBackend([good])).synthesize(query(), hits())
+    assert "completion_tokens" not in plain.metadata
+
+
 def test_schema_violation_is_fed_back_by_field() -> None:
     bad = json.loads(causes_reply())
     del bad["pitfalls"]

@@ -551,6 +551,7 @@ class LLMSynthesizer:
         ]
         schema = answer_schema(query.qtype)
         problem = ""
+        usage: dict[str, float] = {}
         for attempt in range(1, self.retries + 2):
             raw = self.backend.chat(
                 messages,
@@ -559,6 +560,12 @@ class LLMSynthesizer:
                 max_tokens=self.max_tokens,
                 on_token=on_token,
             )
+            # Backends that count tokens (llamacpp) expose the latest call's counts; summed over
+            # attempts they give the answer's generation cost (tokens/s in bench/answer.py).
+            last = getattr(self.backend, "last_usage", None)
+            if isinstance(last, dict):
+                for key in ("completion_tokens", "seconds"):
+                    usage[key] = round(usage.get(key, 0) + float(last.get(key, 0)), 3)
             try:
                 data = parse_reply(raw, query.qtype, sentences)
             except _InvalidReply as exc:
@@ -573,6 +580,10 @@ class LLMSynthesizer:
                 ]
                 continue
             metadata.update(attempts=attempt, seconds=round(time.perf_counter() - started, 3))
+            if usage:
+                metadata.update(
+                    completion_tokens=int(usage["completion_tokens"]), generation_s=usage["seconds"]
+                )
             return self._article(query, data, sentences, metadata)
         raise ModelError(
             f"the language model {self.backend.name}:{self.backend.model} gave no valid answer in "

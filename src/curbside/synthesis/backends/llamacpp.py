@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +31,13 @@ __all__ = ["LlamaCppBackend", "import_llama_cpp"]
 
 #: Context window in tokens: enough for the prompt, a dozen passages and a 1500-token answer.
 DEFAULT_N_CTX = 4096
+
+#: The loaded model of this process and the lock serialising its use, by what was loaded.
+#: ``curbside.api.ask`` builds a synthesizer (and so a backend) per question; without this every
+#: question would load the GGUF again (seconds, and a second copy in memory while the old one is
+#: collected).  One entry: a process serves one local model, and a new one replaces the old.
+_LOADED: dict[tuple[Any, ...], tuple[Any, threading.Lock]] = {}
+_LOADED_LOCK = threading.Lock()
 
 _INSTALL_HINT = (
     "install it with `pip install 'curbside[llm]'` (it compiles llama.cpp: several minutes) and fetch a "
@@ -54,7 +62,8 @@ class LlamaCppBackend:
 
     The package and the model file are checked when the backend is created
     (so a misconfiguration fails before any retrieval work); the model itself
-    is loaded on the first :meth:`chat`, which takes a few seconds.  A lock
+    is loaded on the first :meth:`chat`, which takes a few seconds, and kept
+    for the process (later backends for the same file reuse it).  A lock
     serialises calls because a ``Llama`` instance is not thread-safe.
     """
 
@@ -79,25 +88,41 @@ class LlamaCppBackend:
         self.model = self.model_path.name.removesuffix(".gguf")
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
-        self._llm: Any = None
-        self._lock = threading.Lock()
+        #: Tokens and seconds of the latest :meth:`chat`: ``prompt_tokens``, ``completion_tokens``,
+        #: ``seconds`` (read by the llm synthesizer into the article's metadata).
+        self.last_usage: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend(model_path={str(self.model_path)!r}, n_ctx={self.n_ctx})"
 
-    def _loaded(self) -> Any:
-        if self._llm is None:
-            try:
-                self._llm = self._module.Llama(
-                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise ModelError(
-                    f"llama.cpp could not load {self.model_path}: {exc}",
-                    hint="the file may be truncated or not a GGUF model; delete it and run "
-                    "`curbside models install` again.",
-                ) from exc
-        return self._llm
+    def _loaded(self) -> tuple[Any, threading.Lock]:
+        stat = self.model_path.stat()
+        key = (
+            self._module.Llama,
+            str(self.model_path),
+            stat.st_size,
+            stat.st_mtime_ns,
+            self.n_ctx,
+            self.n_threads,
+        )
+        with _LOADED_LOCK:
+            if key not in _LOADED:
+                _LOADED.clear()  # drop the previous model before loading the next
+                try:
+                    llm = self._module.Llama(
+                        model_path=str(self.model_path),
+                        n_ctx=self.n_ctx,
+                        n_threads=self.n_threads,
+                        verbose=False,
+                    )
+                except (ValueError, RuntimeError, OSError) as exc:
+                    raise ModelError(
+                        f"llama.cpp could not load {self.model_path}: {exc}",
+                        hint="the file may be truncated or not a GGUF model; delete it and run "
+                        "`curbside models install` again.",
+                    ) from exc
+                _LOADED[key] = (llm, threading.Lock())
+            return _LOADED[key]
 
     def chat(
         self,
@@ -116,13 +141,25 @@ class LlamaCppBackend:
         }
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
-        with self._lock:
-            llm = self._loaded()
+        llm, lock = self._loaded()
+        with lock:
+            started = time.perf_counter()
             try:
                 result = llm.create_chat_completion(**kwargs)
                 if on_token is None:
-                    return _message_text(result, self.model_path)
-                return _collect_stream(result, on_token)
+                    text = _message_text(result, self.model_path)
+                    usage = result.get("usage") or {}
+                    completion = usage.get("completion_tokens", 0)
+                    prompt = usage.get("prompt_tokens", 0)
+                else:
+                    text, completion = _collect_stream(result, on_token)
+                    prompt = 0  # a stream does not report it
+                self.last_usage = {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+                return text
             except (ValueError, RuntimeError) as exc:
                 # e.g. "Requested tokens (5200) exceed context window of 4096".
                 raise ModelError(
@@ -142,7 +179,8 @@ def _message_text(result: Any, path: Path) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _collect_stream(chunks: Iterable[Any], on_token: TokenCallback) -> str:
+def _collect_stream(chunks: Iterable[Any], on_token: TokenCallback) -> tuple[str, int]:
+    """The streamed reply and its token count (llama-cpp-python streams one token per chunk)."""
     parts: list[str] = []
     for chunk in chunks:
         for choice in chunk.get("choices") or ():
@@ -150,4 +188,4 @@ def _collect_stream(chunks: Iterable[Any], on_token: TokenCallback) -> str:
             if isinstance(piece, str) and piece:
                 parts.append(piece)
                 on_token(piece)
-    return "".join(parts)
+    return "".join(parts), len(parts)
