@@ -21,7 +21,7 @@ from curbside.synthesis.extractive import (
     ExtractiveSynthesizer,
     cause_category,
 )
-from curbside.synthesis.sentences import candidate_sentences
+from curbside.synthesis.sentences import SUMMARY_CATEGORY, candidate_sentences
 from curbside.synthesis.yesno import assess_yesno, sentence_polarity
 from curbside.types import (
     Article,
@@ -35,6 +35,7 @@ from curbside.types import (
     Query,
     Section,
 )
+from curbside.verify import verify_article
 
 VOCAB = (
     Vocabulary.builtin()
@@ -168,6 +169,12 @@ def assert_quotes(article: Article, docs: tuple[Document, ...]) -> None:
     bodies = {d.id: d.body for d in docs}
     claims = all_claims(article)
     assert claims
+    summaries = [c for c in claims if c.category == SUMMARY_CATEGORY]
+    claims = [c for c in claims if c.category != SUMMARY_CATEGORY]
+    cited = {cit for c in claims for cit in c.citations}
+    for summary in summaries:  # a summary cites exactly the spans of claims it summarises
+        assert summary in article.bottom_line
+        assert summary.citations and set(summary.citations) <= cited
     for claim in claims:
         assert len(claim.citations) == 1
         citation = claim.citations[0]
@@ -821,3 +828,102 @@ def test_title_only_hits_do_not_take_the_verdicts_top_places() -> None:
     crowded = ask(QUESTION, *titles, VITC_POSITIVE, VITC_NEGATIVE)
     assert crowded.verdict == plain.verdict
     assert crowded.metadata["verdict_basis"] == plain.metadata["verdict_basis"]
+
+
+# --- the bottom line reads as a summary -------------------------------------------------------------
+
+EVENTS_LIST = doc(
+    301,
+    "Safety of ocrelizumab in multiple sclerosis",
+    [
+        (
+            "RESULTS",
+            "There were novel cases of severe babesiosis, re-activation of lichen planus, leukopenia, "
+            "and ectopic pregnancy.",
+        )
+    ],
+    mesh=(
+        mesh("Leukopenia", "chemically induced"),
+        mesh("Antibodies, Monoclonal, Humanized", "adverse effects"),
+    ),
+)
+ONE_PATIENT = doc(
+    302,
+    "Azathioprine in lupus nephritis",
+    [
+        (
+            "RESULTS",
+            "In one patient, treatment was interrupted because of recurrent leukopenia caused by azathioprine.",
+        )
+    ],
+)
+GENERAL_CAUSES = doc(
+    303,
+    "Leukopenia: a review",
+    [("CONCLUSIONS", "Leukopenia is most often caused by drugs such as clozapine and by viral infections.")],
+    publication_types=("Review",),
+)
+
+
+def test_causes_bottom_line_leads_with_a_general_statement_about_the_condition() -> None:
+    article = ask("What are the causes of leukopenia?", EVENTS_LIST, ONE_PATIENT, GENERAL_CAUSES)
+    lead = article.bottom_line[0]
+    assert lead.citations[0].document_id == GENERAL_CAUSES.id
+    assert lead.text == lead.citations[0].quote  # still a quote, not a summary
+    assert all(c.category != SUMMARY_CATEGORY for c in article.bottom_line)
+
+
+def test_without_a_general_statement_the_bottom_line_summarises_the_cause_categories() -> None:
+    article = ask("What are the causes of leukopenia?", EVENTS_LIST, MIANSERIN, APRINDINE)
+    summary = article.bottom_line[0]
+    assert summary.category == SUMMARY_CATEGORY
+    assert summary.text == (
+        "Medications and toxins (mianserin, aprindine) are reported as causes in 2 of the retrieved "
+        "sources (2 case reports)."
+    )
+    medications = subsection(article, "causes-medications")
+    assert set(summary.citations) == {cit for c in medications.claims for cit in c.citations}
+    # The verifier holds the summary to the claims it summarises.
+    verified = verify_article(article)
+    assert verified.bottom_line[0].verdict == "supported"
+    assert verified.bottom_line[0].note.startswith("summary of 2 verified claims")
+
+
+def test_a_summary_names_only_causes_its_sources_name_and_skips_animal_studies() -> None:
+    mice = doc(
+        304,
+        "Pseudomonas slime in mice",
+        [("RESULTS", "Pseudomonas aeruginosa slime induced leukopenia and death of mice.")],
+        mesh=(mesh("Animals"), mesh("Pseudomonas Infections", "microbiology")),
+    )
+    renamed = replace(MIANSERIN, mesh=(*MIANSERIN.mesh, mesh("Aprindine", "adverse effects")))
+    article = ask("What are the causes of leukopenia?", mice, renamed)
+    (summary,) = article.bottom_line
+    assert "aprindine" not in summary.text  # in the MeSH, not in the cited title
+    assert "Infections" not in summary.text  # only animal evidence
+    assert summary.text.startswith("Medications and toxins (mianserin) are reported as causes in one of")
+
+
+def test_definition_bottom_line_leads_with_what_the_condition_is() -> None:
+    case = doc(
+        305,
+        "Levamisole agranulocytosis",
+        [
+            (
+                "RESULTS",
+                "A case of agranulocytosis in a man treated with levamisole for polyarthritis is described.",
+            )
+        ],
+    )
+    defining = doc(
+        306,
+        "Agranulocytosis",
+        [
+            (
+                "BACKGROUND",
+                "Agranulocytosis is an acute condition with a severe reduction of circulating granulocytes.",
+            )
+        ],
+    )
+    article = ask("What is agranulocytosis?", case, defining)
+    assert article.bottom_line[0].citations[0].document_id == defining.id

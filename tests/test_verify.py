@@ -7,7 +7,7 @@ import time
 import pytest
 
 from curbside.errors import InputError, ModelError
-from curbside.synthesis.sentences import quoted_title, title_claim_text
+from curbside.synthesis.sentences import SUMMARY_CATEGORY, quoted_title, title_claim_text
 from curbside.testing import FakeEmbedder
 from curbside.types import Article, ArticleSection, Citation, Claim
 from curbside.verify import (
@@ -311,3 +311,31 @@ def test_a_translated_title_claim_is_checked_by_its_quoted_title() -> None:
     assert framed.endswith('aprindine" (English translation of the title).')
     assert quoted_title(framed) == "Agranulocytosis after treatment with aprindine"
     assert verify_claim(Claim(framed, (title_cite(),))).verdict == "supported"
+
+
+def test_a_summary_holds_only_while_every_claim_it_summarises_does() -> None:
+    good = claim("Drug-induced neutropenia is most often caused by clozapine, sulfasalazine and methimazole.")
+    bad = Claim("Aspirin reduces the risk of myocardial infarction.", (cite(BODY_PREFIX.strip(), "pmid:2"),))
+    held = Claim(
+        "Medications are reported as causes in one source.", good.citations, category=SUMMARY_CATEGORY
+    )
+    lost = Claim(
+        "Medications are reported as causes in two sources.",
+        (*good.citations, *bad.citations),
+        category=SUMMARY_CATEGORY,
+    )
+    article = Article(
+        question="What causes neutropenia?",
+        qtype="causes",
+        title="Causes of Neutropenia",
+        bottom_line=(held, lost),
+        sections=(ArticleSection("causes", "Causes", (good, bad)),),
+    )
+    out = verify_article(article)
+    # Its words are curbside's, so it is not checked against the spans but against what survives.
+    assert [(c.text, c.verdict) for c in out.bottom_line] == [(held.text, "supported")]
+    assert out.bottom_line[0].note == "summary of 1 verified claim cited in the sections below"
+    removed = {c.text: c for c in out.removed_claims}
+    assert removed[lost.text].verdict == "unsupported"  # never silently dropped
+    assert "1 of 2 summarised claims not in the article" in removed[lost.text].note
+    assert out.metadata["verification"]["checked"] == 4

@@ -58,7 +58,7 @@ from curbside.chunking import split_sentences
 from curbside.embeddings import Embedder
 from curbside.errors import InputError, ModelError
 from curbside.questions import americanise
-from curbside.synthesis.sentences import quoted_title
+from curbside.synthesis.sentences import SUMMARY_CATEGORY, quoted_title
 from curbside.types import Article, ArticleSection, Citation, Claim, Verdict
 
 #: Sections written by curbside itself (glossary, general safety advice): uncited by design, never verified.
@@ -551,7 +551,8 @@ def verify_article(
     (supported / checked), the thresholds and the embedder's name.
     """
     t0 = time.perf_counter()
-    claims = list(article.bottom_line)
+    # A summary restates other claims of this article; it is judged by what becomes of them.
+    claims = [c for c in article.bottom_line if c.category != SUMMARY_CATEGORY]
     for section in article.sections:
         claims.extend(_checkable(section))
     verified = _verify_many(claims, embedder, thresholds)
@@ -568,8 +569,25 @@ def verify_article(
                 out.append(judged)
         return tuple(out)
 
-    bottom = keep(article.bottom_line)
+    # Bottom-line claims take their results first, as they were verified first; summaries wait.
+    bottom_judged = [None if c.category == SUMMARY_CATEGORY else next(results) for c in article.bottom_line]
     sections = tuple(s for s in (_rebuild(section, keep) for section in article.sections) if s is not None)
+    survivors: dict[tuple[str, int, int, str], float] = {}
+    for claim in _kept_claims(sections):
+        for cit in claim.citations:
+            key = (cit.document_id, cit.start, cit.end, cit.part)
+            survivors[key] = max(survivors.get(key, 0.0), claim.support)
+    bottom_list: list[Claim] = []
+    bottom_removed: list[Claim] = []
+    summaries: list[Claim] = []
+    for claim, judged in zip(article.bottom_line, bottom_judged, strict=True):
+        if judged is None:
+            judged = _judge_summary(claim, survivors)
+            summaries.append(judged)
+        (bottom_removed if judged.verdict == "unsupported" else bottom_list).append(judged)
+    removed[:0] = bottom_removed
+    bottom = tuple(bottom_list)
+    verified = [*verified, *summaries]
     counts = {v: sum(1 for c in verified if c.verdict == v) for v in ("supported", "partial", "unsupported")}
     checked = len(verified)
     metadata = dict(article.metadata)
@@ -588,6 +606,40 @@ def verify_article(
         sections=sections,
         removed_claims=(*article.removed_claims, *removed),
         metadata=metadata,
+    )
+
+
+def _kept_claims(sections: Iterable[ArticleSection]) -> list[Claim]:
+    out: list[Claim] = []
+    for section in sections:
+        if section.key not in AUTHORED_SECTION_KEYS:
+            out.extend(section.all_claims())
+    return out
+
+
+def _judge_summary(claim: Claim, survivors: dict[tuple[str, int, int, str], float]) -> Claim:
+    """A summary holds only while every claim it summarises does: each citation must be a span that a
+    claim kept in the article's sections cites; its support is the weakest of theirs."""
+    if not claim.citations:
+        return replace(claim, verdict="unsupported", support=0.0, supporting=None, note="no citation")
+    supports = [survivors.get((c.document_id, c.start, c.end, c.part)) for c in claim.citations]
+    missing = sum(1 for x in supports if x is None)
+    if missing:
+        return replace(
+            claim,
+            verdict="unsupported",
+            support=0.0,
+            supporting=None,
+            note=f"summary of cited claims: {missing} of {len(supports)} summarised claims not in the article",
+        )
+    support = round(min(x for x in supports if x is not None), 4)
+    return replace(
+        claim,
+        verdict="supported",
+        support=support,
+        supporting=None,
+        note=f"summary of {len(supports)} verified claim{'s' if len(supports) != 1 else ''} cited in the"
+        " sections below",
     )
 
 

@@ -20,8 +20,18 @@ Steps:
    documents that do not cover the question
    (:func:`~curbside.synthesis.sentences.on_topic_documents`).
 2. The bottom line takes the 1-3 best sentences, preferring sentences that
-   answer the question type (a named cause, a treatment), human evidence,
-   strong evidence (guidelines, meta-analyses, reviews) and distinct documents.
+   answer the question type (a named cause, a treatment), that the article
+   files under its core sections ("Causes", "Definition", "First-line
+   options"), whose subject is the question's condition ("Agranulocytosis is
+   an ..."; not an item in a list of events, not one patient's story), human
+   evidence, strong evidence (guidelines, meta-analyses, reviews) and distinct
+   documents.  A causes article with no general statement of causes leads
+   instead with a composed summary per cause category -- "Medications and
+   toxins (mianserin, aprindine) are reported as causes in 2 of the retrieved
+   sources (2 case reports)." -- citing exactly the claims filed under it and
+   naming only causes those claims' own words name; it is marked
+   :data:`~curbside.synthesis.sentences.SUMMARY_CATEGORY`, and the verifier
+   keeps it only while every claim it summarises survives.
 3. Sentences go to the sections planned for the question type
    (:data:`SECTION_PLANS`) by cue patterns; causes are grouped by
    :data:`CAUSE_CATEGORIES` (:mod:`curbside.synthesis.causes`), using the
@@ -48,6 +58,7 @@ from typing import Final, Literal
 from curbside.chunking import is_title_chunk
 from curbside.config import Settings
 from curbside.errors import InputError
+from curbside.evidence import evidence_label
 from curbside.questions import asks_yes_no
 from curbside.synthesis.base import drop_empty_sections, title_for
 from curbside.synthesis.causes import (
@@ -60,10 +71,12 @@ from curbside.synthesis.causes import (
     document_categories,
 )
 from curbside.synthesis.sentences import (
+    SUMMARY_CATEGORY,
     Candidate,
     QueryTerms,
     candidate_sentences,
     cues,
+    design_noun,
     jaccard,
     on_topic_documents,
     query_terms,
@@ -166,7 +179,9 @@ _CLINICAL_CUES: Final = re.compile(
     re.IGNORECASE,
 )
 #: "X causes Y" read backwards: when the question's condition is the subject, Y is a consequence.
-_EFFECT_VERB: Final = cues(r"caus(?:es|ed|ing)\b|leads? to|led to|results? in|resulted in|induc(?:es|ed)\b")
+_EFFECT_VERB: Final = cues(
+    r"caus(?:es|ed|ing)\b|leads? to|led to|results? in|resulted in|induc(?:es|ed)\b|predispos(?:es?|ed)? to"
+)
 _CLASSIFICATION_CUES: Final = cues(
     r"classif|subtype|types? of|categor|grade|primary|secondary|acquired|congenital|acute|chronic",
     r"mild|moderate|severe",
@@ -357,6 +372,29 @@ _DENIAL: Final = cues(
 )
 _ANIMALS: Final = cues(r"(?:mice|rats?|murine|rabbits?|dogs|sheep|monkeys|rodents?|piglets?|cattle)\b")
 _PASSIVE_BY: Final = re.compile(r"\s+by\b", re.IGNORECASE)
+#: A sentence about one patient or one case states no general cause: "In one patient, ...".
+_ANECDOTE: Final = cues(
+    r"in (?:one|two|a|this|our|the) (?:patient|case|child|woman|man)|(?:one|a) patient\b"
+    r"|(?:a|one|two|this|these) cases? of|there (?:was|were) (?:\w+ )?cases?|we (?:report|describe|present|found|observed|saw)"
+)
+#: "X is a ...", "X are the ...": a sentence that says what its subject is.
+_COPULA: Final = re.compile(
+    r"^(?P<subject>[^,;:]{0,60}?)\b(?:is|are) (?:an?|the|defined|characteri[sz]ed)\b", re.IGNORECASE
+)
+#: How many opening words of a sentence must name the question's subject for it to be the subject.
+_OPENING_WORDS: Final = 4
+#: Per question type: how strongly filing a sentence under a section qualifies it to lead the article.
+_LEAD_SECTIONS: Final[dict[QuestionType, dict[str, int]]] = {
+    "definition": {"definition": 2},
+    "treatment": {"first-line": 2, "alternatives": 1, "effectiveness": 1},
+    "diagnosis": {"workup": 2, "tests": 1, "definition": 1},
+    "dosing": {"dosing": 2, "adjustments": 1},
+    "prognosis": {"outcomes": 1, "prognostic-factors": 1},
+}
+#: Most causes a summary names per category.
+_SUMMARY_ITEMS: Final = 4
+#: How many words of a sentence's head may hold its subject.
+_SUBJECT_WORDS: Final = 8
 #: Most claims one document contributes to one section or cause category: a list of causes should
 #: not be one abstract retold.
 _PER_DOCUMENT: Final = 2
@@ -474,16 +512,32 @@ class ExtractiveSynthesizer:
                 )
             verdict = assessment.verdict
         else:
-            tier: Callable[[Candidate], int] | None = None
+            plan = SECTION_PLANS[query.qtype]
+            sections = self._planned_sections(plan, usable, terms)
+            placed = _placed_keys(sections, ("causes", "definition"))
+            filed = _filed_sections(sections)
+            lead_weights = _LEAD_SECTIONS.get(query.qtype, {})
             topic = TOPIC_CUES.get(query.qtype)
-            if topic is not None:
-                tier = lambda c: int(bool(topic.search(c.text)))  # noqa: E731
-            if query.qtype == "causes":
-                tier = lambda c: (  # noqa: E731
-                    -1 if _denies_link(c.text) else 0 if _states_consequence(c, terms) else _cause_tier(c)
-                )
+
+            def tier(c: Candidate) -> int:
+                # Sentences the article files under its core sections ("First-line options",
+                # "Definition") and whose subject is the question's condition lead.
+                core = lead_weights.get(filed.get((c.document.id, c.start, c.part), ""), 0)
+                subject = _subject_is_condition(c, terms)
+                if query.qtype == "causes":
+                    if _denies_link(c.text):
+                        return -1
+                    if _states_consequence(c, terms):
+                        return 0
+                    general = 2 * _general_statement(c, placed, terms)
+                    return _cause_tier(c) + general + _breadth(c) + subject - _anecdote(c)
+                on_topic = int(bool(topic.search(c.text))) if topic is not None else 0
+                return on_topic + core + subject - _anecdote(c)
+
             bottom_line = self._bottom_line(usable, None, {}, tier)
-            sections = self._planned_sections(SECTION_PLANS[query.qtype], usable, terms)
+            if query.qtype == "causes" and not any(_general_statement(c, placed, terms) for c in usable):
+                # No source states the causes in general terms: say what the sections found, citing them.
+                bottom_line = _cause_summary(sections, usable, self.bottom_line_claims, terms) or bottom_line
             verdict = None
         return Article(
             question=query.text,
@@ -679,6 +733,136 @@ def _states_consequence(c: Candidate, terms: QueryTerms) -> bool:
         # "infection caused by neutropenia": the cause follows "by".
         before, after = after, before
     return terms.overlap(before) > 0 and terms.overlap(after) == 0
+
+
+def _placed_keys(sections: Sequence[ArticleSection], keys: Sequence[str]) -> set[tuple[str, int, str]]:
+    """(document, start, part) of every claim the article files under the sections ``keys``."""
+    return {
+        (cit.document_id, cit.start, cit.part)
+        for section in sections
+        if section.key in keys
+        for claim in section.all_claims()
+        for cit in claim.citations
+    }
+
+
+def _filed_sections(sections: Sequence[ArticleSection]) -> dict[tuple[str, int, str], str]:
+    """(document, start, part) of every claim -> key of the top-level section that holds it."""
+    return {
+        (cit.document_id, cit.start, cit.part): section.key
+        for section in sections
+        for claim in section.all_claims()
+        for cit in claim.citations
+    }
+
+
+def _subject_is_condition(c: Candidate, terms: QueryTerms) -> int:
+    """2: the sentence states what the question's subject is ("Agranulocytosis is an ..."); 1: it opens
+    with the subject ("ITP responds to ..."); 0: neither, or it tells of one case."""
+    if c.part != "body" or _anecdote(c):
+        return 0
+    opening = c.text.split()[:_OPENING_WORDS]
+    if terms.overlap(stems(" ".join(opening))) == 0:
+        return 0
+    m = _COPULA.search(c.text)
+    return 2 if m is not None and terms.overlap(stems(m.group("subject"))) > 0 else 1
+
+
+def _breadth(c: Candidate) -> int:
+    """1 for a sentence naming causes of two or more categories: an overview leads a causes article."""
+    return int(sum(1 for n in category_counts(c.text).values() if n) >= 2)
+
+
+def _anecdote(c: Candidate) -> bool:
+    """About one patient or one case ("In one patient, ..."): no general statement of causes."""
+    return bool(_ANECDOTE.match(c.text))
+
+
+def _general_statement(c: Candidate, placed: set[tuple[str, int, str]], terms: QueryTerms) -> bool:
+    """A statement about the condition itself that names its causes: the condition is its subject (it
+    comes within the first words before the causal cue), it is not about one patient or animals, it
+    names a cause, and the article files it under "Causes" or "Definition"."""
+    if c.part != "body" or _animal_only(c) or _anecdote(c) or _cause_tier(c) < 2:
+        return False
+    if (c.document.id, c.start, c.part) not in placed:
+        return False
+    cue = _CAUSAL_CUES.search(c.text)
+    if cue is None:
+        return False
+    # "Leukopenia is caused by ..." or "Pseudomonas septicaemia caused profound leukopenia": the
+    # condition is what the causal verb is about, not an item in a list of events.
+    head = " ".join(c.text[: cue.start()].split()[:_SUBJECT_WORDS])
+    tail = " ".join(c.text[cue.end() :].split()[:_SUBJECT_WORDS])
+    return terms.overlap(stems(head)) > 0 or terms.overlap(stems(tail)) > 0
+
+
+def _named_causes(c: Candidate, category: CauseCategory, terms: QueryTerms) -> list[str]:
+    """Causes of ``category`` that ``c`` names in its own words, as its document's MeSH spells them:
+    a descriptor whose qualifier ("adverse effects") or name puts it in the category, found in the text,
+    and not the condition asked about ("Agranulocytosis/chemically induced")."""
+    wanted = {name for name, weight in category.qualifiers if weight >= 1.0}
+    text = c.text.lower()
+    out = []
+    for heading in c.document.mesh:
+        name = heading.descriptor.lower()
+        if terms.overlap(stems(name)) > 0 or name not in text:
+            continue
+        if any(q.name.lower() in wanted for q in heading.qualifiers) or any(f in name for f in category.mesh):
+            out.append(name)
+    return out
+
+
+def _cause_summary(
+    sections: Sequence[ArticleSection], usable: Sequence[Candidate], limit: int, terms: QueryTerms
+) -> tuple[Claim, ...]:
+    """One claim per cause category, best supported first, citing the claims filed under it.
+
+    The text says only what the section says -- that these sources report causes of this kind, with
+    how many sources and of which design -- and is marked :data:`SUMMARY_CATEGORY`, so the verifier
+    holds it to the claims it summarises.  Animal-only evidence and "Other" are not summarised.
+    """
+    causes = next((s for s in sections if s.key == "causes"), None)
+    if causes is None:
+        return ()
+    by_key = {(c.document.id, c.start, c.part): c for c in usable}
+    rows: list[tuple[int, int, str, tuple[Claim, ...], list[str]]] = []
+    for order, sub in enumerate(causes.subsections):
+        if sub.key == f"causes-{OTHER_CATEGORY.key}":
+            continue
+        category = next(cat for cat in CAUSE_CATEGORIES if f"causes-{cat.key}" == sub.key)
+        human = []
+        items: dict[str, None] = {}
+        designs: dict[str, set[str]] = {}
+        for claim in sub.claims:
+            cit = claim.citations[0]
+            cand = by_key.get((cit.document_id, cit.start, cit.part))
+            if cand is None or _animal_only(cand):
+                continue
+            human.append(claim)
+            for item in _named_causes(cand, category, terms):
+                items.setdefault(item, None)
+            label = design_noun(evidence_label(cand.document.kind, cand.document.publication_types))
+            designs.setdefault(label, set()).add(cand.document.id)
+        documents = {d for claim in human for d in claim.document_ids}
+        if human:
+            rows.append(
+                (
+                    -len(documents),
+                    order,
+                    sub.heading + (f" ({', '.join(list(items)[:_SUMMARY_ITEMS])})" if items else ""),
+                    tuple(human),
+                    [f"{len(ids)} {label}{'s' if len(ids) > 1 else ''}" for label, ids in designs.items()],
+                )
+            )
+    out = []
+    for n_docs, _, heading, claims, labels in sorted(rows)[:limit]:
+        n = -n_docs
+        design = ", ".join(labels)
+        where = "one of the retrieved sources" if n == 1 else f"{n} of the retrieved sources"
+        text = f"{heading} are reported as causes in {where} ({design})."
+        citations = tuple(dict.fromkeys(cit for claim in claims for cit in claim.citations))
+        out.append(Claim(text, citations, category=SUMMARY_CATEGORY))
+    return tuple(out)
 
 
 def _animal_only(c: Candidate) -> bool:

@@ -37,10 +37,12 @@ from curbside.questions import americanise, natural_order
 from curbside.types import SECTION_SEPARATOR, Citation, CitedPart, Claim, Document, Hit, Query
 
 __all__ = [
+    "SUMMARY_CATEGORY",
     "Candidate",
     "QueryTerms",
     "candidate_sentences",
     "cues",
+    "design_noun",
     "document_text",
     "jaccard",
     "on_topic_documents",
@@ -241,10 +243,21 @@ class Candidate:
         return Claim(self.text, (citation,), category=category)
 
 
+#: :attr:`Claim.category` of a claim curbside composes to summarise other claims of the same article
+#: ("Medications and toxins are reported as causes in 3 of the retrieved sources"): its citations are
+#: those claims' spans, and the verifier accepts it only while every one of them survives verification.
+SUMMARY_CATEGORY: Final = "summary of cited claims"
+
+
+def design_noun(label: str) -> str:
+    """How a sentence names a record of evidence label ``label``: "Research" -> "research article"."""
+    return _DESIGN_NOUNS.get(label, "research article")
+
+
 def title_claim_text(title: str, label: str, *, translated: bool = False) -> str:
     """``Reported in a case report titled "<title>".`` for a title-only record of design ``label``;
     ``translated`` says the quoted title is MEDLINE's English translation of a foreign-language one."""
-    noun = _DESIGN_NOUNS.get(label, "research article")
+    noun = design_noun(label)
     article = "an" if noun[:1] in "aeiou" else "a"
     note = _TRANSLATED_NOTE if translated else ""
     return f'Reported in {article} {noun} titled "{title}"{note}.'
