@@ -927,3 +927,38 @@ def test_definition_bottom_line_leads_with_what_the_condition_is() -> None:
     )
     article = ask("What is agranulocytosis?", case, defining)
     assert article.bottom_line[0].citations[0].document_id == defining.id
+
+
+def test_treatment_bottom_line_leads_with_treatment_not_with_what_the_condition_is() -> None:
+    what = doc(
+        307,
+        "Immune thrombocytopenia",
+        [("BACKGROUND", "Immune thrombocytopenia is an autoimmune disease with destruction of platelets.")],
+    )
+    how = doc(
+        308,
+        "Immune thrombocytopenia: guideline",
+        [
+            (
+                "RECOMMENDATIONS",
+                "Corticosteroids are recommended as first-line treatment of immune thrombocytopenia.",
+            )
+        ],
+    )
+    article = ask("What is the treatment of immune thrombocytopenia?", what, how)
+    assert article.bottom_line[0].citations[0].document_id == how.id
+
+
+def test_a_sentence_about_the_paper_does_not_lead() -> None:
+    about = doc(
+        309,
+        "Levamisole",
+        [
+            (
+                "RESULTS",
+                "Levamisole induced leukopenia and its significance in arthritis are briefly reviewed.",
+            )
+        ],
+    )
+    article = ask("What are the causes of leukopenia?", about, GENERAL_CAUSES)
+    assert article.bottom_line[0].citations[0].document_id == GENERAL_CAUSES.id

@@ -377,6 +377,10 @@ _ANECDOTE: Final = cues(
     r"in (?:one|two|a|this|our|the) (?:patient|case|child|woman|man)|(?:one|a) patient\b"
     r"|(?:a|one|two|this|these) cases? of|there (?:was|were) (?:\w+ )?cases?|we (?:report|describe|present|found|observed|saw)"
 )
+_ABOUT_THE_PAPER: Final = cues(
+    r"(?:is|are|was|were) (?:also |briefly )?(?:reviewed|discussed|described|presented|summari[sz]ed|reported)"
+    r"\s*(?:here(?:in)?|in this (?:paper|article|report))?\s*\.?$"
+)
 #: "X is a ...", "X are the ...": a sentence that says what its subject is.
 _COPULA: Final = re.compile(
     r"^(?P<subject>[^,;:]{0,60}?)\b(?:is|are) (?:an?|the|defined|characteri[sz]ed)\b", re.IGNORECASE
@@ -531,8 +535,11 @@ class ExtractiveSynthesizer:
                         return 0
                     general = 2 * _general_statement(c, placed, terms)
                     return _cause_tier(c) + general + _breadth(c) + subject - _anecdote(c)
-                on_topic = int(bool(topic.search(c.text))) if topic is not None else 0
-                return on_topic + core + subject - _anecdote(c)
+                if topic is None:
+                    return core + subject - _anecdote(c)
+                # "ITP is a rare autoimmune disease" says what ITP is, not how it is treated.
+                on_topic = bool(topic.search(c.text))
+                return (1 + core + subject if on_topic else core) - _anecdote(c)
 
             bottom_line = self._bottom_line(usable, None, {}, tier)
             if query.qtype == "causes" and not any(_general_statement(c, placed, terms) for c in usable):
@@ -774,8 +781,9 @@ def _breadth(c: Candidate) -> int:
 
 
 def _anecdote(c: Candidate) -> bool:
-    """About one patient or one case ("In one patient, ..."): no general statement of causes."""
-    return bool(_ANECDOTE.match(c.text))
+    """About one patient or one case ("In one patient, ..."), or about the paper ("... are briefly
+    reviewed"): no general statement of causes."""
+    return bool(_ANECDOTE.match(c.text) or _ABOUT_THE_PAPER.search(c.text))
 
 
 def _general_statement(c: Candidate, placed: set[tuple[str, int, str]], terms: QueryTerms) -> bool:
