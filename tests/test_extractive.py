@@ -962,3 +962,13 @@ def test_a_sentence_about_the_paper_does_not_lead() -> None:
     )
     article = ask("What are the causes of leukopenia?", about, GENERAL_CAUSES)
     assert article.bottom_line[0].citations[0].document_id == GENERAL_CAUSES.id
+
+
+def test_a_much_weaker_sentence_does_not_pad_the_bottom_line() -> None:
+    weak = doc(
+        310,
+        "Leukopenia in a cohort",
+        [("RESULTS", "Leukopenia was observed in several patients of the cohort.")],
+    )
+    article = ask("What are the causes of leukopenia?", GENERAL_CAUSES, weak)
+    assert [c.citations[0].document_id for c in article.bottom_line] == [GENERAL_CAUSES.id]

@@ -395,6 +395,8 @@ _LEAD_SECTIONS: Final[dict[QuestionType, dict[str, int]]] = {
     "dosing": {"dosing": 2, "adjustments": 1},
     "prognosis": {"outcomes": 1, "prognostic-factors": 1},
 }
+#: A bottom-line sentence ranks at most this many tiers below the lead.
+_BOTTOM_LINE_TIER_GAP: Final = 2
 #: Most causes a summary names per category.
 _SUMMARY_ITEMS: Final = 4
 #: How many words of a sentence's head may hold its subject.
@@ -622,6 +624,11 @@ class ExtractiveSynthesizer:
                 c.start,
             ),
         )
+        if tier is not None and ranked and assessment is None:
+            # A summary is its best sentences: one much weaker than the lead ("A case of X is
+            # described") adds words, not answer.
+            floor = tier(ranked[0]) - _BOTTOM_LINE_TIER_GAP
+            ranked = [c for c in ranked if tier(c) >= floor]
         for distinct_documents in (True, False):
             for c in ranked:
                 if len(chosen) >= self.bottom_line_claims:
