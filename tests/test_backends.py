@@ -478,6 +478,29 @@ def test_llamacpp_backend_serialises_threads(fake_llama_cpp: type[FakeLlama], tm
     assert len(fake_llama_cpp.instances[0].calls) == 4
 
 
+def test_llamacpp_turns_weight_repacking_off(fake_llama_cpp: type[FakeLlama], tmp_path: Path) -> None:
+    # llama-cpp-python's Llama() reads llama_model_default_params() from its native module; the
+    # AMX repack segfaulted on the first decode, so the backend clears use_extra_bufts by default.
+    native = types.SimpleNamespace(
+        llama_model_default_params=lambda: types.SimpleNamespace(use_extra_bufts=True)
+    )
+    sys.modules["llama_cpp"].llama_cpp = native  # type: ignore[attr-defined]
+    seen: list[bool] = []
+
+    class ParamsLlama(FakeLlama):
+        def __init__(self, **kwargs: Any) -> None:
+            seen.append(native.llama_model_default_params().use_extra_bufts)
+            super().__init__(**kwargs)
+
+    sys.modules["llama_cpp"].Llama = ParamsLlama  # type: ignore[attr-defined]
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    LlamaCppBackend(model_path=gguf, settings=Settings()).chat(MESSAGES)
+    LlamaCppBackend(model_path=gguf, settings=Settings(), repack=True).chat(MESSAGES)
+    assert seen == [False, True]
+    assert native.llama_model_default_params().use_extra_bufts is True  # the wrapper was removed
+
+
 def _real_model() -> Path:
     try:
         importlib.import_module("llama_cpp")

@@ -76,6 +76,7 @@ class LlamaCppBackend:
         model_path: str | Path | None = None,
         n_ctx: int = DEFAULT_N_CTX,
         n_threads: int | None = None,
+        repack: bool = False,
     ) -> None:
         settings = settings if settings is not None else Settings()
         self._module = import_llama_cpp()
@@ -88,6 +89,8 @@ class LlamaCppBackend:
         self.model = self.model_path.name.removesuffix(".gguf")
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
+        #: llama.cpp's weight repacking; off by default (see :func:`_new_llama`).
+        self.repack = repack
         #: Tokens and seconds of the latest :meth:`chat`: ``prompt_tokens``, ``completion_tokens``,
         #: ``seconds`` (read by the llm synthesizer into the article's metadata).
         self.last_usage: dict[str, float] = {}
@@ -104,12 +107,15 @@ class LlamaCppBackend:
             stat.st_mtime_ns,
             self.n_ctx,
             self.n_threads,
+            self.repack,
         )
         with _LOADED_LOCK:
             if key not in _LOADED:
                 _LOADED.clear()  # drop the previous model before loading the next
                 try:
-                    llm = self._module.Llama(
+                    llm = _new_llama(
+                        self._module,
+                        self.repack,
                         model_path=str(self.model_path),
                         n_ctx=self.n_ctx,
                         n_threads=self.n_threads,
@@ -167,6 +173,35 @@ class LlamaCppBackend:
                     hint="fewer or shorter passages (a smaller max_passages) keep the prompt inside "
                     f"the {self.n_ctx}-token context.",
                 ) from exc
+
+
+def _new_llama(module: ModuleType, repack: bool, **kwargs: Any) -> Any:
+    """``module.Llama(**kwargs)``, with llama.cpp's weight repacking off unless ``repack``.
+
+    Repacking ("extra buffer types": AMX, CPU_REPACK) rearranges weights for
+    faster CPU kernels, but with llama-cpp-python 0.3.36 built with default
+    CMAKE_ARGS on a Xeon with AMX, the AMX repack made the first decode
+    segfault, killing the process with no Python error.  ``Llama()`` has no
+    argument for it, so the model parameters' ``use_extra_bufts`` is cleared
+    by wrapping the native ``llama_model_default_params`` while the model is
+    constructed (callers hold ``_LOADED_LOCK``, so no other load sees it).
+    """
+    native = getattr(module, "llama_cpp", None)
+    defaults = getattr(native, "llama_model_default_params", None)
+    if repack or native is None or defaults is None:
+        return module.Llama(**kwargs)
+
+    def without_repack() -> Any:
+        params = defaults()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    native.llama_model_default_params = without_repack
+    try:
+        return module.Llama(**kwargs)
+    finally:
+        native.llama_model_default_params = defaults
 
 
 def _message_text(result: Any, path: Path) -> str:
