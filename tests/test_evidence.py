@@ -10,6 +10,7 @@ from curbside.errors import InputError
 from curbside.evidence import (
     EVIDENCE_LEVELS,
     MISSING_YEAR_FACTOR,
+    document_label,
     document_weight,
     evidence_category,
     evidence_label,
@@ -18,7 +19,7 @@ from curbside.evidence import (
     recency_factor,
 )
 from curbside.sources.base import kind_from_publication_types
-from curbside.types import Document
+from curbside.types import Document, MeshHeading
 
 NOW = 2025
 
@@ -165,3 +166,19 @@ def test_document_weight() -> None:
     assert document_weight(doc, now_year=NOW) == pytest.approx(EVIDENCE_LEVELS["rct"])
     retracted = Document(id="pmid:2", title="t", kind="rct", year=NOW, retracted=True)
     assert document_weight(retracted, now_year=NOW) == 0.0
+
+
+def test_document_label_marks_research_on_animals_only() -> None:
+    def doc(*descriptors: str, pubtype: str = "Journal Article") -> Document:
+        return Document(
+            id="pmid:1",
+            title="T",
+            publication_types=(pubtype,),
+            mesh=tuple(MeshHeading(d) for d in descriptors),
+        )
+
+    assert document_label(doc("Animals", "Leukopenia")) == "Animal study"
+    assert document_label(doc("Animals", "Humans", "Leukopenia")) == "Research"
+    assert document_label(doc("Leukopenia")) == "Research"
+    # Only primary research is relabelled: a review of animal work stays a review.
+    assert document_label(doc("Animals", pubtype="Review")) == "Review"

@@ -159,6 +159,22 @@ def evidence_label(kind: str, publication_types: Sequence[str]) -> str:
     return _LABELS[evidence_category(kind, publication_types)]
 
 
+def animal_only(doc: Document) -> bool:
+    """A study of animals only: MeSH "Animals" without "Humans" (NLM's check tags)."""
+    descriptors = {h.descriptor for h in doc.mesh}
+    return "Animals" in descriptors and "Humans" not in descriptors
+
+
+def document_label(doc: Document) -> str:
+    """:func:`evidence_label` of ``doc``, with primary research on animals only shown as ``Animal study``.
+
+    A clinician weighs a sheep or mouse finding differently from a human one, so the reference
+    list says which it is rather than calling both "Research".
+    """
+    label = evidence_label(doc.kind, doc.publication_types)
+    return "Animal study" if label == "Research" and animal_only(doc) else label
+
+
 def recency_factor(year: int | None, *, now_year: int | None = None, half_life: float = 12.0) -> float:
     """A factor in (0, 1] that halves every ``half_life`` years of age.
 

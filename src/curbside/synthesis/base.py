@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from curbside.evidence import evidence_label
+from curbside.evidence import document_label
 from curbside.types import Article, ArticleSection, ArticleWarning, Document, Hit, Query, Reference
 
 #: Fewer distinct supporting documents than this raises a "thin evidence" warning.
@@ -68,7 +68,7 @@ def finalize(article: Article, documents: Mapping[str, Document]) -> Article:
                 title=doc.title,
                 journal=doc.journal or doc.issuer,
                 year=doc.year,
-                label=evidence_label(doc.kind, doc.publication_types),
+                label=document_label(doc),
                 pmid=doc.pmid,
                 doi=doc.identifiers.get("doi"),
                 url=doc.url,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 from markupsafe import Markup
 
 from curbside.audience import adapt
-from curbside.evidence import evidence_label
+from curbside.evidence import document_label
 from curbside.render._common import pubmed_url, safe_url, slug
 from curbside.render.html import render_html
 from curbside.render.json import article_to_dict
@@ -76,7 +76,7 @@ def section_list(article: Article) -> list[ArticleSection]:
 
 def hit_view(rank: int, hit: Hit) -> dict[str, Any]:
     doc = hit.document
-    label = evidence_label(doc.kind, doc.publication_types)
+    label = document_label(doc)
     return {
         "rank": rank,
         "id": doc.id,
