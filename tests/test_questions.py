@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from curbside.errors import ConfigError, InputError, QueryError, SourceError, SourceFormatError
 from curbside.questions import (
     MAX_QUERY_CHARS,
-    MESH_CSV_ENV,
     Vocabulary,
     americanise,
     analyse,
@@ -31,6 +30,7 @@ from curbside.questions import (
     standalone_question,
 )
 from curbside.types import Concept, Query
+from curbside.vocabulary import MESH_CSV_ENV
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_MESH = FIXTURES / "mesh" / "mesh_descriptors_tiny.csv"
