@@ -58,7 +58,6 @@ from typing import Final, Literal
 from curbside.chunking import is_title_chunk
 from curbside.config import Settings
 from curbside.errors import InputError
-from curbside.evidence import evidence_label
 from curbside.questions import asks_yes_no
 from curbside.synthesis.base import drop_empty_sections, title_for
 from curbside.synthesis.causes import (
@@ -70,19 +69,33 @@ from curbside.synthesis.causes import (
     cause_category,
     document_categories,
 )
+from curbside.synthesis.placement import (
+    _CAUSAL_CUES,
+    _anecdote,
+    _animal_only,
+    _breadth,
+    _cause_summary,
+    _cause_tier,
+    _denies_link,
+    _filed_sections,
+    _general_statement,
+    _place,
+    _placed_keys,
+    _polarities,
+    _states_consequence,
+    _subject_is_condition,
+    _title_cause,
+)
 from curbside.synthesis.sentences import (
-    SUMMARY_CATEGORY,
     Candidate,
     QueryTerms,
     candidate_sentences,
     cues,
-    design_noun,
     jaccard,
     on_topic_documents,
     query_terms,
-    stems,
 )
-from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, assess_yesno, question_flags, signal
+from curbside.synthesis.yesno import YesNoAssessment, assess_yesno
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Hit, Query, QuestionType
 
 __all__ = [
@@ -151,17 +164,6 @@ _POPULATION_CUES: Final = cues(
     r"|geriatric",
     r"ethnic|african|black|racial|race\b|duffy|yemenite|middle eastern",
 )
-_CAUSAL_CUES: Final = cues(
-    r"caus|induced|due to|secondary to|associated with|result(?:s|ed|ing)? (?:from|in)|a?etiolog"
-    r"|attributed to",
-    r"leads? to|triggered|related to|risk factor|include|contribut",
-)
-#: How a title (a noun phrase, no verb) links a condition to its cause: "Agranulocytosis after
-#: treatment with aprindine", "Leucopenia in association with mianserin treatment".
-_TITLE_CAUSAL_CUES: Final = cues(
-    r"after|during|following|in association with|exposure to|(?:treatment|therapy) with|intoxication",
-    r"poisoning|overdose",
-)
 #: What a "Special populations" sentence of a causes article must also say: a cause, a consequence
 #: or a definition, not only that the patients were children.
 _CLINICAL_CUES: Final = re.compile(
@@ -177,10 +179,6 @@ _CLINICAL_CUES: Final = re.compile(
         )
     ),
     re.IGNORECASE,
-)
-#: "X causes Y" read backwards: when the question's condition is the subject, Y is a consequence.
-_EFFECT_VERB: Final = cues(
-    r"caus(?:es|ed|ing)\b|leads? to|led to|results? in|resulted in|induc(?:es|ed)\b|predispos(?:es?|ed)? to"
 )
 _CLASSIFICATION_CUES: Final = cues(
     r"classif|subtype|types? of|categor|grade|primary|secondary|acquired|congenital|acute|chronic",
@@ -365,28 +363,6 @@ _BOTTOM_LINE_QUALITY: Final = 0.9
 #: Within one document the duplicate threshold is this share of ``duplicate_jaccard``: abstracts restate
 #: their results in the conclusion with other words ("There were novel cases of X" / "We found two cases of X").
 _SAME_DOCUMENT_FACTOR: Final = 0.7
-_DENIAL: Final = cues(
-    r"neither\b|(?:was|were|is|are) not (?:significantly |independently )?(?:associated|related|correlated"
-    r"|linked|a cause|caused)|no (?:significant |clear )?(?:association|relationship|correlation|link)s?\b"
-    r"|did not (?:cause|induce|lead|result)"
-)
-_ANIMALS: Final = cues(r"(?:mice|rats?|murine|rabbits?|dogs|sheep|monkeys|rodents?|piglets?|cattle)\b")
-_PASSIVE_BY: Final = re.compile(r"\s+by\b", re.IGNORECASE)
-#: A sentence about one patient or one case states no general cause: "In one patient, ...".
-_ANECDOTE: Final = cues(
-    r"in (?:one|two|a|this|our|the) (?:patient|case|child|woman|man)|(?:one|a) patient\b"
-    r"|(?:a|one|two|this|these) cases? of|there (?:was|were) (?:\w+ )?cases?|we (?:report|describe|present|found|observed|saw)"
-)
-_ABOUT_THE_PAPER: Final = cues(
-    r"(?:is|are|was|were) (?:also |briefly )?(?:reviewed|discussed|described|presented|summari[sz]ed|reported)"
-    r"\s*(?:here(?:in)?|in this (?:paper|article|report))?\s*\.?$"
-)
-#: "X is a ...", "X are the ...": a sentence that says what its subject is.
-_COPULA: Final = re.compile(
-    r"^(?P<subject>[^,;:]{0,60}?)\b(?:is|are) (?:an?|the|defined|characteri[sz]ed)\b", re.IGNORECASE
-)
-#: How many opening words of a sentence must name the question's subject for it to be the subject.
-_OPENING_WORDS: Final = 4
 #: Per question type: how strongly filing a sentence under a section qualifies it to lead the article.
 _LEAD_SECTIONS: Final[dict[QuestionType, dict[str, int]]] = {
     "definition": {"definition": 2},
@@ -397,10 +373,6 @@ _LEAD_SECTIONS: Final[dict[QuestionType, dict[str, int]]] = {
 }
 #: A bottom-line sentence ranks at most this many tiers below the lead.
 _BOTTOM_LINE_TIER_GAP: Final = 2
-#: Most causes a summary names per category.
-_SUMMARY_ITEMS: Final = 4
-#: How many words of a sentence's head may hold its subject.
-_SUBJECT_WORDS: Final = 8
 #: Most claims one document contributes to one section or cause category: a list of causes should
 #: not be one abstract retold.
 _PER_DOCUMENT: Final = 2
@@ -727,238 +699,3 @@ class ExtractiveSynthesizer:
             )
             for key in order
         ]
-
-
-def _title_cause(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None:
-    """The causes section for a title that links the condition to something ("... after treatment
-    with aprindine"); its category must then come from its words or its MeSH, never "Other"."""
-    if c.own <= 0 or not (_TITLE_CAUSAL_CUES.search(c.text) or _CAUSAL_CUES.search(c.text)):
-        return None
-    return next((s for s in plan if s.key == "causes"), None)
-
-
-def _states_consequence(c: Candidate, terms: QueryTerms) -> bool:
-    """Whether ``c`` says what the question's condition causes rather than what causes it."""
-    m = _EFFECT_VERB.search(c.text)
-    if m is None:
-        return False
-    before, after = stems(c.text[: m.start()]), stems(c.text[m.end() :])
-    if _PASSIVE_BY.match(c.text, m.end()):
-        # "infection caused by neutropenia": the cause follows "by".
-        before, after = after, before
-    return terms.overlap(before) > 0 and terms.overlap(after) == 0
-
-
-def _placed_keys(sections: Sequence[ArticleSection], keys: Sequence[str]) -> set[tuple[str, int, str]]:
-    """(document, start, part) of every claim the article files under the sections ``keys``."""
-    return {
-        (cit.document_id, cit.start, cit.part)
-        for section in sections
-        if section.key in keys
-        for claim in section.all_claims()
-        for cit in claim.citations
-    }
-
-
-def _filed_sections(sections: Sequence[ArticleSection]) -> dict[tuple[str, int, str], str]:
-    """(document, start, part) of every claim -> key of the top-level section that holds it."""
-    return {
-        (cit.document_id, cit.start, cit.part): section.key
-        for section in sections
-        for claim in section.all_claims()
-        for cit in claim.citations
-    }
-
-
-def _subject_is_condition(c: Candidate, terms: QueryTerms) -> int:
-    """2: the sentence states what the question's subject is ("Agranulocytosis is an ..."); 1: it opens
-    with the subject ("ITP responds to ..."); 0: neither, or it tells of one case."""
-    if c.part != "body" or _anecdote(c):
-        return 0
-    opening = c.text.split()[:_OPENING_WORDS]
-    if terms.overlap(stems(" ".join(opening))) == 0:
-        return 0
-    m = _COPULA.search(c.text)
-    return 2 if m is not None and terms.overlap(stems(m.group("subject"))) > 0 else 1
-
-
-def _breadth(c: Candidate) -> int:
-    """1 for a sentence naming causes of two or more categories: an overview leads a causes article."""
-    return int(sum(1 for n in category_counts(c.text).values() if n) >= 2)
-
-
-def _anecdote(c: Candidate) -> bool:
-    """About one patient or one case ("In one patient, ..."), or about the paper ("... are briefly
-    reviewed"): no general statement of causes."""
-    return bool(_ANECDOTE.match(c.text) or _ABOUT_THE_PAPER.search(c.text))
-
-
-def _general_statement(c: Candidate, placed: set[tuple[str, int, str]], terms: QueryTerms) -> bool:
-    """A statement about the condition itself that names its causes: the condition is its subject (it
-    comes within the first words before the causal cue), it is not about one patient or animals, it
-    names a cause, and the article files it under "Causes" or "Definition"."""
-    if c.part != "body" or _animal_only(c) or _anecdote(c) or _cause_tier(c) < 2:
-        return False
-    if (c.document.id, c.start, c.part) not in placed:
-        return False
-    cue = _CAUSAL_CUES.search(c.text)
-    if cue is None:
-        return False
-    # "Leukopenia is caused by ..." or "Pseudomonas septicaemia caused profound leukopenia": the
-    # condition is what the causal verb is about, not an item in a list of events.
-    head = " ".join(c.text[: cue.start()].split()[:_SUBJECT_WORDS])
-    tail = " ".join(c.text[cue.end() :].split()[:_SUBJECT_WORDS])
-    return terms.overlap(stems(head)) > 0 or terms.overlap(stems(tail)) > 0
-
-
-def _named_causes(c: Candidate, category: CauseCategory, terms: QueryTerms) -> list[str]:
-    """Causes of ``category`` that ``c`` names in its own words, as its document's MeSH spells them:
-    a descriptor whose qualifier ("adverse effects") or name puts it in the category, found in the text,
-    and not the condition asked about ("Agranulocytosis/chemically induced")."""
-    wanted = {name for name, weight in category.qualifiers if weight >= 1.0}
-    text = c.text.lower()
-    out = []
-    for heading in c.document.mesh:
-        name = heading.descriptor.lower()
-        if terms.overlap(stems(name)) > 0 or name not in text:
-            continue
-        if any(q.name.lower() in wanted for q in heading.qualifiers) or any(f in name for f in category.mesh):
-            out.append(name)
-    return out
-
-
-def _cause_summary(
-    sections: Sequence[ArticleSection], usable: Sequence[Candidate], limit: int, terms: QueryTerms
-) -> tuple[Claim, ...]:
-    """One claim per cause category, best supported first, citing the claims filed under it.
-
-    The text says only what the section says -- that these sources report causes of this kind, with
-    how many sources and of which design -- and is marked :data:`SUMMARY_CATEGORY`, so the verifier
-    holds it to the claims it summarises.  Animal-only evidence and "Other" are not summarised.
-    """
-    causes = next((s for s in sections if s.key == "causes"), None)
-    if causes is None:
-        return ()
-    by_key = {(c.document.id, c.start, c.part): c for c in usable}
-    rows: list[tuple[int, int, str, tuple[Claim, ...], list[str]]] = []
-    for order, sub in enumerate(causes.subsections):
-        if sub.key == f"causes-{OTHER_CATEGORY.key}":
-            continue
-        category = next(cat for cat in CAUSE_CATEGORIES if f"causes-{cat.key}" == sub.key)
-        human = []
-        items: dict[str, None] = {}
-        designs: dict[str, set[str]] = {}
-        for claim in sub.claims:
-            cit = claim.citations[0]
-            cand = by_key.get((cit.document_id, cit.start, cit.part))
-            if cand is None or _animal_only(cand):
-                continue
-            human.append(claim)
-            for item in _named_causes(cand, category, terms):
-                items.setdefault(item, None)
-            label = design_noun(evidence_label(cand.document.kind, cand.document.publication_types))
-            designs.setdefault(label, set()).add(cand.document.id)
-        documents = {d for claim in human for d in claim.document_ids}
-        if human:
-            rows.append(
-                (
-                    -len(documents),
-                    order,
-                    sub.heading + (f" ({', '.join(list(items)[:_SUMMARY_ITEMS])})" if items else ""),
-                    tuple(human),
-                    [f"{len(ids)} {label}{'s' if len(ids) > 1 else ''}" for label, ids in designs.items()],
-                )
-            )
-    out = []
-    for n_docs, _, heading, claims, labels in sorted(rows)[:limit]:
-        n = -n_docs
-        design = ", ".join(labels)
-        where = "one of the retrieved sources" if n == 1 else f"{n} of the retrieved sources"
-        text = f"{heading} are reported as causes in {where} ({design})."
-        citations = tuple(dict.fromkeys(cit for claim in claims for cit in claim.citations))
-        out.append(Claim(text, citations, category=SUMMARY_CATEGORY))
-    return tuple(out)
-
-
-def _animal_only(c: Candidate) -> bool:
-    """An animal study: MeSH "Animals" without "Humans", or the sentence itself is about animals."""
-    descriptors = {h.descriptor for h in c.document.mesh}
-    if "Animals" in descriptors and "Humans" not in descriptors:
-        return True
-    return bool(_ANIMALS.search(c.text))
-
-
-def _denies_link(text: str) -> bool:
-    """A null finding: "neither titer was significantly associated with leukopenia" lists no cause."""
-    return bool(_DENIAL.search(text))
-
-
-def _cause_tier(c: Candidate) -> int:
-    """2: links the condition to a named cause; 1: a causal statement or a named cause; 0: neither."""
-    causal = bool(_CAUSAL_CUES.search(c.text))
-    named = any(category_counts(c.text).values())
-    return int(causal) + int(named)
-
-
-def _polarities(
-    query: Query, usable: Sequence[Candidate], assessment: YesNoAssessment
-) -> dict[tuple[str, int], float]:
-    """Signed polarity of every usable sentence; those beyond the verdict's top hits are read the same way."""
-    terms = query_terms(query)
-    equivalence, safety = question_flags(query)
-    out = {}
-    for c in usable:
-        signed = assessment.polarity.get(c.key)
-        if signed is None:
-            p, n, _ = signal(c.text, terms, equivalence, safety)
-            signed = p - NEGATIVE_WEIGHT * n
-        out[c.key] = signed
-    return out
-
-
-def _place(c: Candidate, plan: Sequence[SectionSpec], terms: QueryTerms | None = None) -> SectionSpec | None:
-    """The section whose cue ``c`` matches most often (ties: lower priority), else the plan's catch-all.
-
-    With ``terms``, a definition must define the question's subject: "It is
-    characterized by hairy cells ... leukopenia" defines hairy-cell leukaemia.
-    """
-    best: SectionSpec | None = None
-    best_rank = (0, 0)
-    for spec in plan:
-        if spec.cue is None:
-            continue
-        found = list(spec.cue.finditer(c.text))
-        if (
-            spec.key == "definition"
-            and terms is not None
-            and found
-            and terms.overlap(stems(c.text[: found[0].start()])) == 0
-        ):
-            found = []
-        hits = len({m.group().lower() for m in found})
-        if (
-            hits
-            and spec.requires is not None
-            and not spec.requires.search(c.text)
-            and not any(category_counts(c.text).values())
-        ):
-            continue
-        if spec.key == "causes" and c.own > 0 and any(category_counts(c.text).values()):
-            # Naming a drug or an infection next to the condition is itself a cue; without the
-            # condition ("Clozapine is the most effective antipsychotic") it is not.
-            hits += 1
-        if hits:
-            hits += spec.boost
-        rank = (min(hits, 3), -spec.priority)
-        if hits and (best is None or rank > best_rank):
-            best, best_rank = spec, rank
-    if best is not None:
-        return best
-    return next(
-        (
-            s
-            for s in plan
-            if s.cue is None and c.own >= s.min_own and (s.requires is None or s.requires.search(c.text))
-        ),
-        None,
-    )
