@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from curbside.synthesis.llm import (
     answer_model,
     answer_schema,
     build_passages,
+    constrain_cites,
     system_prompt,
 )
 from curbside.testing import FakeChatBackend
@@ -149,7 +151,9 @@ def test_valid_reply_becomes_article_with_exact_spans() -> None:
         "attempts": 1,
         "seconds": article.metadata["seconds"],
     }
-    assert fake.calls[0].schema == answer_schema("causes")
+    assert fake.calls[0].schema == constrain_cites(
+        answer_schema("causes"), prompt_ids(fake.calls[0].messages)
+    )
     assert article.verdict is None
 
 
@@ -456,5 +460,38 @@ def test_callable_script_sees_messages_and_schema() -> None:
         return causes_reply()
 
     LLMSynthesizer(backend=FakeChatBackend(reply)).synthesize(query(), hits())
-    assert seen[0][1] == answer_schema("causes")
+    assert seen[0][1] == constrain_cites(answer_schema("causes"), prompt_ids(seen[0][0]))
     assert seen[0][0][0].role == "system"
+
+
+def prompt_ids(messages: Sequence[ChatMessage]) -> list[str]:
+    """The sentence ids the user message numbers its passages with, in order."""
+    user = "\n".join(m.content for m in messages if m.role == "user")
+    return re.findall(r"^\[(\d+\.\d+)\]", user, flags=re.M)
+
+
+def test_schema_sent_to_the_backend_allows_only_the_passages_sentence_ids() -> None:
+    fake = FakeChatBackend([causes_reply()])
+    LLMSynthesizer(backend=fake).synthesize(query(), hits())
+    schema = fake.calls[0].schema
+    assert schema is not None
+    ids = prompt_ids(fake.calls[0].messages)
+    assert ids  # the passages are numbered
+    enums = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            cites = node.get("properties", {}).get("cites")
+            if cites is not None:
+                enums.append(cites["items"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert enums and all(e == {"type": "string", "enum": ids} for e in enums)
+    # The unconstrained schema is untouched (a fresh copy per request).
+    base = answer_schema("causes")["properties"]["bottom_line"]["items"]["properties"]["cites"]
+    assert base["items"] == {"pattern": "^[0-9]+[.][0-9]+$", "type": "string"}

@@ -9,6 +9,7 @@ library's; these tests check that the HTTP edge applies them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from curbside.config import Settings
 from curbside.registry import get_registry
 from curbside.render.json import schema
 from curbside.synthesis.backends.base import ChatMessage
-from curbside.synthesis.llm import LLMSynthesizer, answer_schema, system_prompt
+from curbside.synthesis.llm import LLMSynthesizer, answer_schema, constrain_cites, system_prompt
 from curbside.testing import FakeChatBackend
 from curbside.web import create_app
 from curbside.web.ratelimit import RateLimiter
@@ -505,7 +506,10 @@ def test_prompt_injection_in_a_source_never_reaches_the_system_prompt(
         evidence = "\n".join(m.content for m in call.messages if m.role != "system")
         passages = evidence.split("<passages>", 1)[1].split("</passages>", 1)[0]
         assert "Ignore previous instructions" in passages  # the injected text is only ever evidence
-        assert call.schema == answer_schema("causes")  # constrained to the answer schema
+        ids = re.findall(r"^\[(\d+\.\d+)\]", evidence, flags=re.M)
+        assert call.schema == constrain_cites(
+            answer_schema("causes"), ids
+        )  # constrained to the answer schema
     assert client(application).get("/api/v1/health").json()["status"] == "ok"
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "answer_model",
     "answer_schema",
     "build_passages",
+    "constrain_cites",
     "parse_reply",
     "system_prompt",
     "user_prompt",
@@ -258,6 +259,30 @@ def answer_schema(qtype: QuestionType) -> dict[str, Any]:
     A fresh copy each call, so a backend may not alter the cached one.
     """
     return copy.deepcopy(_schema(qtype))
+
+
+def constrain_cites(schema: dict[str, Any], sentence_ids: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``schema`` in which every ``cites`` item must be one of ``sentence_ids``.
+
+    Sent to the backend for one request: a grammar-constrained backend (llama.cpp) then cannot
+    write an id that is not in the passages, the commonest failure of small models.  The reply is
+    still validated against the ids afterwards, since not every backend enforces a schema.
+    """
+    out = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            cites = node.get("properties", {}).get("cites")
+            if isinstance(cites, dict) and cites.get("type") == "array":
+                cites["items"] = {"type": "string", "enum": list(sentence_ids)}
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(out)
+    return out
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -549,7 +574,7 @@ class LLMSynthesizer:
             ChatMessage("system", system_prompt()),
             ChatMessage("user", user_prompt(query, passages)),
         ]
-        schema = answer_schema(query.qtype)
+        schema = constrain_cites(answer_schema(query.qtype), list(sentences))
         problem = ""
         usage: dict[str, float] = {}
         for attempt in range(1, self.retries + 2):
