@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from curbside.evidence import evidence_label
+from curbside.evidence import animal_only, evidence_label
 from curbside.synthesis.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
@@ -255,10 +255,7 @@ def _cause_summary(
 
 def _animal_only(c: Candidate) -> bool:
     """An animal study: MeSH "Animals" without "Humans", or the sentence itself is about animals."""
-    descriptors = {h.descriptor for h in c.document.mesh}
-    if "Animals" in descriptors and "Humans" not in descriptors:
-        return True
-    return bool(_ANIMALS.search(c.text))
+    return animal_only(c.document) or bool(_ANIMALS.search(c.text))
 
 
 def _denies_link(text: str) -> bool:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from curbside.chunking import TITLE_SECTION, is_title_chunk, split_sentences, title_span
-from curbside.evidence import document_weight, evidence_label
+from curbside.evidence import animal_only, document_weight, evidence_label
 from curbside.questions import americanise, natural_order
 from curbside.types import SECTION_SEPARATOR, Citation, CitedPart, Claim, Document, Hit, Query
 
@@ -99,7 +99,7 @@ _LEAD_MARKER: Final = re.compile(
     re.IGNORECASE,
 )
 _TRUNCATED: Final = re.compile(r"\s*\(ABSTRACT TRUNCATED(?: AT \d+ WORDS)?\)\s*$", re.IGNORECASE)
-#: Applied to sentences of documents about animals only (MeSH "Animals" without "Humans").
+#: Applied to sentences of documents about animals only (:func:`curbside.evidence.animal_only`).
 _ANIMAL_ONLY_FACTOR: Final = 0.5
 # Structured-abstract labels and the weight of a sentence under them; first match wins, so
 # "SUMMARY OF BACKGROUND DATA" is background and "MEASUREMENTS AND MAIN RESULTS" results.
@@ -364,8 +364,7 @@ def candidate_sentences(query: Query, hits: Sequence[Hit]) -> list[Candidate]:
                 labels.append(section.label)
                 at += len(section.text) + len(SECTION_SEPARATOR)
             meta = " ".join([doc.title, *(h.descriptor for h in doc.mesh), *doc.keywords])
-            descriptors = {h.descriptor for h in doc.mesh}
-            animal = _ANIMAL_ONLY_FACTOR if "Animals" in descriptors and "Humans" not in descriptors else 1.0
+            animal = _ANIMAL_ONLY_FACTOR if animal_only(doc) else 1.0
             docs[doc.id] = (doc.body, starts, labels, terms.overlap(stems(meta)), animal)
         body, starts, labels, context, animal = docs[doc.id]
         hit_weight = (0.5 + 0.5 * hit.score / top) if top > 0 else 1.0 / (1.0 + 0.1 * rank)
