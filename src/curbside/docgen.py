@@ -13,6 +13,7 @@ import click
 
 from curbside.cli import cli
 from curbside.config import Settings
+from curbside.review import EDITORIAL_POLICY
 
 
 def _command_docs(
@@ -56,7 +57,7 @@ def config_reference() -> str:
 
 def editorial_policy() -> str:
     """docs/editorial-policy.md: a copy of the policy the package ships and the web app shows."""
-    return (Path(__file__).parent / "data" / "editorial-policy.md").read_text(encoding="utf-8")
+    return EDITORIAL_POLICY.read_text(encoding="utf-8")
 
 
 def write(root: Path) -> list[Path]:

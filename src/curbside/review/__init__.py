@@ -9,11 +9,18 @@
 
 Library entry points the CLI and the web app share are in :mod:`curbside.api`
 (``submit_article``, ``review_article``, ``get_article`` ...); the editorial
-policy readers see is docs/editorial-policy.md, the API/CLI guide docs/review.md.
+policy readers see is :data:`EDITORIAL_POLICY` (copied to docs/editorial-policy.md by
+``python -m curbside.docgen``), the API/CLI guide docs/review.md.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Final
+
 from curbside.review.db import ReviewDB, open_review_db
 
-__all__ = ["ReviewDB", "open_review_db"]
+#: The editorial policy as shipped in the package: the web app's /policy page shows it.
+EDITORIAL_POLICY: Final = Path(__file__).resolve().parents[1] / "data" / "editorial-policy.md"
+
+__all__ = ["EDITORIAL_POLICY", "ReviewDB", "open_review_db"]

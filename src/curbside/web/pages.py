@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from curbside import api
 from curbside.errors import AuthError, InputError, NotFoundError, ThrottledError
+from curbside.review import EDITORIAL_POLICY
 from curbside.review.store import EXTRA_SECTION_KEYS
 from curbside.review.workflow import ACTION_LABELS, STATUS_LABELS, allowed_actions, parse_action
 from curbside.web import answers
@@ -109,7 +110,7 @@ def search_page(request: Request, q: Annotated[str, Query(max_length=1000)] = ""
 
 def policy_path() -> Path:
     """The editorial policy shipped with the package (docs/editorial-policy.md is generated from it)."""
-    return Path(__file__).resolve().parents[1] / "data" / "editorial-policy.md"
+    return EDITORIAL_POLICY
 
 
 @cache
