@@ -16,6 +16,7 @@ from curbside.store._pg_rank import TermRanker
 from curbside.store._pg_schema import MIGRATIONS
 from curbside.store.base import Batch, FileProgress, SearchFilters
 from curbside.store.postgres import PostgresStore, redact
+from curbside.types import Section
 
 
 @pytest.fixture
@@ -76,6 +77,64 @@ def test_term_at_a_time_ranking_agrees_with_the_plain_query(pg: PostgresStore) -
     filtered = pg.search_text(match, 5, SearchFilters(year_to=1990))
     assert [h.chunk.document_id for h in filtered] == ["pmid:102"]
     assert pg.search_text('"zzzz" OR "qqqq"', 5) == []
+
+
+def test_weighted_search_is_one_ranked_query_on_a_large_store(pg: PostgresStore) -> None:
+    docs = [
+        make_doc(
+            i, title=f"Report {i}", sections=(Section("Patients were treated. " * (1 + i % 3), ""),), mesh=()
+        )
+        for i in range(40)
+    ]
+    docs += [
+        make_doc(
+            100,
+            title="Leukopenia after clozapine",
+            sections=(Section("Patients on clozapine.", ""),),
+            mesh=(),
+        ),
+        make_doc(
+            101,
+            title="Neutropenia after clozapine",
+            sections=(Section("Patients on clozapine.", ""),),
+            mesh=(),
+        ),
+        make_doc(
+            102,
+            title="Neutropenia and leukopenia",
+            sections=(Section("Both in patients.", ""),),
+            mesh=(),
+            year=1980,
+        ),
+    ]
+    pg.write_batch(Batch(FileProgress("k", "x", "t"), documents=docs, records=len(docs)))
+    pg._ranker = TermRanker(min_chunks=1)  # take the large-store path on this small table
+    parts = [('"leukopenia" OR "patients"', 1.0), ('"neutropenia"', 0.3)]
+    with pg._pool.connection() as conn:
+        pg._ranker.frequencies(conn)  # read the statistics before counting queries
+    seen: list[str] = []
+    real_search = pg._ranker.search
+
+    def counted(*args: object, **kw: object) -> object:
+        seen.append("ranked")
+        return real_search(*args, **kw)  # type: ignore[arg-type]
+
+    pg._ranker.search = counted  # type: ignore[method-assign]
+    hits = pg.search_text_weighted(parts, 10)
+    assert seen == ["ranked"]  # both parts in one query
+    ranked = [h.chunk.document_id for h in hits]
+    assert ranked[:3] == ["pmid:102", "pmid:100", "pmid:101"]  # both terms > own term > synonym only
+    # A synonym counts at its weight: the same query with the synonym at full weight
+    # puts the synonym-only paper level with the own-word one.
+    full = {h.chunk.document_id: h.score for h in pg.search_text_weighted([parts[0], (parts[1][0], 1.0)], 10)}
+    part = {h.chunk.document_id: h.score for h in hits}
+    assert part["pmid:101"] < full["pmid:101"] and part["pmid:100"] == pytest.approx(full["pmid:100"])
+    filtered = pg.search_text_weighted(parts, 5, SearchFilters(year_to=1990))
+    assert [h.chunk.document_id for h in filtered] == ["pmid:102"]
+    # A part that is not an OR of phrases is searched on its own and merged.
+    seen.clear()
+    mixed = pg.search_text_weighted([('"leukopenia" AND "patients"', 1.0), ('"neutropenia"', 0.3)], 10)
+    assert seen == [] and {h.chunk.document_id for h in mixed} == {"pmid:100", "pmid:101", "pmid:102"}
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: object) -> None:

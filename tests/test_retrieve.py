@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import make_doc
 from curbside import api
 from curbside.errors import ConfigError, QueryError
 from curbside.questions import Vocabulary, analyse
-from curbside.retrieve import RetrievalConfig, Retriever, diversify, matching_span, merge_scores
-from curbside.store.base import Batch, ChunkHit, FileProgress
+from curbside.retrieve import RetrievalConfig, Retriever, diversify, matching_span
+from curbside.store.base import Batch, ChunkHit, FileProgress, merge_scores
 from curbside.store.sqlite import SQLiteStore
 from curbside.testing import FakeEmbedder
 from curbside.types import Chunk, Document, Hit, Section
@@ -115,6 +116,27 @@ def test_timings_name_every_stage(corpus: SQLiteStore, vocab: Vocabulary) -> Non
     assert set(retriever.last_timings.stages) >= {"analyse", "bm25", "embed", "knn", "fuse", "rerank"}
 
 
+def test_parallel_and_sequential_retrieval_agree(corpus: SQLiteStore, vocab: Vocabulary) -> None:
+    embedder = FakeEmbedder()
+    embed_all(corpus, embedder)
+    retriever = Retriever(corpus, embedder)
+    q = analyse("What causes leukopenia?", vocabulary=vocab)
+    together = retriever.search(q, 5)
+    assert "wait" in retriever.last_timings.stages  # the dense list came from the worker thread
+    alone = retriever.search(q, 5, config=RetrievalConfig(parallel=False))
+    assert "wait" not in retriever.last_timings.stages
+    assert [(h.chunk.id, h.score) for h in together] == [(h.chunk.id, h.score) for h in alone]
+
+
+def test_an_error_in_the_dense_thread_reaches_the_caller(corpus: SQLiteStore) -> None:
+    class Broken(FakeEmbedder):
+        def embed(self, texts: list[str]) -> np.ndarray:  # type: ignore[override]
+            raise ConfigError("embedding model went away")
+
+    with pytest.raises(ConfigError, match="went away"):
+        Retriever(corpus, Broken()).search("leukopenia", 3)
+
+
 def test_document_fusion_gives_a_paper_both_votes(store: SQLiteStore, vocab: Vocabulary) -> None:
     """Words match one paragraph of a paper, meaning another: the paper still gets both RRF votes."""
     write(store, [doc(1, "A", "x"), doc(2, "B", "y"), doc(3, "C", "z")])
@@ -137,13 +159,13 @@ def test_merge_scores_adds_the_expansion_at_its_weight() -> None:
     def ch(n: int, score: float) -> ChunkHit:
         return ChunkHit(Chunk(f"pmid:{n}", 0, "", 0, 1, "x"), score, "")
 
-    merged = merge_scores([ch(1, 5.0), ch(2, 4.0)], [ch(2, 4.0), ch(3, 9.0)], 0.5, 10)
+    merged = merge_scores([([ch(1, 5.0), ch(2, 4.0)], 1.0), ([ch(2, 4.0), ch(3, 9.0)], 0.5)], 10)
     assert [(h.chunk.document_id, h.score) for h in merged] == [
         ("pmid:2", 6.0),
         ("pmid:1", 5.0),
         ("pmid:3", 4.5),
     ]
-    assert len(merge_scores([ch(1, 5.0), ch(2, 4.0)], [ch(3, 1.0)], 0.5, 2)) == 2
+    assert len(merge_scores([([ch(1, 5.0), ch(2, 4.0)], 1.0), ([ch(3, 1.0)], 0.5)], 2)) == 2
 
 
 # -- filters and evidence -------------------------------------------------------------------------

@@ -128,6 +128,35 @@ def test_bm25_ranks_title_and_text_matches(store: Store) -> None:
     assert hits[0].title == "Neutropenia in children"
 
 
+def test_weighted_search_adds_each_part_at_its_weight(store: Store) -> None:
+    _write(
+        store,
+        [
+            make_doc(
+                1, title="Leukopenia in adults", sections=(Section("Leukopenia was common.", ""),), mesh=()
+            ),
+            make_doc(
+                2, title="Neutropenia in adults", sections=(Section("Neutropenia was common.", ""),), mesh=()
+            ),
+            make_doc(
+                3, title="Leukopenia and neutropenia", sections=(Section("Both were seen.", ""),), mesh=()
+            ),
+            make_doc(4, title="Fractures", sections=(Section("Hip fractures.", ""),), mesh=()),
+        ],
+    )
+    own, synonyms = '"leukopenia"', '"neutropenia" OR "agranulocytosis"'
+    hits = store.search_text_weighted([(own, 1.0), (synonyms, 0.3)], 10)
+    # The synonym-only paper comes last: it scores 0.3 x its own BM25.
+    assert [h.chunk.document_id for h in hits][2:] == ["pmid:2"]
+    assert {h.chunk.document_id for h in hits} == {"pmid:1", "pmid:2", "pmid:3"}
+    alone = {h.chunk.id: h.score for h in store.search_text(own, 10)}
+    added = {h.chunk.id: h.score for h in store.search_text(synonyms, 10)}
+    for h in hits:  # the sum of weight x score over the parts that match
+        assert h.score == pytest.approx(alone.get(h.chunk.id, 0.0) + 0.3 * added.get(h.chunk.id, 0.0))
+    assert store.search_text_weighted([(own, 1.0)], 10) == store.search_text(own, 10)
+    assert store.search_text_weighted([('"zzzz"', 1.0), ('"qqqq"', 0.3)], 10) == []
+
+
 def test_title_match_outranks_the_same_word_in_text(store: Store) -> None:
     _write(
         store,

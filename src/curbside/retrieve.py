@@ -5,9 +5,12 @@ Stages, each visible in the scores a :class:`~curbside.types.Hit` carries:
 1. **lexical** — FTS5 BM25 for the question's own keywords (with their British and
    American spellings), plus, added at ``expansion_weight``, BM25 for its concepts'
    MeSH names, synonyms and narrower terms (:func:`curbside.questions.split_terms`,
-   :func:`merge_scores`): a paper that says "neutropenia" is found for "leucopenia",
-   below the papers that say leukopenia;
-2. **dense** — cosine kNN of the question embedding over chunk embeddings;
+   :meth:`Store.search_text_weighted <curbside.store.base.Store.search_text_weighted>`):
+   a paper that says "neutropenia" is found for "leucopenia", below the papers that
+   say leukopenia;
+2. **dense** — cosine kNN of the question embedding over chunk embeddings, run in a
+   worker thread while the lexical query runs (``parallel``): the store's query and
+   the embedding model both release the GIL, so the two lists cost the slower of them;
 3. **fusion** — reciprocal-rank fusion (RRF) of the two lists over *document* ranks
    (a document ranks where its best chunk ranks), so a paper whose words match one
    paragraph and whose meaning matches another gets both votes; RRF is robust to
@@ -29,6 +32,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -59,8 +63,9 @@ class RetrievalConfig:
     max_per_document: int = 2
     mmr_lambda: float = 0.85  # 1.0 disables MMR
     rerank: bool = True
-    expansion_weight: float = 0.3  # BM25 of concept expansions, added at this weight (see merge_scores)
+    expansion_weight: float = 0.3  # BM25 of concept expansions, added at this weight
     fuse_documents: bool = True  # RRF over document ranks (see Retriever._fuse)
+    parallel: bool = True  # embed + kNN in a worker thread while BM25 runs (stage 2 above)
 
 
 @dataclass
@@ -124,27 +129,25 @@ class Retriever:
 
         lexical: list[ChunkHit] = []
         dense: list[ChunkHit] = []
-        if cfg.mode in ("hybrid", "bm25"):
-            own, added = split_terms(q)
-            primary, secondary = fts_expression(own), fts_expression(added)
-            if primary is None:  # only concepts (an abbreviation such as "ALL"): they are the question
-                primary, secondary = secondary, None
-            if primary is None:
-                raise QueryError(f"the query has no searchable words: {q.text!r}")
-            lexical = self.store.search_text(primary, pool, filters)
-            if secondary is not None and cfg.expansion_weight > 0:
-                expanded = self.store.search_text(secondary, pool, filters)
-                lexical = merge_scores(lexical, expanded, cfg.expansion_weight, pool)
-            t = timings.add("bm25", t)
-        if cfg.mode in ("hybrid", "dense"):
-            if self.embedder is None:
-                if cfg.mode == "dense":
-                    raise ConfigError("dense retrieval needs an embedder; run `curbside index` first")
-            else:
-                vector = self.embedder.embed([q.text])[0]
-                t = timings.add("embed", t)
-                dense = self.store.search_vector(self.embedder.name, vector, pool, filters)
-                t = timings.add("knn", t)
+        want_dense = cfg.mode in ("hybrid", "dense")
+        if want_dense and self.embedder is None and cfg.mode == "dense":
+            raise ConfigError("dense retrieval needs an embedder; run `curbside index` first")
+        want_dense = want_dense and self.embedder is not None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="curbside-dense") as worker:
+            pending: Future[tuple[list[ChunkHit], dict[str, float]]] | None = None
+            if want_dense and cfg.parallel and cfg.mode == "hybrid":
+                pending = worker.submit(self._dense, q.text, pool, filters)
+            if cfg.mode in ("hybrid", "bm25"):
+                lexical = self._lexical(q, pool, filters, cfg)
+                t = timings.add("bm25", t)
+            if pending is not None:
+                dense, stages = pending.result()
+                timings.stages.update(stages)
+                t = timings.add("wait", t)  # what the dense thread took beyond the lexical query
+            elif want_dense:
+                dense, stages = self._dense(q.text, pool, filters)
+                timings.stages.update(stages)
+                t = time.perf_counter()
 
         lists = [
             ("lexical", lexical, cfg.lexical_weight),
@@ -166,6 +169,29 @@ class Retriever:
         timings.add("diversify", t)
         self.last_timings = timings
         return result
+
+    def _lexical(self, q: Query, pool: int, filters: SearchFilters, cfg: RetrievalConfig) -> list[ChunkHit]:
+        own, added = split_terms(q)
+        primary, secondary = fts_expression(own), fts_expression(added)
+        if primary is None:  # only concepts (an abbreviation such as "ALL"): they are the question
+            primary, secondary = secondary, None
+        if primary is None:
+            raise QueryError(f"the query has no searchable words: {q.text!r}")
+        if secondary is None or cfg.expansion_weight <= 0:
+            return self.store.search_text(primary, pool, filters)
+        return self.store.search_text_weighted(
+            [(primary, 1.0), (secondary, cfg.expansion_weight)], pool, filters
+        )
+
+    def _dense(self, text: str, pool: int, filters: SearchFilters) -> tuple[list[ChunkHit], dict[str, float]]:
+        """kNN of the question's embedding, with the stage timings (it may run in a worker thread)."""
+        assert self.embedder is not None
+        started = time.perf_counter()
+        vector = self.embedder.embed([text])[0]
+        embedded = time.perf_counter()
+        hits = self.store.search_vector(self.embedder.name, vector, pool, filters)
+        done = time.perf_counter()
+        return hits, {"embed": (embedded - started) * 1000, "knn": (done - embedded) * 1000}
 
     def _fuse(
         self, lists: Sequence[tuple[str, list[ChunkHit], float]], cfg: RetrievalConfig, keep: int
@@ -235,24 +261,6 @@ class Retriever:
         # (at most +-2.5 %) moves a source a rank or two, and 0.2 would move it ten.
         factor = max(0.0, 1.0 + strength * (weight - 0.5))
         return replace(hit, evidence=weight, score=hit.score * factor)
-
-
-def merge_scores(primary: list[ChunkHit], added: list[ChunkHit], weight: float, k: int) -> list[ChunkHit]:
-    """One BM25 list from two: a chunk scores its primary score plus ``weight`` x its expansion score.
-
-    A weighted OR, which FTS5 cannot express in one query.  Both scores come from
-    the same index, so they share a scale; rank fusion would not do here, since
-    the expansion list alone ranks passages that match only a synonym at its top.
-    """
-    scores: dict[tuple[str, int], float] = {}
-    found: dict[tuple[str, int], ChunkHit] = {}
-    for hits, w in ((primary, 1.0), (added, weight)):
-        for ch in hits:
-            key = (ch.chunk.document_id, ch.chunk.ordinal)
-            scores[key] = scores.get(key, 0.0) + w * ch.score
-            found.setdefault(key, ch)
-    ranked = sorted(scores, key=lambda key: scores[key], reverse=True)[:k]
-    return [replace(found[key], score=scores[key]) for key in ranked]
 
 
 def _words(hit: Hit) -> frozenset[str]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,15 +104,22 @@ class TermRanker:
     def search(
         self,
         conn: psycopg.Connection[Any],
-        phrases: list[str],
+        weighted: Sequence[tuple[str, float]],
         k: int,
         select: sql.Composable,
         where: sql.Composable,
     ) -> list[tuple[Any, ...]] | None:
-        """Rows of ``select`` ranked as described above, or ``None``: use the plain query."""
+        """Rows of ``select`` ranked as described above, or ``None``: use the plain query.
+
+        ``weighted``: ``(phrase, weight)``; a term's score is multiplied by its weight
+        (a question's own words 1, its concepts' synonyms less), so one query ranks
+        what would otherwise be one query per weight, merged.
+        """
         freqs = self.frequencies(conn)
         if freqs is None:
             return None
+        phrases = [p for p, _ in weighted]
+        weights = [w for _, w in weighted]
         rows = conn.execute(
             "SELECT t.ord, array_remove(array_agg(l.lexeme), NULL) FROM unnest(%s::text[]) WITH ORDINALITY "
             "AS t(p, ord) LEFT JOIN LATERAL unnest(to_tsvector(%s::regconfig, t.p)) AS l(lexeme, positions, "
@@ -120,11 +128,14 @@ class TermRanker:
         ).fetchall()
         # A phrase with no word in it matches nothing and is dropped.
         terms = sorted(
-            ((phrases[int(o) - 1], freqs.of(lexemes)) for o, lexemes in rows if lexemes), key=lambda t: t[1]
+            ((int(o) - 1, freqs.of(lexemes)) for o, lexemes in rows if lexemes), key=lambda t: t[1]
         )
         if not terms:
             return []
-        scored = [(phrase_sql(p), sql.Literal(round(math.log(1 + (1 - f) / f), 4))) for p, f in terms]
+        scored = [
+            (phrase_sql(phrases[i]), sql.Literal(round(weights[i] * math.log(1 + (1 - f) / f), 4)))
+            for i, f in terms
+        ]
         full_score = sql.SQL(" + ").join(sql.SQL("{} * {}").format(idf, _rank(q)) for q, idf in scored)
         found: list[tuple[Any, ...]] = []
         used = 0

@@ -9,7 +9,7 @@ ingest never leaves a half-written document behind.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -141,6 +141,18 @@ class Store(Protocol):
         """BM25 over chunk text and document title; ``match`` is an FTS5-syntax expression."""
         ...
 
+    def search_text_weighted(
+        self, parts: Sequence[tuple[str, float]], k: int, filters: SearchFilters | None = None
+    ) -> list[ChunkHit]:
+        """A weighted OR of FTS5 expressions: a chunk scores the sum of weight x its BM25 for each.
+
+        Retrieval uses it for a question's own words (weight 1) plus its concepts'
+        synonyms (a lower weight).  :func:`merge_scores` over one :meth:`search_text`
+        per part is a correct implementation; a backend that can rank all parts in
+        one query (PostgreSQL) does so to save a round trip and a ranking pass.
+        """
+        ...
+
     def chunks_to_embed(self, model: str, limit: int) -> list[tuple[int, str]]:
         """``(chunk key, text to embed)`` for chunks that have no vector from ``model`` yet."""
         ...
@@ -154,3 +166,29 @@ class Store(Protocol):
     ) -> list[ChunkHit]: ...
 
     def stats(self) -> StoreStats: ...
+
+
+def merge_scores(lists: Sequence[tuple[Sequence[ChunkHit], float]], k: int) -> list[ChunkHit]:
+    """One list from several: a chunk scores the sum of ``weight x score`` over the lists it is in.
+
+    Used for BM25 lists from the same index (they share a scale); rank fusion would
+    not do there, since a synonym-only list would put its own best passages on top.
+    """
+    scores: dict[tuple[str, int], float] = {}
+    found: dict[tuple[str, int], ChunkHit] = {}
+    for hits, weight in lists:
+        for ch in hits:
+            key = (ch.chunk.document_id, ch.chunk.ordinal)
+            scores[key] = scores.get(key, 0.0) + weight * ch.score
+            found.setdefault(key, ch)
+    ranked = sorted(scores, key=lambda key: scores[key], reverse=True)[:k]
+    return [replace(found[key], score=scores[key]) for key in ranked]
+
+
+def search_parts(
+    store: Store, parts: Sequence[tuple[str, float]], k: int, filters: SearchFilters | None
+) -> list[ChunkHit]:
+    """:meth:`Store.search_text_weighted` as one :meth:`Store.search_text` per part, merged."""
+    if len(parts) == 1 and parts[0][1] == 1.0:
+        return store.search_text(parts[0][0], k, filters)
+    return merge_scores([(store.search_text(match, k, filters), weight) for match, weight in parts], k)

@@ -40,7 +40,15 @@ from curbside.errors import StoreError
 from curbside.store._pg_fts import or_of_phrases, to_tsquery_sql
 from curbside.store._pg_rank import RANK_NORMALISATION, RANK_WEIGHTS, TermRanker
 from curbside.store._pg_schema import MIGRATION_LOCK, MIGRATIONS, statements
-from curbside.store.base import Batch, BatchResult, ChunkHit, FileProgress, SearchFilters, StoreStats
+from curbside.store.base import (
+    Batch,
+    BatchResult,
+    ChunkHit,
+    FileProgress,
+    SearchFilters,
+    StoreStats,
+    search_parts,
+)
 from curbside.types import Chunk, Document, Malformed, document_from_dict
 
 _TABLES = ("documents", "chunks", "ingest_files", "ingest_runs", "problems", "vector_models", "chunk_vectors")
@@ -507,11 +515,36 @@ class PostgresStore:
                 rows = None
                 if phrases is not None and len(phrases) > 1:
                     # On a large store, an OR of terms is ranked term by term (see _pg_rank).
-                    rows = self._ranker.search(conn, phrases, k, sql.SQL(_CHUNK_COLUMNS), where)
+                    rows = self._ranker.search(
+                        conn, [(p, 1.0) for p in phrases], k, sql.SQL(_CHUNK_COLUMNS), where
+                    )
                 if rows is None:
                     rows = conn.execute(query).fetchall()
         except psycopg.Error as exc:
             raise StoreError(f"full-text query {match!r} failed: {exc}") from exc
+        return [ChunkHit(Chunk(*r[:6]), float(r[7]), r[6]) for r in rows]
+
+    def search_text_weighted(
+        self, parts: Sequence[tuple[str, float]], k: int, filters: SearchFilters | None = None
+    ) -> list[ChunkHit]:
+        # Every part an OR of phrases (what retrieval builds): one term-at-a-time query ranks
+        # them all, each term's score times its part's weight (a phrase in two parts adds both).
+        weighted: dict[str, float] = {}
+        for match, weight in parts:
+            phrases = or_of_phrases(match)
+            if phrases is None:
+                return search_parts(self, parts, k, filters)
+            for phrase in phrases:
+                weighted[phrase] = weighted.get(phrase, 0.0) + weight
+        try:
+            with self._pool.connection() as conn:
+                rows = self._ranker.search(
+                    conn, list(weighted.items()), k, sql.SQL(_CHUNK_COLUMNS), _filter_sql(filters)
+                )
+        except psycopg.Error as exc:
+            raise StoreError(f"full-text query {parts!r} failed: {exc}") from exc
+        if rows is None:  # a small store, where plain queries are fast
+            return search_parts(self, parts, k, filters)
         return [ChunkHit(Chunk(*r[:6]), float(r[7]), r[6]) for r in rows]
 
     def chunks_to_embed(self, model: str, limit: int) -> list[tuple[int, str]]:

@@ -28,7 +28,15 @@ import numpy.typing as npt
 from curbside.chunking import chunk_document
 from curbside.config import Settings
 from curbside.errors import StoreError
-from curbside.store.base import Batch, BatchResult, ChunkHit, FileProgress, SearchFilters, StoreStats
+from curbside.store.base import (
+    Batch,
+    BatchResult,
+    ChunkHit,
+    FileProgress,
+    SearchFilters,
+    StoreStats,
+    search_parts,
+)
 from curbside.types import Chunk, Document, Malformed, document_from_dict
 
 # Append only: never edit or reorder an applied migration; add a new one.
@@ -476,6 +484,12 @@ class SQLiteStore:
             raise StoreError(f"full-text query {match!r} failed: {exc}") from exc
         # FTS5's bm25() is negative (lower is better); flip it so every score is higher-is-better.
         return [ChunkHit(Chunk(*r[:6]), -float(r[7]), r[6]) for r in rows[:k]]
+
+    def search_text_weighted(
+        self, parts: Sequence[tuple[str, float]], k: int, filters: SearchFilters | None = None
+    ) -> list[ChunkHit]:
+        # FTS5's bm25() weights columns, not query terms: one query per part, merged.
+        return search_parts(self, parts, k, filters)
 
     def chunks_to_embed(self, model: str, limit: int) -> list[tuple[int, str]]:
         rows = self._conn.execute(
