@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -135,6 +136,16 @@ def test_minilm_sessions_are_cached_per_process(minilm: MiniLMEmbedder) -> None:
     assert a is b
 
 
+def test_one_text_runs_on_the_query_session(minilm: MiniLMEmbedder) -> None:
+    e = MiniLMEmbedder(threads=2, query_threads=1, files=minilm.files)
+    query = e.embed([TEXTS[0]])
+    assert (os.getpid(), minilm.files.onnx, minilm.files.tokenizer, minilm.files.max_seq_length, 1) in (
+        embeddings._runtimes
+    )
+    # Same vector as in a batch on the two-thread session.
+    np.testing.assert_allclose(query[0], e.embed(TEXTS)[0], atol=1e-5)
+
+
 def test_bare_string_is_rejected(minilm: MiniLMEmbedder) -> None:
     with pytest.raises(InputError, match="single string"):
         minilm.embed("leukopenia")
@@ -180,6 +191,8 @@ def test_invalid_construction_arguments() -> None:
         MiniLMEmbedder(batch_size=0)
     with pytest.raises(InputError, match="threads"):
         MiniLMEmbedder(threads=0)
+    with pytest.raises(InputError, match="query_threads"):
+        MiniLMEmbedder(query_threads=0)
     with pytest.raises(InputError, match="dim"):
         FakeEmbedder(dim=1)
 

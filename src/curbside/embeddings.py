@@ -220,6 +220,12 @@ class MiniLMEmbedder:
 
     ``threads`` sets onnxruntime's intra-op threads (``None``: one per physical
     core); ops run sequentially, which is fastest for a graph this small.
+    ``query_threads`` (default 1) is used instead for a call with one text, a
+    search query: a dozen tokens gain 2-3 ms from a second thread on an idle
+    machine, but retrieval embeds the query while the store runs the lexical
+    query, and there the pool's spinning threads take the core the store needs
+    (``bench/store.py``, 2 cores: hybrid p50 48 ms with a thread per core, 40 ms
+    with one).
     """
 
     name = "minilm-l6-int8"
@@ -231,15 +237,18 @@ class MiniLMEmbedder:
         *,
         batch_size: int = 32,
         threads: int | None = None,
+        query_threads: int | None = 1,
         files: ModelFiles | None = None,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        if threads is not None and threads < 1:
-            raise InputError(f"threads must be at least 1, got {threads}")
+        for label, value in (("threads", threads), ("query_threads", query_threads)):
+            if value is not None and value < 1:
+                raise InputError(f"{label} must be at least 1, got {value}")
         self.settings = settings
         self.batch_size = batch_size
         self.threads = threads
+        self.query_threads = query_threads
         self._files = files
 
     def __repr__(self) -> str:
@@ -268,7 +277,7 @@ class MiniLMEmbedder:
         out = np.empty((n, self.dim), dtype=np.float32)
         if n == 0:
             return out
-        runtime = _load_runtime(self.files, self.threads)
+        runtime = _load_runtime(self.files, self.query_threads if n == 1 else self.threads)
         # Character length orders texts almost exactly as token count does, without tokenising twice.
         order = np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=n), kind="stable")
         done = 0
