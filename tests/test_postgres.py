@@ -4,18 +4,23 @@ stores, connection errors, migrations under concurrency.  The shared contract is
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pytest
 
 from conftest import make_doc
+from curbside import api
 from curbside.config import Settings
 from curbside.errors import StoreError
+from curbside.store import _pg_vectors
 from curbside.store._pg_fts import or_of_phrases, to_tsquery_sql
 from curbside.store._pg_rank import TermRanker
 from curbside.store._pg_schema import MIGRATIONS
+from curbside.store._pg_vectors import has_index
 from curbside.store.base import Batch, FileProgress, SearchFilters
 from curbside.store.postgres import PostgresStore, redact
+from curbside.testing import FakeEmbedder
 from curbside.types import Section
 
 
@@ -212,3 +217,90 @@ def test_concurrent_writers_of_the_same_new_records_take_turns(pg_url: str) -> N
     finally:
         for s in stores:
             s.close()
+
+
+# -- bulk vector loads --------------------------------------------------------------------------
+
+
+def _vector_store(pg: PostgresStore, n: int = 30) -> FakeEmbedder:
+    docs = [
+        make_doc(i, title=f"Leukopenia report {i}", text=f"Case {i} of drug-induced leukopenia.")
+        for i in range(n)
+    ]
+    pg.write_batch(Batch(FileProgress("k", "x", "t"), documents=docs, records=len(docs)))
+    return FakeEmbedder()
+
+
+def _has_index(pg: PostgresStore, model: str) -> bool:
+    with pg._pool.connection() as conn:
+        return has_index(conn, model)
+
+
+def test_a_bulk_load_builds_the_index_once_at_the_end(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_pg_vectors, "BULK_MIN", 10)
+    emb = _vector_store(pg)
+    seen: list[bool] = []
+    real_put = pg.put_vectors
+
+    def put(model: str, keys: Sequence[int], vectors: np.ndarray) -> None:
+        real_put(model, keys, vectors)
+        seen.append(_has_index(pg, model))
+
+    monkeypatch.setattr(pg, "put_vectors", put)
+    report = api.index(store=pg, embedder=emb, settings=Settings(embed_batch=8))
+    assert report.embedded == pg.stats().chunks == 30 and report.remaining == 0
+    assert seen and not any(seen)  # no index while the vectors went in
+    assert _has_index(pg, emb.name)  # ... and one at the end
+    query = emb.embed(["drug-induced leukopenia case 7"])[0]
+    approx = [h.chunk.id for h in pg.search_vector(emb.name, query, 5)]
+    assert approx == [h.chunk.id for h in pg.search_vector_exact(emb.name, query, 5)]
+
+
+def test_a_small_load_keeps_the_live_index(pg: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    emb = _vector_store(pg)  # 30 chunks, far below BULK_MIN
+    todo = pg.chunks_to_embed(emb.name, 100)
+    with pg.bulk_vectors(emb.name, len(todo)):
+        pg.put_vectors(emb.name, [k for k, _ in todo[:10]], emb.embed([t for _, t in todo[:10]]))
+        assert _has_index(pg, emb.name)
+
+
+def test_an_interrupted_bulk_load_leaves_the_index_to_the_next_run(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_pg_vectors, "BULK_MIN", 10)
+    emb = _vector_store(pg)
+    todo = pg.chunks_to_embed(emb.name, 100)
+    with pytest.raises(KeyboardInterrupt), pg.bulk_vectors(emb.name, len(todo)):
+        pg.put_vectors(emb.name, [k for k, _ in todo[:20]], emb.embed([t for _, t in todo[:20]]))
+        raise KeyboardInterrupt
+    assert not _has_index(pg, emb.name)  # Ctrl-C does not sit through an index build
+    query = emb.embed(["leukopenia"])[0]
+    assert len(pg.search_vector(emb.name, query, 5)) == 5  # an exact scan meanwhile: still correct
+    api.index(store=pg, embedder=emb)  # the rerun embeds the rest and builds the index
+    assert _has_index(pg, emb.name) and pg.count_to_embed(emb.name) == 0
+    # An error (not an interrupt) builds the index before it propagates: the store stays fast.
+    with pytest.raises(RuntimeError), pg.bulk_vectors(emb.name, 10**6):
+        assert not _has_index(pg, emb.name)
+        raise RuntimeError("embedder failed")
+    assert _has_index(pg, emb.name)
+
+
+def test_only_one_bulk_load_defers_at_a_time(
+    pg_url: str, pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_pg_vectors, "BULK_MIN", 10)
+    emb = _vector_store(pg)
+    todo = pg.chunks_to_embed(emb.name, 100)
+    pg.put_vectors(emb.name, [k for k, _ in todo[:1]], emb.embed([todo[0][1]]))
+    other = PostgresStore(pg_url)
+    try:
+        with pg.bulk_vectors(emb.name, 10**6):
+            assert not _has_index(pg, emb.name)
+            with other.bulk_vectors(emb.name, 10**6):  # the lock is taken: this one changes nothing
+                pass
+            assert not _has_index(pg, emb.name)
+        assert _has_index(pg, emb.name)
+    finally:
+        other.close()

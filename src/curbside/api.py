@@ -178,21 +178,23 @@ def index(
             total = min(total, limit)
         if progress:
             progress(0, total)
-        if workers > 1 and total:
-            from curbside.bulk import embed_parallel
+        # Entered even with nothing to embed: it rebuilds an index an interrupted load left out.
+        with s.bulk_vectors(emb.name, total):
+            if workers > 1 and total:
+                from curbside.bulk import embed_parallel
 
-            done = embed_parallel(
-                s, settings.embedder, emb.name, settings, workers=workers, total=total, progress=progress
-            )
-        while done < total:
-            todo = s.chunks_to_embed(emb.name, min(settings.embed_batch, total - done))
-            if not todo:
-                break
-            vectors = emb.embed([text for _, text in todo])
-            s.put_vectors(emb.name, [key for key, _ in todo], vectors)
-            done += len(todo)
-            if progress:
-                progress(done, total)
+                done = embed_parallel(
+                    s, settings.embedder, emb.name, settings, workers=workers, total=total, progress=progress
+                )
+            while done < total:
+                todo = s.chunks_to_embed(emb.name, min(settings.embed_batch, total - done))
+                if not todo:
+                    break
+                vectors = emb.embed([text for _, text in todo])
+                s.put_vectors(emb.name, [key for key, _ in todo], vectors)
+                done += len(todo)
+                if progress:
+                    progress(done, total)
         remaining = s.count_to_embed(emb.name)
     return IndexReport(emb.name, done, remaining, time.perf_counter() - started)
 

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         description="HNSW candidate list size (hnsw.ef_search) for kNN on a postgresql:// store; "
         "higher: better recall, slower.",
     )
+    pg_build_memory: str = Field(
+        default="1GB",
+        pattern=r"^\d+\s*(kB|MB|GB)$",
+        description="maintenance_work_mem for building an HNSW index after a bulk vector load on a "
+        "postgresql:// store (a graph that does not fit builds far more slowly); e.g. 512MB, 2GB.",
+    )
     embedder: str = Field(
         default="minilm",
         description="Registered embedder used by `curbside index` and dense retrieval "

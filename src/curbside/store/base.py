@@ -9,6 +9,7 @@ ingest never leaves a half-written document behind.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -160,6 +161,15 @@ class Store(Protocol):
     def count_to_embed(self, model: str) -> int: ...
 
     def put_vectors(self, model: str, keys: Sequence[int], vectors: npt.NDArray[np.float32]) -> None: ...
+
+    def bulk_vectors(self, model: str, incoming: int) -> AbstractContextManager[None]:
+        """Wraps storing about ``incoming`` vectors of ``model`` (``curbside index``, ``migrate``).
+
+        A backend whose vector index is cheaper to build once than to keep up row by
+        row (PostgreSQL's HNSW) builds it at the end of the block; others return
+        :func:`contextlib.nullcontext`.
+        """
+        ...
 
     def search_vector(
         self, model: str, vector: npt.NDArray[np.float32], k: int, filters: SearchFilters | None = None

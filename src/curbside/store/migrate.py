@@ -258,16 +258,17 @@ def migrate_store(
         wanted = source.stats().embedded.get(model, 0)
         copied = 0
         notify(stage, 0, wanted)
-        for page in src.iter_vectors(model):
-            keys = dst.chunk_keys(list(dict.fromkeys(d for d, _, _ in page)))
-            pairs = [(keys[(d, o)], v) for d, o, v in page if (d, o) in keys]
-            report.vectors_skipped += len(page) - len(pairs)
-            if pairs:
-                matrix = np.stack([v for _, v in pairs]).astype(np.float32).reshape(len(pairs), dims)
-                target.put_vectors(model, [k for k, _ in pairs], matrix)
-            copied += len(page)
-            report.vectors[model] = report.vectors.get(model, 0) + len(pairs)
-            notify(stage, copied, wanted)
+        with target.bulk_vectors(model, wanted):
+            for page in src.iter_vectors(model):
+                keys = dst.chunk_keys(list(dict.fromkeys(d for d, _, _ in page)))
+                pairs = [(keys[(d, o)], v) for d, o, v in page if (d, o) in keys]
+                report.vectors_skipped += len(page) - len(pairs)
+                if pairs:
+                    matrix = np.stack([v for _, v in pairs]).astype(np.float32).reshape(len(pairs), dims)
+                    target.put_vectors(model, [k for k, _ in pairs], matrix)
+                copied += len(page)
+                report.vectors[model] = report.vectors.get(model, 0) + len(pairs)
+                notify(stage, copied, wanted)
 
     notify("bookkeeping", 0, None)
     files = src.files()

@@ -20,11 +20,10 @@ child: pool threads and sockets do not survive a fork.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import struct
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,6 +39,7 @@ from curbside.errors import StoreError
 from curbside.store._pg_fts import or_of_phrases, to_tsquery_sql
 from curbside.store._pg_rank import RANK_NORMALISATION, RANK_WEIGHTS, TermRanker
 from curbside.store._pg_schema import MIGRATION_LOCK, MIGRATIONS, statements
+from curbside.store._pg_vectors import binary_copy, bulk_load, ensure_model, vector_literal
 from curbside.store.base import (
     Batch,
     BatchResult,
@@ -101,28 +101,6 @@ def _progress(row: Sequence[Any]) -> FileProgress:
     return FileProgress(key, path, source_type, done, documents, deletions, malformed, bool(completed))
 
 
-def _vector_literal(vector: npt.NDArray[np.float32]) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector.reshape(-1)) + "]"
-
-
-def _binary_copy(model: str, keys: Sequence[int], data: npt.NDArray[np.float32]) -> bytes:
-    """A COPY BINARY stream of (model, chunk_key, embedding) rows: no text formatting of floats."""
-    name = model.encode()
-    dims = data.shape[1]
-    # per row: 3 fields; model (length, bytes); chunk_key (length 8, int8); vector (see below)
-    head = struct.pack(">hi", 3, len(name)) + name + struct.pack(">i", 8)
-    vec_head = struct.pack(">ihh", 4 + 4 * dims, dims, 0)
-    big = data.astype(">f4", copy=False)
-    parts = [b"PGCOPY\n\xff\r\n\x00", struct.pack(">ii", 0, 0)]
-    for i, key in enumerate(keys):
-        parts.append(head)
-        parts.append(struct.pack(">q", int(key)))
-        parts.append(vec_head)
-        parts.append(big[i].tobytes())
-    parts.append(struct.pack(">h", -1))
-    return b"".join(parts)
-
-
 class PostgresStore:
     """A :class:`~curbside.store.base.Store` in a PostgreSQL database with pgvector."""
 
@@ -134,11 +112,14 @@ class PostgresStore:
         pool_size: int = 4,
         ef_search: int = 200,
         connect_timeout: float = 10.0,
+        build_memory: str = "1GB",
     ) -> None:
         self.url = url
         self.location = redact(url)
         self.chunk_chars = chunk_chars
         self.ef_search = ef_search
+        self.build_memory = build_memory
+        self._deferred: set[str] = set()  # models whose HNSW index waits for a bulk load's end
         self._ranker = TermRanker()
         try:
             # A direct first connection gives the server's own message (bad password, no
@@ -578,7 +559,7 @@ class PostgresStore:
         data = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(keys), -1)
         try:
             with self._pool.connection() as conn, conn.transaction():
-                self._ensure_model(conn, model, data.shape[1])
+                ensure_model(conn, model, data.shape[1], with_index=model not in self._deferred)
                 key_list = [int(k) for k in keys]
                 conn.execute(
                     "DELETE FROM chunk_vectors WHERE model = %s AND chunk_key = ANY(%s)", (model, key_list)
@@ -589,30 +570,15 @@ class PostgresStore:
                         "COPY chunk_vectors (model, chunk_key, embedding) FROM STDIN (FORMAT BINARY)"
                     ) as copy,
                 ):
-                    copy.write(_binary_copy(model, key_list, data))
+                    copy.write(binary_copy(model, key_list, data))
         except psycopg.Error as exc:
             raise StoreError(
                 f"storing {len(keys)} {model!r} vectors in {self.location} failed: {exc}"
             ) from exc
 
-    def _ensure_model(self, conn: psycopg.Connection[Any], model: str, dims: int) -> None:
-        row = conn.execute("SELECT dims FROM vector_models WHERE model = %s", (model,)).fetchone()
-        if row is None:
-            # Two processes seeing a new model at once: the second waits here, then finds the row.
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK + 1,))
-            row = conn.execute("SELECT dims FROM vector_models WHERE model = %s", (model,)).fetchone()
-        if row is not None:
-            if row[0] != dims:
-                raise StoreError(f"{model!r} vectors here have {row[0]} dimensions, not {dims}")
-            return
-        index = "chunk_vectors_hnsw_" + hashlib.sha256(model.encode()).hexdigest()[:16]
-        conn.execute("INSERT INTO vector_models VALUES (%s, %s, %s)", (model, dims, index))
-        conn.execute(
-            sql.SQL(
-                "CREATE INDEX {index} ON chunk_vectors USING hnsw ((embedding::vector({dims})) vector_ip_ops) "
-                "WHERE model = {model}"
-            ).format(index=sql.Identifier(index), dims=sql.Literal(dims), model=sql.Literal(model))
-        )
+    def bulk_vectors(self, model: str, incoming: int) -> AbstractContextManager[None]:
+        """Build ``model``'s HNSW index once, after the block, when ``incoming`` is large (see _pg_vectors)."""
+        return bulk_load(self._pool, model, incoming, self._deferred, build_memory=self.build_memory)
 
     def search_vector(
         self, model: str, vector: npt.NDArray[np.float32], k: int, filters: SearchFilters | None = None
@@ -642,7 +608,7 @@ class PostgresStore:
                 f"query vector has {vector.reshape(-1).shape[0]} dimensions but {model!r} vectors have {dims}"
             )
         distance = sql.SQL("(v.embedding::vector({dims})) <#> {q}::vector({dims})").format(
-            dims=sql.Literal(dims), q=sql.Literal(_vector_literal(vector.astype(np.float32)))
+            dims=sql.Literal(dims), q=sql.Literal(vector_literal(vector.astype(np.float32)))
         )
         query = sql.SQL(
             "SELECT " + _CHUNK_COLUMNS + ", -({distance}) AS score FROM chunk_vectors v "
@@ -789,4 +755,5 @@ def open_postgres(location: str, settings: Settings) -> PostgresStore:
         chunk_chars=settings.chunk_chars,
         pool_size=settings.pg_pool_size,
         ef_search=settings.pg_ef_search,
+        build_memory=settings.pg_build_memory,
     )

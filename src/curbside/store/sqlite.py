@@ -19,6 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -524,6 +525,9 @@ class SQLiteStore:
                 if self._conn.in_transaction:  # not when an interrupt lands just after COMMIT
                     self._conn.execute("ROLLBACK")
                 raise
+
+    def bulk_vectors(self, model: str, incoming: int) -> AbstractContextManager[None]:
+        return nullcontext()  # vectors are scanned exactly: there is no index to keep up
 
     def _matrix(self, model: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         generation = self._conn.execute(
