@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from curbside.synthesis.llm import (
     system_prompt,
 )
 from curbside.testing import FakeChatBackend
-from curbside.types import Concept, Document, Hit, Query, QuestionType, Section
+from curbside.types import Concept, Document, Hit, MeshHeading, Query, QuestionType, Section
 
 DOC1 = Document(
     id="pmid:101",
@@ -393,6 +394,16 @@ def test_user_prompt_lists_sections_and_numbered_sentences() -> None:
     assert '<passage id="1" document="pmid:101" type="Review" year="2020">' in user
     assert "[1.2] Clozapine causes agranulocytosis in about 1% of patients." in user
     assert "[2.1] Viral infections are the commonest cause of leukopenia in children." in user
+
+
+def test_animal_studies_are_labelled_as_the_reference_list_labels_them() -> None:
+    fake = FakeChatBackend([causes_reply()])
+    mice = replace(DOC2, mesh=(MeshHeading("Animals", "D000818", False, ()),))
+    LLMSynthesizer(backend=fake).synthesize(query(), hits(DOC1, mice))
+    assert (
+        '<passage id="2" document="pmid:202" type="Animal study" year="2018">'
+        in fake.calls[0].messages[1].content
+    )
 
 
 # --- passages and schema --------------------------------------------------------------------------

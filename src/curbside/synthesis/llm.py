@@ -35,7 +35,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from curbside.chunking import split_sentences
 from curbside.config import Settings
 from curbside.errors import ModelError
-from curbside.evidence import evidence_label
+from curbside.evidence import document_label
 from curbside.synthesis.backends.base import ChatBackend, ChatMessage, TokenCallback
 from curbside.synthesis.base import drop_empty_sections, title_for
 from curbside.synthesis.extractive import CAUSE_CATEGORIES, SECTION_PLANS
@@ -367,7 +367,7 @@ def _attribute(text: str) -> str:
 
 def _render_passage(p: Passage) -> str:
     doc = p.hit.document
-    label = evidence_label(doc.kind, doc.publication_types)
+    label = document_label(doc)  # "Animal study" too, as the reference list shows it
     year = f' year="{doc.year}"' if doc.year else ""
     lines = [f'<passage id="{p.number}" document="{_attribute(doc.id)}" type="{label}"{year}>']
     if doc.title:
