@@ -67,8 +67,9 @@ def test_term_at_a_time_ranking_agrees_with_the_plain_query(pg: PostgresStore) -
     ]
     pg.write_batch(Batch(FileProgress("k", "x", "t"), documents=docs, records=len(docs)))
     match = '"agranulocytosis" OR "clozapine" OR "patients"'
+    pg._ranker = TermRanker(min_chunks=10**9)  # no statistics-based ranking: the plain query
     plain = {h.chunk.document_id for h in pg.search_text(match, 100)}
-    pg._ranker = TermRanker(min_chunks=1)  # take the large-store path on this small table
+    pg._ranker = TermRanker()
     ranked = pg.search_text(match, 100)
     with pg._pool.connection() as conn:
         freqs = pg._ranker.frequencies(conn)
@@ -113,7 +114,6 @@ def test_weighted_search_is_one_ranked_query_on_a_large_store(pg: PostgresStore)
         ),
     ]
     pg.write_batch(Batch(FileProgress("k", "x", "t"), documents=docs, records=len(docs)))
-    pg._ranker = TermRanker(min_chunks=1)  # take the large-store path on this small table
     parts = [('"leukopenia" OR "patients"', 1.0), ('"neutropenia"', 0.3)]
     with pg._pool.connection() as conn:
         pg._ranker.frequencies(conn)  # read the statistics before counting queries
@@ -136,10 +136,10 @@ def test_weighted_search_is_one_ranked_query_on_a_large_store(pg: PostgresStore)
     assert part["pmid:101"] < full["pmid:101"] and part["pmid:100"] == pytest.approx(full["pmid:100"])
     filtered = pg.search_text_weighted(parts, 5, SearchFilters(year_to=1990))
     assert [h.chunk.document_id for h in filtered] == ["pmid:102"]
-    # A part that is not an OR of phrases is searched on its own and merged.
+    # A part that is not an OR of phrases is searched on its own (plain query) and merged.
     seen.clear()
     mixed = pg.search_text_weighted([('"leukopenia" AND "patients"', 1.0), ('"neutropenia"', 0.3)], 10)
-    assert seen == [] and {h.chunk.document_id for h in mixed} == {"pmid:100", "pmid:101", "pmid:102"}
+    assert seen == ["ranked"] and {h.chunk.document_id for h in mixed} == {"pmid:100", "pmid:101", "pmid:102"}
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: object) -> None:
@@ -304,3 +304,19 @@ def test_only_one_bulk_load_defers_at_a_time(
         assert _has_index(pg, emb.name)
     finally:
         other.close()
+
+
+def test_an_ingest_run_that_grows_the_table_refreshes_the_ranking_statistics(pg: PostgresStore) -> None:
+    first = [make_doc(i, title=f"Clozapine report {i}", text="Clozapine and neutropenia.") for i in range(5)]
+    pg.write_batch(Batch(FileProgress("k", "x", "t"), documents=first, records=len(first)))
+    pg.search_text('"clozapine" OR "neutropenia"', 5)  # statistics read and cached: 5 chunks
+    with pg._pool.connection() as conn:
+        before = pg._ranker.frequencies(conn)
+    assert before is not None and before.by_lexeme["clozapin"] == 1.0
+    more = [make_doc(i, title=f"Report {i}", text="Hip fractures in the elderly.") for i in range(100, 200)]
+    result = pg.write_batch(Batch(FileProgress("k2", "y", "t"), documents=more, records=len(more)))
+    pg.record_run(["y"], result, 1.0)  # what ingest does at the end of a run
+    with pg._pool.connection() as conn:
+        after = pg._ranker.frequencies(conn)
+    assert after is not None and after.chunks > 100
+    assert after.by_lexeme.get("clozapin", after.floor) < 0.1  # now a rare word, as it should score

@@ -26,7 +26,8 @@ word like "use" is in a quarter of all abstracts: 300 ms at 50k documents.  BM25
   on the PubMedQA benchmark (``bench/retrieval.py --postgres``) nDCG@10 0.82
   against FTS5's 0.91; BM25 brings it to FTS5's level.
 
-Below :data:`MIN_CHUNKS` chunks one plain query is fast enough and is used instead.
+Other expressions (AND, NOT, prefixes, NEAR), and a table without statistics yet, are
+ranked by one plain ``ts_rank_cd`` query instead.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from psycopg import sql
 
 from curbside.store._pg_fts import CONFIG, phrase_sql
 
-MIN_CHUNKS = 20_000
+MIN_CHUNKS = 1  # any store with statistics: BM25 here, as in FTS5, whatever the size
 FREQ_TTL_S = 600.0  # statistics are re-read this often (autovacuum re-analyses as the table grows)
 #: Estimated postings read per attempt: the rarest terms within the first budget; if they give
 #: fewer than k hits (after filters), the next budget admits more common terms.
@@ -83,8 +84,9 @@ class TermRanker:
             if self._cached is not None and now - self._cached[0] < FREQ_TTL_S:
                 return self._cached[1]
         freqs = self._load(conn)
-        with self._lock:
-            self._cached = (now, freqs)
+        if freqs is not None:  # an empty or tiny table is asked again: it is about to be filled
+            with self._lock:
+                self._cached = (now, freqs)
         return freqs
 
     def _load(self, conn: psycopg.Connection[Any]) -> Frequencies | None:

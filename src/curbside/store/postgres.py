@@ -380,6 +380,13 @@ class PostgresStore:
 
     def record_run(self, inputs: Sequence[str], result: BatchResult, seconds: float) -> None:
         self.add_run(json.dumps(list(inputs)), result, seconds, time.time())
+        # Ranking reads lexeme frequencies from the statistics: after a run that changed a tenth
+        # of the table (autovacuum's own threshold), refresh them now rather than when it gets there.
+        changed = result.inserted + result.updated + result.deleted
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass").fetchone()
+        if changed and changed >= 0.1 * max(0.0, float(row[0]) if row else 0.0):
+            self.analyze()
 
     def add_run(self, inputs_json: str, result: BatchResult, seconds: float, finished_at: float) -> None:
         """Append one ingest run as it was recorded (``curbside migrate`` keeps the original time)."""
@@ -494,8 +501,8 @@ class PostgresStore:
         try:
             with self._pool.connection() as conn:
                 rows = None
-                if phrases is not None and len(phrases) > 1:
-                    # On a large store, an OR of terms is ranked term by term (see _pg_rank).
+                if phrases is not None:
+                    # What retrieval builds, an OR of phrases, is ranked by BM25 (see _pg_rank).
                     rows = self._ranker.search(
                         conn, [(p, 1.0) for p in phrases], k, sql.SQL(_CHUNK_COLUMNS), where
                     )
