@@ -123,7 +123,9 @@ class TermRanker:
 
     def lexemes(self, conn: psycopg.Connection[Any], phrases: Sequence[str]) -> list[list[str]]:
         """The index's lexemes of each phrase (stemmed by the server's own configuration), cached."""
-        missing = [p for p in dict.fromkeys(phrases) if p not in self._lexemes]
+        with self._lock:
+            known = {p: self._lexemes[p] for p in phrases if p in self._lexemes}
+        missing = [p for p in dict.fromkeys(phrases) if p not in known]
         if missing:
             rows = conn.execute(
                 "SELECT t.ord, array_remove(array_agg(l.lexeme ORDER BY l.lexeme), NULL) FROM unnest(%s::text[]) "
@@ -131,12 +133,13 @@ class TermRanker:
                 "AS l(lexeme, positions, weights) ON true GROUP BY t.ord",
                 (missing, CONFIG),
             ).fetchall()
+            for ordinal, found in rows:
+                known[missing[int(ordinal) - 1]] = list(found)
             with self._lock:
                 if len(self._lexemes) > LEXEME_CACHE:
                     self._lexemes.clear()
-                for ordinal, found in rows:
-                    self._lexemes[missing[int(ordinal) - 1]] = list(found)
-        return [self._lexemes.get(p, []) for p in phrases]
+                self._lexemes.update((p, known[p]) for p in missing if p in known)
+        return [known.get(p, []) for p in phrases]
 
     def search(
         self,
