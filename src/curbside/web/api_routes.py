@@ -22,7 +22,7 @@ from curbside import __version__, api
 from curbside.errors import AuthError
 from curbside.review.workflow import TRANSITION_ACTIONS, allowed_actions, parse_action
 from curbside.web import answers
-from curbside.web.security import SESSION_COOKIE, cookie_secure
+from curbside.web.security import SESSION_COOKIE, set_session_cookie
 from curbside.web.state import check_csrf, current_user, session_token, state_of
 from curbside.web.streaming import stream_job
 from curbside.web.views import article_json, hit_view
@@ -268,15 +268,7 @@ def sign_in(request: Request, response: Response, body: SignInBody) -> dict[str,
     check_csrf(request, None)
     state = state_of(request)
     session = state.review.accounts.login(body.username, body.password, hours=state.settings.session_hours)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.token,
-        max_age=int(state.settings.session_hours * 3600),
-        httponly=True,
-        samesite="lax",
-        secure=cookie_secure(state.settings.web_cookie_secure, request.url.scheme),
-        path="/",
-    )
+    set_session_cookie(response, request, state.settings, session.token)
     return {"token": session.token, "expires_at": session.expires_at, "user": session.user.to_dict()}
 
 

@@ -26,7 +26,7 @@ from curbside.review.store import EXTRA_SECTION_KEYS
 from curbside.review.workflow import ACTION_LABELS, STATUS_LABELS, allowed_actions, parse_action
 from curbside.web import answers
 from curbside.web.app import render
-from curbside.web.security import SESSION_COOKIE, cookie_secure
+from curbside.web.security import SESSION_COOKIE, set_session_cookie
 from curbside.web.state import check_csrf, current_user, session_token, state_of
 from curbside.web.views import (
     AUDIENCES,
@@ -290,15 +290,7 @@ def signin(
             status_code=status,
         )
     response = _see_other(_local(next))
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.token,
-        max_age=int(state.settings.session_hours * 3600),
-        httponly=True,
-        samesite="lax",
-        secure=cookie_secure(state.settings.web_cookie_secure, request.url.scheme),
-        path="/",
-    )
+    set_session_cookie(response, request, state.settings, session.token)
     return response
 
 

@@ -24,7 +24,13 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from curbside.config import Settings
 
 #: Scripts, styles and images from this origin only; no inline script, no plugins, no framing.
 CSP: Final = (
@@ -129,3 +135,16 @@ def cookie_secure(mode: Literal["auto", "always", "never"], scheme: str) -> bool
     if mode == "never":
         return False
     return scheme == "https"
+
+
+def set_session_cookie(response: Response, request: Request, settings: Settings, token: str) -> None:
+    """The signed-in session's cookie, as both the sign-in page and ``POST /api/session`` set it."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(settings.web_cookie_secure, request.url.scheme),
+        path="/",
+    )
