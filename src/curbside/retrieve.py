@@ -129,10 +129,9 @@ class Retriever:
 
         lexical: list[ChunkHit] = []
         dense: list[ChunkHit] = []
-        want_dense = cfg.mode in ("hybrid", "dense")
-        if want_dense and self.embedder is None and cfg.mode == "dense":
+        if cfg.mode == "dense" and self.embedder is None:
             raise ConfigError("dense retrieval needs an embedder; run `curbside index` first")
-        want_dense = want_dense and self.embedder is not None
+        want_dense = cfg.mode != "bm25" and self.embedder is not None  # hybrid degrades to lexical
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="curbside-dense") as worker:
             pending: Future[tuple[list[ChunkHit], dict[str, float]]] | None = None
             if want_dense and cfg.parallel and cfg.mode == "hybrid":

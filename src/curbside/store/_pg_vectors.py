@@ -107,13 +107,15 @@ def bulk_load(
     fit is built much more slowly).
     """
     with pool.connection() as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM chunk_vectors WHERE model = %s), pg_try_advisory_lock(%s)",
-            (model, BULK_LOCK),
-        ).fetchone()
-        existing, locked = (int(row[0]), bool(row[1])) if row else (0, False)
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (BULK_LOCK,)).fetchone()
+        locked = bool(row and row[0])
         try:
-            defer = locked and incoming >= max(BULK_MIN, existing)
+            # Counting the model's vectors reads the whole table: only for a load that could pay.
+            if locked and incoming >= BULK_MIN:
+                row = conn.execute("SELECT count(*) FROM chunk_vectors WHERE model = %s", (model,)).fetchone()
+                defer = incoming >= (int(row[0]) if row else 0)
+            else:
+                defer = False
             if defer:
                 conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(index_name(model))))
                 deferred.add(model)

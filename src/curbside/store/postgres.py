@@ -427,15 +427,12 @@ class PostgresStore:
     def iter_documents(self) -> Iterator[Document]:
         # Keyset pages over the primary key: constant cost per page at any size, and no
         # connection held between pages.
-        last: str | None = None
+        last = ""  # every id sorts after the empty string
         while True:
             with self._pool.connection() as conn:
-                if last is None:
-                    rows = conn.execute("SELECT id, data FROM documents ORDER BY id LIMIT 1000").fetchall()
-                else:
-                    rows = conn.execute(
-                        "SELECT id, data FROM documents WHERE id > %s ORDER BY id LIMIT 1000", (last,)
-                    ).fetchall()
+                rows = conn.execute(
+                    "SELECT id, data FROM documents WHERE id > %s ORDER BY id LIMIT 1000", (last,)
+                ).fetchall()
             if not rows:
                 return
             for doc_id, data in rows:
@@ -483,8 +480,12 @@ class PostgresStore:
     # applies whatever plan cache state), each model's partial HNSW index is provably
     # usable, and no '%' inside a search phrase can be mistaken for a placeholder.
     def search_text(self, match: str, k: int, filters: SearchFilters | None = None) -> list[ChunkHit]:
+        phrases = or_of_phrases(match)
+        if phrases is not None:  # what retrieval builds: ranked by BM25 (see _pg_rank)
+            ranked = self._ranked([(p, 1.0) for p in phrases], k, filters, repr(match))
+            if ranked is not None:
+                return ranked
         tsquery = to_tsquery_sql(match)
-        where = _filter_sql(filters)
         query = sql.SQL(
             "SELECT " + _CHUNK_COLUMNS + ", ts_rank_cd({weights}::float4[], c.tsv, q.q, {norm}) AS score "
             "FROM (SELECT {tsquery} AS q) q, chunks c JOIN documents d ON d.id = c.document_id "
@@ -494,20 +495,12 @@ class PostgresStore:
             norm=sql.Literal(RANK_NORMALISATION),
             tsquery=tsquery,
             tsquery2=tsquery,
-            where=where,
+            where=_filter_sql(filters),
             k=sql.Literal(int(k)),
         )
-        phrases = or_of_phrases(match)
         try:
             with self._pool.connection() as conn:
-                rows = None
-                if phrases is not None:
-                    # What retrieval builds, an OR of phrases, is ranked by BM25 (see _pg_rank).
-                    rows = self._ranker.search(
-                        conn, [(p, 1.0) for p in phrases], k, sql.SQL(_CHUNK_COLUMNS), where
-                    )
-                if rows is None:
-                    rows = conn.execute(query).fetchall()
+                rows = conn.execute(query).fetchall()
         except psycopg.Error as exc:
             raise StoreError(f"full-text query {match!r} failed: {exc}") from exc
         return [ChunkHit(Chunk(*r[:6]), float(r[7]), r[6]) for r in rows]
@@ -524,16 +517,19 @@ class PostgresStore:
                 return search_parts(self, parts, k, filters)
             for phrase in phrases:
                 weighted[phrase] = weighted.get(phrase, 0.0) + weight
+        ranked = self._ranked(list(weighted.items()), k, filters, repr(parts))
+        return ranked if ranked is not None else search_parts(self, parts, k, filters)
+
+    def _ranked(
+        self, weighted: list[tuple[str, float]], k: int, filters: SearchFilters | None, label: str
+    ) -> list[ChunkHit] | None:
+        """BM25 over ``(phrase, weight)`` terms, or ``None`` while the table has no statistics yet."""
         try:
             with self._pool.connection() as conn:
-                rows = self._ranker.search(
-                    conn, list(weighted.items()), k, sql.SQL(_CHUNK_COLUMNS), _filter_sql(filters)
-                )
+                rows = self._ranker.search(conn, weighted, k, sql.SQL(_CHUNK_COLUMNS), _filter_sql(filters))
         except psycopg.Error as exc:
-            raise StoreError(f"full-text query {parts!r} failed: {exc}") from exc
-        if rows is None:  # a small store, where plain queries are fast
-            return search_parts(self, parts, k, filters)
-        return [ChunkHit(Chunk(*r[:6]), float(r[7]), r[6]) for r in rows]
+            raise StoreError(f"full-text query {label} failed: {exc}") from exc
+        return None if rows is None else [ChunkHit(Chunk(*r[:6]), float(r[7]), r[6]) for r in rows]
 
     def chunks_to_embed(self, model: str, limit: int) -> list[tuple[int, str]]:
         with self._pool.connection() as conn:
