@@ -11,7 +11,7 @@ from lxml import etree
 from curbside.config import Settings
 from curbside.errors import SourceFormatError
 from curbside.registry import get_registry
-from curbside.sources.base import Source
+from curbside.sources.base import Source, XmlElements
 from curbside.sources.medline import (
     SOURCE_TYPE,
     MedlineSource,
@@ -266,6 +266,25 @@ def test_syntax_error_midway_keeps_earlier_records_and_gives_the_line(tmp_path: 
     line = text[:cut].count(b"\n") + 1
     assert f"line {line}" in message
     assert [r.id for r in got if isinstance(r, Document)] == ["pmid:90000001", "pmid:90000002"]
+
+
+@pytest.mark.parametrize("block", [97, 4096, XmlElements.BLOCK])
+def test_syntax_error_after_many_blocks_keeps_every_complete_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    # The break sits past several read blocks and right after a record, whatever the block size:
+    # every record that closed before it is delivered (lxml >= 6.2's iterparse dropped the last block's).
+    monkeypatch.setattr(XmlElements, "BLOCK", block)
+    body = b"".join(
+        article_xml(str(2000 + i), f"<Abstract><AbstractText>Finding {i}.</AbstractText></Abstract>")
+        for i in range(400)
+    )
+    path = tmp_path / "broken.xml"
+    path.write_bytes(HEAD + body + b"<PubmedArticle><Oops></PubmedArticle>" + TAIL)
+    got: list[Record] = []
+    with pytest.raises(SourceFormatError, match="after 400 records"):
+        got.extend(MedlineSource(path).records())
+    assert [r.id for r in got if isinstance(r, Document)] == [f"pmid:{2000 + i}" for i in range(400)]
 
 
 @pytest.mark.parametrize(

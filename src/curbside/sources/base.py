@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
 
+from lxml import etree
+
 from curbside.config import Settings
 from curbside.errors import SourceFormatError
 from curbside.types import DocumentKind, Record
@@ -135,3 +137,52 @@ def kind_from_publication_types(types: tuple[str, ...] | list[str]) -> DocumentK
 def is_retraction_type(types: tuple[str, ...] | list[str]) -> bool:
     """True when a record is itself a retracted publication (not a retraction *notice*)."""
     return any(t.lower() == "retracted publication" for t in types)
+
+
+class XmlElements:
+    """The ``end`` events of ``tags`` in an XML byte stream, each complete element yielded as it closes.
+
+    Every element that closed before a syntax error is yielded before the error is
+    raised, so an ingest keeps the records that precede a break.  ``iterparse``
+    cannot promise that: from lxml 6.2 it parses a read-ahead block before it hands
+    out the block's events and raises a syntax error inside the block first.  A pull
+    parser fed block by block keeps the events it parsed before a failing ``feed``,
+    and :meth:`__iter__` drains them before re-raising.
+
+    No DTD, no network, no entity expansion: the input may come from anywhere.
+    After iteration, :attr:`root` is the document element (``None`` if there was none).
+    """
+
+    BLOCK = 64 * 1024
+
+    def __init__(self, stream: IO[bytes], tags: str | tuple[str, ...]) -> None:
+        self._stream = stream
+        self._parser = etree.XMLPullParser(
+            events=("end",),
+            tag=tags,
+            resolve_entities=False,
+            load_dtd=False,
+            no_network=True,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        self.root: etree._Element | None = None
+
+    def __iter__(self) -> Iterator[etree._Element]:
+        parser = self._parser
+        error: etree.XMLSyntaxError | None = None
+        while error is None:
+            block = self._stream.read(self.BLOCK)
+            try:
+                if block:
+                    parser.feed(block)
+                else:
+                    self.root = parser.close()
+            except etree.XMLSyntaxError as exc:
+                error = exc
+            for _, elem in parser.read_events():
+                yield elem
+            if not block:
+                break
+        if error is not None:
+            raise error

@@ -41,6 +41,7 @@ from curbside.sources.base import (
     CountingReader,
     FileSourceType,
     Source,
+    XmlElements,
     clean_text,
     is_retraction_type,
     kind_from_publication_types,
@@ -506,20 +507,10 @@ def parse_article(article: etree._Element) -> Document:
 
 def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
     """Stream documents from one article or a ``pmc-articleset``; whole-file errors name ``name``."""
-    # No DTD loading, no network, no entity expansion: the input may come from anywhere.
-    context = etree.iterparse(
-        stream,
-        events=("end",),
-        tag="article",
-        resolve_entities=False,
-        load_dtd=False,
-        no_network=True,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    context = XmlElements(stream, "article")
     number = 0
     try:
-        for _, elem in context:
+        for elem in context:
             number += 1
             try:
                 yield parse_article(elem)

@@ -40,6 +40,7 @@ from curbside.sources.base import (
     GZIP_ERRORS,
     CountingReader,
     FileSourceType,
+    XmlElements,
     is_retraction_type,
     kind_from_publication_types,
     open_maybe_gzip,
@@ -535,20 +536,10 @@ def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
     ingest can commit them; a record that cannot be converted is reported as
     :class:`Malformed` and skipped.
     """
-    # No DTD, no network, no entity expansion: an efetch response may come from anywhere.
-    context = etree.iterparse(
-        stream,
-        events=("end",),
-        tag=_RECORD_TAGS,
-        resolve_entities=False,
-        load_dtd=False,
-        no_network=True,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    context = XmlElements(stream, _RECORD_TAGS)
     number = 0
     try:
-        for _, elem in context:
+        for elem in context:
             number += 1
             tag = elem.tag
             try:
