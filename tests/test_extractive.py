@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +31,6 @@ from curbside.types import (
     Hit,
     MeshHeading,
     MeshQualifier,
-    Query,
     Section,
 )
 from curbside.verify import verify_article
@@ -644,21 +642,16 @@ def test_every_question_type_gets_planned_sections() -> None:
         assert_quotes(article, CAUSE_DOCS)
 
 
-def test_twenty_hits_in_well_under_200_ms() -> None:
+def test_twenty_hits_give_an_article_quoting_only_them() -> None:
+    # Speed is measured by bench/answer.py; here, twenty hits of repeated records make a sane article.
     docs = [replace(d, id=f"pmid:{900 + i}") for i, d in enumerate([CLOZAPINE, HIV, SPLEEN, REVIEW] * 5)]
     hits = hits_for(*docs)[:20]
     assert len(hits) == 20
     query = analyse("What causes leukopenia?", vocabulary=VOCAB)
-    synth = ExtractiveSynthesizer()
-    synth.synthesize(query, hits)  # warm the spelling caches
-    best = min(_timed(synth, query, hits) for _ in range(3))
-    assert best < 0.2
-
-
-def _timed(synth: ExtractiveSynthesizer, query: Query, hits: list[Hit]) -> float:
-    started = time.perf_counter()
-    synth.synthesize(query, hits)
-    return time.perf_counter() - started
+    article = ExtractiveSynthesizer().synthesize(query, hits)
+    assert article.sections
+    assert_quotes(article, docs)
+    assert {r.document_id for r in article.references} <= {d.id for d in docs}
 
 
 def test_candidates_rank_results_over_methods() -> None:
