@@ -192,7 +192,7 @@ def build_corpus(
 
 def embed_corpus(store: SQLiteStore, embedder: MiniLMEmbedder, info: dict[str, Any], folder: Path) -> None:
     """Embed every chunk not embedded yet (resumable); embedding seconds add up across runs."""
-    todo = store.count_to_embed(embedder.name)
+    todo = store.vector_coverage(embedder.name).remaining
     if todo == 0:
         return
     err.print(f"[dim]embedding {todo:,} chunks with {embedder.name} (resumable: Ctrl-C and rerun)[/]")
@@ -308,7 +308,11 @@ def postgres_copy(store: SQLiteStore, folder: Path) -> tuple[Any, PostgresStore]
     url = server.get_uri().replace("/postgres?", "/curbside_retrieval?", 1)
     stats = store.stats()
     model = MiniLMEmbedder.name
-    want = {"documents": stats.documents, "chunks": stats.chunks, model: store.count_to_embed(model)}
+    want = {
+        "documents": stats.documents,
+        "chunks": stats.chunks,
+        model: store.vector_coverage(model).remaining,
+    }
     marker = folder / "pg-copy.json"
     if marker.is_file() and json.loads(marker.read_text()) == want:
         return server, PostgresStore(url)

@@ -237,7 +237,7 @@ def embed_all(store: Store, vectors: BaseVectors, replica_of: Callable[[int], in
     vectors, so PostgreSQL's index build at the end of a deferred load is included)."""
     n, computing = 0, 0.0
     started = time.perf_counter()
-    with store.bulk_vectors(vectors.name, store.count_to_embed(vectors.name)):
+    with store.bulk_vectors(vectors.name, store.vector_coverage(vectors.name).remaining):
         while todo := store.chunks_to_embed(vectors.name, 5000):
             t = time.perf_counter()
             vecs = vectors.for_chunks(todo, replica_of)

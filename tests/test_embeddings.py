@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,9 +30,11 @@ from curbside.embeddings import (
     MiniLMEmbedder,
     embed_query,
     get_embedder,
+    length_batches,
     locate_model_files,
 )
 from curbside.errors import InputError, ModelError, PluginError
+from curbside.indexing import IndexProgress, calibration_sample
 from curbside.testing import FakeEmbedder
 
 TEXTS = [
@@ -275,16 +278,26 @@ def test_index_is_resumable_and_embeds_each_chunk_once(tmp_path: Path) -> None:
 
     db = tmp_path / "index.db"
     with SQLiteStore(db) as store:
-        docs = [make_doc(n) for n in range(1, 6)]
+        docs = [make_doc(n) for n in range(1, 11)]
         store.write_batch(Batch(FileProgress("k", "t", "t"), documents=docs, records=len(docs)))
         chunks = store.stats().chunks
     settings = Settings(db=str(db), embedder="fake", data_dir=tmp_path / "d", cache_dir=tmp_path / "c")
-    seen: list[tuple[int, int]] = []
-    first = api.index(settings=settings, limit=2, progress=lambda done, total: seen.append((done, total)))
+    seen: list[IndexProgress] = []
+    first = api.index(settings=settings, limit=2, progress=seen.append)
     assert (first.embedded, first.remaining) == (2, chunks - 2)
-    assert seen[0] == (0, 2) and seen[-1] == (2, 2)
-    result = CliRunner().invoke(cli, ["--db", str(db), "index", "--embedder", "fake"])
+    assert (seen[0].done, seen[0].total) == (0, 2) and (seen[-1].done, seen[-1].total) == (2, 2)
+    # Not a terminal (CliRunner): progress comes as lines, here one per batch.
+    result = CliRunner().invoke(
+        cli,
+        ["--db", str(db), "index", "--embedder", "fake"],
+        env={"CURBSIDE_PROGRESS_INTERVAL": "0", "CURBSIDE_EMBED_BATCH": "1"},
+    )
     assert result.exit_code == 0, result.output
+    assert f"{chunks - 2:,} chunks to embed" in result.output
+    assert re.search(rf"{chunks - 2:,} chunks: about [<\d]+ s at the measured rate", result.output)
+    assert re.search(
+        rf"embedding: \d/{chunks - 2:,} chunks \(\d+%\), [\d.,]+ chunks/s, about [<\d]+ s left", result.output
+    )
     assert (
         f"embedded {chunks - 2:,} chunks with fake-hash-64" in result.output
         and "0 remaining" in result.output
@@ -293,3 +306,46 @@ def test_index_is_resumable_and_embeds_each_chunk_once(tmp_path: Path) -> None:
     assert (again.embedded, again.remaining) == (0, 0)
     with SQLiteStore(db) as store:
         assert store.stats().embedded == {"fake-hash-64": chunks}
+
+
+def test_length_batches_group_similar_lengths_and_keep_every_item() -> None:
+    items = [(i, "x" * n) for i, n in enumerate([900, 5, 300, 40, 1500, 7, 310, 880])]
+    batches = length_batches(items, 3)
+    assert [len(b) for b in batches] == [3, 3, 2]
+    assert [[len(t) for _, t in b] for b in batches] == [[5, 7, 40], [300, 310, 880], [900, 1500]]
+    assert sorted(k for b in batches for k, _ in b) == list(range(8))
+
+
+def test_calibration_sample_spans_the_lengths_of_a_window() -> None:
+    window = [(i, "x" * (i + 1)) for i in range(400)]
+    batches = calibration_sample(window, 64)
+    assert len(batches) == 4 and all(len(b) == 16 for b in batches)
+    medians = [len(b[8][1]) for b in batches]
+    assert medians == sorted(medians) and medians[0] < 100 < 300 < medians[-1]
+    assert calibration_sample(window[:10], 64) == [sorted(window[:10], key=lambda kv: len(kv[1]))]
+    assert calibration_sample([], 64) == []
+
+
+def test_index_reports_characters_and_an_estimate_once(tmp_path: Path) -> None:
+    from conftest import make_doc
+    from curbside import api
+    from curbside.store.base import Batch, FileProgress
+    from curbside.store.sqlite import SQLiteStore
+
+    db = tmp_path / "index.db"
+    with SQLiteStore(db) as store:
+        docs = [make_doc(n) for n in range(1, 30)]
+        store.write_batch(Batch(FileProgress("k", "t", "t"), documents=docs, records=len(docs)))
+        chars = store.chars_to_embed("fake-hash-64")
+        chunks = store.vector_coverage("fake-hash-64").chunks
+    settings = Settings(db=str(db), embedder="fake", embed_batch=4, embed_window=10)
+    estimate = api.estimate_index(settings=settings)
+    assert (estimate.chunks, estimate.chars, estimate.sample) == (chunks, chars, 4)
+    assert estimate.chars_per_s > 0 and estimate.seconds > 0
+    seen: list[IndexProgress] = []
+    report = api.index(settings=settings, progress=seen.append)
+    assert report.embedded == chunks and report.chars == chars and report.remaining == 0
+    assert [p.estimate_s is not None for p in seen].count(True) == 1
+    assert seen[1].estimate_s is not None and seen[1].done == 4  # right after the calibration sample
+    assert all(p.chars_total == chars for p in seen)
+    assert [p.done for p in seen] == sorted(p.done for p in seen) and seen[-1].chars_done == chars

@@ -279,7 +279,7 @@ def test_an_interrupted_bulk_load_leaves_the_index_to_the_next_run(
     query = emb.embed(["leukopenia"])[0]
     assert len(pg.search_vector(emb.name, query, 5)) == 5  # an exact scan meanwhile: still correct
     api.index(store=pg, embedder=emb)  # the rerun embeds the rest and builds the index
-    assert _has_index(pg, emb.name) and pg.count_to_embed(emb.name) == 0
+    assert _has_index(pg, emb.name) and pg.vector_coverage(emb.name).complete
     # An error (not an interrupt) builds the index before it propagates: the store stays fast.
     with pytest.raises(RuntimeError), pg.bulk_vectors(emb.name, 10**6):
         assert not _has_index(pg, emb.name)

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import make_doc
 from curbside import api
+from curbside.config import Settings
 from curbside.errors import ConfigError, QueryError
 from curbside.questions import Vocabulary, analyse
 from curbside.retrieve import RetrievalConfig, Retriever, diversify, matching_span
@@ -294,9 +295,40 @@ def test_a_10000_character_query_is_a_query_error(corpus: SQLiteStore) -> None:
 
 
 def test_api_search_falls_back_to_bm25_without_vectors(corpus: SQLiteStore, tmp_path: Path) -> None:
-    query, hits, timings = api.search("causes of leucopenia", store=corpus)
-    assert set(ids(hits)[:2]) == {"pmid:1", "pmid:2"}
-    assert query.qtype == "causes" and "embed" not in timings
+    found = api.search("causes of leucopenia", store=corpus)
+    assert set(ids(found.hits)[:2]) == {"pmid:1", "pmid:2"}
+    assert found.query.qtype == "causes" and "embed" not in found.timings
+    assert (found.mode, found.warnings) == ("bm25", ())  # a BM25-only store is a choice, not a fault
+    asked = api.search("causes of leucopenia", store=corpus, mode="hybrid")
+    assert asked.mode == "bm25" and "no dense index yet" in asked.warnings[0]
+    with pytest.raises(ConfigError, match="curbside index"):
+        api.search("causes of leucopenia", store=corpus, mode="dense")
+
+
+def test_a_partial_dense_index_is_bm25_until_complete_and_says_how_far(corpus: SQLiteStore) -> None:
+    settings = Settings(embedder="fake")
+    api.index(store=corpus, settings=settings, limit=2)
+    coverage = corpus.vector_coverage(FakeEmbedder().name)
+    assert (coverage.embedded, coverage.chunks) == (2, 5)
+    found = api.search("causes of leucopenia", store=corpus, settings=settings)
+    assert found.mode == "bm25" and "dense" not in found.timings
+    assert found.warnings == (
+        "dense index covers 40% of chunks (2 of 5); run `curbside index` to finish. "
+        "Until then retrieval is BM25 only (--mode hybrid uses the partial index).",
+    )
+    hybrid = api.search("causes of leucopenia", store=corpus, settings=settings, mode="hybrid")
+    assert hybrid.mode == "hybrid" and "found by BM25 only" in hybrid.warnings[0]
+    article = api.ask("What are the causes of leukopenia?", store=corpus, settings=settings)
+    assert [w.code for w in article.warnings if w.code == "partial-index"] == ["partial-index"]
+    assert article.metadata["retrieval"]["mode"] == "bm25"
+    api.index(store=corpus, settings=settings)
+    complete = api.search("causes of leucopenia", store=corpus, settings=settings)
+    assert (complete.mode, complete.warnings) == ("hybrid", ())
+    assert not [
+        w
+        for w in api.ask("What causes leukopenia?", store=corpus, settings=settings).warnings
+        if w.code == "partial-index"
+    ]
 
 
 # -- reranker -------------------------------------------------------------------------------------

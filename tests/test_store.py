@@ -19,7 +19,7 @@ from conftest import make_doc
 from curbside.config import Settings
 from curbside.errors import StoreError
 from curbside.store import open_store, scheme_of
-from curbside.store.base import Batch, BatchResult, FileProgress, SearchFilters, Store
+from curbside.store.base import Batch, BatchResult, FileProgress, SearchFilters, Store, VectorCoverage
 from curbside.store.sqlite import MIGRATIONS, SQLiteStore
 from curbside.types import Document, Malformed, Section
 
@@ -216,13 +216,15 @@ def test_bad_fts_expression_is_a_store_error(store: Store) -> None:
 def test_vectors_knn_filters_and_stale_vectors(store: Store) -> None:
     _write(store, [make_doc(i, year=2000 + i) for i in range(1, 4)])
     todo = store.chunks_to_embed("m", 100)
-    assert len(todo) == store.stats().chunks == store.count_to_embed("m")
+    assert len(todo) == store.stats().chunks == store.vector_coverage("m").remaining
+    assert store.chars_to_embed("m") == sum(len(text) for _, text in todo)
     assert all(text.startswith("Study") for _, text in todo)  # title is embedded with the text
     keys = [k for k, _ in todo]
     vecs = np.eye(len(keys), 4, dtype=np.float32)
     store.put_vectors("m", keys, vecs)
     assert store.chunks_to_embed("m", 100) == []
-    assert store.count_to_embed("m") == 0
+    assert store.vector_coverage("m") == VectorCoverage(chunks=len(todo), embedded=len(todo))
+    assert store.chars_to_embed("m") == 0
     hits = store.search_vector("m", vecs[1], 2)
     assert hits[0].score == pytest.approx(1.0)
     assert hits[0].chunk.text == todo[1][1].split("\n", 1)[1]

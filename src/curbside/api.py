@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from curbside import __version__
+from curbside import __version__, indexing
 from curbside.chunking import is_title_chunk
 from curbside.config import Settings
 from curbside.embeddings import Embedder, get_embedder
-from curbside.errors import InputError, NotFoundError, StoreError, UnreachableError
+from curbside.errors import ConfigError, InputError, NotFoundError, StoreError, UnreachableError
 from curbside.evaluation import EvalReport, evaluate, load_qrels, load_questions, ranked_documents
+from curbside.indexing import IndexCallback, IndexEstimate, IndexReport
 from curbside.ingest import IngestReport, ProgressCallback, ingest_paths, ingest_source
 from curbside.questions import analyse
 from curbside.registry import get_registry
@@ -138,65 +139,41 @@ def show(
         return doc, s.chunks(wanted)
 
 
-@dataclass
-class IndexReport:
-    embedder: str
-    embedded: int
-    remaining: int
-    seconds: float
-
-
 def index(
     *,
     settings: Settings | None = None,
     store: Store | None = None,
     embedder: Embedder | None = None,
     limit: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: IndexCallback | None = None,
     workers: int = 1,
 ) -> IndexReport:
-    """Embed every chunk that has no vector from the configured embedder yet.
+    """Embed every chunk that has no vector from the configured embedder yet (see :mod:`curbside.indexing`).
 
     Resumable by construction: each batch commits its vectors, and the next run
-    asks the store only for chunks still without one.  ``progress(done, total)``
-    is called after each batch.  ``workers`` > 1 embeds in that many processes,
-    each with its own ``settings.embedder`` (see :mod:`curbside.bulk`).
+    asks the store only for chunks still without one.  ``progress`` receives an
+    :class:`~curbside.indexing.IndexProgress` after each batch, the first after
+    calibration with the run's estimated seconds.  ``workers`` > 1 embeds in that
+    many processes, each with its own ``settings.embedder`` (see :mod:`curbside.bulk`).
     """
     settings = settings or Settings()
-    if workers < 1:
-        raise InputError(f"workers must be at least 1 (got {workers})")
     if workers > 1 and embedder is not None:
         raise InputError(
             "workers > 1 builds the embedder in each worker from settings.embedder; pass no embedder"
         )
     emb = embedder or get_embedder(settings.embedder, settings)
-    started = time.perf_counter()
-    done = 0
     with _store(settings, store) as s:
-        total = s.count_to_embed(emb.name)
-        if limit is not None:
-            total = min(total, limit)
-        if progress:
-            progress(0, total)
-        # Entered even with nothing to embed: it rebuilds an index an interrupted load left out.
-        with s.bulk_vectors(emb.name, total):
-            if workers > 1 and total:
-                from curbside.bulk import embed_parallel
+        return indexing.run(s, emb, settings, limit=limit, progress=progress, workers=workers)
 
-                done = embed_parallel(
-                    s, settings.embedder, emb.name, settings, workers=workers, total=total, progress=progress
-                )
-            while done < total:
-                todo = s.chunks_to_embed(emb.name, min(settings.embed_batch, total - done))
-                if not todo:
-                    break
-                vectors = emb.embed([text for _, text in todo])
-                s.put_vectors(emb.name, [key for key, _ in todo], vectors)
-                done += len(todo)
-                if progress:
-                    progress(done, total)
-        remaining = s.count_to_embed(emb.name)
-    return IndexReport(emb.name, done, remaining, time.perf_counter() - started)
+
+def estimate_index(
+    *, settings: Settings | None = None, store: Store | None = None, embedder: Embedder | None = None
+) -> IndexEstimate:
+    """How many chunks ``curbside index`` has left and its time at a rate measured here (a few seconds)."""
+    settings = settings or Settings()
+    emb = embedder or get_embedder(settings.embedder, settings)
+    with _store(settings, store) as s:
+        return indexing.estimate(s, emb, settings)
 
 
 def make_retriever(settings: Settings, store: Store, *, embedder: Embedder | None = None) -> Retriever:
@@ -207,13 +184,52 @@ def make_retriever(settings: Settings, store: Store, *, embedder: Embedder | Non
         # Vectors are stored under the embedder's model name ("minilm-l6-int8"), not its registry
         # name ("minilm"); building the embedder is cheap, its model loads on first use.
         configured = get_embedder(settings.embedder, settings)
-        if _has_vectors(store, configured.name):
+        if store.vector_coverage(configured.name).embedded:
             embedder = configured
     return Retriever(store, embedder, reranker=reranker)
 
 
-def _has_vectors(store: Store, embedder_name: str) -> bool:
-    return store.stats().embedded.get(embedder_name, 0) > 0
+def choose_mode(retriever: Retriever, requested: Mode | None) -> tuple[Mode, str | None]:
+    """The retrieval mode to run, and a warning when the dense index is missing or partial.
+
+    ``requested`` None picks hybrid only over a complete dense index: while
+    ``curbside index`` is part way, dense search would see only the embedded
+    chunks and rank the rest lower than BM25 alone does, so retrieval stays
+    lexical (with a warning saying how far the index is) until it finishes.
+    An explicit ``hybrid`` or ``dense`` is honoured over a partial index.
+    """
+    embedder = retriever.embedder
+    coverage = retriever.store.vector_coverage(embedder.name) if embedder is not None else None
+    if coverage is None or not coverage.embedded:
+        if requested == "dense":
+            raise ConfigError("dense retrieval needs embeddings; run `curbside index` first")
+        warning = None
+        if requested == "hybrid":
+            warning = "no dense index yet: retrieval is BM25 only; run `curbside index` to add it"
+        return "bm25", warning
+    if coverage.complete:
+        return requested or "hybrid", None
+    share = int(coverage.fraction * 100)
+    covered = (
+        f"dense index covers {f'{share}%' if share else 'under 1%'} of chunks "
+        f"({coverage.embedded:,} of {coverage.chunks:,}); run `curbside index` to finish"
+    )
+    if requested is None:
+        return "bm25", f"{covered}. Until then retrieval is BM25 only (--mode hybrid uses the partial index)."
+    if requested == "dense":
+        return "dense", f"{covered}. Chunks not yet embedded are not searched."
+    return requested, f"{covered}. Chunks not yet embedded are found by BM25 only."
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What :func:`search` found: the analysed query, its hits, stage timings (ms) and warnings."""
+
+    query: Query
+    hits: list[Hit]
+    timings: dict[str, float]
+    mode: Mode
+    warnings: tuple[str, ...] = ()
 
 
 def search(
@@ -225,12 +241,12 @@ def search(
     publication_types: Sequence[str] = (),
     kinds: Sequence[str] = (),
     include_retracted: bool = False,
-    mode: Mode = "hybrid",
+    mode: Mode | None = None,
     settings: Settings | None = None,
     store: Store | None = None,
     embedder: Embedder | None = None,
-) -> tuple[Query, list[Hit], dict[str, float]]:
-    """Analyse ``question`` and return ``(query, hits, stage timings in ms)``."""
+) -> SearchResult:
+    """Analyse ``question`` and retrieve its passages; ``mode`` None chooses by the index (:func:`choose_mode`)."""
     settings = settings or Settings()
     if k < 1 or k > 1000:
         raise InputError(f"k must be between 1 and 1000 (got {k})")
@@ -245,10 +261,10 @@ def search(
         query = replace(query, exclude_retracted=False)
     with _store(settings, store) as s:
         retriever = make_retriever(settings, s, embedder=embedder)
-        if retriever.embedder is None and mode == "hybrid":
-            mode = "bm25"  # nothing embedded yet: lexical only until `curbside index` runs
-        hits = retriever.search(query, k, config=replace(retriever.config, mode=mode))
-        return query, hits, retriever.last_timings.stages
+        chosen, warning = choose_mode(retriever, mode)
+        hits = retriever.search(query, k, config=replace(retriever.config, mode=chosen))
+        warnings = (warning,) if warning else ()
+        return SearchResult(query, hits, retriever.last_timings.stages, chosen, warnings)
 
 
 def evaluate_retrieval(
@@ -299,6 +315,7 @@ def ask(
     on_token: Callable[[str], None] | None = None,
     live: bool = False,
     on_stage: Callable[[str, float], None] | None = None,
+    mode: Mode | None = None,
 ) -> Article:
     """Answer ``question`` with a verified, cited article (see DESIGN: retrieve -> synthesize -> verify).
 
@@ -306,7 +323,8 @@ def ask(
     fetched from PubMed and stored for reuse; offline, an empty store is an
     error that says how to build one.  ``metadata["timings_ms"]`` holds the
     time of every stage; ``on_stage(name, ms)`` is called as each one ends
-    (the web app streams these to the reader).
+    (the web app streams these to the reader).  ``mode`` is the retrieval mode
+    (None: hybrid over a complete dense index, else BM25; see :func:`choose_mode`).
     """
     from curbside.audience import adapt
     from curbside.synthesis.base import finalize
@@ -332,10 +350,10 @@ def ask(
             _fetch_live(question, settings, s, force=live)
             t = lap("live-fetch", t)
         retriever = make_retriever(settings, s, embedder=embedder)
-        mode: Mode = "hybrid" if retriever.embedder is not None else "bm25"
+        chosen, coverage_warning = choose_mode(retriever, mode)
         # k counts passages a synthesizer can quote: title-only records (a third of MEDLINE) have
         # no text to cite, so twice as many hits are fetched and the first k with text kept.
-        config = replace(retriever.config, mode=mode)
+        config = replace(retriever.config, mode=chosen)
         found = retriever.search(query, 2 * k, config=config)
         hits = [h for h in found if h.chunk.text.strip()][:k]
         stages = dict(retriever.last_timings.stages)
@@ -366,13 +384,14 @@ def ask(
         metadata.update(
             {
                 "timings_ms": timings,
-                "retrieval": {"mode": mode, "k": k, "hits": len(hits)},
+                "retrieval": {"mode": chosen, "k": k, "hits": len(hits)},
                 "store": s.location,
                 "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "curbside_version": __version__,
             }
         )
-        return replace(article, metadata=metadata)
+        article = replace(article, metadata=metadata)
+        return with_warning(article, "partial-index", coverage_warning) if coverage_warning else article
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:

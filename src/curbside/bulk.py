@@ -46,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curbside.config import Settings
-from curbside.embeddings import Embedder, get_embedder
+from curbside.embeddings import Embedder, get_embedder, length_batches
 from curbside.errors import CurbsideError, SourceError
 from curbside.ingest import (
     BatchParts,
@@ -297,9 +297,12 @@ def embed_parallel(
     *,
     workers: int,
     total: int,
-    progress: Callable[[int, int], None] | None = None,
+    on_batch: Callable[[Sequence[tuple[int, str]]], None] | None = None,
 ) -> int:
-    """Embed up to ``total`` chunks without a ``model`` vector using ``workers`` processes; returns the count."""
+    """Embed up to ``total`` chunks without a ``model`` vector using ``workers`` processes; returns the count.
+
+    ``on_batch(batch)`` is called after each batch's vectors are stored.
+    """
     batch = settings.embed_batch
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
@@ -310,14 +313,16 @@ def embed_parallel(
         while done < total:
             # A window several batches deep keeps every worker busy; chunks_to_embed only
             # returns chunks without vectors, so windows never overlap.
-            window = store.chunks_to_embed(model, min(batch * workers * 4, total - done))
+            window = store.chunks_to_embed(
+                model, min(max(settings.embed_window, batch * workers * 4), total - done)
+            )
             if not window:
                 break
-            batches = [window[i : i + batch] for i in range(0, len(window), batch)]
+            batches = length_batches(window, batch)
             texts = [[text for _, text in part] for part in batches]
             for part, vectors in zip(batches, pool.imap(_embed_worker, texts), strict=True):
                 store.put_vectors(model, [key for key, _ in part], vectors)
                 done += len(part)
-                if progress:
-                    progress(done, total)
+                if on_batch:
+                    on_batch(part)
     return done

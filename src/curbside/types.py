@@ -326,6 +326,7 @@ class ArticleWarning:
         "conflicting-evidence",
         "claims-removed",
         "fallback",
+        "partial-index",
     ]
     message: str
 

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Protocol, cast, runtime_checkable
 
 from lxml import etree
 
@@ -181,7 +181,7 @@ class XmlElements:
             except etree.XMLSyntaxError as exc:
                 error = exc
             for _, elem in parser.read_events():
-                yield elem
+                yield cast(etree._Element, elem)  # "end" events carry elements
             if not block:
                 break
         if error is not None:

@@ -518,7 +518,7 @@ def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
                 yield Malformed(
                     source=name, position=f"record {number}, line {elem.sourceline}", message=str(exc)
                 )
-            elem.clear(keep_tail=False)
+            elem.clear()  # keep_tail=False: the whitespace after it goes too
             parent = elem.getparent()
             if parent is not None:
                 while elem.getprevious() is not None:

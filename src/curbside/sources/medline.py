@@ -556,7 +556,7 @@ def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
                     source=name, position=f"record {number}, line {elem.sourceline}", message=str(exc)
                 )
             # Free this record and the emptied records before it, so memory stays flat.
-            elem.clear(keep_tail=False)
+            elem.clear()  # keep_tail=False: the whitespace after it goes too
             parent = elem.getparent()
             if parent is not None:
                 while elem.getprevious() is not None:

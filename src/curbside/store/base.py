@@ -87,6 +87,27 @@ class BatchResult:
         self.deleted += other.deleted
 
 
+@dataclass(frozen=True)
+class VectorCoverage:
+    """How many of a store's chunks have a vector from one embedding model."""
+
+    chunks: int
+    embedded: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.chunks - self.embedded)
+
+    @property
+    def fraction(self) -> float:
+        """Share of chunks embedded (1.0 for an empty store: nothing is missing)."""
+        return min(1.0, self.embedded / self.chunks) if self.chunks else 1.0
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining == 0
+
+
 @dataclass
 class StoreStats:
     location: str
@@ -158,7 +179,17 @@ class Store(Protocol):
         """``(chunk key, text to embed)`` for chunks that have no vector from ``model`` yet."""
         ...
 
-    def count_to_embed(self, model: str) -> int: ...
+    def vector_coverage(self, model: str) -> VectorCoverage:
+        """Chunks, and chunks with a ``model`` vector: cheap counts, read before every search."""
+        ...
+
+    def chars_to_embed(self, model: str) -> int:
+        """Characters of embedding text (as :meth:`chunks_to_embed` gives it) still without a vector.
+
+        ``curbside index`` estimates its time from it: embedding cost follows text
+        length, and chunks range from a 60-character title to a 1,600-character passage.
+        """
+        ...
 
     def put_vectors(self, model: str, keys: Sequence[int], vectors: npt.NDArray[np.float32]) -> None: ...
 

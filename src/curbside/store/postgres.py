@@ -47,6 +47,7 @@ from curbside.store.base import (
     FileProgress,
     SearchFilters,
     StoreStats,
+    VectorCoverage,
     search_parts,
 )
 from curbside.types import Chunk, Document, Malformed, document_from_dict
@@ -541,10 +542,19 @@ class PostgresStore:
             ).fetchall()
         return [(key, f"{title}\n{text}".strip()) for key, title, text in rows]
 
-    def count_to_embed(self, model: str) -> int:
+    def vector_coverage(self, model: str) -> VectorCoverage:
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT (SELECT count(*) FROM chunks) - (SELECT count(*) FROM chunk_vectors WHERE model = %s)",
+                "SELECT (SELECT count(*) FROM chunks), (SELECT count(*) FROM chunk_vectors WHERE model = %s)",
+                (model,),
+            ).fetchone()
+        return VectorCoverage(chunks=int(row[0]), embedded=int(row[1])) if row else VectorCoverage(0, 0)
+
+    def chars_to_embed(self, model: str) -> int:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(length(c.title) + 1 + length(c.text)), 0) FROM chunks c WHERE NOT EXISTS "
+                "(SELECT 1 FROM chunk_vectors v WHERE v.model = %s AND v.chunk_key = c.key)",
                 (model,),
             ).fetchone()
         return int(row[0]) if row else 0

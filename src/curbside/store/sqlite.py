@@ -36,6 +36,7 @@ from curbside.store.base import (
     FileProgress,
     SearchFilters,
     StoreStats,
+    VectorCoverage,
     search_parts,
 )
 from curbside.types import Chunk, Document, Malformed, document_from_dict
@@ -501,9 +502,18 @@ class SQLiteStore:
         ).fetchall()
         return [(rowid, f"{title}\n{text}".strip()) for rowid, title, text in rows]
 
-    def count_to_embed(self, model: str) -> int:
+    def vector_coverage(self, model: str) -> VectorCoverage:
+        chunks, embedded = self._conn.execute(
+            "SELECT (SELECT count(*) FROM chunks), (SELECT count(*) FROM chunk_vectors WHERE model = ?)",
+            (model,),
+        ).fetchone()
+        return VectorCoverage(chunks=int(chunks), embedded=int(embedded))
+
+    def chars_to_embed(self, model: str) -> int:
+        # length(title) + 1 + length(text): the text chunks_to_embed builds, give or take its strip().
         row = self._conn.execute(
-            "SELECT (SELECT count(*) FROM chunks) - (SELECT count(*) FROM chunk_vectors WHERE model = ?)",
+            "SELECT coalesce(sum(length(c.title) + 1 + length(c.text)), 0) FROM chunks c "
+            "WHERE NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.model = ? AND v.chunk_rowid = c.rowid)",
             (model,),
         ).fetchone()
         return int(row[0])

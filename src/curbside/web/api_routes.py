@@ -96,7 +96,7 @@ def search(
     type: Annotated[list[str] | None, Query(description="Publication type filter (repeatable).")] = None,
 ) -> dict[str, Any]:
     state = state_of(request)
-    query, hits, timings = api.search(
+    found = api.search(
         q,
         k=k,
         year_from=year_from,
@@ -106,6 +106,7 @@ def search(
         store=state.store,
         embedder=state.embedder,
     )
+    query = found.query
     return {
         "query": {
             "text": query.text,
@@ -113,8 +114,10 @@ def search(
             "concepts": [c.preferred for c in query.concepts],
             "keywords": list(query.keywords),
         },
-        "hits": [hit_view(i, h) for i, h in enumerate(hits, 1)],
-        "timings_ms": timings,
+        "hits": [hit_view(i, h) for i, h in enumerate(found.hits, 1)],
+        "mode": found.mode,
+        "warnings": list(found.warnings),
+        "timings_ms": found.timings,
     }
 
 

@@ -86,11 +86,11 @@ def create_app(
     if review is None:
         review = open_review_db(settings, store_location=store.location)
         owned.append(review)
-    if embedder is None and store.stats().embedded:
+    if embedder is None:
         # Loaded once for the process (the library would build one per search), and used only when
-        # the store holds vectors under its name.
+        # the store holds vectors under its name (api.choose_mode then checks they cover every chunk).
         candidate = get_embedder(settings.embedder, settings)
-        if store.stats().embedded.get(candidate.name, 0) > 0:
+        if store.vector_coverage(candidate.name).embedded:
             embedder = candidate
     state = WebState(
         settings=settings,

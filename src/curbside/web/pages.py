@@ -95,15 +95,16 @@ def search_page(request: Request, q: Annotated[str, Query(max_length=1000)] = ""
     if not q.strip():
         return _see_other("/")
     state = state_of(request)
-    query, hits, _ = api.search(q, k=20, settings=state.settings, store=state.store, embedder=state.embedder)
+    found = api.search(q, k=20, settings=state.settings, store=state.store, embedder=state.embedder)
     return render(
         request,
         "search.html",
         {
             "search_query": q,
-            "qtype": query.qtype,
-            "concepts": [c.preferred for c in query.concepts],
-            "hits": [hit_view(i, h) for i, h in enumerate(hits, 1)],
+            "qtype": found.query.qtype,
+            "concepts": [c.preferred for c in found.query.concepts],
+            "hits": [hit_view(i, h) for i, h in enumerate(found.hits, 1)],
+            "warnings": found.warnings,
         },
     )
 
