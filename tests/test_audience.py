@@ -195,3 +195,34 @@ def test_a_quoted_title_is_never_reworded_inside_its_quotation_marks() -> None:
     patient = title_claim(adapt(article, "patient")).text
     assert '"' not in patient and patient.startswith("A published case report describes ")
     assert "severe lack of infection-fighting white blood cells" in patient and "mianserin" in patient
+
+
+def test_a_semicolon_before_the_rest_of_a_sentence_is_not_a_sentence_break() -> None:
+    from curbside.audience import shorten_sentences
+
+    broken = "The spleen was enlarged; by anemia, leukopenia and thrombocytopenia the marrow was judged."
+    assert shorten_sentences(broken) == broken  # "By anemia, ..." would not be a sentence
+    assert shorten_sentences("Fever was rare; including two cases of sepsis.") == (
+        "Fever was rare; including two cases of sepsis."
+    )
+    assert shorten_sentences("Leukopenia was common in adults; it resolved within weeks.") == (
+        "Leukopenia was common in adults. It resolved within weeks."
+    )
+    assert shorten_sentences("Rates fell; p < 0.05.") == "Rates fell; p < 0.05."
+
+
+def test_patient_readability_line_is_honest_about_technical_sources() -> None:
+    from curbside.render._common import readability_line
+    from curbside.types import Article
+
+    def line(grade: float) -> str | None:
+        metadata = {
+            "readability": {"flesch_reading_ease": 40.0, "flesch_kincaid_grade": grade},
+            "readability_target_grade": 8.0,
+        }
+        return readability_line(Article("q", "causes", "t", (), (), audience="patient", metadata=metadata))
+
+    assert line(6.5) == "Readability: Flesch reading ease 40, Flesch-Kincaid grade 6.5 (written for patients)."
+    hard = line(12.3)
+    assert hard is not None and "written for patients" not in hard
+    assert "harder than the grade 8 advised for patient information" in hard and "technical" in hard

@@ -182,6 +182,51 @@ def test_xss_payload_in_a_source_title_stays_text_in_chromium(corpus: Settings, 
         assert watch.dialogs == [] and watch.errors == []
 
 
+def test_example_question_link_asks_and_a_reviewer_checks_each_claims_evidence(
+    corpus: Settings, tmp_path: Path
+) -> None:
+    from curbside.web import create_app
+
+    db = tmp_path / "store.db"
+    shutil.copy(corpus.db, db)
+    with live_server(create_app(corpus.model_copy(update={"db": str(db)}))) as base, chromium() as browser:
+        watch = Watch()
+        # An example question on the home page is a link that asks it (the page streams the answer).
+        page = watch.attach(browser.new_page())
+        page.goto(base + "/")
+        with page.expect_response("**/api/v1/ask/stream", timeout=120_000):
+            page.click("p.examples a >> nth=0")
+        page.wait_for_url("**/threads/*/1", timeout=120_000)
+        assert page.inner_text("h1") == QUESTION
+        # A signed-out visit to /review goes to sign-in and comes back.
+        reviewer = watch.attach(browser.new_page(viewport={"width": 1280, "height": 900}))
+        reviewer.goto(base + "/review")
+        assert "/signin?next=%2Freview" in reviewer.url
+        reviewer.fill("#username", "reviewer")
+        reviewer.fill("#password", PASSWORD)
+        reviewer.click("#signin-form button[type=submit]")
+        reviewer.wait_for_url("**/review")
+        reviewer.locator("#review-queue tbody tr", has_text=QUESTION).first.locator("a").click()
+        reviewer.wait_for_url("**/review/art_*")
+        # Every claim shows its cited passage, the quoted words highlighted inside their sentence.
+        claims = reviewer.locator("#evidence li.claim-evidence")
+        assert claims.count() >= 1
+        for i in range(claims.count()):
+            item = claims.nth(i)
+            assert item.locator("blockquote.cited-passage mark").count() >= 1
+        first = claims.first
+        quote = first.locator("blockquote.cited-passage mark").first.inner_text()
+        first.locator("blockquote.cited-passage mark").first.scroll_into_view_if_needed()
+        screenshot(reviewer, "review-evidence")
+        # The record page: whole abstract, the same words highlighted, MeSH, a PubMed link.
+        first.locator(".cited-source a").first.click()
+        reviewer.wait_for_url("**/records/**")
+        assert quote in reviewer.locator("mark").all_inner_texts()
+        assert reviewer.locator("section.abstract p").count() >= 1
+        screenshot(reviewer, "record")
+        assert watch.dialogs == [] and watch.errors == []
+
+
 # --- the acceptance run: `curbside serve` over a store built from the shared MEDLINE data ---------
 
 

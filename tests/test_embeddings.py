@@ -134,8 +134,8 @@ def test_minilm_truncates_at_256_tokens_not_128(minilm: MiniLMEmbedder) -> None:
 
 
 def test_minilm_sessions_are_cached_per_process(minilm: MiniLMEmbedder) -> None:
-    a = embeddings._load_runtime(minilm.files, 1)
-    b = embeddings._load_runtime(minilm.files, 1)
+    a = embeddings.load_runtime(minilm.files, 1)
+    b = embeddings.load_runtime(minilm.files, 1)
     assert a is b
 
 

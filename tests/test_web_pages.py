@@ -211,8 +211,14 @@ def test_forms_without_the_csrf_token_are_refused(app: FastAPI) -> None:
 def test_anonymous_and_readers_cannot_reach_review_pages(app: FastAPI) -> None:
     url = ask(browser(app))
     anon = browser(app)
-    assert anon.get("/review").status_code == 403
-    assert "Sign in" in anon.get("/review").text
+    # Signed out: sign in first, then back to the page asked for.
+    r = anon.get("/review")
+    assert r.status_code == 303 and r.headers["location"] == "/signin?next=%2Freview"
+    r = anon.get("/review/causes-of-leukopenia", params={"v": 1})
+    assert r.headers["location"] == "/signin?next=%2Freview%2Fcauses-of-leukopenia%3Fv%3D1"
+    signin = doc(anon.get(r.headers["location"]).text)
+    assert signin.xpath("//input[@name='next']/@value") == ["/review/causes-of-leukopenia?v=1"]
+    assert anon.get("/api/v1/review/queue").status_code in (401, 403)  # the API answers, never redirects
     assert anon.get("/articles/causes-of-leukopenia").status_code == 403  # not approved yet
     reader = browser(app)
     sign_in(reader, "reader")
@@ -387,3 +393,136 @@ def test_follow_up_from_a_published_article_starts_a_thread_from_it(app: FastAPI
         "What about in children?",
     ]
     assert "children" in tree.xpath("string(//h1)").lower()
+
+
+# --- papercuts: HEAD, example questions, plurals, question length -----------------------------------
+
+
+def test_head_answers_every_page_like_get_without_a_body(app: FastAPI) -> None:
+    c = browser(app)
+    url = ask(c)  # the asker's own thread page
+    for path in ("/", "/policy", "/search?q=leukopenia", url, "/signin", "/api/v1/health", "/static/site.css"):
+        got = c.get(path)
+        head = c.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"], path
+        assert head.headers["content-length"] == got.headers["content-length"], path
+    assert c.head("/no-such-page").status_code == 404
+
+
+def test_example_questions_are_links_that_ask_them(app: FastAPI) -> None:
+    reviewer = browser(app)
+    sign_in(reviewer, "reviewer")
+
+    def queued() -> int:
+        return len(doc(reviewer.get("/review").text).xpath("//table[@id='review-queue']/tbody/tr"))
+
+    before = queued()
+    c = browser(app)
+    links = doc(c.get("/").text).xpath("//p[@class='examples']/a")
+    assert [a.text_content() for a in links][0] == QUESTION
+    href = links[0].get("href")
+    assert href == "/ask?q=What%20are%20the%20causes%20of%20leukopenia%3F"
+    page = doc(c.get(href).text)
+    form = page.xpath("//form[@action='/ask']")[0]
+    assert form.get("data-autostart") is not None  # site.js asks at once
+    assert form.xpath(".//input[@name='question']/@value") == [QUESTION]
+    assert c.get("/ask").status_code == 303  # nothing to ask: home
+    assert queued() == before  # the GET saved nothing: only the form's POST asks
+
+
+def test_counts_agree_in_number(app: FastAPI) -> None:
+    url = ask(browser(app))
+    reviewer = browser(app)
+    sign_in(reviewer, "reviewer")
+    article_id = doc(reviewer.get("/review").text).xpath("//table[@id='review-queue']//a/@href")[0]
+    text = reviewer.get(article_id).text
+    counts = re.findall(r"\((\d+) (claims?)\)", text)
+    assert counts and all((n == "1") == (word == "claim") for n, word in counts)
+    assert url
+    search = browser(app).get("/search", params={"q": "xyzzy leukopenia"}).text
+    assert not re.search(r"\b1 passages\b", search)
+
+
+def test_the_ask_box_and_the_library_share_one_question_limit(built: Settings, tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    shutil.copy(built.db, db)
+    settings = built.model_copy(update={"db": str(db), "max_question_chars": 60})
+    with TestClient(create_app(settings), headers=HTML, follow_redirects=False) as c:
+        box = doc(c.get("/").text).xpath("//form[@action='/ask']//input[@name='question']")[0]
+        assert box.get("maxlength") == "60"
+        long = "What are the causes of leukopenia in adults who take several drugs at once?"
+        r = c.post("/ask", data={"question": long, "csrf_token": csrf(c)})
+        assert r.status_code == 400 and "the limit is 60" in r.text
+        api_answer = c.post("/api/v1/ask", json={"question": long}, headers={"X-CSRF-Token": csrf(c)})
+        assert api_answer.status_code == 400 and "the limit is 60" in api_answer.json()["message"]
+
+
+# --- reviewers see the evidence ----------------------------------------------------------------------
+
+
+def test_review_page_shows_each_claims_cited_passage_and_links_the_record(app: FastAPI) -> None:
+    ask(browser(app))
+    reviewer = browser(app)
+    sign_in(reviewer, "reviewer")
+    review_url = doc(reviewer.get("/review").text).xpath("//table[@id='review-queue']//a/@href")[0]
+    tree = doc(reviewer.get(review_url).text)
+    items = tree.xpath("//section[@id='evidence']//li[contains(@class,'claim-evidence')]")
+    assert items
+    for item in items:
+        marks = item.xpath(".//blockquote[@class='cited-passage']//mark")
+        assert marks, item.text_content()
+        passage = item.xpath("string(.//blockquote[@class='cited-passage']/p)")
+        assert all(m.text_content() in passage for m in marks)  # the quote sits inside its context
+        links = item.xpath(".//div[@class='cited-source']/a/@href")
+        assert links and all(re.fullmatch(r"/records/[\w:./-]+\?hl=(body|title):\d+-\d+", h) for h in links)
+    # The record page shows the whole abstract with that span highlighted, its MeSH and a PubMed link.
+    link = items[0].xpath(".//div[@class='cited-source']/a/@href")[0]
+    quote = items[0].xpath("string(.//blockquote[@class='cited-passage']//mark)")
+    record = browser(app).get(link)  # the literature is public: no sign-in needed
+    assert record.status_code == 200
+    rtree = doc(record.text)
+    assert quote in [m.text_content() for m in rtree.xpath("//mark")]
+    assert rtree.xpath("//section[@class='abstract']//p")
+    assert rtree.xpath("//a[starts-with(@href, 'https://pubmed.ncbi.nlm.nih.gov/')]")
+    assert_inert(record.text)
+
+
+def test_record_page_shows_mesh_and_refuses_unknown_ids(app: FastAPI) -> None:
+    c = browser(app)
+    r = c.get("/records/pmid:90000001", params={"hl": ["body:0-20", "title:0-5", "junk", "body:9-3"]})
+    assert r.status_code == 200
+    tree = doc(r.text)
+    assert len(tree.xpath("//mark")) == 2  # malformed and empty spans are ignored
+    assert tree.xpath("//section[@class='mesh']//li")
+    assert c.get("/records/pmid:1").status_code == 404
+    assert c.head("/records/pmid:90000001").status_code == 200
+
+
+def test_evidence_passage_keeps_to_its_section() -> None:
+    from curbside.types import Citation, Document, Section
+    from curbside.web.evidence import highlight, passage
+
+    d = Document(
+        id="pmid:1",
+        title="T",
+        sections=(
+            Section("Aim one. Aim two.", "BACKGROUND"),
+            Section("First result. Clozapine caused agranulocytosis. Third result. Fourth.", "RESULTS"),
+        ),
+    )
+    body = d.body
+    start = body.index("Clozapine")
+    end = body.index(" Third") - 1
+    got = passage(d, Citation("pmid:1", start, end, body[start:end]))
+    text = "".join(s.text for s in got["segments"])
+    assert got["label"] == "RESULTS" and "Aim" not in text and "Fourth" not in text
+    assert text == "First result. Clozapine caused agranulocytosis. Third result."
+    assert [s.text for s in got["segments"] if s.marked] == ["Clozapine caused agranulocytosis"]
+    assert highlight("abcdef", [(4, 5), (1, 3)]) == [
+        type(got["segments"][0])("a"),
+        type(got["segments"][0])("bc", True),
+        type(got["segments"][0])("d"),
+        type(got["segments"][0])("e", True),
+        type(got["segments"][0])("f"),
+    ]

@@ -24,7 +24,7 @@ from curbside.errors import ConfigError, InputError, NotFoundError, StoreError, 
 from curbside.evaluation import EvalReport, evaluate, load_qrels, load_questions, ranked_documents
 from curbside.indexing import IndexCallback, IndexEstimate, IndexReport
 from curbside.ingest import IngestReport, ProgressCallback, ingest_paths, ingest_source
-from curbside.questions import analyse
+from curbside.questions import analyse, check_question_length
 from curbside.registry import get_registry
 from curbside.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.store import open_store
@@ -250,6 +250,7 @@ def search(
     settings = settings or Settings()
     if k < 1 or k > 1000:
         raise InputError(f"k must be between 1 and 1000 (got {k})")
+    check_question_length(question, settings.max_question_chars)
     query = analyse(
         question,
         year_from=year_from,
@@ -342,6 +343,7 @@ def ask(
             on_stage(name, timings[name])
         return now
 
+    check_question_length(question, settings.max_question_chars)
     query = analyse(question, year_from=year_from, year_to=year_to, kinds=tuple(kinds))
     synth = get_registry().get("synthesizer", synthesizer)(settings)
     with _store(settings, store) as s:
@@ -614,6 +616,7 @@ def follow_up(
     from curbside.threads import rewrite_follow_up
 
     settings = settings or Settings()
+    check_question_length(question, settings.max_question_chars)
     with _store(settings, store) as s, _review_db(settings, db, s.location) as d:
         thread = d.threads.get(thread_id, viewer=user) if thread_id else None
         turns = thread.turns if thread else ()

@@ -45,6 +45,8 @@ from curbside.verify import AUTHORED_SECTION_KEYS
 AUDIENCES: Final[tuple[Audience, ...]] = ("clinician", "student", "patient")
 #: At most this many glossary entries: a short glossary is read, a long one skipped.
 GLOSSARY_LIMIT: Final = 12
+#: Flesch-Kincaid grade that patient information should not exceed (AMA/NIH plain-language guidance).
+PATIENT_TARGET_GRADE: Final = 8.0
 #: Section keys dropped for patients: technical advice meant for prescribers.
 PATIENT_DROPPED_SECTIONS: Final = frozenset({"pitfalls"})
 #: Keys of the sections curbside writes itself (the verifier skips both: see AUTHORED_SECTION_KEYS).
@@ -109,6 +111,15 @@ def _text(entry: dict[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: missing or empty {key!r}")
     return value
+
+
+@functools.cache
+def fragment_openers() -> frozenset[str]:
+    """Words that open the rest of a sentence, never a new one (``data/lay_terms.json``)."""
+    data = _load("lay_terms.json")
+    return frozenset(
+        w.lower() for w in _strings(data.get("fragment_openers"), "lay_terms.json: fragment_openers")
+    )
 
 
 @functools.cache
@@ -283,10 +294,22 @@ class _Rewriter:
 
 
 _SPLIT: Final = re.compile(r";\s+|,\s+which\s+")
+#: Fewest words either side of a "; " for the two halves to stand as sentences.
+_MIN_CLAUSE_WORDS: Final = 3
+
+
+def _fragment_opener(text: str) -> bool:
+    """Whether ``text`` starts like the rest of a sentence, not a new one ("by anemia, ...")."""
+    first = text.split(None, 1)[0].lower().strip(",:") if text.strip() else ""
+    return first in fragment_openers() or first.endswith("ing")
 
 
 def shorten_sentences(text: str) -> str:
-    """Split at "; " and ", which" outside brackets: "A; b" -> "A. B"; "A, which b" -> "A. This b"."""
+    """Split at "; " and ", which" outside brackets: "A; b" -> "A. B"; "A, which b" -> "A. This b".
+
+    A "; " is split only between two clauses that can stand alone: "was enlarged; by anemia,
+    leukopenia ..." would leave "By anemia, ..." as a sentence of its own, so it stays joined.
+    """
     out: list[str] = []
     pos = 0
     for m in _SPLIT.finditer(text):
@@ -295,6 +318,14 @@ def shorten_sentences(text: str) -> str:
         rest = text[m.end() : m.end() + 1]
         if not rest or not rest.isalnum():
             continue
+        if ";" in m.group(0):
+            after = text[m.end() :].split(";", 1)[0]
+            if (
+                _fragment_opener(after)
+                or len(after.split()) < _MIN_CLAUSE_WORDS
+                or len(text[pos : m.start()].split()) < _MIN_CLAUSE_WORDS
+            ):
+                continue
         out.append(text[pos : m.start()].rstrip(",") + ".")
         pos = m.end()
         out.append(" This " if "which" in m.group(0) else " ")
@@ -407,6 +438,10 @@ def adapt(article: Article, audience: Audience) -> Article:
     metadata["audience_adapted"] = True
     metadata["audience_changes"] = changes
     metadata["readability"] = readability(article_text(adapted))
+    if audience == "patient":
+        # Health-literacy guidance asks patient information to read at US grade 8 or below; the
+        # renderers say plainly when the sources are too technical for the rewording to get there.
+        metadata["readability_target_grade"] = PATIENT_TARGET_GRADE
     return replace(
         adapted, sections=tuple(sections), audience=audience, disclaimer=disclaimer, metadata=metadata
     )

@@ -26,6 +26,7 @@ from curbside.errors import CurbsideError
 from curbside.ingest import IngestReport
 from curbside.ingest import Progress as IngestProgress
 from curbside.retrieve import Mode
+from curbside.wording import count
 
 err_console = Console(stderr=True)
 
@@ -73,9 +74,9 @@ def _ingest_progress(reporter: Reporter) -> Callable[[IngestProgress], None]:
     def update(p: IngestProgress) -> None:
         name = short_name(p.input)
         if p.event == "skipped":
-            reporter.finish(name, f"unchanged since last ingest ({p.records:,} records)")
+            reporter.finish(name, f"unchanged since last ingest ({count(p.records, 'records')})")
         elif p.event == "failed":
-            reporter.finish(name, f"failed after {p.records:,} records")
+            reporter.finish(name, f"failed after {count(p.records, 'records')}")
         else:
             size = (
                 f"{(p.bytes_done or 0) / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB" if p.bytes_total else None
@@ -262,18 +263,20 @@ def index(ctx: Context, limit: int | None, embedder: str | None, workers: int) -
         def update(p: IndexProgress) -> None:
             if p.done == 0 and p.total:
                 size = f" ({_count_chars(p.chars_total)})" if p.chars_total else ""
-                reporter.say(f"{p.total:,} chunks to embed{size}; measuring this machine's rate on a sample")
+                reporter.say(
+                    f"{count(p.total, 'chunks')} to embed{size}; measuring this machine's rate on a sample"
+                )
             if p.estimate_s is not None:
                 rate = p.chars_total / p.estimate_s if p.estimate_s else 0.0
                 reporter.say(
-                    f"{p.total:,} chunks: about {format_duration(p.estimate_s)} at the measured rate "
+                    f"{count(p.total, 'chunks')}: about {format_duration(p.estimate_s)} at the measured rate "
                     f"({rate:,.0f} characters/s on a {p.done}-chunk sample)"
                 )
             reporter.update("embedding", p.done, p.total, work_done=p.chars_done, work_total=p.chars_total)
 
         report = api.index(settings=settings, limit=limit, progress=update, workers=workers)
     click.echo(
-        f"embedded {report.embedded:,} chunks with {report.embedder} in {format_duration(report.seconds)} "
+        f"embedded {count(report.embedded, 'chunks')} with {report.embedder} in {format_duration(report.seconds)} "
         f"({report.rate:,.1f} chunks/s, {report.chars / report.seconds if report.seconds else 0:,.0f} "
         f"characters/s); {report.remaining:,} remaining"
     )
@@ -520,7 +523,7 @@ def demo_corpus(ctx: Context, limit: int | None, embed: bool, sdist: Path | None
         )
     _print_ingest(report.ingest, as_json=False)
     click.echo(
-        f"demo store {report.store}: {report.documents:,} documents, {report.chunks:,} chunks"
+        f"demo store {report.store}: {count(report.documents, 'documents')}, {count(report.chunks, 'chunks')}"
         + (f", {sum(report.embedded.values()):,} embedded" if report.embedded else "")
     )
     for note in report.notes:

@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from curbside.wording import count
+
 
 def format_duration(seconds: float) -> str:
     """``45 s``, ``4 min 10 s``, ``27 min``, ``2 h 05 min``: as precise as a person reading it needs."""
@@ -160,8 +162,9 @@ class Reporter:
             self.say(f"{key}: {text}")
 
     def _count(self, task: _Task) -> str:
-        of = f"/{task.total:,}" if task.total else ""
-        return f"{task.done:,}{of} {self.unit}"
+        if task.total:
+            return f"{task.done:,}/{count(task.total, self.unit)}"
+        return count(task.done, self.unit)
 
     def _describe(self, task: _Task, now: float) -> str:
         parts = [self._count(task)]

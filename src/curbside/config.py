@@ -98,6 +98,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Texts embedded per batch (and committed per write) by `curbside index`.",
     )
+    max_question_chars: int = Field(
+        default=1000,
+        ge=20,
+        le=2000,
+        description="Longest question (in characters) that `curbside ask`/`search`, the HTTP API and the "
+        "web ask box accept.",
+    )
     progress_interval: float = Field(
         default=10.0,
         ge=0,

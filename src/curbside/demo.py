@@ -52,6 +52,7 @@ from curbside.errors import CurbsideError, InputError, SourceError, SourceFormat
 from curbside.indexing import IndexCallback, IndexReport
 from curbside.ingest import IngestReport, ProgressCallback
 from curbside.store.base import Store
+from curbside.wording import count
 
 __all__ = [
     "DEMO_FILES",
@@ -441,7 +442,7 @@ def _index_note(settings: Settings, store: Store, chunks: int) -> str:
 
     head = (
         "no embeddings yet: questions are answered with BM25 (lexical) retrieval, which works well on this "
-        f"corpus; `curbside index` adds dense retrieval ({chunks:,} chunks"
+        f"corpus; `curbside index` adds dense retrieval ({count(chunks, 'chunks')}"
     )
     try:
         estimate = api.estimate_index(settings=settings, store=store)

@@ -35,6 +35,7 @@ import httpx
 from curbside import __version__
 from curbside.config import DEFAULT_GGUF, Settings
 from curbside.errors import CurbsideError, ModelError
+from curbside.wording import count
 
 __all__ = ["Check", "Status", "overall", "run_checks"]
 
@@ -237,7 +238,7 @@ def _store(settings: Settings, connect: Callable[[str, int, float], None]) -> It
         return
     finally:
         store.close()
-    counts = f"{stats.documents:,} documents, {stats.chunks:,} chunks"
+    counts = f"{count(stats.documents, 'documents')}, {count(stats.chunks, 'chunks')}"
     if stats.documents == 0:
         yield Check("store", "warn", f"{stats.location}: empty ({counts})", _NO_STORE_FIX)
         return
@@ -254,7 +255,7 @@ def _store(settings: Settings, connect: Callable[[str, int, float], None]) -> It
     else:
         missing = stats.chunks - max(stats.embedded.values())
         status: Status = "ok" if missing <= 0 else "warn"
-        fix = "" if missing <= 0 else f"`curbside index` embeds the {missing:,} remaining chunks"
+        fix = "" if missing <= 0 else f"`curbside index` embeds the {count(missing, 'remaining chunks')}"
         yield Check("vectors", status, f"embedded chunks by model: {embedded}", fix)
 
 

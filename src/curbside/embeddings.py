@@ -171,7 +171,7 @@ def _import(module: str, package: str) -> Any:
 
 
 @dataclass(frozen=True)
-class _Runtime:
+class Runtime:
     session: Any  # onnxruntime.InferenceSession
     tokenizer: Any  # tokenizers.Tokenizer
     input_names: frozenset[str]
@@ -179,10 +179,11 @@ class _Runtime:
 
 _runtime_lock = threading.Lock()
 # Keyed by pid as well: an onnxruntime session (and its thread pool) must not be reused across fork().
-_runtimes: dict[tuple[int, Path, Path, int, int | None], _Runtime] = {}
+_runtimes: dict[tuple[int, Path, Path, int, int | None], Runtime] = {}
 
 
-def _load_runtime(files: ModelFiles, threads: int | None) -> _Runtime:
+def load_runtime(files: ModelFiles, threads: int | None) -> Runtime:
+    """The session and tokenizer for ``files``, loaded once per process and thread setting."""
     key = (os.getpid(), files.onnx, files.tokenizer, files.max_seq_length, threads)
     with _runtime_lock:
         cached = _runtimes.get(key)
@@ -212,7 +213,7 @@ def _load_runtime(files: ModelFiles, threads: int | None) -> _Runtime:
         names = frozenset(i.name for i in session.get_inputs())
         if not {"input_ids", "attention_mask"} <= names:
             raise ModelError(f"{files.onnx}: unexpected model inputs {sorted(names)}")
-        runtime = _Runtime(session=session, tokenizer=tokenizer, input_names=names)
+        runtime = Runtime(session=session, tokenizer=tokenizer, input_names=names)
         _runtimes[key] = runtime
         return runtime
 
@@ -274,7 +275,7 @@ class MiniLMEmbedder:
 
     def load(self) -> None:
         """Load the model now rather than on the first :meth:`embed` (e.g. to fail early in ``doctor``)."""
-        _load_runtime(self.files, self.threads)
+        load_runtime(self.files, self.threads)
 
     def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> NDArray[np.float32]:
         """Embed ``texts`` in batches of ``batch_size``; ``progress(done)`` is called after each batch.
@@ -288,7 +289,7 @@ class MiniLMEmbedder:
         out = np.empty((n, self.dim), dtype=np.float32)
         if n == 0:
             return out
-        runtime = _load_runtime(self.files, self.query_threads if n == 1 else self.threads)
+        runtime = load_runtime(self.files, self.query_threads if n == 1 else self.threads)
         # Character length orders texts almost exactly as token count does, without tokenising twice.
         order = np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=n), kind="stable")
         done = 0
@@ -300,7 +301,7 @@ class MiniLMEmbedder:
                 progress(done)
         return out
 
-    def _embed_batch(self, runtime: _Runtime, batch: list[str]) -> NDArray[np.float32]:
+    def _embed_batch(self, runtime: Runtime, batch: list[str]) -> NDArray[np.float32]:
         encodings = runtime.tokenizer.encode_batch(batch)
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(batch), width), dtype=np.int64)

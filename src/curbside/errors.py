@@ -117,6 +117,14 @@ class ThrottledError(AuthError):
 
 
 class PermissionDenied(CurbsideError):
-    """The user's role, or being signed out, does not allow the action; names the action and the roles."""
+    """The user's role, or being signed out, does not allow the action; names the action and the roles.
+
+    ``sign_in`` is true when signing in with a suitable role would allow it (the web
+    app then sends a signed-out browser to the sign-in page instead of a 403).
+    """
 
     exit_code = 9
+
+    def __init__(self, message: str, *, hint: str | None = None, sign_in: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.sign_in = sign_in

@@ -48,6 +48,7 @@ __all__ = [
     "analyse",
     "asks_yes_no",
     "britishise",
+    "check_question_length",
     "classify",
     "expand_terms",
     "fts_expression",
@@ -207,6 +208,20 @@ def _keywords(text: str) -> tuple[str, ...]:
             continue
         out[word] = None
     return tuple(out)
+
+
+def check_question_length(text: str, limit: int) -> None:
+    """:class:`QueryError` when ``text`` (spaces collapsed) is longer than ``limit`` characters.
+
+    The API, CLI and web app call it with ``settings.max_question_chars`` so that
+    every door takes the same questions.
+    """
+    length = len(" ".join(text.split()))
+    if length > limit:
+        raise QueryError(
+            f"the question is {length:,} characters long; the limit is {limit:,}",
+            hint="Ask the question in a sentence or two (the limit is CURBSIDE_MAX_QUESTION_CHARS).",
+        )
 
 
 def analyse(

@@ -60,6 +60,7 @@ from curbside.errors import InputError, ModelError
 from curbside.questions import americanise
 from curbside.synthesis.sentences import SUMMARY_CATEGORY, quoted_title
 from curbside.types import Article, ArticleSection, Citation, Claim, Verdict
+from curbside.wording import count
 
 #: Sections written by curbside itself (glossary, general safety advice): uncited by design, never verified.
 AUTHORED_SECTION_KEYS: Final = frozenset({"glossary", "seek-care"})
@@ -432,7 +433,7 @@ def _note(best: _Scored, verdict: Verdict, negation_cue: str) -> str:
     if best.cosine is not None:
         score += f", semantic {best.cosine:.2f}"
     head = {"supported": "supported", "partial": "partially supported", "unsupported": "not supported"}
-    joint = f" jointly by {best.candidate.joint} cited passages" if best.candidate.joint else ""
+    joint = f" jointly by {count(best.candidate.joint, 'cited passages')}" if best.candidate.joint else ""
     text = f"{head.get(verdict, verdict)}{joint} ({score})"
     return "; ".join([text, *parts])
 
@@ -630,7 +631,7 @@ def _judge_summary(claim: Claim, survivors: dict[tuple[str, int, int, str], floa
             verdict="unsupported",
             support=0.0,
             supporting=None,
-            note=f"summary of cited claims: {missing} of {len(supports)} summarised claims not in the article",
+            note=f"summary of cited claims: {missing} of {count(len(supports), 'summarised claims')} not in the article",
         )
     support = round(min(x for x in supports if x is not None), 4)
     return replace(

@@ -102,4 +102,13 @@ def readability_line(article: Article) -> str | None:
     ease, grade = info.get("flesch_reading_ease"), info.get("flesch_kincaid_grade")
     if not isinstance(ease, int | float) or not isinstance(grade, int | float):
         return None
-    return f"Readability: Flesch reading ease {ease:.0f}, Flesch-Kincaid grade {grade:.1f} (written for {article.audience}s)."
+    line = f"Readability: Flesch reading ease {ease:.0f}, Flesch-Kincaid grade {grade:.1f}"
+    target = article.metadata.get("readability_target_grade")
+    if isinstance(target, int | float) and grade > target:
+        # Never claim plain language the text does not have: say why, and what the reader can do.
+        return (
+            f"{line}: harder than the grade {target:g} advised for patient information, because the cited "
+            "sources are technical and their words are kept so each statement can be checked. "
+            "Ask a doctor, nurse or pharmacist to explain anything unclear."
+        )
+    return f"{line} (written for {article.audience}s)."

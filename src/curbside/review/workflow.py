@@ -183,7 +183,7 @@ def require_role(role: Role | None, action: Action) -> None:
     who = ", ".join(roles_allowed(action))
     if role is None:
         raise PermissionDenied(
-            f"sign in to {ACTION_LABELS[action].lower()}: it needs the role {who}",
+            f"sign in to {ACTION_LABELS[action].lower()}: it needs the role {who}", sign_in=True
         )
     raise PermissionDenied(f"the role {role} may not {ACTION_LABELS[action].lower()}; it needs {who}")
 

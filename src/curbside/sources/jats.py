@@ -48,6 +48,7 @@ from curbside.sources.base import (
     open_maybe_gzip,
 )
 from curbside.types import Document, Malformed, Record, Section
+from curbside.wording import count
 
 __all__ = [
     "SOURCE_TYPE",
@@ -527,11 +528,11 @@ def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
         if number == 0 and exc.lineno is not None and exc.lineno <= 1 and (exc.offset or 0) <= 1:
             raise SourceFormatError(f"{name}: not an XML file ({exc})") from exc
         raise SourceFormatError(
-            f"{name}: XML syntax error after {number} articles (truncated?): {exc}"
+            f"{name}: XML syntax error after {count(number, 'articles')} (truncated?): {exc}"
         ) from exc
     except GZIP_ERRORS as exc:
         raise SourceFormatError(
-            f"{name}: compressed data is truncated or corrupt after {number} articles ({exc})"
+            f"{name}: compressed data is truncated or corrupt after {count(number, 'articles')} ({exc})"
         ) from exc
     root = context.root
     if root is None or root.tag not in _ROOTS:

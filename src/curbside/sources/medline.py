@@ -55,6 +55,7 @@ from curbside.types import (
     Record,
     Section,
 )
+from curbside.wording import count
 
 __all__ = [
     "SOURCE_TYPE",
@@ -564,10 +565,12 @@ def _iter_records(stream: IO[bytes], name: str) -> Iterator[Record]:
     except etree.XMLSyntaxError as exc:
         if number == 0 and _at_start(exc):
             raise SourceFormatError(f"{name}: not an XML file ({exc.msg})") from exc
-        raise SourceFormatError(f"{name}: XML syntax error after {number} records: {exc.msg}") from exc
+        raise SourceFormatError(
+            f"{name}: XML syntax error after {count(number, 'records')}: {exc.msg}"
+        ) from exc
     except GZIP_ERRORS as exc:
         raise SourceFormatError(
-            f"{name}: compressed data is truncated or corrupt after {number} records ({exc})",
+            f"{name}: compressed data is truncated or corrupt after {count(number, 'records')} ({exc})",
             hint="download the file again; NLM publishes an .md5 next to each one",
         ) from exc
     root = context.root

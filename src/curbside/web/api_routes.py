@@ -33,13 +33,17 @@ AudienceName = Literal["clinician", "student", "patient"]
 
 
 class AskBody(BaseModel):
-    question: str = Field(min_length=1, max_length=1000, description="The clinical question.")
+    question: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="The clinical question (at most CURBSIDE_MAX_QUESTION_CHARS).",
+    )
     audience: AudienceName = Field(default="clinician", description="Who the returned article is worded for.")
 
 
 class FollowUpBody(BaseModel):
     question: str = Field(
-        min_length=1, max_length=1000, description="The follow-up, in the reader's own words."
+        min_length=1, max_length=2000, description="The follow-up, in the reader's own words."
     )
     audience: AudienceName = Field(default="clinician")
 
@@ -89,7 +93,7 @@ def health(request: Request) -> dict[str, Any]:
 @router.get("/search", summary="Hybrid search of the evidence")
 def search(
     request: Request,
-    q: Annotated[str, Query(min_length=1, max_length=1000, description="Question or keywords.")],
+    q: Annotated[str, Query(min_length=1, max_length=2000, description="Question or keywords.")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     year_from: int | None = None,
     year_to: int | None = None,

@@ -20,18 +20,20 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from curbside import __version__
 from curbside.config import Settings
 from curbside.embeddings import Embedder, get_embedder
-from curbside.errors import CurbsideError
+from curbside.errors import CurbsideError, PermissionDenied
 from curbside.store import open_store
 from curbside.store.base import Store
 from curbside.web.errors import TITLES, retry_after, status_for
@@ -45,6 +47,7 @@ from curbside.web.security import (
     cookie_secure,
 )
 from curbside.web.state import WebState, browser, current_user, page_csrf, state_of
+from curbside.wording import count
 
 if TYPE_CHECKING:
     from curbside.review.db import ReviewDB
@@ -63,6 +66,7 @@ def templates() -> Jinja2Templates:
     """The page templates; Jinja autoescaping is on for every ``.html`` template."""
     t = Jinja2Templates(directory=str(_package_dir("templates")))
     assert t.env.autoescape is not False  # the default select_autoescape covers .html
+    t.env.filters["counted"] = count  # {{ n|counted("claims") }} -> "1 claim", "2 claims"
     return t
 
 
@@ -148,6 +152,10 @@ def create_app(
 
     @app.exception_handler(CurbsideError)
     async def curbside_error(request: Request, exc: CurbsideError) -> Response:
+        if isinstance(exc, PermissionDenied) and exc.sign_in and wants_page(request):
+            # A signed-out reader who opened a reviewer's page: sign in, then come back to it.
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/signin?next={quote(back, safe='')}", status_code=303)
         return error_response(request, status_for(exc), exc.message, exc.hint, type(exc).__name__, exc)
 
     @app.exception_handler(StarletteHTTPException)
@@ -166,7 +174,43 @@ def create_app(
 
     app.include_router(api_routes.router)
     app.include_router(pages.router)
+    app.add_middleware(HeadAsGet)
     return app
+
+
+def wants_page(request: Request) -> bool:
+    """A browser's page request (GET or HEAD, asking for HTML), not an API call or a form post."""
+    return (
+        request.method in ("GET", "HEAD")
+        and not request.url.path.startswith("/api/")
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+class HeadAsGet:
+    """Answers ``HEAD`` on every page and endpoint as ``GET`` would, without the body.
+
+    Uptime monitors and ``curl -I`` send HEAD; FastAPI registers a GET route for
+    GET only, so they got 405.  The request runs as a GET (same status, headers and
+    Content-Length) and the body is dropped on the way out.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 def _mount_api_docs(app: FastAPI) -> None:
@@ -224,6 +268,12 @@ def render(
     """A page: ``context`` plus what every page needs (the user, the CSRF token)."""
     t: Jinja2Templates = request.app.state.templates
     browser(request)  # make sure the browser cookie (and so the CSRF token) exists
-    full = {"user": current_user(request), "csrf_token": page_csrf(request), **context}
+    full = {
+        "user": current_user(request),
+        "csrf_token": page_csrf(request),
+        # The ask and follow-up boxes stop where the library would refuse (one setting for every door).
+        "max_question_chars": state_of(request).settings.max_question_chars,
+        **context,
+    }
     response: HTMLResponse = t.TemplateResponse(request, name, full, status_code=status_code, headers=headers)
     return response

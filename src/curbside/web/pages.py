@@ -26,6 +26,7 @@ from curbside.review.store import EXTRA_SECTION_KEYS
 from curbside.review.workflow import ACTION_LABELS, STATUS_LABELS, allowed_actions, parse_action
 from curbside.web import answers
 from curbside.web.app import render
+from curbside.web.evidence import cited_documents, claim_evidence, parse_spans, record_view
 from curbside.web.security import SESSION_COOKIE, set_session_cookie
 from curbside.web.state import check_csrf, current_user, session_token, state_of
 from curbside.web.views import (
@@ -43,7 +44,9 @@ if TYPE_CHECKING:
 
 router = APIRouter(include_in_schema=False)
 
-Text = Annotated[str, Form(max_length=1000)]
+# A bound on what is read at all; the question limit itself is settings.max_question_chars, checked
+# by the library (its largest allowed value is 2,000).
+Text = Annotated[str, Form(max_length=2000)]
 Token = Annotated[str, Form(alias="csrf_token")]
 
 
@@ -91,7 +94,7 @@ def home(request: Request) -> Response:
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, q: Annotated[str, Query(max_length=1000)] = "") -> Response:
+def search_page(request: Request, q: Annotated[str, Query(max_length=2000)] = "") -> Response:
     if not q.strip():
         return _see_other("/")
     state = state_of(request)
@@ -130,6 +133,18 @@ def policy(request: Request) -> Response:
 
 
 # --- asking ------------------------------------------------------------------------------------------
+
+
+@router.get("/ask", response_class=HTMLResponse)
+def ask_page(request: Request, q: Annotated[str, Query(max_length=2000)] = "") -> Response:
+    """The ask box holding ``q``, asked at once by the page's script: where example questions link.
+
+    A GET never asks by itself (a link from anywhere must not spend the server's time or
+    save an article); the page's own form posts the question with its CSRF token.
+    """
+    if not q.strip():
+        return _see_other("/")
+    return render(request, "ask.html", {"prefill": " ".join(q.split()), "autostart": True})
 
 
 @router.post("/ask")
@@ -339,16 +354,23 @@ def review_page(request: Request, ref: str, v: Annotated[int | None, Query(ge=1)
     for c in av.comments:
         by_section.setdefault(c.section_key, []).append(c)
     sections = [
-        {"key": s.key, "heading": s.heading, "claims": len(s.claims), "comments": by_section.get(s.key, [])}
+        {
+            "key": s.key,
+            "heading": s.heading,
+            "claims": len(s.all_claims()),
+            "comments": by_section.get(s.key, []),
+        }
         for s in section_list(av.article)
     ]
     actions = [(a, ACTION_LABELS[a]) for a in allowed_actions(av.status, user.role)]
+    documents = state_of(request).store.get_documents(cited_documents(av.article))
     return render(
         request,
         "review_article.html",
         {
             "av": av,
             "body": article_body(av.article, "clinician"),
+            "evidence": claim_evidence(av.article, documents),
             "sections": sections,
             "general_comments": by_section.get(None, []),
             "other_comments": [c for k in EXTRA_SECTION_KEYS for c in by_section.get(k, [])],
@@ -360,6 +382,16 @@ def review_page(request: Request, ref: str, v: Annotated[int | None, Query(ge=1)
             "last_updated": human_date(av.last_updated),
         },
     )
+
+
+# --- records -----------------------------------------------------------------------------------------
+
+
+@router.get("/records/{doc_id:path}", response_class=HTMLResponse)
+def record_page(request: Request, doc_id: str, hl: Annotated[list[str] | None, Query()] = None) -> Response:
+    """A stored record (as search pages show it), with the spans in ``hl`` highlighted."""
+    document, _ = api.show(doc_id, settings=state_of(request).settings, store=state_of(request).store)
+    return render(request, "record.html", {"r": record_view(document, parse_spans((hl or [])[:50]))})
 
 
 @router.post("/review/{ref}/action")

@@ -2,6 +2,7 @@
 // 1. Forms marked data-autosubmit submit when a choice changes (the audience selector).
 // 2. Forms marked data-stream POST their question to a server-sent-events endpoint and show each
 //    stage as it ends, then open the article; on any failure they fall back to a normal submit.
+// 3. A form marked data-autostart (the page an example question links to) asks at once.
 "use strict";
 
 const STAGE_LABELS = {
@@ -95,5 +96,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   for (const form of document.querySelectorAll("form[data-stream]")) {
     form.addEventListener("submit", (event) => streamSubmit(form, event));
+  }
+  for (const form of document.querySelectorAll("form[data-autostart]")) {
+    if (form.requestSubmit) form.requestSubmit(); else form.submit();
   }
 });

@@ -1,0 +1,27 @@
+"""Small helpers for the words curbside shows people: counts with the right plural."""
+
+from __future__ import annotations
+
+# Nouns whose plural is not the singular plus "s".
+_IRREGULAR = {"query": "queries", "study": "studies", "summary": "summaries", "analysis": "analyses"}
+
+
+def plural_of(noun: str) -> str:
+    """``claim`` -> ``claims``, ``study`` -> ``studies``; a noun already plural (``chunks``) stays."""
+    return _IRREGULAR.get(noun, noun if noun.endswith("s") else noun + "s")
+
+
+def singular_of(noun: str) -> str:
+    """``chunks`` -> ``chunk``, ``studies`` -> ``study``: the inverse of :func:`plural_of`."""
+    if noun in _IRREGULAR:
+        return noun
+    for one, many in _IRREGULAR.items():
+        if noun == many:
+            return one
+    return noun[:-1] if noun.endswith("s") and not noun.endswith("ss") else noun
+
+
+def count(n: int, noun: str) -> str:
+    """``1 claim``, ``2 claims``, ``12,000 chunks``: ``noun`` in either number, thousands separated."""
+    word = singular_of(noun) if n == 1 else plural_of(singular_of(noun))
+    return f"{n:,} {word}"
