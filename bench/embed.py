@@ -233,7 +233,9 @@ def index_part(data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
             old = index_rate(db, keys, before)
             new = index_rate(db, keys, settings)
             # Best of two: the limit must not be understated by a cold arena or a busy moment.
-            (limit, tokens), (again, _) = (model_only_rate(embedder, texts, settings.embed_batch) for _ in "ab")
+            (limit, tokens), (again, _) = (
+                model_only_rate(embedder, texts, settings.embed_batch) for _ in "ab"
+            )
             limit = max(limit, again)
             result["mean_tokens"] = round(tokens, 1)
         finally:

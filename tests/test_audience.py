@@ -222,7 +222,9 @@ def test_patient_readability_line_is_honest_about_technical_sources() -> None:
         }
         return readability_line(Article("q", "causes", "t", (), (), audience="patient", metadata=metadata))
 
-    assert line(6.5) == "Readability: Flesch reading ease 40, Flesch-Kincaid grade 6.5 (written for patients)."
+    assert (
+        line(6.5) == "Readability: Flesch reading ease 40, Flesch-Kincaid grade 6.5 (written for patients)."
+    )
     hard = line(12.3)
     assert hard is not None and "written for patients" not in hard
     assert "harder than the grade 8 advised for patient information" in hard and "technical" in hard

@@ -83,21 +83,23 @@ def _free_port() -> int:
 def _serve_until_home_page_answers(command: str, env: dict[str, str], cwd: Path) -> None:
     port = _free_port()
     words = shlex.split(command.replace("--port 8000", f"--port {port}"))
-    proc = subprocess.Popen(words, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-                assert time.monotonic() < deadline, "curbside serve did not answer within 60 s"
-                time.sleep(0.3)
-        assert page.status_code == 200 and "curbside" in page.text.lower()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    log = cwd / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(words, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, "curbside serve did not answer within 60 s"
+                    time.sleep(0.3)
+            assert page.status_code == 200 and "curbside" in page.text.lower()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @pytest.mark.slow

@@ -78,7 +78,7 @@ def test_a_document_appears_at_most_twice(db: str) -> None:
     ("query", "message"),
     [
         ("what is the of and to why", "Error: the query has no searchable words"),
-        ("leukopenia " * 910, "Error: the query is 10,009 characters long; the limit is 2,000"),
+        ("leukopenia " * 910, "Error: the question is 10,009 characters long; the limit is 1,000"),
         ("   ", "Error: the query is empty"),
     ],
 )
