@@ -41,7 +41,7 @@ machine, compare the rows of one run rather than runs.
 
 ``--limit N`` keeps the first N articles of each MEDLINE file (a separate cached
 corpus); ``--fast`` is ``--limit 2000 --queries 100``.  Embedding the full corpus
-takes several minutes on two cores; it is resumable, so an interrupted run
+takes about 30 minutes on two idle cores; it is resumable, so an interrupted run
 continues where it stopped.
 """
 

@@ -500,7 +500,11 @@ def ask(
 
 @cli.command(name="demo-corpus")
 @click.option("--limit", type=int, default=None, help="Only the first N articles of each file (quick demo).")
-@click.option("--embed", is_flag=True, help="Also embed the chunks (slow on few cores; BM25 works without).")
+@click.option(
+    "--embed",
+    is_flag=True,
+    help="Also embed the chunks (about 30 min on 2 cores; BM25 works without, `curbside index` adds it later).",
+)
 @click.option(
     "--sdist",
     type=click.Path(exists=True, path_type=Path),

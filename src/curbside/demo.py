@@ -22,10 +22,11 @@ and 20 ``DeleteCitation`` PMIDs).  :func:`fetch_demo_files` gets them:
    verified, so an interrupted fetch never leaves a file that looks complete.
 
 :func:`build_demo_store` then ingests the files (idempotently: a second run
-changes nothing) and optionally embeds them.  Embedding ~50,000 abstracts
-with the ONNX MiniLM takes several minutes on two cores, so it is off by
-default: BM25 alone answers questions, and ``curbside index`` adds dense
-retrieval later.  ``limit`` builds a quick store from the first N articles of
+changes nothing) and optionally embeds them.  Embedding its 61,599 chunks
+with the ONNX MiniLM takes about half an hour on two cores (36 chunks/s idle,
+measured by ``bench/embed.py``), so it is off by default: BM25 alone answers
+questions, and ``curbside index`` adds dense retrieval later.  The notes give
+the time measured on this machine on a sample of the store's own chunks.  ``limit`` builds a quick store from the first N articles of
 each file (see :func:`slice_pubmed_file`).
 """
 
