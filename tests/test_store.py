@@ -414,3 +414,11 @@ def test_wal_mode(tmp_path: Path) -> None:
         conn = sqlite3.connect(store.path)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
+
+
+def test_chars_to_embed_counts_the_first_chunks_of_a_limited_run(store: Store) -> None:
+    _write(store, [make_doc(i, year=2000 + i) for i in range(1, 6)])
+    todo = store.chunks_to_embed("m", 100)
+    assert store.chars_to_embed("m", 2) == sum(len(text) for _, text in todo[:2])
+    assert store.chars_to_embed("m", 0) == 0
+    assert store.chars_to_embed("m", None) == store.chars_to_embed("m")

@@ -59,7 +59,7 @@ class _Task:
         elapsed = now - self.started
         if elapsed <= 0:
             return None
-        if self.work_total is not None and self.work_done:
+        if self.work_total and self.work_done:
             return (self.work_total - self.work_done) / (self.work_done / elapsed)
         if self.total is not None and self.done:
             return (self.total - self.done) / (self.done / elapsed)

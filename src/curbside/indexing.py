@@ -142,8 +142,7 @@ def run(
     total = store.vector_coverage(embedder.name).remaining
     if limit is not None:
         total = min(total, limit)
-    # Characters are counted for a whole backlog; a --limit run counts the ones it embeds.
-    chars_total = store.chars_to_embed(embedder.name) if total and limit is None else 0
+    chars_total = store.chars_to_embed(embedder.name, limit) if total else 0
     state = {"done": 0, "chars": 0}
 
     def report(batch: Sequence[tuple[int, str]], estimate_s: float | None = None) -> None:

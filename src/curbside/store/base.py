@@ -183,8 +183,10 @@ class Store(Protocol):
         """Chunks, and chunks with a ``model`` vector: cheap counts, read before every search."""
         ...
 
-    def chars_to_embed(self, model: str) -> int:
+    def chars_to_embed(self, model: str, limit: int | None = None) -> int:
         """Characters of embedding text (as :meth:`chunks_to_embed` gives it) still without a vector.
+
+        ``limit``: only of the first ``limit`` such chunks, in :meth:`chunks_to_embed` order.
 
         ``curbside index`` estimates its time from it: embedding cost follows text
         length, and chunks range from a 60-character title to a 1,600-character passage.

@@ -550,12 +550,14 @@ class PostgresStore:
             ).fetchone()
         return VectorCoverage(chunks=int(row[0]), embedded=int(row[1])) if row else VectorCoverage(0, 0)
 
-    def chars_to_embed(self, model: str) -> int:
+    def chars_to_embed(self, model: str, limit: int | None = None) -> int:
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT coalesce(sum(length(c.title) + 1 + length(c.text)), 0) FROM chunks c WHERE NOT EXISTS "
-                "(SELECT 1 FROM chunk_vectors v WHERE v.model = %s AND v.chunk_key = c.key)",
-                (model,),
+                "SELECT coalesce(sum(n), 0) FROM (SELECT length(c.title) + 1 + length(c.text) AS n "
+                "FROM chunks c WHERE NOT EXISTS "
+                "(SELECT 1 FROM chunk_vectors v WHERE v.model = %s AND v.chunk_key = c.key) "
+                "ORDER BY c.key LIMIT %s) AS backlog",
+                (model, limit),
             ).fetchone()
         return int(row[0]) if row else 0
 

@@ -509,12 +509,13 @@ class SQLiteStore:
         ).fetchone()
         return VectorCoverage(chunks=int(chunks), embedded=int(embedded))
 
-    def chars_to_embed(self, model: str) -> int:
+    def chars_to_embed(self, model: str, limit: int | None = None) -> int:
         # length(title) + 1 + length(text): the text chunks_to_embed builds, give or take its strip().
         row = self._conn.execute(
-            "SELECT coalesce(sum(length(c.title) + 1 + length(c.text)), 0) FROM chunks c "
-            "WHERE NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.model = ? AND v.chunk_rowid = c.rowid)",
-            (model,),
+            "SELECT coalesce(sum(n), 0) FROM (SELECT length(c.title) + 1 + length(c.text) AS n FROM chunks c "
+            "WHERE NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.model = ? AND v.chunk_rowid = c.rowid) "
+            "ORDER BY c.rowid LIMIT ?)",
+            (model, -1 if limit is None else limit),
         ).fetchone()
         return int(row[0])
 
