@@ -88,6 +88,7 @@ ROLE_MATRIX: dict[Role, set[str]] = {
         "comment",
         "resolve_flag",
         "view_audit",
+        "view_questions",
     },
     "admin": set(ACTIONS),
 }

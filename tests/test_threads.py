@@ -11,7 +11,7 @@ from curbside import api
 from curbside.config import Settings
 from curbside.errors import ModelError, NotFoundError, PermissionDenied, QueryError
 from curbside.review.accounts import User
-from curbside.review.db import ReviewDB
+from curbside.review.db import ReviewDB, open_review_db
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore
 from curbside.testing import FakeChatBackend
@@ -89,7 +89,11 @@ def test_thread_store_turns_and_ownership(db: ReviewDB) -> None:
     anon = db.threads.add_turn(anon.id, "And how is it treated?", TREATED)
     assert [t.ordinal for t in anon.turns] == [1, 2]
     assert anon.history == ["What causes leukopenia?", TREATED]
-    assert db.threads.get(anon.id, viewer=CARL) == anon  # an anonymous thread is reachable by its id
+    # An anonymous thread is the asking browser's: the caller vouches for it (viewer=None), and signed-in
+    # accounts other than admins never reach it (issue 17, S1).
+    assert db.threads.get(anon.id) == anon
+    with pytest.raises(PermissionDenied, match="another browser"):
+        db.threads.get(anon.id, viewer=CARL)
     assert anon.to_dict()["turns"][0]["article_id"] == "art_x"
     mine = db.threads.create(user=CARL)
     with pytest.raises(PermissionDenied):
@@ -173,14 +177,20 @@ def test_api_follow_up_without_saving_and_owned_threads(corpus: Settings) -> Non
     thread, _ = api.follow_up(thread.id, "And how is it treated?", user=CARL, settings=corpus)
     assert thread.turns[-1].article_id is not None
     saved = api.get_article(thread.turns[-1].article_id or "", viewer=CARL, settings=corpus)
-    assert saved.created_by == "carl"
+    assert saved.created_by == ""  # who asked is the editorial team's to see (issue 17, S2)
+    with open_review_db(corpus) as d:
+        assert d.articles.get_unchecked(thread.turns[-1].article_id or "", saved.version).created_by == "carl"
 
 
 def test_a_signed_in_reader_may_ask_and_the_pipeline_saves_the_answer(corpus: Settings) -> None:
     thread, _ = api.follow_up(None, "What causes leukopenia?", user=ROSE, settings=corpus)
     assert thread.created_by == "rose"
     saved = api.get_article(thread.turns[0].article_id or "", viewer=ROSE, settings=corpus)
-    assert saved.created_by == "system" and saved.status == "submitted"
+    assert saved.status == "submitted"
+    with open_review_db(corpus) as d:
+        assert (
+            d.articles.get_unchecked(thread.turns[0].article_id or "", saved.version).created_by == "system"
+        )
 
 
 # --- the language-model rewriter ------------------------------------------------------------------
@@ -229,7 +239,7 @@ def test_api_follow_up_with_the_llm_rewriter_and_its_fallback(corpus: Settings) 
     )
     assert thread.turns[-1].standalone == "How is leukopenia managed?"
     assert article.metadata["follow_up"]["rewriter"] == "llm:fake/fake-chat"
-    assert article.metadata["follow_up"]["thread_id"] == thread.id
+    assert "thread_id" not in article.metadata["follow_up"]  # never in article data (issue 17, S1)
     bad = FakeChatBackend(["no json here"])
     thread, article = api.follow_up(
         thread.id, "What about in children?", settings=corpus, rewriter="llm", chat=bad

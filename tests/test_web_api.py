@@ -518,7 +518,8 @@ def test_injected_source_cannot_change_a_valid_answer(
 ) -> None:
     _, _, good = injection_app
     with TestClient(create_app(web_settings, synthesizer="test-web-obedient")) as c:
-        r = c.post("/api/v1/ask/stream", json={"question": QUESTION})
+        token = sign_in(c, "clinician")
+        r = c.post("/api/v1/ask/stream", json={"question": QUESTION}, headers=bearer(token))
     events = parse_sse(r.text)
     tokens = "".join(d["text"] for e, d in events if e == "token")
     assert json.loads(tokens) == {k: [] for k in json.loads(tokens)}  # the model's reply streamed as it came

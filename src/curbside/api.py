@@ -344,6 +344,7 @@ def ask(
         return now
 
     check_question_length(question, settings.max_question_chars)
+    question, removed = _deidentified(question, settings)
     query = analyse(question, year_from=year_from, year_to=year_to, kinds=tuple(kinds))
     synth = get_registry().get("synthesizer", synthesizer)(settings)
     with _store(settings, store) as s:
@@ -393,7 +394,26 @@ def ask(
             }
         )
         article = replace(article, metadata=metadata)
+        if removed is not None:
+            article = replace(article, warnings=(*article.warnings, removed))
         return with_warning(article, "partial-index", coverage_warning) if coverage_warning else article
+
+
+def _deidentified(question: str, settings: Settings) -> tuple[str, ArticleWarning | None]:
+    """The question to search and save, with identifying details cut (``settings.question_identifiers``)."""
+    if settings.question_identifiers == "keep":
+        return question, None
+    from curbside.privacy import deidentify, describe
+
+    clean, found = deidentify(question)
+    if not found:
+        return question, None
+    what = describe(found)
+    return clean, ArticleWarning(
+        "identifiers-removed",
+        f"{what[0].upper()}{what[1:]} {'was' if len(found) == 1 else 'were'} removed from the question "
+        "before it was searched and saved: questions go to the editorial team.",
+    )
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:
@@ -610,13 +630,14 @@ def follow_up(
     and version.  ``rewriter`` (default ``settings.follow_up_rewriter``) picks
     the rules or the language model (``chat``, default: the configured
     backend); ``metadata["follow_up"]`` records the question as asked, the
-    query searched, the rewriter used, any fallback and the thread id.
+    query searched, the rewriter used and any fallback (never the thread id).
     """
     from curbside.audience import adapt
     from curbside.threads import rewrite_follow_up
 
     settings = settings or Settings()
     check_question_length(question, settings.max_question_chars)
+    question, removed = _deidentified(question, settings)
     with _store(settings, store) as s, _review_db(settings, db, s.location) as d:
         thread = d.threads.get(thread_id, viewer=user) if thread_id else None
         turns = thread.turns if thread else ()
@@ -650,9 +671,10 @@ def follow_up(
         )
         if thread is None:
             thread = d.threads.create(user=user)
-        article = replace(
-            article, metadata={**article.metadata, "follow_up": {**note, "thread_id": thread.id}}
-        )
+        # The thread id stays out of the article: every signed-in account reads saved versions.
+        article = replace(article, metadata={**article.metadata, "follow_up": note})
+        if removed is not None and removed not in article.warnings:
+            article = replace(article, warnings=(*article.warnings, removed))
         article_id: str | None = None
         version: int | None = None
         if save:

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Texts embedded per batch (and committed per write) by `curbside index`.",
     )
+    question_identifiers: Literal["remove", "keep"] = Field(
+        default="remove",
+        description="remove: names after 'patient named', dates of birth, record numbers, phone numbers and "
+        "e-mail addresses are cut from a question (replaced by [name], ...) before it is searched or saved for "
+        "the editorial team; keep: questions are stored as typed (a single-user install).",
+    )
     max_question_chars: int = Field(
         default=1000,
         ge=20,

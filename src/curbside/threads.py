@@ -13,9 +13,12 @@ API::
 
 A :class:`Thread` has :class:`Turn` s, oldest first: the question as asked,
 the standalone query actually searched, and the saved article version that
-answered it.  Thread ids are random (``thr_`` + 16 URL-safe characters), so a
-signed-out visitor's thread is reachable only through its id; a thread that a
-signed-in user started is theirs (and admins') alone.
+answered it.  Thread ids are random (``thr_`` + 16 URL-safe characters) and never
+appear in article data.  A thread a signed-in user started is theirs (and admins')
+alone.  A signed-out visitor's thread belongs to their browser: the library lets
+only a caller that vouches for that (``viewer=None``: the web app has checked the
+browser's signed cookie) and admins open it, and a browser that signs in while it
+holds one hands it to its account (:meth:`ThreadStore.adopt`).
 
 Rewriting (:func:`rewrite_follow_up`), with the earlier turns' *standalone*
 queries as history so that a chain of follow-ups keeps its subject:
@@ -283,7 +286,12 @@ class ThreadStore:
         if row is None:
             raise NotFoundError(f"no conversation thread with id {thread_id!r}", hint="start a new question")
         owner = str(row[2])
-        if owner != ANONYMOUS and (viewer is None or (viewer.username != owner and viewer.role != "admin")):
+        admin = viewer is not None and viewer.role == "admin" and not viewer.disabled
+        if owner == ANONYMOUS:
+            # Signed-in accounts other than admins never reach a signed-out asker's conversation.
+            if viewer is not None and not admin:
+                raise PermissionDenied(f"thread {thread_id} belongs to another browser")
+        elif not admin and (viewer is None or viewer.username != owner):
             raise PermissionDenied(f"thread {thread_id} belongs to another user")
         turns = self.conn.execute(
             "SELECT ordinal, question, standalone, article_id, version, created_at FROM thread_turns "
@@ -296,6 +304,24 @@ class ThreadStore:
             created_by=owner,
             turns=tuple(Turn(t[0], t[1], t[2], t[3], t[4], utc_iso(t[5])) for t in turns),
         )
+
+    def owner(self, thread_id: str) -> str:
+        """Who a thread belongs to: a username, or :data:`ANONYMOUS` (:class:`NotFoundError` if unknown)."""
+        row = self.conn.execute(
+            "SELECT created_by FROM threads WHERE id = ?", (thread_id.strip(),)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no conversation thread with id {thread_id!r}", hint="start a new question")
+        return str(row[0])
+
+    def adopt(self, thread_id: str, user: User) -> Thread:
+        """Hand a signed-out browser's thread to the account it signed in as (the caller checked the cookie)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE threads SET created_by = ? WHERE id = ? AND created_by = ?",
+                (user.username, thread_id.strip(), ANONYMOUS),
+            )
+        return self.get(thread_id, viewer=user)
 
     def add_turn(
         self,

@@ -327,6 +327,7 @@ class ArticleWarning:
         "claims-removed",
         "fallback",
         "partial-index",
+        "identifiers-removed",
     ]
     message: str
 

@@ -25,7 +25,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal
 
 from curbside.render.json import article_to_dict
@@ -210,6 +210,28 @@ class ArticleSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "latest_status_label": self.latest_status_label}
+
+
+def redacted_version(av: ArticleVersion) -> ArticleVersion:
+    """``av`` as a viewer who may not see askers' questions gets it.
+
+    The question as typed may identify a patient ("... a patient named ...") and who asked
+    it is the asker's business: both are for reviewers and admins (``view_questions``).
+    Everyone else reads the article under its title; ``metadata["follow_up"]`` (the
+    question as asked and as searched) goes too.
+    """
+    article = av.article
+    metadata = {k: v for k, v in article.metadata.items() if k != "follow_up"}
+    return replace(av, article=replace(article, question=article.title, metadata=metadata), created_by="")
+
+
+def redacted_summary(summary: ArticleSummary) -> ArticleSummary:
+    """An article list entry without the asker's question (see :func:`redacted_version`)."""
+    return replace(summary, question=summary.title)
+
+
+def redacted_info(info: VersionInfo) -> VersionInfo:
+    return replace(info, created_by="")
 
 
 @dataclass(frozen=True)

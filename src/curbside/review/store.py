@@ -48,6 +48,7 @@ import builtins
 import hashlib
 import json
 import sqlite3
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from curbside.errors import InputError, NotFoundError, PermissionDenied
@@ -66,10 +67,13 @@ from curbside.review.records import (
     VersionInfo,
     content_hash,
     question_key,
+    redacted_info,
+    redacted_summary,
+    redacted_version,
     section_keys,
     slugify,
 )
-from curbside.review.workflow import Action, Status, next_status, parse_status, path_to, require_user
+from curbside.review.workflow import Action, Status, can, next_status, parse_status, path_to, require_user
 from curbside.types import Article
 
 if TYPE_CHECKING:
@@ -108,6 +112,11 @@ def _iso_req(seconds: float) -> str:
 
 def actor_name(user: User | None) -> str:
     return user.username if user is not None else SYSTEM_ACTOR
+
+
+def sees_questions(viewer: User | None) -> bool:
+    """Whether ``viewer`` reads askers' questions as typed, and who asked (reviewers and admins)."""
+    return viewer is not None and not viewer.disabled and can(viewer.role, "view_questions")
 
 
 def record_audit(
@@ -214,12 +223,18 @@ class ArticleStore:
             "SELECT data FROM review_versions WHERE article_id = ? AND version = ?", (article_id, version)
         ).fetchone()[0]
         slug = self._article_row(article_id)[0]
+        article = article_from_dict(json.loads(data))
+        follow_up = article.metadata.get("follow_up")
+        if isinstance(follow_up, dict) and "thread_id" in follow_up:
+            # Versions saved before the fix carried the asker's thread id; it never leaves the store.
+            clean = {k: v for k, v in follow_up.items() if k != "thread_id"}
+            article = replace(article, metadata={**article.metadata, "follow_up": clean})
         return ArticleVersion(
             article_id=article_id,
             slug=slug,
             version=version,
             status=info.status,
-            article=article_from_dict(json.loads(data)),
+            article=article,
             content_hash=info.content_hash,
             created_at=info.created_at,
             created_by=info.created_by,
@@ -231,8 +246,19 @@ class ArticleStore:
             flags=tuple(f for f in self.flags(article_id) if f.version == version),
         )
 
-    def get(self, ref: str, version: int | None = None, *, viewer: User | None = None) -> ArticleVersion:
-        """A version: by default the newest one the viewer may see (signed out: the latest approved)."""
+    def get(
+        self, ref: str, version: int | None = None, *, viewer: User | None = None, asker: bool = False
+    ) -> ArticleVersion:
+        """A version: by default the newest one the viewer may see (signed out: the latest approved).
+
+        The asker's question and the version's author are shown to reviewers and admins
+        only (:func:`sees_questions`); ``asker=True``: the caller established that the
+        viewer asked it (their own thread), so they read their own words.
+        """
+        found = self._get(ref, version, viewer)
+        return found if asker or sees_questions(viewer) else redacted_version(found)
+
+    def _get(self, ref: str, version: int | None, viewer: User | None) -> ArticleVersion:
         article_id = self.resolve(ref)
         if viewer is None:
             approved = self._approved(article_id)
@@ -268,7 +294,7 @@ class ArticleStore:
         if viewer is None:
             approved = self._approved(article_id)
             infos = [i for i in infos if i.version == approved]
-        return infos
+        return infos if sees_questions(viewer) else [redacted_info(i) for i in infos]
 
     def list(
         self,
@@ -314,18 +340,21 @@ class ArticleStore:
         params += [limit, offset]
         with self.db.lock:
             rows = self.conn.execute(sql, params).fetchall()
+        redact = (lambda s: s) if sees_questions(viewer) else redacted_summary
         return [
-            ArticleSummary(
-                id=r[0],
-                slug=r[1],
-                question=r[2],
-                title=r[3],
-                created_at=_iso_req(r[4]),
-                updated_at=_iso_req(r[5]),
-                latest_version=int(r[6]),
-                latest_status=parse_status(r[7]),
-                approved_version=r[8],
-                open_flags=int(r[9]),
+            redact(
+                ArticleSummary(
+                    id=r[0],
+                    slug=r[1],
+                    question=r[2],
+                    title=r[3],
+                    created_at=_iso_req(r[4]),
+                    updated_at=_iso_req(r[5]),
+                    latest_version=int(r[6]),
+                    latest_status=parse_status(r[7]),
+                    approved_version=r[8],
+                    open_flags=int(r[9]),
+                )
             )
             for r in rows
         ]

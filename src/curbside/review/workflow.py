@@ -28,7 +28,7 @@ API::
 Roles: ``reader`` (signed-in reader: sees unapproved versions), ``clinician``
 (also submits and resubmits articles, asks follow-ups), ``reviewer`` (Medical
 Advisory Board: also reviews, comments, resolves re-review flags, reads the
-audit log), ``admin`` (everything, and manages users).  Signed out, nobody may
+audit log and the questions as askers typed them, with who asked), ``admin`` (everything, and manages users).  Signed out, nobody may
 do any of these actions.
 """
 
@@ -53,6 +53,7 @@ Action = Literal[
     "resolve_flag",
     "view_unapproved",
     "view_audit",
+    "view_questions",
     "manage_users",
 ]
 
@@ -85,6 +86,7 @@ ACTION_LABELS: Final[dict[Action, str]] = {
     "resolve_flag": "Resolve re-review flag",
     "view_unapproved": "View unapproved versions",
     "view_audit": "View audit log",
+    "view_questions": "View askers' questions",
     "manage_users": "Manage users",
 }
 
@@ -107,6 +109,7 @@ _REVIEWER: Final[frozenset[Action]] = _CLINICIAN | {
     "comment",
     "resolve_flag",
     "view_audit",
+    "view_questions",
 }
 ROLE_ACTIONS: Final[dict[Role, frozenset[Action]]] = {
     "reader": _READER,

@@ -103,12 +103,24 @@ def check_rate(request: Request) -> None:
 
 
 def get_thread(request: Request, thread_id: str) -> Thread:
-    """A thread the caller may use: their browser's own, or one the review library lets them see."""
+    """A thread the caller may use: their browser's own, or one the review library lets them see.
+
+    A signed-out asker's thread is open to the browser whose signed cookie lists it and to
+    admins only; when that browser has since signed in, the thread becomes its account's.
+    """
+    from curbside.threads import ANONYMOUS
+
     user = current_user(request)
-    thread = state_of(request).review.threads.get(thread_id, viewer=user)
-    if user is None and not browser(request).owns(thread.id):
-        raise PermissionDenied("this conversation belongs to another browser", hint="ask your own question")
-    return thread
+    threads = state_of(request).review.threads
+    if threads.owner(thread_id) == ANONYMOUS:
+        holds = browser(request).owns(thread_id)
+        if holds and user is not None:
+            return threads.adopt(thread_id, user)
+        if not holds and (user is None or user.role != "admin"):
+            raise PermissionDenied(
+                "this conversation belongs to another browser", hint="ask your own question"
+            )
+    return threads.get(thread_id, viewer=user)
 
 
 def answer(
@@ -161,6 +173,9 @@ def streaming_job(request: Request, thread_id: str | None, question: str, audien
     # response headers, and the job (in another thread) finds the user already resolved.
     if thread_id is None:
         thread_id = start_thread(request)
+    # A model's reply as it streams is unverified text: only signed-in readers (who may read every
+    # version, verified or not) watch it; the signed-out get the verified article, or nothing.
+    watch = current_user(request) is not None
 
     def job(emit: Emit) -> None:
         emit("stage", {"stage": "started", "ms": None})
@@ -169,7 +184,7 @@ def streaming_job(request: Request, thread_id: str | None, question: str, audien
             thread_id,
             question,
             on_stage=lambda name, ms: emit("stage", {"stage": name, "ms": ms}),
-            on_token=lambda text: emit("token", {"text": text}),
+            on_token=(lambda text: emit("token", {"text": text})) if watch else None,
         )
         emit("stage", {"stage": "saved", "ms": None})
         data = result.to_json(request, audience)
@@ -193,7 +208,7 @@ def load_version(request: Request, article_id: str, version: int, *, owner: bool
     db = state_of(request).review
     user = current_user(request)
     if user is not None or not owner:
-        return db.articles.get(article_id, version, viewer=user)
+        return db.articles.get(article_id, version, viewer=user, asker=owner)
     if not state_of(request).settings.web_show_own_answers:
         return db.articles.get(article_id, version, viewer=None)  # approved versions only
     # The asking browser's own answer: visibility was decided by thread ownership above.

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
@@ -46,7 +46,7 @@ from curbside.web.security import (
     Signer,
     cookie_secure,
 )
-from curbside.web.state import WebState, browser, current_user, page_csrf, state_of
+from curbside.web.state import WebState, browser, cross_site, current_user, page_csrf, session_token, state_of
 from curbside.wording import count
 
 if TYPE_CHECKING:
@@ -127,6 +127,22 @@ def create_app(
     _mount_api_docs(app)
 
     @app.middleware("http")
+    async def refuse_cross_site(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Before any route runs, so a refused request changes nothing and sets no cookie.  A bearer
+        # token is a script's credential (a browser never attaches one by itself): no origin to check.
+        token, from_cookie = session_token(request)
+        if request.method not in SAFE_METHODS and (token is None or from_cookie):
+            why = cross_site(request)
+            if why is not None:
+                exc = PermissionDenied(
+                    f"cross-site request refused ({why})", hint="use this site's own pages"
+                )
+                return error_response(request, 403, exc.message, exc.hint, "PermissionDenied", exc)
+        return await call_next(request)
+
+    @app.middleware("http")
     async def headers_and_cookie(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
@@ -138,7 +154,9 @@ def create_app(
         if request.url.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
         b = getattr(request.state, "browser", None)
-        if b is not None and b.changed:
+        # Not on a refusal: a forged request that reached us without our cookies must not replace
+        # the browser's own cookie (and with it its threads and CSRF token).
+        if b is not None and b.changed and response.status_code < 400:
             response.set_cookie(
                 BROWSER_COOKIE,
                 b.dump(state_of(request).signer),
@@ -176,6 +194,10 @@ def create_app(
     app.include_router(pages.router)
     app.add_middleware(HeadAsGet)
     return app
+
+
+#: Methods that change nothing (the routes keep it so); every other one is checked for its origin.
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def wants_page(request: Request) -> bool:

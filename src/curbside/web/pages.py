@@ -28,7 +28,7 @@ from curbside.web import answers
 from curbside.web.app import render
 from curbside.web.evidence import cited_documents, claim_evidence, parse_spans, record_view
 from curbside.web.security import SESSION_COOKIE, set_session_cookie
-from curbside.web.state import check_csrf, current_user, session_token, state_of
+from curbside.web.state import check_form, current_user, session_token, state_of
 from curbside.web.views import (
     AUDIENCES,
     article_body,
@@ -149,7 +149,7 @@ def ask_page(request: Request, q: Annotated[str, Query(max_length=2000)] = "") -
 
 @router.post("/ask")
 def ask_form(request: Request, question: Text, csrf: Token = "") -> Response:
-    check_csrf(request, csrf)
+    check_form(request, csrf)
     answers.check_rate(request)
     result = answers.answer(request, None, question)
     return _see_other(result.url)
@@ -183,7 +183,7 @@ def thread_turn(request: Request, thread_id: str, ordinal: int, audience: str | 
 def follow_up_form(
     request: Request, thread_id: str, question: Text, csrf: Token = "", audience: Text = "clinician"
 ) -> Response:
-    check_csrf(request, csrf)
+    check_form(request, csrf)
     answers.check_rate(request)
     answers.get_thread(request, thread_id)
     result = answers.answer(request, thread_id, question)
@@ -195,7 +195,7 @@ def article_follow_up(
     request: Request, ref: str, question: Text, csrf: Token = "", audience: Text = "clinician"
 ) -> Response:
     """A follow-up from a published article page: a new thread whose first turn is that article."""
-    check_csrf(request, csrf)
+    check_form(request, csrf)
     answers.check_rate(request)
     av = api.get_article(ref, viewer=current_user(request), db=state_of(request).review)
     thread_id = answers.start_thread(request)
@@ -293,7 +293,7 @@ def signin(
     csrf: Token = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    check_csrf(request, csrf)
+    check_form(request, csrf)
     state = state_of(request)
     try:
         session = state.review.accounts.login(username, password, hours=state.settings.session_hours)
@@ -312,7 +312,7 @@ def signin(
 
 @router.post("/signout")
 def signout(request: Request, csrf: Token = "") -> Response:
-    check_csrf(request, csrf)
+    check_form(request, csrf)
     token, _ = session_token(request)
     if token:
         api.logout(token, db=state_of(request).review)
@@ -404,7 +404,7 @@ def review_action(
     comment: Annotated[str, Form(max_length=10_000)] = "",
     section: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    check_csrf(request, csrf)
+    check_form(request, csrf)
     name = parse_action(action)
     user = answers.require_user(request, name)
     av = api.review_article(
@@ -428,7 +428,7 @@ def review_comment(
     csrf: Token = "",
     section: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    check_csrf(request, csrf)
+    check_form(request, csrf)
     user = answers.require_user(request, "comment")
     db = state_of(request).review
     if not body.strip():

@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 
@@ -125,17 +126,34 @@ def page_csrf(request: Request) -> str:
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
-    """Refuse a state-changing request that rides on this site's cookies without the browser's CSRF token.
+    """Refuse a JSON API call that rides on this site's cookies without the browser's CSRF token.
 
     A request with a bearer token, or with no cookies of ours at all, carries
-    no ambient authority a forged request could borrow, so it needs no token.
+    no ambient authority a forged request could borrow, so it needs no token
+    (a cross-site browser request is refused before this, by its origin:
+    :func:`cross_site`).  Forms use :func:`check_form`.
     """
     token, from_cookie = session_token(request)
     if token and not from_cookie:
         return
     if BROWSER_COOKIE not in request.cookies and SESSION_COOKIE not in request.cookies:
         return
-    submitted = submitted or request.headers.get("x-csrf-token")
+    _check_token(request, submitted or request.headers.get("x-csrf-token"))
+
+
+def check_form(request: Request, submitted: str | None) -> None:
+    """Refuse a form post without this browser's CSRF token, cookies or not.
+
+    A cross-site form carries no cookies of ours (SameSite=Lax keeps them off a
+    cross-site POST), so exempting cookie-less posts let another site sign a
+    victim in to an attacker's account or sign them out.  Every page that holds
+    a form first sets the browser cookie, whose id the token is bound to: the
+    token is a pre-session token for the sign-in form too.
+    """
+    _check_token(request, submitted)
+
+
+def _check_token(request: Request, submitted: str | None) -> None:
     if not csrf_ok(state_of(request).signer, browser(request).id, submitted):
         raise PermissionDenied(
             "the form's CSRF token is missing or does not match this browser",
@@ -150,3 +168,27 @@ def client_key(request: Request) -> str:
         return f"user:{user.username}"
     host = request.client.host if request.client else "unknown"
     return f"ip:{host}"
+
+
+#: Fetch metadata values of a request from this origin: same-origin, or typed/bookmarked by the user.
+_OWN_SITE = frozenset({"same-origin", "none"})
+
+
+def cross_site(request: Request) -> str | None:
+    """Why a state-changing browser request comes from another origin, or ``None`` when it does not.
+
+    Browsers send ``Sec-Fetch-Site`` with every request, and ``Origin`` with every
+    POST; either naming another origin (a sibling host or port included) is
+    refused, whatever cookies or tokens came with it.  Scripts and ``curl`` send
+    neither, and are judged by their credentials alone.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site.lower() not in _OWN_SITE:
+        return f"Sec-Fetch-Site: {site}"
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None
+    host = request.headers.get("host", request.url.netloc)
+    if origin.lower() == "null" or urlsplit(origin).netloc.lower() != host.lower():
+        return f"Origin: {origin}"
+    return None

@@ -109,7 +109,8 @@ def page_parts(
     escaped, so it cannot contain that tag): the page puts the review status
     line right under the title.
     """
-    key = ("page", av.article_id, str(av.version), av.content_hash, audience)
+    # The question is part of the key: reviewers read it as asked, everyone else under the title.
+    key = ("page", av.article_id, str(av.version), av.content_hash, audience, av.article.question)
     found = cache.get(key)
     if found is not None:
         parts: tuple[Markup, Markup, list[dict[str, str]]] = found
@@ -123,7 +124,15 @@ def page_parts(
 
 def article_json(cache: RenderCache, av: ArticleVersion, audience: Audience) -> dict[str, Any]:
     """A version's article as JSON data worded for ``audience`` (cached like :func:`page_parts`)."""
-    key = ("json", av.article_id, str(av.version), av.content_hash, audience)
+    key = (
+        "json",
+        av.article_id,
+        str(av.version),
+        av.content_hash,
+        audience,
+        av.article.question,
+        av.created_by,
+    )
     found = cache.get(key)
     if found is not None:
         data: dict[str, Any] = found

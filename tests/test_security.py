@@ -1,0 +1,294 @@
+"""Security findings S1-S8 and the hardening of issue 17, each pinned by a test through the ASGI app.
+
+Every test here failed on the code before the fix (the note on the issue lists them); the Chromium
+checks of S1 and S3 live in tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from _web import PASSWORD, add_users, build_settings
+from curbside.config import Settings
+from curbside.web import create_app
+from curbside.web.security import BROWSER_COOKIE, SESSION_COOKIE
+from curbside.web.streaming import parse_sse
+
+QUESTION = "What are the causes of leukopenia?"
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = build_settings(tmp_path_factory.mktemp("security-corpus"))
+    add_users(settings)
+    return settings
+
+
+@pytest.fixture
+def web_settings(built: Settings, tmp_path: Path) -> Settings:
+    db = tmp_path / "store.db"
+    shutil.copy(built.db, db)
+    return built.model_copy(update={"db": str(db), "data_dir": tmp_path / "data"})
+
+
+@pytest.fixture
+def app(web_settings: Settings) -> Iterator[FastAPI]:
+    application = create_app(web_settings)
+    with TestClient(application):
+        yield application
+
+
+def csrf_of(c: TestClient, path: str = "/") -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', c.get(path, headers=HTML).text)
+    assert m is not None
+    return m.group(1)
+
+
+def api_ask(c: TestClient, question: str = QUESTION) -> dict[str, Any]:
+    headers = {"X-CSRF-Token": csrf_of(c)} if c.cookies else {}
+    r = c.post("/api/v1/ask", json={"question": question}, headers=headers)
+    assert r.status_code == 200, r.text
+    data: dict[str, Any] = r.json()
+    return data
+
+
+def signed_in(app: FastAPI, username: str) -> TestClient:
+    """A browser signed in through the sign-in form (cookie session)."""
+    c = TestClient(app, headers=HTML, follow_redirects=False)
+    r = c.post(
+        "/signin",
+        data={"username": username, "password": PASSWORD, "csrf_token": csrf_of(c, "/signin"), "next": "/"},
+    )
+    assert r.status_code == 303, r.text
+    return c
+
+
+def bearer(app: FastAPI, username: str) -> dict[str, str]:
+    r = TestClient(app).post("/api/v1/session", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+# --- S1: anonymous threads belong to their browser (and admins) --------------------------------------
+
+
+def test_s1_thread_ids_never_appear_in_article_data(app: FastAPI) -> None:
+    asker = TestClient(app)
+    thread_id = api_ask(asker)["thread_id"]
+    slug = "causes-of-leukopenia"
+    reader = bearer(app, "reader")
+    seen = TestClient(app).get(f"/api/v1/articles/{slug}", headers=reader)
+    assert seen.status_code == 200 and thread_id not in seen.text
+    versions = TestClient(app).get(f"/api/v1/articles/{slug}/versions", headers=reader)
+    assert thread_id not in versions.text
+    listed = TestClient(app).get("/api/v1/articles", headers=reader)
+    assert thread_id not in listed.text
+    page = signed_in(app, "reader").get(f"/articles/{slug}")
+    assert page.status_code == 200 and thread_id not in page.text
+    # Once approved, everyone reads it: still no thread id.
+    reviewer = bearer(app, "reviewer")
+    r = TestClient(app).post(f"/api/v1/articles/{slug}/review", json={"action": "approve"}, headers=reviewer)
+    assert r.status_code == 200, r.text
+    assert thread_id not in TestClient(app).get(f"/api/v1/articles/{slug}").text
+
+
+def test_s1_signed_in_accounts_cannot_read_or_write_an_anonymous_thread(app: FastAPI) -> None:
+    asker = TestClient(app)
+    thread_id = api_ask(asker)["thread_id"]
+    for role in ("reader", "clinician", "reviewer"):
+        headers = bearer(app, role)
+        assert TestClient(app).get(f"/api/v1/threads/{thread_id}", headers=headers).status_code == 403
+        follow = TestClient(app).post(
+            f"/api/v1/threads/{thread_id}/follow-up", json={"question": "And in adults?"}, headers=headers
+        )
+        assert follow.status_code == 403
+        page = signed_in(app, role).get(f"/threads/{thread_id}/1")
+        assert page.status_code == 403
+    # The victim's thread is untouched, and still theirs.
+    thread = asker.get(f"/api/v1/threads/{thread_id}").json()
+    assert len(thread["turns"]) == 1
+    # Admins may read it (support and moderation).
+    admin = bearer(app, "admin")
+    assert TestClient(app).get(f"/api/v1/threads/{thread_id}", headers=admin).status_code == 200
+
+
+def test_s1_the_asking_browser_keeps_its_thread_after_signing_in(app: FastAPI) -> None:
+    browser = TestClient(app, headers=HTML, follow_redirects=False)
+    thread_id = api_ask(browser)["thread_id"]
+    r = browser.post(
+        "/signin",
+        data={"username": "clinician", "password": PASSWORD, "csrf_token": csrf_of(browser, "/signin")},
+    )
+    assert r.status_code == 303
+    assert browser.get(f"/threads/{thread_id}/1").status_code == 200
+    follow = browser.post(
+        f"/api/v1/threads/{thread_id}/follow-up",
+        json={"question": "And in children?"},
+        headers={"X-CSRF-Token": csrf_of(browser)},
+    )
+    assert follow.status_code == 200, follow.text
+    # The thread is now the account's: another signed-in account still cannot open it.
+    other = bearer(app, "reader")
+    assert TestClient(app).get(f"/api/v1/threads/{thread_id}", headers=other).status_code == 403
+
+
+# --- S2: questions are the editorial team's ----------------------------------------------------------
+
+
+def test_s2_question_text_and_asker_are_for_reviewers_and_admins_only(app: FastAPI) -> None:
+    asker = TestClient(app)
+    slug = api_ask(asker, "What are the causes of leukopenia in the elderly?")["slug"]
+    for role in ("reader", "clinician"):
+        headers = bearer(app, role)
+        article = TestClient(app).get(f"/api/v1/articles/{slug}", headers=headers).json()
+        assert article["article"]["question"] == article["article"]["title"]
+        assert article["created_by"] == "" and "follow_up" not in article["article"]["metadata"]
+        listed = TestClient(app).get("/api/v1/articles", headers=headers).json()["articles"]
+        assert all(a["question"] == a["title"] for a in listed)
+        versions = TestClient(app).get(f"/api/v1/articles/{slug}/versions", headers=headers).json()
+        assert all(v["created_by"] == "" for v in versions["versions"])
+        home = signed_in(app, role).get("/").text
+        assert "in the elderly?" not in home  # the cards show titles, not questions
+    reviewer = bearer(app, "reviewer")
+    seen = TestClient(app).get(f"/api/v1/articles/{slug}", headers=reviewer).json()
+    assert seen["article"]["question"] == "What are the causes of leukopenia in the elderly?"
+    assert seen["created_by"] == "system"
+
+
+def test_s2_identifying_details_are_removed_before_saving_and_the_asker_is_told(app: FastAPI) -> None:
+    asker = TestClient(app)
+    data = api_ask(asker, "What are the causes of leukopenia in a patient named John Smith, DOB 03/04/1961?")
+    assert "John" not in json.dumps(data) and "1961" not in json.dumps(data)
+    assert (
+        data["question"]
+        == "What are the causes of leukopenia in a patient named [name], DOB [date of birth]?"
+    )
+    codes = {w["code"]: w["message"] for w in data["article"]["warnings"]}
+    assert "a name and a date of birth were removed" in codes["identifiers-removed"].lower()
+    reviewer = bearer(app, "reviewer")
+    for path in ("/api/v1/articles", "/api/v1/review/queue"):
+        assert "Smith" not in TestClient(app).get(path, headers=reviewer).text
+    # The ask box says where questions go before anything is typed.
+    assert "editorial team" in asker.get("/", headers=HTML).text
+
+
+def test_s2_keep_stores_questions_as_typed(web_settings: Settings) -> None:
+    settings = web_settings.model_copy(update={"question_identifiers": "keep"})
+    with TestClient(create_app(settings)) as c:
+        data = api_ask(c, "Leukopenia in Mrs. Jones?")
+        assert data["question"] == "Leukopenia in Mrs. Jones?"
+        assert not [w for w in data["article"]["warnings"] if w["code"] == "identifiers-removed"]
+
+
+# --- S3: cross-site sign-in and sign-out ---------------------------------------------------------------
+
+
+def test_s3_sign_in_needs_the_pre_session_token(app: FastAPI) -> None:
+    # What a cross-site form gets to send: SameSite=Lax keeps our cookies off a cross-site POST.
+    bare = TestClient(app, headers=HTML, follow_redirects=False)
+    r = bare.post("/signin", data={"username": "reader", "password": PASSWORD})
+    assert r.status_code == 403
+    assert SESSION_COOKIE not in r.headers.get("set-cookie", "")
+    assert BROWSER_COOKIE not in r.headers.get("set-cookie", "")  # no cookie replaced either
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # another app on a sibling host or port is another origin
+        {"Origin": "null"},
+    ],
+)
+def test_s3_cross_origin_posts_are_refused_even_with_a_valid_token(
+    app: FastAPI, headers: dict[str, str]
+) -> None:
+    c = TestClient(app, headers=HTML, follow_redirects=False)
+    token = csrf_of(c, "/signin")
+    r = c.post(
+        "/signin", data={"username": "reader", "password": PASSWORD, "csrf_token": token}, headers=headers
+    )
+    assert r.status_code == 403 and SESSION_COOKIE not in r.headers.get("set-cookie", "")
+    api = TestClient(app).post("/api/v1/ask", json={"question": QUESTION}, headers=headers)
+    assert api.status_code == 403  # a cross-site fetch to the JSON API, cookies or not
+    ok = c.post(
+        "/signin",
+        data={"username": "reader", "password": PASSWORD, "csrf_token": token},
+        headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert ok.status_code == 303
+
+
+def test_s3_sign_out_needs_the_token_and_revokes_the_session(app: FastAPI) -> None:
+    victim = signed_in(app, "admin")
+    session = victim.cookies[SESSION_COOKIE]
+    # A cross-site form: no cookies travel with it, so nothing ties it to the victim's browser.
+    forged = TestClient(app, headers=HTML, follow_redirects=False).post("/signout")
+    assert forged.status_code == 403
+    assert (
+        TestClient(app).get("/api/v1/me", headers={"Authorization": f"Bearer {session}"}).status_code == 200
+    )
+    r = victim.post("/signout", data={"csrf_token": csrf_of(victim)})
+    assert r.status_code == 303
+    # Signed out means revoked on the server, not only a deleted cookie.
+    assert (
+        TestClient(app).get("/api/v1/me", headers={"Authorization": f"Bearer {session}"}).status_code == 401
+    )
+
+
+def test_s3_cookie_less_api_clients_still_work(app: FastAPI) -> None:
+    # curl and scripts send no Origin and no cookies: no ambient authority to borrow, no token needed.
+    assert TestClient(app).post("/api/v1/ask", json={"question": QUESTION}).status_code == 200
+
+
+# --- S5: unverified model output never streams to the signed-out ----------------------------------------
+
+
+@pytest.fixture
+def llm_app(web_settings: Settings) -> Iterator[FastAPI]:
+    from curbside.registry import get_registry
+    from curbside.synthesis.llm import LLMSynthesizer
+    from curbside.testing import FakeChatBackend
+
+    def reply(messages: Any, schema: dict[str, Any] | None) -> str:
+        assert schema is not None
+        return json.dumps({k: [] for k, v in schema["properties"].items() if v.get("type") == "array"})
+
+    get_registry().add(
+        "synthesizer", "test-security-llm", lambda s: LLMSynthesizer(s, backend=FakeChatBackend(reply))
+    )
+    yield create_app(web_settings, synthesizer="test-security-llm")
+
+
+@pytest.mark.parametrize("show_own", [True, False])
+def test_s5_signed_out_streams_carry_no_model_tokens(llm_app: FastAPI, show_own: bool) -> None:
+    llm_app.state.curbside.settings = llm_app.state.curbside.settings.model_copy(
+        update={"web_show_own_answers": show_own}
+    )
+    with TestClient(llm_app) as c:
+        events = parse_sse(c.post("/api/v1/ask/stream", json={"question": QUESTION}).text)
+    assert events[-2][0] == "article"
+    assert [e for e, _ in events if e == "token"] == []
+    if not show_own:
+        assert [e for e, _ in events if e in ("section", "bottom_line", "references")] == []
+
+
+def test_s5_signed_in_readers_may_watch_the_model_write(llm_app: FastAPI) -> None:
+    with TestClient(llm_app) as c:
+        events = parse_sse(
+            c.post(
+                "/api/v1/ask/stream", json={"question": QUESTION}, headers=bearer(llm_app, "clinician")
+            ).text
+        )
+    assert [e for e, _ in events if e == "token"]
