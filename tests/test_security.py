@@ -292,3 +292,19 @@ def test_s5_signed_in_readers_may_watch_the_model_write(llm_app: FastAPI) -> Non
             ).text
         )
     assert [e for e, _ in events if e == "token"]
+
+
+# --- S4: injected instructions are not evidence -------------------------------------------------------
+
+
+def test_s4_an_injected_source_is_not_cited_and_the_page_warns_and_flags_it(app: FastAPI) -> None:
+    data = api_ask(TestClient(app))
+    article = data["article"]
+    assert "pmid:91000004" not in {r["document_id"] for r in article["references"]}
+    warning = next(w for w in article["warnings"] if w["code"] == "suspect-source")
+    assert "pmid:91000004" in warning["message"]
+    reviewer = signed_in(app, "reviewer")
+    page = reviewer.get(f"/review/{data['article_id']}").text
+    assert "pmid:91000004" in page and "addressed to a language model" in page
+    record = TestClient(app).get("/records/pmid:91000004", headers=HTML).text
+    assert 'id="flagged"' in record

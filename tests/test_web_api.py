@@ -504,8 +504,8 @@ def test_prompt_injection_in_a_source_never_reaches_the_system_prompt(
         assert [m.content for m in system] == [system_prompt()]  # fixed text, the same for every question
         assert INJECTION.split(".")[0] not in system[0].content
         evidence = "\n".join(m.content for m in call.messages if m.role != "system")
-        passages = evidence.split("<passages>", 1)[1].split("</passages>", 1)[0]
-        assert "Ignore previous instructions" in passages  # the injected text is only ever evidence
+        # The injected record is screened out before any model sees it (issue 17, S4).
+        assert "Ignore previous instructions" not in evidence and "<passages>" in evidence
         ids = re.findall(r"^\[(\d+\.\d+)\]", evidence, flags=re.M)
         assert call.schema == constrain_cites(
             answer_schema("causes"), ids

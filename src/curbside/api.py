@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +30,7 @@ from curbside.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.store import open_store
 from curbside.store.base import Store, StoreStats
 from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
+from curbside.wording import count
 
 if TYPE_CHECKING:
     from curbside.review.accounts import Session, User
@@ -369,6 +370,7 @@ def ask(
             deeper = retriever.search(query, 4 * k, config=config)
             hits += [h for h in deeper if is_title_chunk(h.chunk) and h.chunk.id not in seen]
         timings.update({f"retrieve.{n}": round(v, 2) for n, v in stages.items()})
+        hits, blocked = _screen_hits(hits)
         t = lap("retrieve", t)
         if on_token is not None and "on_token" in inspect.signature(synth.synthesize).parameters:
             # Streaming synthesizers (llm) take on_token; the Synthesizer protocol does not require it.
@@ -376,7 +378,7 @@ def ask(
         else:
             draft = synth.synthesize(query, hits)
         t = lap("synthesize", t)
-        verified = verify_article(draft, embedder=retriever.embedder)
+        verified = verify_article(draft, embedder=retriever.embedder, blocked=blocked)
         t = lap("verify", t)
         documents = {h.document.id: h.document for h in hits}
         article = finalize(verified, documents)
@@ -396,7 +398,38 @@ def ask(
         article = replace(article, metadata=metadata)
         if removed is not None:
             article = replace(article, warnings=(*article.warnings, removed))
+        if blocked:
+            article = with_warning(article, "suspect-source", _blocked_message(blocked))
         return with_warning(article, "partial-index", coverage_warning) if coverage_warning else article
+
+
+def _screen_hits(hits: list[Hit]) -> tuple[list[Hit], dict[str, str]]:
+    """``hits`` without records that address a language model, and those records' ids with why.
+
+    Such a record is not evidence (:mod:`curbside.screening`): no synthesizer sees it, and the
+    verifier removes any claim that cites it anyway.
+    """
+    from curbside.screening import describe, screen_document
+
+    blocked: dict[str, str] = {}
+    kept = []
+    for hit in hits:
+        found = screen_document(hit.document)
+        if found:
+            blocked[hit.document.id] = describe(found)
+        else:
+            kept.append(hit)
+    return kept, blocked
+
+
+def _blocked_message(blocked: Mapping[str, str]) -> str:
+    one = len(blocked) == 1
+    return (
+        f"{count(len(blocked), 'retrieved records')} ({', '.join(sorted(blocked))}) "
+        f"{'contains' if one else 'contain'} text addressed to a language model rather than to readers "
+        f"(possible prompt injection) and {'was' if one else 'were'} not used. Reviewers: check "
+        f"{'this record' if one else 'these records'} before trusting {'its' if one else 'their'} source."
+    )
 
 
 def _deidentified(question: str, settings: Settings) -> tuple[str, ArticleWarning | None]:

@@ -58,6 +58,7 @@ from curbside.ingest import (
     file_digest,
 )
 from curbside.registry import get_registry
+from curbside.screening import flag_documents
 from curbside.sources.base import FileSourceType
 from curbside.store.base import Batch, FileProgress, Store
 
@@ -221,12 +222,14 @@ def _write_file(
     """Write the batches of one file as its worker sends them; the file's report at the end."""
     fp = job.progress
     name = str(job.path)
+    flagged: list[tuple[str, str]] = []
     while True:
         message = _receive(out, process, name)
         kind = message[0]
         if kind == "batch":
             parts: BatchParts = message[1]
             report.result.add(store.write_batch(Batch(fp, *parts)))
+            flagged += flag_documents(parts[0])
             notify(Progress(name, fp.records_done, message[2], job.size))
         elif kind == "done":
             store.finish_file(fp)
@@ -238,11 +241,19 @@ def _write_file(
                 fp.documents,
                 fp.deletions,
                 fp.malformed,
+                flagged=flagged,
             )
         elif kind == "failed":
             notify(Progress(name, fp.records_done, event="failed", message=message[1]))
             return InputReport(
-                name, job.source_type, "failed", fp.documents, fp.deletions, fp.malformed, error=message[1]
+                name,
+                job.source_type,
+                "failed",
+                fp.documents,
+                fp.deletions,
+                fp.malformed,
+                error=message[1],
+                flagged=flagged,
             )
         else:
             raise WorkerError(f"the worker parsing {name} failed:\n{message[1]}")

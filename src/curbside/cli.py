@@ -121,6 +121,13 @@ def _print_ingest(report: IngestReport, as_json: bool) -> None:
         err_console.print(
             f"[yellow]skipped malformed record[/] {escape(p.source)} ({p.position}): {escape(p.message)}"
         )
+    for i in report.inputs:
+        for doc_id, why in i.flagged:
+            err_console.print(
+                f"[yellow]flagged[/] {doc_id}: text addressed to a language model ({escape(why)}); "
+                "stored, never cited",
+                highlight=False,
+            )
     for i in report.failed:
         err_console.print(f"[red]failed:[/] {escape(i.error or '')}")
 
@@ -213,10 +220,19 @@ def show(ctx: Context, doc_id: str, as_json: bool, with_chunks: bool) -> None:
             data["chunks"] = [asdict(c) for c in chunks]
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
+    from curbside.screening import describe, screen_document
+
     console = Console()
-    console.print(f"[bold]{doc.title}[/]")
+    console.print(f"[bold]{escape(doc.title)}[/]")
     meta = [doc.journal or doc.issuer or "", str(doc.year or ""), doc.kind]
-    console.print(" · ".join(m for m in meta if m))
+    console.print(escape(" · ".join(m for m in meta if m)))
+    flagged = screen_document(doc)
+    if flagged:
+        console.print(
+            f"[bold yellow]FLAGGED[/] contains text addressed to a language model ({escape(describe(flagged))}): "
+            "never cited in answers",
+            highlight=False,
+        )
     ids = ", ".join(f"{k}: {v}" for k, v in sorted(doc.identifiers.items()))
     console.print(f"[dim]{doc.id}  {ids}[/]")
     if doc.retracted:

@@ -25,6 +25,7 @@ from typing import Literal
 from curbside.config import Settings
 from curbside.errors import CurbsideError, InputError, SourceError
 from curbside.registry import get_registry
+from curbside.screening import flag_documents
 from curbside.sources.base import FileSourceType, Source
 from curbside.store.base import Batch, BatchResult, FileProgress, Store
 from curbside.types import Deletion, Document, Malformed, Record
@@ -54,6 +55,8 @@ class InputReport:
     deletions: int = 0
     malformed: int = 0
     error: str | None = None
+    # (document id, why): records holding text addressed to a language model; stored, never cited.
+    flagged: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -220,15 +223,24 @@ def ingest_source(
         )
     )
 
+    flagged: list[tuple[str, str]] = []
     try:
         for documents, deletions, malformed, records in batched(source.records(), skip, settings.batch_size):
             result.add(store.write_batch(Batch(fp, documents, deletions, malformed, records)))
+            flagged += flag_documents(documents)
             notify(Progress(source.name, fp.records_done, getattr(source, "position", None), size))
     except SourceError as exc:
         # The good records read before the failure were delivered (and written) first.
         notify(Progress(source.name, fp.records_done, event="failed", message=str(exc)))
         return InputReport(
-            source.name, source_type, "failed", fp.documents, fp.deletions, fp.malformed, error=str(exc)
+            source.name,
+            source_type,
+            "failed",
+            fp.documents,
+            fp.deletions,
+            fp.malformed,
+            error=str(exc),
+            flagged=flagged,
         )
     store.finish_file(fp)
     notify(Progress(source.name, fp.records_done, size, size, event="done"))
@@ -239,6 +251,7 @@ def ingest_source(
         fp.documents,
         fp.deletions,
         fp.malformed,
+        flagged=flagged,
     )
 
 

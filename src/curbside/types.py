@@ -328,6 +328,7 @@ class ArticleWarning:
         "fallback",
         "partial-index",
         "identifiers-removed",
+        "suspect-source",
     ]
     message: str
 

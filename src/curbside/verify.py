@@ -58,6 +58,7 @@ from curbside.chunking import split_sentences
 from curbside.embeddings import Embedder
 from curbside.errors import InputError, ModelError
 from curbside.questions import americanise
+from curbside.screening import describe, screen
 from curbside.synthesis.sentences import SUMMARY_CATEGORY, quoted_title
 from curbside.types import Article, ArticleSection, Citation, Claim, Verdict
 from curbside.wording import count
@@ -520,11 +521,35 @@ def _cosines(
 
 
 def _verify_many(
-    claims: Sequence[Claim], embedder: Embedder | None, thresholds: VerifyThresholds
+    claims: Sequence[Claim],
+    embedder: Embedder | None,
+    thresholds: VerifyThresholds,
+    blocked: Mapping[str, str] | None = None,
 ) -> list[Claim]:
     cands = [_candidates(c) for c in claims]
     cosines = _cosines(embedder, claims, cands)
-    return [_judge(c, cs, cos, thresholds) for c, cs, cos in zip(claims, cands, cosines, strict=True)]
+    judged = [_judge(c, cs, cos, thresholds) for c, cs, cos in zip(claims, cands, cosines, strict=True)]
+    return [_refuse_injected(c, blocked or {}) for c in judged]
+
+
+def _refuse_injected(claim: Claim, blocked: Mapping[str, str]) -> Claim:
+    """``claim`` unsupported when it, or what it cites, addresses a language model (prompt injection).
+
+    Quote fidelity says nothing here: an injected sentence is quoted faithfully.
+    ``blocked`` maps document ids the caller screened out to why.
+    """
+    why = next((f"{d}: {blocked[d]}" for d in claim.document_ids if d in blocked), None)
+    if why is None:
+        for text in (claim.text, *(c.quote for c in claim.citations)):
+            found = screen(text)
+            if found:
+                why = describe(found)
+                break
+    if why is None:
+        return claim
+    return replace(
+        claim, verdict="unsupported", support=0.0, note=f"cites text addressed to a language model ({why})"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -540,7 +565,11 @@ def verify_claim(
 
 
 def verify_article(
-    article: Article, *, embedder: Embedder | None = None, thresholds: VerifyThresholds = DEFAULT_THRESHOLDS
+    article: Article,
+    *,
+    embedder: Embedder | None = None,
+    thresholds: VerifyThresholds = DEFAULT_THRESHOLDS,
+    blocked: Mapping[str, str] | None = None,
 ) -> Article:
     """Verify every claim of ``article`` and return a new article.
 
@@ -548,6 +577,8 @@ def verify_article(
     :attr:`Article.removed_claims` (keeping their verdict and note); a section
     left without claims is dropped.  Sections curbside writes itself
     (:data:`AUTHORED_SECTION_KEYS`) are passed through unverified.
+    A claim citing a record in ``blocked`` (id -> why), or whose text or cited
+    quote addresses a language model (:mod:`curbside.screening`), is removed.
     ``metadata["verification"]`` records the counts, ``citation_precision``
     (supported / checked), the thresholds and the embedder's name.
     """
@@ -556,7 +587,7 @@ def verify_article(
     claims = [c for c in article.bottom_line if c.category != SUMMARY_CATEGORY]
     for section in article.sections:
         claims.extend(_checkable(section))
-    verified = _verify_many(claims, embedder, thresholds)
+    verified = _verify_many(claims, embedder, thresholds, blocked)
     results = iter(verified)
     removed: list[Claim] = []
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 from curbside.chunking import split_sentences
 from curbside.evidence import document_label
 from curbside.render._common import pubmed_url, safe_url
+from curbside.screening import describe, screen_document
 from curbside.types import SECTION_SEPARATOR, Article, Citation, Claim, Document
 
 #: Sentences shown on each side of a quoted span.
@@ -183,4 +184,5 @@ def record_view(doc: Document, spans: Sequence[Span]) -> dict[str, Any]:
         "link": pubmed_url(doc.pmid) or safe_url(doc.url),
         "pmid": doc.pmid,
         "highlighted": len(spans),
+        "flagged": describe(screen_document(doc)),
     }
