@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from _web import PASSWORD, add_users, build_settings
+from curbside import api
 from curbside.config import Settings
 from curbside.web import create_app
 from curbside.web.security import BROWSER_COOKIE, SESSION_COOKIE
@@ -308,3 +309,148 @@ def test_s4_an_injected_source_is_not_cited_and_the_page_warns_and_flags_it(app:
     assert "pmid:91000004" in page and "addressed to a language model" in page
     record = TestClient(app).get("/records/pmid:91000004", headers=HTML).text
     assert 'id="flagged"' in record
+
+
+# --- S8: ingest and serve the same SQLite file ------------------------------------------------------------
+
+
+def test_s8_web_requests_all_succeed_while_an_ingest_writes_the_same_file(
+    web_settings: Settings, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from curbside.types import Document, Section
+
+    records = tmp_path / "many.jsonl"
+    with records.open("w", encoding="utf-8") as out:
+        for n in range(40_000):
+            doc = Document(
+                id=f"pmid:{95_000_000 + n}",
+                title=f"Neutrophil counts in cohort {n}",
+                sections=(
+                    Section(f"Leukopenia was seen in {n % 97} of 100 adults in cohort {n}.", "RESULTS"),
+                ),
+                identifiers={"pmid": str(95_000_000 + n)},
+            )
+            out.write(json.dumps(doc.to_dict()) + "\n")
+    env = {**os.environ, "CURBSIDE_DB": web_settings.db, "CURBSIDE_DATA_DIR": str(web_settings.data_dir)}
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "curbside", "ingest", str(records)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    app = create_app(web_settings.model_copy(update={"web_ask_rate": 10_000.0, "web_ask_burst": 10_000}))
+    failures: list[str] = []
+    done = {"requests": 0}
+
+    def visitor(n: int) -> None:
+        c = TestClient(app, raise_server_exceptions=False)
+        while ingest.poll() is None or done["requests"] < 40:
+            r = c.post("/api/v1/ask", json={"question": f"What are the causes of leukopenia in cohort {n}?"})
+            answers = [r, c.get("/api/v1/articles")]
+            if r.status_code == 200:
+                thread = r.json()["thread_id"]
+                answers.append(c.get(f"/api/v1/threads/{thread}"))
+                answers.append(
+                    c.post(f"/api/v1/threads/{thread}/follow-up", json={"question": "And in children?"})
+                )
+            for answer in answers:
+                done["requests"] += 1
+                if answer.status_code >= 500:
+                    failures.append(f"{answer.status_code} {answer.text[:200]}")
+            if done["requests"] > 2000:
+                break
+
+    threads = [threading.Thread(target=visitor, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    _, err = ingest.communicate(timeout=300)
+    assert ingest.returncode == 0, err.decode()
+    assert done["requests"] >= 40 and failures == []
+    # Every saved version has the thread turn that asked for it.
+    from curbside.review.db import open_review_db
+
+    with open_review_db(web_settings) as db:
+        orphans = db.conn.execute(
+            "SELECT count(*) FROM review_versions v WHERE NOT EXISTS "
+            "(SELECT 1 FROM thread_turns t WHERE t.article_id = v.article_id AND t.version = v.version)"
+        ).fetchone()[0]
+    assert orphans == 0
+
+
+def test_s8_an_answer_is_saved_with_its_turn_or_not_at_all(
+    web_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curbside.review.db import open_review_db
+    from curbside.threads import ThreadStore
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(ThreadStore, "add_turn", broken)
+    with pytest.raises(RuntimeError):
+        api.follow_up(None, QUESTION, settings=web_settings)
+    with open_review_db(web_settings) as db:
+        assert db.conn.execute("SELECT count(*) FROM review_versions").fetchone()[0] == 0
+        assert db.conn.execute("SELECT count(*) FROM threads").fetchone()[0] == 0
+
+
+def test_s8_a_write_never_fails_on_another_threads_unfinished_read(tmp_path: Path) -> None:
+    import sqlite3
+    import threading
+
+    from curbside.review.db import ReviewDB
+
+    db = ReviewDB(tmp_path / "r.db")
+    with db.transaction() as conn:
+        for n in range(5):
+            conn.execute(
+                "INSERT INTO threads (id, created_at, created_by) VALUES (?, 0, 'anonymous')", (f"t{n}",)
+            )
+    reading = threading.Event()
+    release = threading.Event()
+
+    def reader() -> None:
+        cursor = db.conn.execute("SELECT id FROM threads")
+        cursor.fetchone()  # the statement stays open: this thread's connection holds a snapshot
+        reading.set()
+        release.wait(10)
+        cursor.close()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    assert reading.wait(10)
+    other = sqlite3.connect(tmp_path / "r.db", isolation_level=None)  # another process: an ingest batch
+    other.execute("INSERT INTO threads (id, created_at, created_by) VALUES ('ingest', 0, 'x')")
+    other.close()
+    try:
+        with db.transaction() as conn:  # shared connection: "database is locked" at once
+            conn.execute("INSERT INTO threads (id, created_at, created_by) VALUES ('web', 0, 'anonymous')")
+    finally:
+        release.set()
+        t.join()
+    assert db.conn.execute("SELECT count(*) FROM threads").fetchone()[0] == 7
+    db.close()
+
+
+def test_s8_an_ingest_run_leaves_no_write_ahead_log_behind(web_settings: Settings, tmp_path: Path) -> None:
+    from curbside.types import Document, Section
+
+    records = tmp_path / "few.jsonl"
+    docs = [
+        Document(id=f"pmid:{96_000_000 + n}", title=f"Cohort {n}", sections=(Section(f"Result {n}.", ""),))
+        for n in range(3000)
+    ]
+    records.write_text("".join(json.dumps(d.to_dict()) + "\n" for d in docs), encoding="utf-8")
+    reader = TestClient(create_app(web_settings))  # a server attached to the same file
+    assert reader.get("/api/v1/search", params={"q": "cohort"}).status_code == 200
+    api.ingest([records], settings=web_settings)
+    assert reader.get("/api/v1/articles").status_code == 200
+    wal = Path(web_settings.db + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0

@@ -702,28 +702,30 @@ def follow_up(
             live=live,
             on_stage=on_stage,
         )
-        if thread is None:
-            thread = d.threads.create(user=user)
         # The thread id stays out of the article: every signed-in account reads saved versions.
         article = replace(article, metadata={**article.metadata, "follow_up": note})
         if removed is not None and removed not in article.warnings:
             article = replace(article, warnings=(*article.warnings, removed))
         article_id: str | None = None
         version: int | None = None
-        if save:
-            from curbside.review.accounts import can
+        # One transaction: a saved version is never left without the thread turn that asked for it.
+        with d.transaction():
+            if thread is None:
+                thread = d.threads.create(user=user)
+            if save:
+                from curbside.review.accounts import can
 
-            # A reader may ask but not submit: their answer is saved by the pipeline, like a signed-out one.
-            saved = d.articles.save_version(article, user=user if can(user, "submit") else None)
-            article_id, version = saved.version.article_id, saved.version.version
-        thread = d.threads.add_turn(
-            thread.id,
-            " ".join(question.split()),
-            standalone,
-            article_id=article_id,
-            version=version,
-            viewer=user,
-        )
+                # A reader may ask but not submit: their answer is saved by the pipeline, like a signed-out one.
+                saved = d.articles.save_version(article, user=user if can(user, "submit") else None)
+                article_id, version = saved.version.article_id, saved.version.version
+            thread = d.threads.add_turn(
+                thread.id,
+                " ".join(question.split()),
+                standalone,
+                article_id=article_id,
+                version=version,
+                viewer=user,
+            )
         return thread, adapt(article, audience) if audience != "clinician" else article
 
 

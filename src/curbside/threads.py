@@ -53,6 +53,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -265,7 +266,6 @@ class ThreadStore:
 
     def __init__(self, db: ReviewDB) -> None:
         self.db = db
-        self.conn = db.conn
 
     def create(self, *, user: User | None = None) -> Thread:
         thread_id = "thr_" + secrets.token_urlsafe(12)
@@ -276,6 +276,11 @@ class ThreadStore:
                 (thread_id, self.db.now(), owner),
             )
         return self.get(thread_id, viewer=user)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The calling thread's connection to the editorial database."""
+        return self.db.conn
 
     def get(self, thread_id: str, *, viewer: User | None = None) -> Thread:
         from curbside.review.db import utc_iso

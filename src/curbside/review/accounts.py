@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import sqlite3
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -135,9 +136,13 @@ class Accounts:
 
     def __init__(self, db: ReviewDB, *, hasher: PasswordHasher | None = None) -> None:
         self.db = db
-        self.conn = db.conn
         self._hasher = hasher
         self._dummy: str | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The calling thread's connection to the editorial database."""
+        return self.db.conn
 
     def _dummy_hash(self) -> str:
         if self._dummy is None:

@@ -19,8 +19,16 @@ migrations recorded in their own ``review_migrations`` table, so they never
 collide with :mod:`curbside.store.sqlite`'s ``migrations``.
 
 ``clock`` (seconds since the epoch) is injectable so that session expiry and
-login throttling are tested without sleeping.  One connection serves every
-thread of a web server: writes take an ``RLock`` and ``BEGIN IMMEDIATE``.
+login throttling are tested without sleeping.
+
+Each thread gets its own connection (:attr:`ReviewDB.conn`).  One connection
+shared by a web server's threads failed under a concurrent ``curbside ingest``:
+a thread's unfinished read held a snapshot, and another thread's
+``BEGIN IMMEDIATE`` on the same connection then failed at once with "database
+is locked" (SQLITE_BUSY_SNAPSHOT ignores ``busy_timeout``).  Writes still take
+an in-process ``RLock``; :meth:`ReviewDB.transaction` retries a busy start and
+nests, so a caller can make several library writes one transaction (an answer's
+version and its thread turn).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -43,6 +52,8 @@ if TYPE_CHECKING:
     from curbside.threads import ThreadStore
 
 Clock = Callable[[], float]
+#: How long a statement waits for another writer (an ingest batch) before giving up.
+BUSY_TIMEOUT_MS = 30_000
 
 # Append only: never edit or reorder an applied migration; add a new one at the end.
 MIGRATIONS: list[tuple[str, str]] = [
@@ -229,19 +240,51 @@ class ReviewDB:
         self.path = Path(path)
         self.clock = clock
         self.settings = settings or Settings(db=str(self.path))
+        self.lock = threading.RLock()
+        self._local = threading.local()
+        # Every connection opened, with its thread: a finished thread's connection is closed.
+        self._opened: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._opened_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute("PRAGMA busy_timeout=30000")
-        except (sqlite3.Error, OSError) as exc:
+        except OSError as exc:
             raise StoreError(f"cannot open the review database at {self.path}: {exc}") from exc
-        self.lock = threading.RLock()
+        self.conn.execute("PRAGMA journal_mode=WAL")
         self.migrate()
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the review database at {self.path}: {exc}") from exc
+        with self._opened_lock:
+            alive = []
+            for ref, other in self._opened:
+                thread = ref()
+                if thread is None or not thread.is_alive():
+                    other.close()
+                else:
+                    alive.append((ref, other))
+            self._opened = [*alive, (weakref.ref(threading.current_thread()), conn)]
+        return conn
+
     def close(self) -> None:
-        self.conn.close()
+        with self._opened_lock:
+            for _, conn in self._opened:
+                conn.close()
+            self._opened = []
+        self._local = threading.local()
 
     def __enter__(self) -> ReviewDB:
         return self
@@ -284,15 +327,46 @@ class ReviewDB:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; rolled back on any exception (the caller's error is kept)."""
+        """A write transaction; rolled back on any exception (the caller's error is kept).
+
+        Nested calls join the outer transaction, so library writes made inside one
+        commit or roll back together.
+        """
         with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            conn = self.conn
+            depth = getattr(self._local, "depth", 0)
+            if depth:
+                self._local.depth = depth + 1
+                try:
+                    yield conn
+                finally:
+                    self._local.depth = depth
+                return
+            self._begin(conn)
+            self._local.depth = 1
             try:
-                yield self.conn
+                yield conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
+            finally:
+                self._local.depth = 0
+            conn.execute("COMMIT")
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, retried while another process holds the write lock (ingest commits)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        delay = 0.01
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise StoreError(f"the review database at {self.path} is busy: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     @cached_property
     def articles(self) -> ArticleStore:

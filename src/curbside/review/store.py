@@ -152,9 +152,13 @@ class ArticleStore:
 
     def __init__(self, db: ReviewDB) -> None:
         self.db = db
-        self.conn = db.conn
 
     # --- lookup -----------------------------------------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The calling thread's connection to the editorial database."""
+        return self.db.conn
 
     def resolve(self, ref: str) -> str:
         """The article id for an id or slug; :class:`NotFoundError` when neither is known."""
@@ -212,12 +216,6 @@ class ArticleStore:
         return self._info(row)
 
     def _load(self, article_id: str, version: int) -> ArticleVersion:
-        # One connection serves every thread of a server: hold the lock so a read never
-        # interleaves with another thread's open write transaction.
-        with self.db.lock:
-            return self._load_locked(article_id, version)
-
-    def _load_locked(self, article_id: str, version: int) -> ArticleVersion:
         info = self._version_info(article_id, version)
         data = self.conn.execute(
             "SELECT data FROM review_versions WHERE article_id = ? AND version = ?", (article_id, version)
@@ -338,8 +336,7 @@ class ArticleStore:
             sql += " AND open_flags > 0" if flagged else " AND open_flags = 0"
         sql += " ORDER BY a.updated_at DESC, a.id LIMIT ? OFFSET ?"
         params += [limit, offset]
-        with self.db.lock:
-            rows = self.conn.execute(sql, params).fetchall()
+        rows = self.conn.execute(sql, params).fetchall()
         redact = (lambda s: s) if sees_questions(viewer) else redacted_summary
         return [
             redact(

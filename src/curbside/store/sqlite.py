@@ -41,6 +41,9 @@ from curbside.store.base import (
 )
 from curbside.types import Chunk, Document, Malformed, document_from_dict
 
+#: Bytes the write-ahead log is cut back to after a checkpoint resets it (``journal_size_limit``).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 # Append only: never edit or reorder an applied migration; add a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -175,6 +178,9 @@ class SQLiteStore:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA busy_timeout=30000")
+            # Once a checkpoint resets the write-ahead log, cut it back to this size: a long ingest with
+            # readers attached must not leave a WAL of hundreds of MB behind.
+            self._conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
         self._lock = threading.RLock()
@@ -308,6 +314,21 @@ class SQLiteStore:
             )
             progress.completed = True
 
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database and empty it (each ingest run ends with it).
+
+        Waits at most a few seconds for readers still on an older snapshot (a web request);
+        if they outlast that, the next run's checkpoint does it.
+        """
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA busy_timeout=3000")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError:
+                pass  # busy: readers on an old snapshot; nothing is lost, the WAL stays a while longer
+            finally:
+                self._conn.execute("PRAGMA busy_timeout=30000")
+
     def record_run(self, inputs: Sequence[str], result: BatchResult, seconds: float) -> None:
         with self._lock:
             self._conn.execute(
@@ -323,6 +344,7 @@ class SQLiteStore:
                     time.time(),
                 ),
             )
+        self.checkpoint()  # the run is over: leave no large write-ahead log behind
 
     def _upsert(self, doc: Document) -> str:
         digest, data = serialise_document(doc)
