@@ -68,7 +68,11 @@ def test_wrong_password_and_unknown_user_give_the_same_error(accounts: Accounts,
         accounts.authenticate("rita", "wrong password!")
     with pytest.raises(AuthError, match="wrong username or password"):
         accounts.authenticate("nobody", "wrong password!")
-    assert [e.action for e in db.articles.audit_entries()][-2:] == ["login_failed", "login_failed"]
+    # The existing account's failure is audited, with the system (not the typed name) as actor; a name
+    # nobody has is only counted (issue 17, S7).
+    failed = [e for e in db.articles.audit_entries() if e.action == "login_failed"]
+    assert [(e.actor, e.details["username"]) for e in failed] == [("system", "rita")]
+    assert accounts.unknown_failures() == 1
 
 
 def test_bad_usernames_passwords_and_roles(accounts: Accounts) -> None:
@@ -145,21 +149,33 @@ def test_password_change_and_disable_end_sessions(accounts: Accounts) -> None:
     assert accounts.session_user(s3.token) is None
 
 
-def test_login_throttling(accounts: Accounts, clock: Clock) -> None:
+def test_login_throttling_backs_off_the_guesser_not_the_user(accounts: Accounts, clock: Clock) -> None:
     accounts.add_user("rita", "correct horse battery", "reviewer")
     for _ in range(5):
         with pytest.raises(AuthError, match="wrong"):
-            accounts.authenticate("rita", "guess")
+            accounts.authenticate("rita", "guess", client="10.0.0.66")
     with pytest.raises(ThrottledError) as info:
-        accounts.authenticate("rita", "correct horse battery")  # even the right password is refused now
-    assert info.value.retry_after == pytest.approx(15 * 60)
-    clock.now += 15 * 60 + 1
-    assert accounts.authenticate("rita", "correct horse battery").username == "rita"
-    # A success clears the count.
+        accounts.authenticate("rita", "another guess", client="10.0.0.66")
+    assert info.value.retry_after == pytest.approx(1.0)
+    # The real user, from their own address, is not locked out by someone else's guesses.
+    assert accounts.authenticate("rita", "correct horse battery", client="10.0.0.7").username == "rita"
+    # The guesser waits twice as long after each further failure: 1 s, 2 s, 4 s.
+    waits = [info.value.retry_after]
+    for _ in range(2):
+        clock.now += waits[-1] + 0.1
+        with pytest.raises(AuthError, match="wrong"):
+            accounts.authenticate("rita", "guess", client="10.0.0.66")
+        with pytest.raises(ThrottledError) as info:
+            accounts.authenticate("rita", "guess", client="10.0.0.66")
+        waits.append(info.value.retry_after)
+    assert waits == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(4.0)]
+    # A success from that client clears its count.
+    clock.now += 3600
+    assert accounts.authenticate("rita", "correct horse battery", client="10.0.0.66").username == "rita"
     for _ in range(4):
         with pytest.raises(AuthError, match="wrong"):
-            accounts.authenticate("rita", "guess")
-    assert accounts.authenticate("rita", "correct horse battery").username == "rita"
+            accounts.authenticate("rita", "guess", client="10.0.0.66")
+    assert accounts.authenticate("rita", "correct horse battery", client="10.0.0.66").username == "rita"
 
 
 def test_rehash_when_parameters_change(db: ReviewDB) -> None:

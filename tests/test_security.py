@@ -454,3 +454,106 @@ def test_s8_an_ingest_run_leaves_no_write_ahead_log_behind(web_settings: Setting
     assert reader.get("/api/v1/articles").status_code == 200
     wal = Path(web_settings.db + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+# --- S6 and S7: sign-in abuse ---------------------------------------------------------------------------
+
+
+class _CountingHasher:
+    """Wraps a real argon2 hasher; counts verifications and the most that ran at once."""
+
+    def __init__(self, real: Any) -> None:
+        import threading
+
+        self.real = real
+        self.calls = 0
+        self.running = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def verify(self, digest: str, password: str) -> bool:
+        import time
+
+        with self._lock:
+            self.calls += 1
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.05)  # a real argon2 check takes tens of ms: let requests overlap
+            return bool(self.real.verify(digest, password))
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.fixture
+def counted(app: FastAPI) -> _CountingHasher:
+    accounts = app.state.curbside.review.accounts
+    hasher = _CountingHasher(accounts.hasher)
+    accounts._hasher = hasher
+    return hasher
+
+
+def test_s6_sign_ins_from_one_address_are_limited_before_any_hash(
+    app: FastAPI, counted: _CountingHasher
+) -> None:
+    c = TestClient(app)
+    statuses = [
+        c.post("/api/v1/session", json={"username": f"nobody{n}", "password": "guess guess"}).status_code
+        for n in range(15)
+    ]
+    assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}
+    assert counted.calls == 10  # the refused ones cost no password hash
+    r = c.post("/api/v1/session", json={"username": "reader", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+def test_s6_concurrent_sign_ins_share_a_few_hash_slots(app: FastAPI, counted: _CountingHasher) -> None:
+    import threading
+
+    app.state.curbside.login_limiter.burst = 1000  # many addresses, as a botnet would be
+    app.state.curbside.login_limiter.rate = 1000.0
+    results: list[int] = []
+
+    def attempt(n: int) -> None:
+        r = TestClient(app).post("/api/v1/session", json={"username": f"user{n}", "password": "guess guess"})
+        results.append(r.status_code)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counted.most <= app.state.curbside.settings.login_concurrency == 2
+    assert sorted(set(results)) in ([401], [401, 429])
+
+
+def test_s7_guesses_do_not_lock_out_the_user_and_unknown_names_leave_no_audit_rows(app: FastAPI) -> None:
+    db = app.state.curbside.review
+    audit_before = len(db.articles.audit_entries())
+    attacker = TestClient(app, headers={"X-Forwarded-For": "ignored"})
+    for n in range(5):
+        attacker.post("/api/v1/session", json={"username": "reviewer", "password": f"guess {n} guess"})
+    assert (
+        attacker.post("/api/v1/session", json={"username": "reviewer", "password": "guess 9"}).status_code
+        == 429
+    )
+    # The reviewer signs in from another address at once.
+    db.accounts.authenticate("reviewer", PASSWORD, client="192.0.2.10")
+    for n in range(3):
+        TestClient(app).post("/api/v1/session", json={"username": f"ghost{n}", "password": "guess guess"})
+    entries = db.articles.audit_entries()[audit_before:]
+    assert all(e.actor == "system" for e in entries if e.action == "login_failed")
+    assert not any("ghost" in json.dumps(e.details) or e.actor.startswith("ghost") for e in entries)
+    assert db.accounts.unknown_failures() >= 3
+
+
+@pytest.mark.parametrize("name", ["anonymous", "cli", "system"])
+def test_s7_reserved_names_cannot_be_accounts(web_settings: Settings, name: str) -> None:
+    from curbside.errors import InputError
+
+    with pytest.raises(InputError, match="reserved"):
+        api.add_user(name, "a long enough password", "reader", settings=web_settings)

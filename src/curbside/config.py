@@ -166,12 +166,30 @@ class Settings(BaseSettings):
         default=12.0, gt=0, description="Hours a sign-in session lasts before it must be renewed."
     )
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed sign-ins allowed per user within login_window_minutes."
+        default=5,
+        ge=1,
+        description="Failed sign-ins one client may make for one username within login_window_minutes "
+        "before it must wait (1 s, then doubling per further failure); other clients are not slowed.",
     )
     login_window_minutes: float = Field(
         default=15.0,
         gt=0,
         description="Window in which failed sign-ins are counted; then they are forgotten.",
+    )
+    login_client_rate: float = Field(
+        default=10.0,
+        gt=0,
+        description="Sign-in attempts per minute one client address may make (checked before any password hash).",
+    )
+    login_global_rate: float = Field(
+        default=120.0,
+        gt=0,
+        description="Sign-in attempts per minute the whole server accepts (checked before any password hash).",
+    )
+    login_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Password checks run at once (each argon2 check takes 64 MiB); more wait their turn.",
     )
     follow_up_rewriter: Literal["rules", "llm"] = Field(
         default="rules",

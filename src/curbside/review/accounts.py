@@ -10,8 +10,9 @@ API::
     accounts.set_role(username, role, *, actor=None) -> User
     accounts.set_password(username, password, *, actor=None) -> None
     accounts.set_disabled(username, disabled, *, actor=None) -> User   # also revokes the user's sessions
-    accounts.authenticate(username, password) -> User          # AuthError / ThrottledError
-    accounts.login(username, password, *, hours=None) -> Session   # authenticate + create_session
+    accounts.authenticate(username, password, *, client="") -> User   # AuthError / ThrottledError
+    accounts.login(username, password, *, hours=None, client="") -> Session   # authenticate + create_session
+    accounts.unknown_failures(*, hours=24) -> int               # failed sign-ins for names nobody has
     accounts.create_session(user, *, hours=None) -> Session    # Session.token is shown once, stored hashed
     accounts.session_user(token) -> User | None                # None: unknown, expired, revoked or disabled
     accounts.revoke_session(token) -> bool
@@ -30,10 +31,14 @@ parameters are those of :class:`argon2.PasswordHasher` unless a hasher is
 passed) and re-hashed on sign-in when the parameters change.  Session tokens
 are 32 random bytes (URL-safe text); only their SHA-256 digest is stored, so a
 copy of the database does not let anyone sign in.  Sessions last
-``Settings.session_hours``.  After ``Settings.login_max_failures`` failed
-sign-ins within ``Settings.login_window_minutes`` a username is refused with
-:class:`~curbside.errors.ThrottledError` (``retry_after`` seconds) until the
-window has passed, even with the right password.
+``Settings.session_hours``.  A client that fails ``Settings.login_max_failures``
+times for one username within ``Settings.login_window_minutes`` must wait
+(:class:`~curbside.errors.ThrottledError`, ``retry_after``): 1 s after its last
+failure, doubling with each further failure.  Other clients, the real user among
+them, are not slowed; the web app also limits sign-in attempts per client and
+overall before any password is hashed, and at most ``Settings.login_concurrency``
+password checks run at once.  Names such as ``anonymous``, ``cli`` and
+``system`` are reserved.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from curbside.errors import AuthError, ConfigError, InputError, NotFoundError, ThrottledError
-from curbside.review.store import record_audit
+from curbside.review.store import SYSTEM_ACTOR, record_audit
 from curbside.review.workflow import Action, Role, parse_role, require_user
 from curbside.review.workflow import can as role_can
 
@@ -60,6 +65,10 @@ MIN_PASSWORD_CHARS: Final = 8
 MAX_PASSWORD_CHARS: Final = 1024
 #: Actor name recorded for admin actions run at the command line.
 CLI_ACTOR: Final = "cli"
+#: Names no account may take: they stand for the signed-out, the command line and the pipeline.
+RESERVED_USERNAMES: Final = frozenset({"anonymous", CLI_ACTOR, "system", "admin-cli", "root"})
+#: Seconds a sign-in waits for a free password-check slot before it is refused (HTTP 429).
+LOGIN_SLOT_WAIT_S: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,10 @@ def normalise_username(username: str) -> str:
         raise InputError(
             f"invalid username {username!r}: use 2 to 64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
+        )
+    if name in RESERVED_USERNAMES:
+        raise InputError(
+            f"the username {name!r} is reserved (it names the signed-out, the command line or the pipeline)"
         )
     return name
 
@@ -267,48 +280,102 @@ class Accounts:
 
     # --- sign-in ----------------------------------------------------------------------------------
 
-    def _throttle(self, name: str, now: float) -> None:
+    def _throttle(self, name: str, client: str, now: float) -> None:
+        """Back off a client that keeps failing for one username; nobody else is slowed.
+
+        After ``login_max_failures`` failures within the window, the client waits 1 s
+        after its last failure, doubling with each further one (capped at the window).
+        A hard lockout would let anyone lock the real user out with five wrong
+        passwords; a per-client back-off costs the guesser, not the owner.
+        """
         window = self.db.settings.login_window_minutes * 60
         rows = self.conn.execute(
-            "SELECT at FROM accounts_login_failures WHERE username = ? AND at > ? ORDER BY at",
-            (name, now - window),
+            "SELECT at FROM accounts_login_failures WHERE username = ? AND client = ? AND at > ? ORDER BY at",
+            (name, client, now - window),
         ).fetchall()
-        if len(rows) >= self.db.settings.login_max_failures:
-            retry_after = max(1.0, rows[-self.db.settings.login_max_failures][0] + window - now)
+        over = len(rows) - self.db.settings.login_max_failures
+        if over < 0:
+            return
+        wait = min(window, 2.0**over) - (now - rows[-1][0])
+        if wait > 0:
             raise ThrottledError(
-                f"too many failed sign-ins for {name!r}; try again in {int(retry_after + 0.999)} s",
-                retry_after=retry_after,
+                f"too many failed sign-ins for {name!r} from this client; try again in {int(wait + 0.999)} s",
+                retry_after=wait,
             )
 
-    def authenticate(self, username: str, password: str) -> User:
-        """The user if the password is right; :class:`AuthError` (same message for an unknown user)."""
+    def authenticate(self, username: str, password: str, *, client: str = "") -> User:
+        """The user if the password is right; :class:`AuthError` (same message for an unknown user).
+
+        ``client`` (an IP address from the web app) keys the back-off.  At most
+        ``login_concurrency`` password checks run at once: more wait their turn
+        (:class:`ThrottledError` after a few seconds).  A failure for an existing
+        account is audited with the system as actor (the typed name is never an
+        actor); failures for unknown names are only counted, per hour.
+        """
         from argon2.exceptions import InvalidHashError, VerificationError
 
         name = username.strip().lower()[:64]  # what is recorded of an unknown name stays bounded
+        client = client[:64]
         now = self.db.now()
-        self._throttle(name, now)
+        self._throttle(name, client, now)
         row = self._row(name)
         stored = row[5] if row is not None else None
-        ok = False
+        if not self.db.login_slots.acquire(timeout=LOGIN_SLOT_WAIT_S):
+            raise ThrottledError(
+                "the server is busy checking other sign-ins; try again shortly", retry_after=1
+            )
         try:
             # An unknown user still costs one verification, so timing does not tell who exists.
             ok = self.hasher.verify(stored or self._dummy_hash(), password) and stored is not None
         except (VerificationError, InvalidHashError):
             ok = False
+        finally:
+            self.db.login_slots.release()
         if not ok or row is None or bool(row[4]):
-            with self.db.transaction() as conn:
-                conn.execute("INSERT INTO accounts_login_failures (username, at) VALUES (?, ?)", (name, now))
-                record_audit(conn, now, name or "?", "login_failed", details={"username": name})
+            self._record_failure(name, client, now, known=row is not None)
             raise AuthError("wrong username or password")
         user = self._user(row)
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM accounts_login_failures WHERE username = ?", (name,))
+            conn.execute(
+                "DELETE FROM accounts_login_failures WHERE username = ? AND client = ?", (name, client)
+            )
             if self.hasher.check_needs_rehash(stored or ""):
                 conn.execute(
                     "UPDATE accounts_users SET password_hash = ? WHERE id = ?",
                     (self.hasher.hash(password), user.id),
                 )
         return user
+
+    def _record_failure(self, name: str, client: str, now: float, *, known: bool) -> None:
+        window = self.db.settings.login_window_minutes * 60
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO accounts_login_failures (username, client, at) VALUES (?, ?, ?)",
+                (name, client, now),
+            )
+            conn.execute("DELETE FROM accounts_login_failures WHERE at <= ?", (now - window,))
+            if known:
+                record_audit(
+                    conn, now, SYSTEM_ACTOR, "login_failed", details={"username": name, "client": client}
+                )
+            else:
+                # Names nobody has: a count per hour, never an audit row (or an audit actor) per guess.
+                conn.execute(
+                    "INSERT INTO accounts_unknown_failures (hour, count) VALUES (?, 1) "
+                    "ON CONFLICT(hour) DO UPDATE SET count = count + 1",
+                    (int(now // 3600),),
+                )
+
+    def unknown_failures(self, *, hours: int = 24) -> int:
+        """Failed sign-ins for usernames that do not exist, over the last ``hours`` hours."""
+        since = int(self.db.now() // 3600) - hours + 1
+        row = self.conn.execute(
+            "SELECT coalesce(sum(count), 0) FROM accounts_unknown_failures WHERE hour >= ?", (since,)
+        ).fetchone()
+        return int(row[0])
+
+    def login(self, username: str, password: str, *, hours: float | None = None, client: str = "") -> Session:
+        return self.create_session(self.authenticate(username, password, client=client), hours=hours)
 
     def create_session(self, user: User, *, hours: float | None = None) -> Session:
         from curbside.review.db import utc_iso
@@ -326,9 +393,6 @@ class Accounts:
             )
             record_audit(conn, now, user.username, "login", details={"expires_at": utc_iso(expires)})
         return Session(token=token, user=user, expires_at=utc_iso(expires), expires_at_epoch=expires)
-
-    def login(self, username: str, password: str, *, hours: float | None = None) -> Session:
-        return self.create_session(self.authenticate(username, password), hours=hours)
 
     def session_user(self, token: str | None) -> User | None:
         """The signed-in user for a session token, or ``None`` (then treat the request as signed out)."""

@@ -191,6 +191,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "accounts_0002_failures_by_client",
+        """
+        ALTER TABLE accounts_login_failures ADD COLUMN client TEXT NOT NULL DEFAULT '';
+        CREATE INDEX accounts_login_failures_client ON accounts_login_failures(username, client, at);
+        CREATE TABLE accounts_unknown_failures (
+            hour INTEGER PRIMARY KEY,
+            count INTEGER NOT NULL
+        );
+        """,
+    ),
 ]
 
 
@@ -241,6 +252,8 @@ class ReviewDB:
         self.clock = clock
         self.settings = settings or Settings(db=str(self.path))
         self.lock = threading.RLock()
+        # Password checks at once (argon2 takes 64 MiB each): shared by every caller of this database.
+        self.login_slots = threading.BoundedSemaphore(self.settings.login_concurrency)
         self._local = threading.local()
         # Every connection opened, with its thread: a finished thread's connection is closed.
         self._opened: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []

@@ -31,12 +31,12 @@ from curbside.errors import PermissionDenied
 from curbside.render.json import article_to_dict
 from curbside.types import Audience
 from curbside.web.errors import RateLimited
-from curbside.web.state import browser, client_key, current_user, state_of
+from curbside.web.state import browser, client_address, client_key, current_user, state_of
 from curbside.web.streaming import Emit
 from curbside.web.views import for_audience
 
 if TYPE_CHECKING:
-    from curbside.review.accounts import User
+    from curbside.review.accounts import Session, User
     from curbside.review.store import ArticleSummary, ArticleVersion
     from curbside.review.workflow import Action
     from curbside.threads import Thread
@@ -90,6 +90,24 @@ def require_user(request: Request, action: Action) -> User:
     require(user, action)
     assert user is not None  # require() refuses the signed-out
     return user
+
+
+def sign_in(request: Request, username: str, password: str) -> Session:
+    """A session for the form's or API's credentials, with the per-client and server-wide sign-in limits.
+
+    The limits are taken before any password is hashed (argon2 costs 64 MiB and
+    tens of milliseconds per check), so a flood of sign-ins is refused cheaply;
+    the accounts library then backs off a client that keeps failing for one name.
+    """
+    from curbside.errors import ThrottledError
+
+    state = state_of(request)
+    address = client_address(request)
+    for limiter, what in ((state.login_limiter, "from this address"), (state.login_global, "on this server")):
+        ok, wait = limiter.allow(f"ip:{address}" if limiter is state.login_limiter else "all")
+        if not ok:
+            raise ThrottledError(f"too many sign-in attempts {what}; try again in {wait} s", retry_after=wait)
+    return state.review.accounts.login(username, password, hours=state.settings.session_hours, client=address)
 
 
 def check_rate(request: Request) -> None:

@@ -274,7 +274,7 @@ def queue(request: Request) -> dict[str, Any]:
 def sign_in(request: Request, response: Response, body: SignInBody) -> dict[str, Any]:
     check_csrf(request, None)
     state = state_of(request)
-    session = state.review.accounts.login(body.username, body.password, hours=state.settings.session_hours)
+    session = answers.sign_in(request, body.username, body.password)
     set_session_cookie(response, request, state.settings, session.token)
     return {"token": session.token, "expires_at": session.expires_at, "user": session.user.to_dict()}
 

@@ -102,6 +102,8 @@ def create_app(
         review=review,
         signer=Signer(settings.web_secret_key),
         limiter=limiter or RateLimiter(settings.web_ask_rate, settings.web_ask_burst),
+        login_limiter=RateLimiter(settings.login_client_rate, max(1, int(settings.login_client_rate))),
+        login_global=RateLimiter(settings.login_global_rate, max(1, int(settings.login_global_rate))),
         synthesizer=synthesizer or settings.web_synthesizer,
         embedder=embedder,
     )

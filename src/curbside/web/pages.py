@@ -296,7 +296,7 @@ def signin(
     check_form(request, csrf)
     state = state_of(request)
     try:
-        session = state.review.accounts.login(username, password, hours=state.settings.session_hours)
+        session = answers.sign_in(request, username, password)
     except AuthError as exc:
         status = 429 if isinstance(exc, ThrottledError) else 401
         return render(

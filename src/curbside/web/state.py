@@ -79,6 +79,9 @@ class WebState:
     signer: Signer
     limiter: RateLimiter
     synthesizer: str
+    # Sign-in attempts per client address and for the whole server, taken before any password is hashed.
+    login_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(10, 10))
+    login_global: RateLimiter = field(default_factory=lambda: RateLimiter(120, 120))
     embedder: Embedder | None = None
     cache: RenderCache = field(default_factory=RenderCache)
 
@@ -159,6 +162,11 @@ def _check_token(request: Request, submitted: str | None) -> None:
             "the form's CSRF token is missing or does not match this browser",
             hint="reload the page and submit the form again",
         )
+
+
+def client_address(request: Request) -> str:
+    """The client's IP address (behind a trusted proxy: the one it forwarded, see ``serve``)."""
+    return request.client.host if request.client else "unknown"
 
 
 def client_key(request: Request) -> str:
