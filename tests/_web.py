@@ -101,6 +101,7 @@ def build_settings(tmp: Path, **overrides: Any) -> Settings:
         "web_ask_rate": 600.0,
         "web_ask_burst": 100,
         "web_secret_key": "test-secret",
+        "web_trusted_hosts": ["testserver", "127.0.0.1", "localhost"],
     }
     fields.update(overrides)
     settings = Settings(**fields)

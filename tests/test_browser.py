@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,99 @@ def test_example_question_link_asks_and_a_reviewer_checks_each_claims_evidence(
         assert reviewer.locator("section.abstract p").count() >= 1
         screenshot(reviewer, "record")
         assert watch.dialogs == [] and watch.errors == []
+
+
+@contextmanager
+def attacker_site(html: str) -> Iterator[str]:
+    """Another site: one static page on ``localhost`` (curbside is on 127.0.0.1, a different site)."""
+    import http.server
+    import socketserver
+    import threading
+
+    page = html.encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with socketserver.TCPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://localhost:{server.server_address[1]}/"
+        finally:
+            server.shutdown()
+
+
+def _sign_in(page: Any, base: str, username: str) -> None:
+    page.goto(base + "/signin")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_url(base + "/")
+
+
+def test_cross_site_sign_in_and_sign_out_are_refused_in_chromium(corpus: Settings, tmp_path: Path) -> None:
+    from curbside.web import create_app
+
+    db = tmp_path / "store.db"
+    shutil.copy(corpus.db, db)
+    with live_server(create_app(corpus.model_copy(update={"db": str(db)}))) as base, chromium() as browser:
+        victim = browser.new_context().new_page()
+        _sign_in(victim, base, "admin")
+        session = next(c for c in victim.context.cookies() if c["name"] == "curbside_session")["value"]
+        forged_sign_in = f"""<form id=f method=post action="{base}/signin">
+          <input name=username value=reader><input name=password value="{PASSWORD}"></form>
+          <script>document.getElementById('f').submit()</script>"""
+        with attacker_site(forged_sign_in) as evil:
+            with victim.expect_navigation():
+                victim.goto(evil)
+            assert "/signin" in victim.url
+            assert victim.locator("body").inner_text().count("cross-site request refused") == 1
+        after = next(c for c in victim.context.cookies() if c["name"] == "curbside_session")["value"]
+        assert after == session  # still the admin's own session, not the attacker's account
+        victim.goto(base + "/review")
+        assert victim.url.endswith("/review")  # and still signed in as admin
+        forged_sign_out = f"""<form id=f method=post action="{base}/signout"></form>
+          <script>document.getElementById('f').submit()</script>"""
+        with attacker_site(forged_sign_out) as evil, victim.expect_navigation():
+            victim.goto(evil)
+        victim.goto(base + "/review")
+        assert victim.url.endswith("/review")  # not signed out by another site
+
+
+def test_a_signed_in_account_cannot_open_a_signed_out_askers_thread_in_chromium(
+    corpus: Settings, tmp_path: Path
+) -> None:
+    from curbside.web import create_app
+
+    db = tmp_path / "store.db"
+    shutil.copy(corpus.db, db)
+    with live_server(create_app(corpus.model_copy(update={"db": str(db)}))) as base, chromium() as browser:
+        asker = browser.new_context().new_page()
+        asker.goto(base + "/")
+        asker.fill("#question", QUESTION)
+        asker.click("form.ask button[type=submit]")
+        asker.wait_for_url("**/threads/*/1", timeout=120_000)
+        thread_url = asker.url
+        other = browser.new_context().new_page()
+        _sign_in(other, base, "reviewer")
+        response = other.goto(thread_url)
+        assert response is not None and response.status == 403
+        assert QUESTION not in other.content()
+        # The asker's thread id appears nowhere the reviewer reads the saved article.
+        thread_id = thread_url.split("/threads/")[1].split("/")[0]
+        other.goto(base + "/review")
+        other.locator("#review-queue tbody tr a").first.click()
+        other.wait_for_url("**/review/art_*")
+        assert thread_id not in other.content()
 
 
 # --- the acceptance run: `curbside serve` over a store built from the shared MEDLINE data ---------

@@ -557,3 +557,297 @@ def test_s7_reserved_names_cannot_be_accounts(web_settings: Settings, name: str)
 
     with pytest.raises(InputError, match="reserved"):
         api.add_user(name, "a long enough password", "reader", settings=web_settings)
+
+
+# --- 8: input, limits and errors ---------------------------------------------------------------------------
+
+HUGE = str(2**63)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/search?q=leukopenia&year_from={HUGE}",
+        f"/api/v1/search?q=leukopenia&year_to={HUGE}",
+        f"/api/v1/articles/causes-of-leukopenia?version={HUGE}",
+        f"/api/v1/articles?offset={HUGE}",
+        f"/articles/causes-of-leukopenia?v={HUGE}",
+        f"/threads/thr_x/{HUGE}",
+    ],
+)
+def test_8_integers_past_sqlite_are_a_422_not_a_500(app: FastAPI, path: str) -> None:
+    r = TestClient(app, raise_server_exceptions=False).get(path)
+    assert r.status_code == 422, (path, r.status_code, r.text[:200])
+
+
+def test_8_years_and_versions_are_bounded_in_the_library_too(web_settings: Settings) -> None:
+    from curbside.errors import NotFoundError, QueryError
+
+    with pytest.raises(QueryError, match="not a publication year"):
+        api.search("leukopenia", year_from=2**63, settings=web_settings)
+    api_ask(TestClient(create_app(web_settings)))
+    with pytest.raises(NotFoundError):
+        api.get_article("causes-of-leukopenia", version=2**63, viewer=None, settings=web_settings)
+
+
+def test_8_request_bodies_are_capped(app: FastAPI) -> None:
+    c = TestClient(app)
+    big = {"question": "x" * 200_000}
+    assert c.post("/api/v1/ask", json=big).status_code == 413
+    r = c.post("/api/v1/ask", content=b"{" + b" " * 100_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(100):
+            yield b" " * 1000
+
+    assert (
+        c.post("/api/v1/ask", content=chunks(), headers={"content-type": "application/json"}).status_code
+        == 413
+    )
+
+
+def test_8_a_slow_request_head_is_cut_off(web_settings: Settings) -> None:
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from curbside.web.serving import protocol_for
+
+    app = create_app(web_settings.model_copy(update={"web_header_timeout": 0.5}))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", http=protocol_for(app.state.curbside.settings)
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+        slow.settimeout(5)
+        started = time.monotonic()
+        assert slow.recv(100) == b""  # closed by the server
+        assert time.monotonic() - started < 4
+        slow.close()
+        ok = socket.create_connection(("127.0.0.1", port))
+        ok.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        ok.settimeout(5)
+        assert ok.recv(100).startswith(b"HTTP/1.1 200")
+        ok.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def test_8_llm_replies_are_read_up_to_a_limit() -> None:
+    import httpx
+
+    from curbside.errors import RemoteError
+    from curbside.synthesis.backends.base import ChatMessage
+    from curbside.synthesis.backends.openai_compat import OpenAICompatBackend
+
+    def huge(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=b'{"choices": [{"message": {"content": "' + b"a" * 50_000 + b'"}}]}'
+        )
+
+    settings = Settings(llm_max_reply_bytes=10_000)
+    with OpenAICompatBackend(settings, transport=httpx.MockTransport(huge), retries=0) as backend:
+        with pytest.raises(RemoteError, match="larger than 10,000 bytes"):
+            backend.chat([ChatMessage("user", "hi")])
+        with pytest.raises(RemoteError, match="10,000 bytes"):
+            backend.chat([ChatMessage("user", "hi")], on_token=lambda t: None)
+
+
+def _damage(path: Path) -> None:
+    """Overwrite pages in the middle of a SQLite file, as a failing disk would."""
+    data = bytearray(path.read_bytes())
+    for page in range(len(data) // 4096 // 2, len(data) // 4096 // 2 + 4):
+        data[page * 4096 + 100 : page * 4096 + 4000] = b"\xff" * 3900
+    path.write_bytes(bytes(data))
+
+
+def test_8_a_damaged_store_is_refused_by_ingest_reported_by_doctor_and_a_503(
+    web_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curbside.cli import main
+    from curbside.doctor import run_checks
+    from curbside.errors import StoreError
+
+    running = TestClient(create_app(web_settings), raise_server_exceptions=False)
+    assert running.get("/api/v1/health").status_code == 200
+    db = Path(web_settings.db)
+    _damage(db)
+    # A server already running answers 503 (or what it still can), never a bare 500.
+    for path in ("/api/v1/search?q=leukopenia", "/api/v1/health", "/api/v1/articles", "/"):
+        assert running.get(path).status_code in (200, 503), path
+    doc = tmp_path / "one.jsonl"
+    doc.write_text(json.dumps({"id": "pmid:97000001", "title": "T", "sections": [{"text": "x"}]}) + "\n")
+    with pytest.raises(SystemExit) as info:
+        main(["--db", str(db), "ingest", str(doc)])
+    assert info.value.code == 4 and "damaged" in capsys.readouterr().err  # refused: nothing written
+    store = next(c for c in run_checks(web_settings) if c.name == "store")
+    assert store.status == "fail" and "damaged" in store.detail
+    with pytest.raises(StoreError, match=r"malformed|damaged"):  # a new server says why it cannot start
+        create_app(web_settings)
+
+
+def test_8_a_full_disk_is_a_store_error_and_the_batch_is_rolled_back(tmp_path: Path) -> None:
+    from curbside.errors import StoreError
+    from curbside.store.sqlite import SQLiteStore
+    from curbside.types import Document, Section
+
+    store = SQLiteStore(tmp_path / "s.db")
+    pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+    store._conn.execute(f"PRAGMA max_page_count={pages + 2}")  # what SQLite reports on a full disk
+    docs = [Document(id=f"pmid:{n}", title="T" * 200, sections=(Section("x" * 4000, ""),)) for n in range(50)]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps(d.to_dict()) + "\n" for d in docs))
+    with pytest.raises(StoreError, match="disk is full") as info:
+        api.ingest([path], store=store, settings=Settings(db=str(tmp_path / "s.db"), ingest_check=False))
+    assert info.value.exit_code == 4 and "rolled back" in (info.value.hint or "")
+    assert store.get_document("pmid:0") is None  # nothing half-written
+
+
+def test_8_ask_checks_the_output_path_before_answering(
+    web_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curbside.cli import main
+
+    missing = tmp_path / "no-such-folder" / "answer.html"
+    with pytest.raises(SystemExit) as info:
+        main(["--db", web_settings.db, "ask", QUESTION, "--format", "html", "-o", str(missing)])
+    assert info.value.code == 2
+    out = capsys.readouterr()
+    assert "does not exist" in out.err and "Causes" not in out.out  # refused before any answer
+
+
+# --- 9: accounts and audit -----------------------------------------------------------------------------
+
+
+def test_9_audit_output_escapes_control_characters(
+    web_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time as clock
+
+    from curbside.cli import main
+    from curbside.review.db import open_review_db
+    from curbside.review.store import record_audit
+
+    with open_review_db(web_settings) as db, db.transaction() as conn:
+        record_audit(conn, clock.time(), "mallory\n2026-01-01T00:00:00Z admin approve", "x\x1b[31mred\u202e")
+    main(["--db", web_settings.db, "review", "audit"])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out
+    forged = [line for line in out.splitlines() if line.startswith("2026-01-01T00:00:00Z admin approve")]
+    assert forged == []  # the newline did not start a line of its own
+    assert "mallory\\u000a2026" in out and "\\u001b[31m" in out
+
+
+def test_9_four_eyes_no_one_approves_what_they_generated(web_settings: Settings) -> None:
+    from curbside.errors import PermissionDenied
+    from curbside.review.db import open_review_db
+
+    settings = web_settings.model_copy(update={"review_four_eyes": True})
+    with open_review_db(settings) as db:
+        reviewer = db.accounts.get_user("reviewer")
+        thread, _ = api.follow_up(None, QUESTION, user=reviewer, settings=settings, db=db)
+        article_id = thread.turns[0].article_id or ""
+        with pytest.raises(PermissionDenied, match="four-eyes"):
+            db.articles.review(article_id, "approve", user=reviewer)
+        admin = db.accounts.get_user("admin")
+        assert db.articles.review(article_id, "approve", user=admin).status == "approved"
+    # Off by default: the same reviewer may approve.
+    with open_review_db(web_settings) as db:
+        reviewer = db.accounts.get_user("reviewer")
+        thread, _ = api.follow_up(
+            None, "How is leukopenia treated?", user=reviewer, settings=web_settings, db=db
+        )
+        assert (
+            db.articles.review(thread.turns[0].article_id or "", "approve", user=reviewer).status
+            == "approved"
+        )
+
+
+# --- 10: hardening ----------------------------------------------------------------------------------------
+
+
+def test_10_signed_in_pages_are_never_cached(app: FastAPI) -> None:
+    reader = signed_in(app, "reader")
+    assert reader.get("/").headers["cache-control"] == "no-store"
+    assert "cache-control" not in TestClient(app).get("/", headers=HTML).headers  # public pages may be
+
+
+def test_10_other_host_names_are_refused(app: FastAPI) -> None:
+    rebound = TestClient(app, base_url="http://attacker.example")
+    assert rebound.get("/api/v1/health").status_code == 400
+    assert TestClient(app).get("/api/v1/health").status_code == 200
+
+
+def test_10_search_is_rate_limited(app: FastAPI) -> None:
+    c = TestClient(app)
+    statuses = [c.get("/api/v1/search", params={"q": "leukopenia"}).status_code for _ in range(65)]
+    assert statuses[:60] == [200] * 60 and statuses[-1] == 429
+
+
+def test_10_anonymous_threads_are_deleted_after_the_retention_period(web_settings: Settings) -> None:
+    from curbside.review.db import ReviewDB, review_db_path
+
+    now = [1_000_000.0]
+    with ReviewDB(review_db_path(web_settings), clock=lambda: now[0], settings=web_settings) as db:
+        old = db.threads.create()
+        db.threads.add_turn(old.id, "What causes leukopenia in John?", "q")
+        mine = db.threads.create(user=db.accounts.get_user("clinician"))
+        now[0] += 91 * 86400
+        fresh = db.threads.create()
+        assert db.threads.purge_anonymous(90) == 1
+        from curbside.errors import NotFoundError
+
+        with pytest.raises(NotFoundError):
+            db.threads.get(old.id)
+        assert db.threads.get(fresh.id).id == fresh.id
+        assert db.threads.owner(mine.id) == "clinician"  # signed-in users' threads are theirs to keep
+
+
+def test_10_invisible_and_look_alike_characters_are_cleaned_from_questions_and_titles(
+    app: FastAPI, tmp_path: Path
+) -> None:
+    from curbside.types import Document, Section
+
+    data = api_ask(TestClient(app), "What are the causes of ｌｅｕｋｏｐｅｎｉａ?\u202e\u200b")
+    assert data["question"] == "What are the causes of leukopenia?"
+    path = tmp_path / "spoof.jsonl"
+    doc = Document(id="pmid:98000001", title="Leuko\u200bpenia \u202etxt.exe", sections=(Section("x"),))
+    path.write_text(json.dumps(doc.to_dict()) + "\n")
+    settings = app.state.curbside.settings
+    api.ingest([path], settings=settings)
+    stored, _ = api.show("pmid:98000001", settings=settings)
+    assert stored.title == "Leukopenia txt.exe"
+
+
+def test_10_serve_trusts_a_proxy_only_when_told(
+    web_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from curbside.cli import main
+
+    runs: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: runs.append(kw))
+    env = {"CURBSIDE_DB": web_settings.db, "CURBSIDE_DATA_DIR": str(web_settings.data_dir)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    main(["serve", "--port", "8123"])
+    main(["serve", "--host", "curbside.example.org", "--forwarded-allow-ips", "10.0.0.1"])
+    direct, proxied = runs
+    assert direct["proxy_headers"] is False and direct["forwarded_allow_ips"] is None
+    assert proxied["proxy_headers"] is True and proxied["forwarded_allow_ips"] == "10.0.0.1"
+    assert direct["limit_concurrency"] == 200 and direct["h11_max_incomplete_event_size"] == 16 * 1024

@@ -27,6 +27,7 @@ from curbside.ingest import IngestReport, ProgressCallback, ingest_paths, ingest
 from curbside.questions import analyse, check_question_length
 from curbside.registry import get_registry
 from curbside.retrieve import Mode, RetrievalConfig, Retriever
+from curbside.screening import visible_text
 from curbside.store import open_store
 from curbside.store.base import Store, StoreStats
 from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
@@ -63,9 +64,23 @@ def ingest(
     """Ingest files, globs and folders; see :mod:`curbside.ingest` (``workers``: :mod:`curbside.bulk`)."""
     settings = settings or Settings()
     with _store(settings, store) as s:
+        _refuse_damaged(s, settings)
         report = ingest_paths(s, paths, settings, progress=progress, workers=workers)
         _rereview_after_ingest(settings, s)
         return report
+
+
+def _refuse_damaged(store: Store, settings: Settings) -> None:
+    """Writing more into a damaged file hides the damage behind a report of success: refuse."""
+    if not settings.ingest_check:
+        return
+    damage = store.check()
+    if damage:
+        raise StoreError(
+            f"{store.location} is damaged: {damage[0]}"
+            + (f" (and {count(len(damage) - 1, 'more problems')})" if len(damage) > 1 else ""),
+            hint="restore it from a backup, or ingest into a new file; nothing was written",
+        )
 
 
 def ingest_pubmed(
@@ -87,6 +102,7 @@ def ingest_pubmed(
     report = IngestReport()
     source = EutilsSource(query, max_records=max_records, settings=settings)
     with _store(settings, store) as s:
+        _refuse_damaged(s, settings)
         # A live query's answer changes over time, so each run is its own input (a repeat
         # re-reads; unchanged records cost nothing because their content hash matches).
         key = f"pubmed:{query}|max={max_records}|at={int(time.time())}"
@@ -251,6 +267,7 @@ def search(
     settings = settings or Settings()
     if k < 1 or k > 1000:
         raise InputError(f"k must be between 1 and 1000 (got {k})")
+    question = visible_text(question)
     check_question_length(question, settings.max_question_chars)
     query = analyse(
         question,
@@ -344,6 +361,7 @@ def ask(
             on_stage(name, timings[name])
         return now
 
+    question = visible_text(question)
     check_question_length(question, settings.max_question_chars)
     question, removed = _deidentified(question, settings)
     query = analyse(question, year_from=year_from, year_to=year_to, kinds=tuple(kinds))
@@ -669,6 +687,7 @@ def follow_up(
     from curbside.threads import rewrite_follow_up
 
     settings = settings or Settings()
+    question = visible_text(question)
     check_question_length(question, settings.max_question_chars)
     question, removed = _deidentified(question, settings)
     with _store(settings, store) as s, _review_db(settings, db, s.location) as d:

@@ -8,6 +8,7 @@ stderr and the error's exit code; anything else is a bug and keeps its traceback
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -22,7 +23,7 @@ from rich.table import Table
 from curbside import api
 from curbside.cli_progress import Reporter, format_duration, short_name
 from curbside.config import Settings
-from curbside.errors import CurbsideError
+from curbside.errors import CurbsideError, InputError, StoreError
 from curbside.ingest import IngestReport
 from curbside.ingest import Progress as IngestProgress
 from curbside.retrieve import Mode
@@ -62,6 +63,19 @@ _mode_option = click.option(
     default=None,
     help="Retrieval mode (default: hybrid once `curbside index` has embedded every chunk, BM25 until then).",
 )
+
+
+def _check_writable(path: Path) -> None:
+    """:class:`InputError` naming ``path`` unless the answer can be written there."""
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name for the answer")
+    if not folder.is_dir():
+        raise InputError(f"{path}: the folder {folder} does not exist")
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(folder, os.W_OK):
+        raise InputError(f"{path}: cannot write here (permission denied)")
 
 
 def _count_chars(n: int) -> str:
@@ -466,6 +480,8 @@ def ask(
     from curbside.render.markdown import print_markdown
 
     settings = ctx.settings.model_copy(update={"llm_model": model}) if model else ctx.settings
+    if output is not None:
+        _check_writable(output)  # before the answer is written, not after
     streaming = synthesizer == "llm" and fmt == "md" and output is None and sys.stderr.isatty()
 
     def on_token(token: str) -> None:
@@ -699,23 +715,43 @@ def models_install(ctx: Context, name: str | None, wheelhouse: Path | None, forc
     default="info",
     show_default=True,
 )
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    metavar="IPS",
+    help="Behind a reverse proxy: trust its X-Forwarded-For/-Proto from these addresses (comma-separated), "
+    "so rate limits and sign-in back-off see each client's own address.",
+)
 @pass_ctx
-def serve(ctx: Context, host: str, port: int, synthesizer: str | None, log_level: str) -> None:
+def serve(
+    ctx: Context,
+    host: str,
+    port: int,
+    synthesizer: str | None,
+    log_level: str,
+    forwarded_allow_ips: str | None,
+) -> None:
     """Serve the web app and HTTP API (pages at /, API under /api/v1, docs at /docs)."""
     try:
-        import uvicorn
-
         from curbside.web import create_app
+        from curbside.web.serving import serve as run_server
     except ImportError as exc:
         raise CurbsideError(
             f"the web app needs the web extra ({exc.name} is not installed)",
-            hint="pip install 'curbside[web]'",
+            hint="./scripts/install.sh embed,web (or pip install 'curbside[web]')",
         ) from exc
-    app = create_app(ctx.settings, synthesizer=synthesizer)
+    settings = ctx.settings
+    if host not in ("0.0.0.0", "::", "") and host not in settings.web_trusted_hosts:
+        # The address it was asked to listen on is a name browsers will use for it.
+        settings = settings.model_copy(update={"web_trusted_hosts": [*settings.web_trusted_hosts, host]})
+    app = create_app(settings, synthesizer=synthesizer)
     err_console.print(
-        f"curbside: serving {escape(ctx.settings.db)} at http://{host}:{port}/ (API docs: /docs)"
+        f"curbside: serving {escape(settings.db)} at http://{host}:{port}/ (API docs: /docs); "
+        f"answering to host names: {', '.join(settings.web_trusted_hosts)}"
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    run_server(
+        app, settings, host=host, port=port, log_level=log_level, forwarded_allow_ips=forwarded_allow_ips
+    )
 
 
 @cli.command()
@@ -768,6 +804,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except sqlite3.Error as failure:
+        # The store wraps its own failures; this catches the editorial tables' (same file or review.db).
+        error = StoreError(
+            f"the database failed: {failure}", hint="`curbside doctor` checks the store for damage"
+        )
+        err_console.print(f"[bold red]Error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
+        err_console.print(f"Hint: {escape(error.hint or '')}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
     except CurbsideError as exc:
         # soft_wrap: one message, one line, whatever the terminal width (scripts grep for it).
         err_console.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)

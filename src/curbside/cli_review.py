@@ -43,6 +43,7 @@ from curbside.errors import InputError
 from curbside.review.accounts import User
 from curbside.review.db import ReviewDB, open_review_db
 from curbside.review.workflow import ROLES, STATUSES
+from curbside.wording import printable
 
 
 class _HasSettings(Protocol):
@@ -344,4 +345,5 @@ def review_audit(obj: _HasSettings, ref: str | None, limit: int, as_json: bool) 
     for e in entries:
         where = f" {e.article_id} v{e.version}" if e.version else (f" {e.article_id}" if e.article_id else "")
         details = json.dumps(e.details, ensure_ascii=False, sort_keys=True) if e.details else ""
-        click.echo(f"{e.at} {e.actor} {e.action}{where} {details}".rstrip())
+        # Stored values are data: a newline must not forge an entry, nor an escape reach the terminal.
+        click.echo(printable(f"{e.at} {e.actor} {e.action}{where} {details}".rstrip()))

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "curbside"
 #: File name of the default model installed by `curbside models install` (see curbside.models).
@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default=1500, description="Target chunk size in characters; chunks end on sentence boundaries."
     )
     batch_size: int = Field(default=500, description="Records written per ingest transaction.")
+    ingest_check: bool = Field(
+        default=True,
+        description="Check a SQLite store for damage (PRAGMA quick_check, about 1 s per 250 MB) before "
+        "ingesting into it, and refuse a damaged one.",
+    )
     pg_pool_size: int = Field(
         default=4, ge=1, description="Most connections one process opens to a postgresql:// store."
     )
@@ -150,6 +155,11 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(
         default=120.0, description="Seconds before a language-model request times out."
     )
+    llm_max_reply_bytes: int = Field(
+        default=2_000_000,
+        ge=1024,
+        description="Largest reply read from a language-model server; a longer one is refused, never buffered.",
+    )
     llm_retries: int = Field(
         default=2, description="Retries of a language-model request that timed out or got 429/5xx."
     )
@@ -221,6 +231,46 @@ class Settings(BaseSettings):
         description="Show a signed-out visitor the answers to their own questions at once, under the "
         "pending-review banner; false: only approved versions ever reach signed-out visitors.",
     )
+    web_search_rate: float = Field(
+        default=60.0,
+        gt=0,
+        description="Searches per minute one client may run through the web app and API (a burst of as many).",
+    )
+    web_max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request body the web app reads (a question, a comment, a sign-in); larger: 413.",
+    )
+    web_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds `curbside serve` waits for a request's head before it closes the connection.",
+    )
+    web_max_connections: int = Field(
+        default=200, ge=1, description="Connections `curbside serve` handles at once; more get 503."
+    )
+    web_trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "[::1]"],
+        description="Host names the web app answers to (comma-separated, '*.example.org' allowed, '*' for "
+        "any); others get 400, which stops DNS rebinding to a server on this machine. Add your own name.",
+    )
+    anonymous_retention_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="Days a signed-out asker's conversation (its questions as typed) is kept; the reviewed "
+        "articles stay.",
+    )
+    review_four_eyes: bool = Field(
+        default=False,
+        description="Nobody approves a version they generated (asked for) themselves.",
+    )
+
+    @field_validator("web_trusted_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
 
     @model_validator(mode="after")
     def _db_follows_data_dir(self) -> Settings:

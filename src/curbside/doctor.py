@@ -233,11 +233,20 @@ def _store(settings: Settings, connect: Callable[[str, int, float], None]) -> It
         return
     try:
         stats = store.stats()
+        damage = store.check()
     except CurbsideError as exc:
         yield Check("store", "fail", f"cannot read the store at {location}: {exc.message}", exc.hint or "")
         return
     finally:
         store.close()
+    if damage:
+        yield Check(
+            "store",
+            "fail",
+            f"{stats.location} is damaged: {'; '.join(damage[:3])}",
+            "restore it from a backup, or rebuild it by ingesting the sources into a new file",
+        )
+        return
     counts = f"{count(stats.documents, 'documents')}, {count(stats.chunks, 'chunks')}"
     if stats.documents == 0:
         yield Check("store", "warn", f"{stats.location}: empty ({counts})", _NO_STORE_FIX)

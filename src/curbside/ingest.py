@@ -18,14 +18,14 @@ import glob
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from curbside.config import Settings
 from curbside.errors import CurbsideError, InputError, SourceError
 from curbside.registry import get_registry
-from curbside.screening import flag_documents
+from curbside.screening import flag_documents, visible_text
 from curbside.sources.base import FileSourceType, Source
 from curbside.store.base import Batch, BatchResult, FileProgress, Store
 from curbside.types import Deletion, Document, Malformed, Record
@@ -284,7 +284,9 @@ def batched(records: Iterable[Record], skip: int, size: int) -> Iterator[BatchPa
                 documents, deletions, malformed, count = [], [], [], 0
             count += 1
             if isinstance(record, Document):
-                documents.append(record)
+                # What readers are shown as the title must not hide or reorder part of itself.
+                title = visible_text(record.title)
+                documents.append(record if title == record.title else replace(record, title=title))
             elif isinstance(record, Deletion):
                 deletions.extend(record.ids)
             else:

@@ -247,6 +247,9 @@ def analyse(
             f"the query is {len(clean):,} characters long; the limit is {MAX_QUERY_CHARS:,}",
             hint="Ask the question in a sentence or two.",
         )
+    for label, year in (("from", year_from), ("to", year_to)):
+        if year is not None and not 1000 <= year <= 3000:
+            raise QueryError(f"the year {label} {year} is not a publication year (1000-3000)")
     if year_from is not None and year_to is not None and year_from > year_to:
         raise QueryError(f"the year range is empty: from {year_from} is after to {year_to}")
     bad_kinds = [k for k in kinds if k not in _KINDS]

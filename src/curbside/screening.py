@@ -82,6 +82,18 @@ def normalise(text: str) -> str:
     return _INVISIBLE.sub("", unicodedata.normalize("NFKC", revealed))
 
 
+def visible_text(text: str) -> str:
+    """``text`` with what a reader cannot see removed, for questions and titles people are shown.
+
+    NFKC (full-width and compatibility forms become plain ones), and no zero-width,
+    bidirectional-control or tag characters: a title must not reorder or hide part of
+    itself on the page.
+    """
+    if text.isascii():
+        return text
+    return _INVISIBLE.sub("", _TAGS.sub("", unicodedata.normalize("NFKC", text)))
+
+
 def screen(text: str) -> list[Finding]:
     """What in ``text`` is addressed to a language model; empty for ordinary scientific prose."""
     if not text:

@@ -310,6 +310,27 @@ class ThreadStore:
             turns=tuple(Turn(t[0], t[1], t[2], t[3], t[4], utc_iso(t[5])) for t in turns),
         )
 
+    def purge_anonymous(self, older_than_days: float) -> int:
+        """Delete signed-out askers' threads untouched for ``older_than_days``; returns how many.
+
+        The questions as typed live only here (articles keep the de-identified question),
+        so this is the retention limit of what anonymous askers typed.
+        """
+        cutoff = self.db.now() - older_than_days * 86400
+        with self.db.transaction() as conn:
+            stale = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT t.id FROM threads t WHERE t.created_by = ? AND coalesce("
+                    "(SELECT max(created_at) FROM thread_turns WHERE thread_id = t.id), t.created_at) < ?",
+                    (ANONYMOUS, cutoff),
+                )
+            ]
+            for thread_id in stale:
+                conn.execute("DELETE FROM thread_turns WHERE thread_id = ?", (thread_id,))
+                conn.execute("DELETE FROM threads WHERE id = ?", (thread_id,))
+        return len(stale)
+
     def owner(self, thread_id: str) -> str:
         """Who a thread belongs to: a username, or :data:`ANONYMOUS` (:class:`NotFoundError` if unknown)."""
         row = self.conn.execute(

@@ -257,6 +257,8 @@ class ArticleStore:
         return found if asker or sees_questions(viewer) else redacted_version(found)
 
     def _get(self, ref: str, version: int | None, viewer: User | None) -> ArticleVersion:
+        if version is not None and not 1 <= version < 2**31:
+            raise NotFoundError(f"article {ref!r} has no version {version}")
         article_id = self.resolve(ref)
         if viewer is None:
             approved = self._approved(article_id)
@@ -466,7 +468,8 @@ class ArticleStore:
 
         Approving, rejecting or requesting changes on a ``submitted`` version
         first records ``start_review`` (see :func:`~curbside.review.workflow.path_to`).
-        Raises :class:`PermissionDenied` for the wrong role and
+        Raises :class:`PermissionDenied` for the wrong role (and, with
+        ``Settings.review_four_eyes``, for approving a version one generated) and
         :class:`~curbside.errors.TransitionError` for the wrong status.
         """
         require_user(user, action)
@@ -478,6 +481,16 @@ class ArticleStore:
             steps = path_to(current.status, action)
             for step in steps:
                 require_user(user, step)
+            if (
+                action == "approve"
+                and self.db.settings.review_four_eyes
+                and current.created_by == user.username
+            ):
+                raise PermissionDenied(
+                    f"{user.username} generated version {number} and may not approve it as well "
+                    "(the four-eyes rule, CURBSIDE_REVIEW_FOUR_EYES)",
+                    hint="ask another reviewer to approve it",
+                )
             status = current.status
             now = self.db.now()
             for step in steps:

@@ -210,6 +210,14 @@ class Store(Protocol):
 
     def stats(self) -> StoreStats: ...
 
+    def check(self) -> list[str]:
+        """Damage the backend's own consistency check finds (empty: none).
+
+        SQLite runs ``PRAGMA quick_check`` (about 1 s per 250 MB); PostgreSQL checks
+        its pages as it reads them, so its check is empty.
+        """
+        ...
+
 
 def merge_scores(lists: Sequence[tuple[Sequence[ChunkHit], float]], k: int) -> list[ChunkHit]:
     """One list from several: a chunk scores the sum of ``weight x score`` over the lists it is in.

@@ -542,6 +542,9 @@ class PostgresStore:
             ).fetchall()
         return [(key, f"{title}\n{text}".strip()) for key, title, text in rows]
 
+    def check(self) -> list[str]:
+        return []  # PostgreSQL verifies pages as it reads them (and data checksums, if enabled)
+
     def vector_coverage(self, model: str) -> VectorCoverage:
         with self._pool.connection() as conn:
             row = conn.execute(

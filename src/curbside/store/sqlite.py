@@ -13,12 +13,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -164,6 +166,57 @@ def _filter_clause(filters: SearchFilters | None) -> tuple[str, list[Any]]:
     return (" AND " + " AND ".join(conds)) if conds else "", params
 
 
+def sqlite_failure(location: str | Path, exc: sqlite3.Error) -> StoreError:
+    """A SQLite failure as a :class:`StoreError` that names the file and what to do."""
+    text = str(exc)
+    if "full" in text:
+        return StoreError(
+            f"{location}: the disk is full ({text})",
+            hint="free disk space and run the command again; the batch being written was rolled back",
+        )
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return StoreError(
+            f"{location} is damaged ({text})",
+            hint="restore it from a backup, or rebuild it: ingest the sources again into a new file "
+            "(`curbside doctor` runs PRAGMA quick_check)",
+        )
+    if "locked" in text or "busy" in text:
+        return StoreError(f"{location} is busy ({text})", hint="another process holds a long write; retry")
+    return StoreError(f"{location}: SQLite failed: {text}")
+
+
+def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` with SQLite failures (full disk, a damaged page, an I/O error) raised as StoreError."""
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def generator(self: SQLiteStore, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise sqlite_failure(self.path, exc) from exc
+
+        return generator
+
+    @functools.wraps(method)
+    def call(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise sqlite_failure(self.path, exc) from exc
+
+    return call
+
+
+def _store_errors(cls: type[SQLiteStore]) -> type[SQLiteStore]:
+    """Guard every public method of the store (see :func:`_guard`): callers see only StoreError."""
+    for name, value in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(value):
+            setattr(cls, name, _guard(value))
+    return cls
+
+
+@_store_errors
 class SQLiteStore:
     """A :class:`~curbside.store.base.Store` in one SQLite file."""
 
@@ -313,6 +366,10 @@ class SQLiteStore:
                 ),
             )
             progress.completed = True
+
+    def check(self) -> list[str]:
+        rows = self._conn.execute("PRAGMA quick_check(20)").fetchall()
+        return [str(r[0]) for r in rows if r[0] != "ok"]
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database and empty it (each ingest run ends with it).

@@ -20,6 +20,7 @@ Who may read an answer:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from curbside.threads import Thread
 
 Job = Callable[[Emit], None]
+#: Seconds between two purges of signed-out askers' old threads.
+PURGE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,14 @@ def sign_in(request: Request, username: str, password: str) -> Session:
         if not ok:
             raise ThrottledError(f"too many sign-in attempts {what}; try again in {wait} s", retry_after=wait)
     return state.review.accounts.login(username, password, hours=state.settings.session_hours, client=address)
+
+
+def check_search_rate(request: Request) -> None:
+    """Take one search from the client's bucket, or refuse with :class:`RateLimited` (HTTP 429)."""
+    ok, wait = state_of(request).search_limiter.allow(client_key(request))
+    if not ok:
+        rate = state_of(request).settings.web_search_rate
+        raise RateLimited(f"too many searches from this client (limit {rate:g} per minute)", retry_after=wait)
 
 
 def check_rate(request: Request) -> None:
@@ -179,7 +190,12 @@ def answer(
 def start_thread(request: Request) -> str:
     """A new thread for the caller; a signed-out browser records it in its cookie."""
     user = current_user(request)
-    thread = state_of(request).review.threads.create(user=user)
+    state = state_of(request)
+    if time.monotonic() - state.last_purge > PURGE_EVERY_S or not state.last_purge:
+        # Retention of what signed-out askers typed: checked as new threads start, at most hourly.
+        state.last_purge = time.monotonic()
+        state.review.threads.purge_anonymous(state.settings.anonymous_retention_days)
+    thread = state.review.threads.create(user=user)
     if user is None:
         browser(request).add_thread(thread.id)
     return thread.id

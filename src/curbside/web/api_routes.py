@@ -25,7 +25,7 @@ from curbside.web import answers
 from curbside.web.security import SESSION_COOKIE, set_session_cookie
 from curbside.web.state import check_csrf, current_user, session_token, state_of
 from curbside.web.streaming import stream_job
-from curbside.web.views import article_json, hit_view
+from curbside.web.views import MAX_OFFSET, MAX_VERSION, MAX_YEAR, MIN_YEAR, article_json, hit_view
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -52,13 +52,15 @@ class ReviewBody(BaseModel):
     action: str = Field(description="start_review, approve, request_changes, reject or resubmit.")
     comment: str = Field(default="", max_length=10_000)
     section: str | None = Field(default=None, description="Section key the comment is about.")
-    version: int | None = Field(default=None, ge=1, description="Default: the latest version.")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Default: the latest version."
+    )
 
 
 class CommentBody(BaseModel):
     body: str = Field(min_length=1, max_length=10_000)
     section: str | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 class SignInBody(BaseModel):
@@ -95,10 +97,11 @@ def search(
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="Question or keywords.")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
-    year_from: int | None = None,
-    year_to: int | None = None,
+    year_from: Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR)] = None,
+    year_to: Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR)] = None,
     type: Annotated[list[str] | None, Query(description="Publication type filter (repeatable).")] = None,
 ) -> dict[str, Any]:
+    answers.check_search_rate(request)
     state = state_of(request)
     found = api.search(
         q,
@@ -188,7 +191,7 @@ def articles(
     request: Request,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     items = api.list_articles(
         status=status, viewer=current_user(request), limit=limit, offset=offset, db=state_of(request).review
@@ -200,7 +203,7 @@ def articles(
 def article(
     request: Request,
     ref: str,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
     audience: AudienceName = "clinician",
 ) -> dict[str, Any]:
     av = api.get_article(ref, version=version, viewer=current_user(request), db=state_of(request).review)
@@ -215,7 +218,7 @@ def versions(request: Request, ref: str) -> dict[str, Any]:
 
 @router.get("/articles/{ref}/comments", summary="Review comments (signed in)")
 def comments(
-    request: Request, ref: str, version: Annotated[int | None, Query(ge=1)] = None
+    request: Request, ref: str, version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None
 ) -> dict[str, Any]:
     db = state_of(request).review
     return {

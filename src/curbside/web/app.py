@@ -14,7 +14,9 @@ passed in, which the caller then closes), and wires in:
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -28,6 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from curbside import __version__
@@ -104,6 +107,7 @@ def create_app(
         limiter=limiter or RateLimiter(settings.web_ask_rate, settings.web_ask_burst),
         login_limiter=RateLimiter(settings.login_client_rate, max(1, int(settings.login_client_rate))),
         login_global=RateLimiter(settings.login_global_rate, max(1, int(settings.login_global_rate))),
+        search_limiter=RateLimiter(settings.web_search_rate, max(1, int(settings.web_search_rate))),
         synthesizer=synthesizer or settings.web_synthesizer,
         embedder=embedder,
     )
@@ -153,7 +157,9 @@ def create_app(
             response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
-        if request.url.path.startswith("/api/"):
+        if request.url.path.startswith("/api/") or session_token(request)[0]:
+            # API answers, and every page a signed-in user sees (unapproved versions, questions),
+            # must not be kept by a shared browser or a proxy.
             response.headers.setdefault("Cache-Control", "no-store")
         b = getattr(request.state, "browser", None)
         # Not on a refusal: a forged request that reached us without our cookies must not replace
@@ -178,6 +184,14 @@ def create_app(
             return RedirectResponse(f"/signin?next={quote(back, safe='')}", status_code=303)
         return error_response(request, status_for(exc), exc.message, exc.hint, type(exc).__name__, exc)
 
+    @app.exception_handler(sqlite3.Error)
+    async def database_error(request: Request, exc: sqlite3.Error) -> Response:
+        # The document store raises StoreError itself; this is the editorial tables' failure.
+        logging.getLogger("curbside.web").error("database failure: %s", exc)
+        return error_response(
+            request, 503, f"the database is unavailable ({exc})", "try again shortly", "StoreError", None
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "error"
@@ -194,7 +208,10 @@ def create_app(
 
     app.include_router(api_routes.router)
     app.include_router(pages.router)
+    app.add_middleware(BodyLimit, limit=settings.web_max_body_bytes)
     app.add_middleware(HeadAsGet)
+    # Outermost: a request for another host name (DNS rebinding to a server on this machine) stops here.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.web_trusted_hosts)
     return app
 
 
@@ -209,6 +226,67 @@ def wants_page(request: Request) -> bool:
         and not request.url.path.startswith("/api/")
         and "text/html" in request.headers.get("accept", "")
     )
+
+
+class BodyLimit:
+    """Reads a request body only up to ``limit`` bytes; a larger one is refused with 413.
+
+    Every body this app takes is small (a question, a comment, a sign-in), so the body
+    is read here first, counted whether or not Content-Length announced it, and
+    replayed to the app: a 50 MB upload is never held in memory.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        message = f"the request body is larger than {self.limit:,} bytes"
+        payload = json.dumps({"error": "PayloadTooLarge", "message": message, "hint": None}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
 
 
 class HeadAsGet:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
@@ -24,6 +25,7 @@ from curbside.errors import AuthError, InputError, NotFoundError, ThrottledError
 from curbside.review import EDITORIAL_POLICY
 from curbside.review.store import EXTRA_SECTION_KEYS
 from curbside.review.workflow import ACTION_LABELS, STATUS_LABELS, allowed_actions, parse_action
+from curbside.threads import MAX_TURNS
 from curbside.web import answers
 from curbside.web.app import render
 from curbside.web.evidence import cited_documents, claim_evidence, parse_spans, record_view
@@ -31,6 +33,7 @@ from curbside.web.security import SESSION_COOKIE, set_session_cookie
 from curbside.web.state import check_form, current_user, session_token, state_of
 from curbside.web.views import (
     AUDIENCES,
+    MAX_VERSION,
     article_body,
     hit_view,
     page_parts,
@@ -97,6 +100,7 @@ def home(request: Request) -> Response:
 def search_page(request: Request, q: Annotated[str, Query(max_length=2000)] = "") -> Response:
     if not q.strip():
         return _see_other("/")
+    answers.check_search_rate(request)
     state = state_of(request)
     found = api.search(q, k=20, settings=state.settings, store=state.store, embedder=state.embedder)
     return render(
@@ -164,7 +168,12 @@ def thread_latest(request: Request, thread_id: str) -> Response:
 
 
 @router.get("/threads/{thread_id}/{ordinal}", response_class=HTMLResponse)
-def thread_turn(request: Request, thread_id: str, ordinal: int, audience: str | None = None) -> Response:
+def thread_turn(
+    request: Request,
+    thread_id: str,
+    ordinal: Annotated[int, PathParam(ge=1, le=MAX_TURNS)],
+    audience: str | None = None,
+) -> Response:
     thread = answers.get_thread(request, thread_id)
     av = answers.thread_version(request, thread, ordinal)
     return article_page(
@@ -216,7 +225,10 @@ def article_follow_up(
 
 @router.get("/articles/{ref}", response_class=HTMLResponse)
 def article(
-    request: Request, ref: str, v: Annotated[int | None, Query(ge=1)] = None, audience: str | None = None
+    request: Request,
+    ref: str,
+    v: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
+    audience: str | None = None,
 ) -> Response:
     av = api.get_article(ref, version=v, viewer=current_user(request), db=state_of(request).review)
     return article_page(
@@ -346,7 +358,9 @@ def dashboard(request: Request) -> Response:
 
 
 @router.get("/review/{ref}", response_class=HTMLResponse)
-def review_page(request: Request, ref: str, v: Annotated[int | None, Query(ge=1)] = None) -> Response:
+def review_page(
+    request: Request, ref: str, v: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None
+) -> Response:
     user = answers.require_user(request, "approve")
     db = state_of(request).review
     av = api.get_article(ref, version=v, viewer=user, db=db)
@@ -399,7 +413,7 @@ def review_action(
     request: Request,
     ref: str,
     action: Annotated[str, Form(max_length=40)],
-    version: Annotated[int, Form(ge=1)],
+    version: Annotated[int, Form(ge=1, le=MAX_VERSION)],
     csrf: Token = "",
     comment: Annotated[str, Form(max_length=10_000)] = "",
     section: Annotated[str, Form(max_length=200)] = "",
@@ -424,7 +438,7 @@ def review_comment(
     request: Request,
     ref: str,
     body: Annotated[str, Form(max_length=10_000)],
-    version: Annotated[int, Form(ge=1)],
+    version: Annotated[int, Form(ge=1, le=MAX_VERSION)],
     csrf: Token = "",
     section: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:

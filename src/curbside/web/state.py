@@ -82,6 +82,8 @@ class WebState:
     # Sign-in attempts per client address and for the whole server, taken before any password is hashed.
     login_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(10, 10))
     login_global: RateLimiter = field(default_factory=lambda: RateLimiter(120, 120))
+    search_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(60, 60))
+    last_purge: float = 0.0  # when signed-out askers' old threads were last deleted (time.monotonic)
     embedder: Embedder | None = None
     cache: RenderCache = field(default_factory=RenderCache)
 

@@ -31,6 +31,12 @@ AUDIENCES: Final[tuple[tuple[Audience, str, str], ...]] = (
     ("patient", "Patient or carer", "Plain language, with when to seek care"),
 )
 AUDIENCE_NAMES: Final = frozenset(a for a, _, _ in AUDIENCES)
+# Bounds on the integers a URL or form may carry: a larger one is a 422, never a 500 from SQLite
+# (which stores at most 2**63 - 1).
+MIN_YEAR: Final = 1000
+MAX_YEAR: Final = 3000
+MAX_VERSION: Final = 1_000_000
+MAX_OFFSET: Final = 1_000_000_000
 
 
 def parse_audience(value: str | None) -> Audience:

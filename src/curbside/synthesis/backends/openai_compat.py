@@ -18,10 +18,11 @@ once a streamed reply has started: its tokens have already been shown.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -82,6 +83,7 @@ class OpenAICompatBackend:
         self.model = model or settings.llm_model
         self.timeout = timeout if timeout is not None else settings.llm_timeout
         self.retries = max(0, retries if retries is not None else settings.llm_retries)
+        self.max_reply_bytes = settings.llm_max_reply_bytes
         key = api_key if api_key is not None else settings.llm_api_key
         headers = {"Accept": "application/json, text/event-stream"}
         if key:
@@ -171,17 +173,18 @@ class OpenAICompatBackend:
             last_try = attempt == self.retries
             try:
                 if on_token is None:
-                    response = self._client.post(self.url, json=payload)
+                    with self._client.stream("POST", self.url, json=payload) as streaming:
+                        response = self._read_capped(streaming)
                     if not self._should_retry(response, last_try, attempt):
                         self._raise_for_status(response, schema_request)
                         return self._parse_completion(response)
                 else:
                     with self._client.stream("POST", self.url, json=payload) as response:
                         if response.status_code >= 400:
-                            response.read()
-                            if self._should_retry(response, last_try, attempt):
+                            failed = self._read_capped(response)
+                            if self._should_retry(failed, last_try, attempt):
                                 continue
-                            self._raise_for_status(response, schema_request)
+                            self._raise_for_status(failed, schema_request)
                         return self._read_stream(response, on_token, streamed)
             except httpx.ConnectError as exc:
                 raise UnreachableError(
@@ -208,6 +211,41 @@ class OpenAICompatBackend:
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 raise RemoteError(f"connection to {self.url} failed: {exc}", url=self.url) from exc
         raise AssertionError("unreachable: the last attempt always returns or raises")
+
+    def _read_capped(self, response: httpx.Response) -> httpx.Response:
+        """The response with its body read, refused once it passes ``max_reply_bytes`` (never buffered whole)."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_reply_bytes:
+                raise RemoteError(
+                    f"{self.url} sent a reply larger than {self.max_reply_bytes:,} bytes; refused",
+                    url=self.url,
+                    hint="raise CURBSIDE_LLM_MAX_REPLY_BYTES if this server is trusted to send that much",
+                )
+            chunks.append(chunk)
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=b"".join(chunks), request=response.request
+        )
+
+    def _lines_capped(self, response: httpx.Response) -> Iterator[str]:
+        """The text lines of a streamed reply, refused once it passes ``max_reply_bytes``."""
+        size = 0
+        pending = ""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_reply_bytes:
+                raise RemoteError(
+                    f"{self.url} streamed more than {self.max_reply_bytes:,} bytes; refused", url=self.url
+                )
+            pending += decoder.decode(chunk)
+            *lines, pending = pending.split("\n")
+            yield from (line.rstrip("\r") for line in lines)
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            yield pending.rstrip("\r")
 
     def _should_retry(self, response: httpx.Response, last_try: bool, attempt: int) -> bool:
         if response.status_code not in _RETRY_STATUSES or last_try:
@@ -257,13 +295,12 @@ class OpenAICompatBackend:
         """Collect a server-sent-event stream, passing each content delta to ``on_token``."""
         if "text/event-stream" not in response.headers.get("content-type", ""):
             # A server that ignores "stream": true answers one JSON body; deliver it as one token.
-            response.read()
-            text = self._parse_completion(response)
+            text = self._parse_completion(self._read_capped(response))
             streamed.append(text)
             on_token(text)
             return text
         self.last_usage = None
-        for line in response.iter_lines():
+        for line in self._lines_capped(response):
             if not line.startswith("data:"):
                 continue  # blank separators, ": keep-alive" comments, event:/id: fields
             data = line[5:].strip()
