@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,10 +24,11 @@ from curbside.errors import ConfigError, InputError, NotFoundError, StoreError, 
 from curbside.evaluation import EvalReport, evaluate, load_qrels, load_questions, ranked_documents
 from curbside.indexing import IndexCallback, IndexEstimate, IndexReport
 from curbside.ingest import IngestReport, ProgressCallback, ingest_paths, ingest_source
+from curbside.privacy import question_for_saving
 from curbside.questions import analyse, check_question_length
 from curbside.registry import get_registry
 from curbside.retrieve import Mode, RetrievalConfig, Retriever
-from curbside.screening import visible_text
+from curbside.screening import blocked_warning, screen_hits, visible_text
 from curbside.store import open_store
 from curbside.store.base import Store, StoreStats
 from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
@@ -363,7 +364,7 @@ def ask(
 
     question = visible_text(question)
     check_question_length(question, settings.max_question_chars)
-    question, removed = _deidentified(question, settings)
+    question, removed = question_for_saving(question, settings)
     query = analyse(question, year_from=year_from, year_to=year_to, kinds=tuple(kinds))
     synth = get_registry().get("synthesizer", synthesizer)(settings)
     with _store(settings, store) as s:
@@ -388,7 +389,7 @@ def ask(
             deeper = retriever.search(query, 4 * k, config=config)
             hits += [h for h in deeper if is_title_chunk(h.chunk) and h.chunk.id not in seen]
         timings.update({f"retrieve.{n}": round(v, 2) for n, v in stages.items()})
-        hits, blocked = _screen_hits(hits)
+        hits, blocked = screen_hits(hits)
         t = lap("retrieve", t)
         if on_token is not None and "on_token" in inspect.signature(synth.synthesize).parameters:
             # Streaming synthesizers (llm) take on_token; the Synthesizer protocol does not require it.
@@ -417,54 +418,8 @@ def ask(
         if removed is not None:
             article = replace(article, warnings=(*article.warnings, removed))
         if blocked:
-            article = with_warning(article, "suspect-source", _blocked_message(blocked))
+            article = replace(article, warnings=(*article.warnings, blocked_warning(blocked)))
         return with_warning(article, "partial-index", coverage_warning) if coverage_warning else article
-
-
-def _screen_hits(hits: list[Hit]) -> tuple[list[Hit], dict[str, str]]:
-    """``hits`` without records that address a language model, and those records' ids with why.
-
-    Such a record is not evidence (:mod:`curbside.screening`): no synthesizer sees it, and the
-    verifier removes any claim that cites it anyway.
-    """
-    from curbside.screening import describe, screen_document
-
-    blocked: dict[str, str] = {}
-    kept = []
-    for hit in hits:
-        found = screen_document(hit.document)
-        if found:
-            blocked[hit.document.id] = describe(found)
-        else:
-            kept.append(hit)
-    return kept, blocked
-
-
-def _blocked_message(blocked: Mapping[str, str]) -> str:
-    one = len(blocked) == 1
-    return (
-        f"{count(len(blocked), 'retrieved records')} ({', '.join(sorted(blocked))}) "
-        f"{'contains' if one else 'contain'} text addressed to a language model rather than to readers "
-        f"(possible prompt injection) and {'was' if one else 'were'} not used. Reviewers: check "
-        f"{'this record' if one else 'these records'} before trusting {'its' if one else 'their'} source."
-    )
-
-
-def _deidentified(question: str, settings: Settings) -> tuple[str, ArticleWarning | None]:
-    """The question to search and save, with identifying details cut (``settings.question_identifiers``)."""
-    if settings.question_identifiers == "keep":
-        return question, None
-    from curbside.privacy import deidentify, describe
-
-    clean, found = deidentify(question)
-    if not found:
-        return question, None
-    what = describe(found)
-    return clean, ArticleWarning(
-        "identifiers-removed",
-        f"{what[0].upper()}{what[1:]} {'was' if len(found) == 1 else 'were'} removed from the question "
-        "before it was searched and saved: questions go to the editorial team.",
-    )
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:
@@ -689,7 +644,7 @@ def follow_up(
     settings = settings or Settings()
     question = visible_text(question)
     check_question_length(question, settings.max_question_chars)
-    question, removed = _deidentified(question, settings)
+    question, removed = question_for_saving(question, settings)
     with _store(settings, store) as s, _review_db(settings, db, s.location) as d:
         thread = d.threads.get(thread_id, viewer=user) if thread_id else None
         turns = thread.turns if thread else ()

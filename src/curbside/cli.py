@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import cast
@@ -21,11 +20,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from curbside import api
-from curbside.cli_progress import Reporter, format_duration, short_name
+from curbside.cli_progress import Reporter, count_chars, format_duration, ingest_progress
 from curbside.config import Settings
 from curbside.errors import CurbsideError, InputError, StoreError
 from curbside.ingest import IngestReport
-from curbside.ingest import Progress as IngestProgress
 from curbside.retrieve import Mode
 from curbside.wording import count
 
@@ -76,30 +74,6 @@ def _check_writable(path: Path) -> None:
         raise InputError(f"{path}: the folder {folder} does not exist")
     if (path.exists() and not os.access(path, os.W_OK)) or not os.access(folder, os.W_OK):
         raise InputError(f"{path}: cannot write here (permission denied)")
-
-
-def _count_chars(n: int) -> str:
-    return f"{n / 1e6:,.1f} M characters" if n >= 1e6 else f"{n:,} characters"
-
-
-def _ingest_progress(reporter: Reporter) -> Callable[[IngestProgress], None]:
-    """Ingest progress, one task per input file (bytes read drive the bar and the time left)."""
-
-    def update(p: IngestProgress) -> None:
-        name = short_name(p.input)
-        if p.event == "skipped":
-            reporter.finish(name, f"unchanged since last ingest ({count(p.records, 'records')})")
-        elif p.event == "failed":
-            reporter.finish(name, f"failed after {count(p.records, 'records')}")
-        else:
-            size = (
-                f"{(p.bytes_done or 0) / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB" if p.bytes_total else None
-            )
-            reporter.update(name, p.records, work_done=p.bytes_done, work_total=p.bytes_total, status=size)
-            if p.event == "done":
-                reporter.finish(name)
-
-    return update
 
 
 def _print_ingest(report: IngestReport, as_json: bool) -> None:
@@ -173,7 +147,7 @@ def ingest(
     if not paths and not pubmed_query:
         raise click.UsageError("give PATHS to ingest, or --pubmed QUERY")
     with Reporter("records", console=err_console, interval=ctx.settings.progress_interval) as reporter:
-        update = _ingest_progress(reporter)
+        update = ingest_progress(reporter)
         reports = []
         if paths:
             reports.append(api.ingest(paths, settings=ctx.settings, progress=update, workers=workers))
@@ -292,7 +266,7 @@ def index(ctx: Context, limit: int | None, embedder: str | None, workers: int) -
 
         def update(p: IndexProgress) -> None:
             if p.done == 0 and p.total:
-                size = f" ({_count_chars(p.chars_total)})" if p.chars_total else ""
+                size = f" ({count_chars(p.chars_total)})" if p.chars_total else ""
                 reporter.say(
                     f"{count(p.total, 'chunks')} to embed{size}; measuring this machine's rate on a sample"
                 )
@@ -553,7 +527,7 @@ def demo_corpus(ctx: Context, limit: int | None, embed: bool, sdist: Path | None
         def step(message: str) -> None:
             reporter.say(f"[dim]{escape(message)}[/]")
 
-        update = _ingest_progress(reporter)
+        update = ingest_progress(reporter)
         report = build_demo_store(
             ctx.settings, progress=update, on_step=step, limit=limit, embed=embed, sdist=sdist
         )

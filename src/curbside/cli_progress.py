@@ -13,6 +13,7 @@ characters of text to embed) when it has them, else from its item counts.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from curbside.ingest import Progress as IngestProgress
 from curbside.wording import count
 
 
@@ -184,3 +186,28 @@ class Reporter:
 def short_name(path: str, width: int = 48) -> str:
     """A long path cut from the left, so the file name stays readable."""
     return path if len(path) <= width else "…" + path[-(width - 1) :]
+
+
+def count_chars(n: int) -> str:
+    """``812 characters``, ``78.1 M characters``."""
+    return f"{n / 1e6:,.1f} M characters" if n >= 1e6 else f"{n:,} characters"
+
+
+def ingest_progress(reporter: Reporter) -> Callable[[IngestProgress], None]:
+    """Ingest progress, one task per input file (bytes read drive the bar and the time left)."""
+
+    def update(p: IngestProgress) -> None:
+        name = short_name(p.input)
+        if p.event == "skipped":
+            reporter.finish(name, f"unchanged since last ingest ({count(p.records, 'records')})")
+        elif p.event == "failed":
+            reporter.finish(name, f"failed after {count(p.records, 'records')}")
+        else:
+            size = (
+                f"{(p.bytes_done or 0) / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB" if p.bytes_total else None
+            )
+            reporter.update(name, p.records, work_done=p.bytes_done, work_total=p.bytes_total, status=size)
+            if p.event == "done":
+                reporter.finish(name)
+
+    return update

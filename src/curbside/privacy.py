@@ -17,7 +17,9 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from curbside.config import Settings
 from curbside.errors import ConfigError
+from curbside.types import ArticleWarning
 
 
 @dataclass(frozen=True)
@@ -73,3 +75,19 @@ def describe(found: list[Identifier]) -> str:
     labels = list(dict.fromkeys(i.label for i in found))
     parts = [f"an {label}" if label[0] in "aeiou" else f"a {label}" for label in labels]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def question_for_saving(question: str, settings: Settings) -> tuple[str, ArticleWarning | None]:
+    """The question to search and save, identifying details cut (``settings.question_identifiers``),
+    and the ``identifiers-removed`` warning that tells the asker what went."""
+    if settings.question_identifiers == "keep":
+        return question, None
+    clean, found = deidentify(question)
+    if not found:
+        return question, None
+    what = describe(found)
+    return clean, ArticleWarning(
+        "identifiers-removed",
+        f"{what[0].upper()}{what[1:]} {'was' if len(found) == 1 else 'were'} removed from the question "
+        "before it was searched and saved: questions go to the editorial team.",
+    )

@@ -21,12 +21,13 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 from curbside.errors import ConfigError
-from curbside.types import Document
+from curbside.types import ArticleWarning, Document, Hit
+from curbside.wording import count
 
 # Zero-width and bidirectional control characters: invisible, so they can split a trigger word.
 _INVISIBLE = re.compile(
@@ -134,6 +135,35 @@ def _screen_parts(doc_id: str, title: str, sections: tuple[str, ...]) -> tuple[F
 def flag_documents(documents: Iterable[Document]) -> list[tuple[str, str]]:
     """``(document id, why)`` for every record in ``documents`` that :func:`screen_document` flags."""
     return [(d.id, describe(f)) for d in documents if (f := screen_document(d))]
+
+
+def screen_hits(hits: Sequence[Hit]) -> tuple[list[Hit], dict[str, str]]:
+    """``hits`` without records that address a language model, and those records' ids with why.
+
+    Such a record is not evidence: no synthesizer sees it, and the verifier removes any claim
+    that cites it anyway (``blocked``).
+    """
+    blocked: dict[str, str] = {}
+    kept = []
+    for hit in hits:
+        found = screen_document(hit.document)
+        if found:
+            blocked[hit.document.id] = describe(found)
+        else:
+            kept.append(hit)
+    return kept, blocked
+
+
+def blocked_warning(blocked: Mapping[str, str]) -> ArticleWarning:
+    """The ``suspect-source`` warning reviewers see for the records :func:`screen_hits` set aside."""
+    one = len(blocked) == 1
+    return ArticleWarning(
+        "suspect-source",
+        f"{count(len(blocked), 'retrieved records')} ({', '.join(sorted(blocked))}) "
+        f"{'contains' if one else 'contain'} text addressed to a language model rather than to readers "
+        f"(possible prompt injection) and {'was' if one else 'were'} not used. Reviewers: check "
+        f"{'this record' if one else 'these records'} before trusting {'its' if one else 'their'} source.",
+    )
 
 
 def describe(findings: list[Finding]) -> str:
