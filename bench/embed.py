@@ -52,7 +52,7 @@ import numpy as np
 
 from curbside import api
 from curbside.config import Settings, shared_data_dir
-from curbside.embeddings import MiniLMEmbedder, load_runtime, locate_model_files
+from curbside.embeddings import MiniLMEmbedder, load_runtime, locate_model_files, model_inputs
 from curbside.indexing import IndexProgress
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -168,19 +168,7 @@ def model_only_rate(embedder: MiniLMEmbedder, texts: list[str], batch: int) -> t
     runtime = load_runtime(embedder.files, embedder.threads)
     encodings = runtime.tokenizer.encode_batch(texts)
     encodings.sort(key=lambda e: len(e.ids))
-    feeds = []
-    for start in range(0, len(encodings), batch):
-        part = encodings[start : start + batch]
-        width = max(len(e.ids) for e in part)
-        ids = np.zeros((len(part), width), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for row, enc in enumerate(part):
-            ids[row, : len(enc.ids)] = enc.ids
-            mask[row, : len(enc.ids)] = 1
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in runtime.input_names:
-            feed["token_type_ids"] = np.zeros_like(ids)
-        feeds.append(feed)
+    feeds = [model_inputs(runtime, encodings[i : i + batch]) for i in range(0, len(encodings), batch)]
     runtime.session.run(None, feeds[0])  # warm
     started = time.perf_counter()
     for feed in feeds:

@@ -161,12 +161,17 @@ def test_ask_personalise_follow_up_and_approve_in_chromium(corpus: Settings) -> 
         reviewer_flow(browser, base, QUESTION, follow_up="What about in children?", prefix="")
 
 
-def test_xss_payload_in_a_source_title_stays_text_in_chromium(corpus: Settings, tmp_path: Path) -> None:
+def copied_app(corpus: Settings, tmp_path: Path) -> Any:
+    """The web app over a copy of the module's corpus (each test changes its own store)."""
     from curbside.web import create_app
 
     db = tmp_path / "store.db"
     shutil.copy(corpus.db, db)
-    with live_server(create_app(corpus.model_copy(update={"db": str(db)}))) as base, chromium() as browser:
+    return create_app(corpus.model_copy(update={"db": str(db)}))
+
+
+def test_xss_payload_in_a_source_title_stays_text_in_chromium(corpus: Settings, tmp_path: Path) -> None:
+    with live_server(copied_app(corpus, tmp_path)) as base, chromium() as browser:
         watch = Watch()
         page = watch.attach(browser.new_page())
         page.goto(base + "/search?q=leukopenia+in+adults")
@@ -186,11 +191,7 @@ def test_xss_payload_in_a_source_title_stays_text_in_chromium(corpus: Settings, 
 def test_example_question_link_asks_and_a_reviewer_checks_each_claims_evidence(
     corpus: Settings, tmp_path: Path
 ) -> None:
-    from curbside.web import create_app
-
-    db = tmp_path / "store.db"
-    shutil.copy(corpus.db, db)
-    with live_server(create_app(corpus.model_copy(update={"db": str(db)}))) as base, chromium() as browser:
+    with live_server(copied_app(corpus, tmp_path)) as base, chromium() as browser:
         watch = Watch()
         # An example question on the home page is a link that asks it (the page streams the answer).
         page = watch.attach(browser.new_page())
@@ -266,11 +267,7 @@ def _sign_in(page: Any, base: str, username: str) -> None:
 
 
 def test_cross_site_sign_in_and_sign_out_are_refused_in_chromium(corpus: Settings, tmp_path: Path) -> None:
-    from curbside.web import create_app
-
-    db = tmp_path / "store.db"
-    shutil.copy(corpus.db, db)
-    with live_server(create_app(corpus.model_copy(update={"db": str(db)}))) as base, chromium() as browser:
+    with live_server(copied_app(corpus, tmp_path)) as base, chromium() as browser:
         victim = browser.new_context().new_page()
         _sign_in(victim, base, "admin")
         session = next(c for c in victim.context.cookies() if c["name"] == "curbside_session")["value"]
@@ -297,11 +294,7 @@ def test_cross_site_sign_in_and_sign_out_are_refused_in_chromium(corpus: Setting
 def test_a_signed_in_account_cannot_open_a_signed_out_askers_thread_in_chromium(
     corpus: Settings, tmp_path: Path
 ) -> None:
-    from curbside.web import create_app
-
-    db = tmp_path / "store.db"
-    shutil.copy(corpus.db, db)
-    with live_server(create_app(corpus.model_copy(update={"db": str(db)}))) as base, chromium() as browser:
+    with live_server(copied_app(corpus, tmp_path)) as base, chromium() as browser:
         asker = browser.new_context().new_page()
         asker.goto(base + "/")
         asker.fill("#question", QUESTION)

@@ -302,16 +302,8 @@ class MiniLMEmbedder:
         return out
 
     def _embed_batch(self, runtime: Runtime, batch: list[str]) -> NDArray[np.float32]:
-        encodings = runtime.tokenizer.encode_batch(batch)
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(batch), width), dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for row, enc in enumerate(encodings):
-            ids[row, : len(enc.ids)] = enc.ids
-            mask[row, : len(enc.ids)] = 1
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in runtime.input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
+        feeds = model_inputs(runtime, runtime.tokenizer.encode_batch(batch))
+        mask = feeds["attention_mask"]
         try:
             hidden = runtime.session.run(None, feeds)[0]
         except Exception as exc:
@@ -321,6 +313,20 @@ class MiniLMEmbedder:
                 f"{self.files.onnx}: expected (batch, tokens, {self.dim}) output, got {hidden.shape}"
             )
         return mean_pool_normalise(np.asarray(hidden, dtype=np.float32), mask)
+
+
+def model_inputs(runtime: Runtime, encodings: Sequence[Any]) -> dict[str, NDArray[np.int64]]:
+    """The session's inputs for tokenizer ``encodings``: ids and mask padded to the longest one."""
+    width = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), width), dtype=np.int64)
+    mask = np.zeros((len(encodings), width), dtype=np.int64)
+    for row, enc in enumerate(encodings):
+        ids[row, : len(enc.ids)] = enc.ids
+        mask[row, : len(enc.ids)] = 1
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in runtime.input_names:
+        feeds["token_type_ids"] = np.zeros_like(ids)
+    return feeds
 
 
 def mean_pool_normalise(hidden: NDArray[np.float32], mask: NDArray[np.int64]) -> NDArray[np.float32]:
