@@ -75,6 +75,7 @@ from curbside.config import Settings, shared_data_dir
 from curbside.demo import slice_pubmed_file
 from curbside.embeddings import MiniLMEmbedder
 from curbside.evaluation import EvalReport, evaluate, percentile, ranked_documents
+from curbside.indexing import IndexProgress
 from curbside.ingest import ingest_paths
 from curbside.questions import Vocabulary
 from curbside.retrieve import RetrievalConfig, Retriever
@@ -200,8 +201,8 @@ def embed_corpus(store: SQLiteStore, embedder: MiniLMEmbedder, info: dict[str, A
     with _bar("embed") as bar:
         task = bar.add_task("", total=todo, note="chunks")
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(p: IndexProgress) -> None:
+            bar.update(task, completed=p.done, total=p.total)
 
         try:
             api.index(store=store, embedder=embedder, progress=update, settings=Settings(embed_batch=256))
