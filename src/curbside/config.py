@@ -128,6 +128,17 @@ class Settings(BaseSettings):
         description="Chunks `curbside index` reads at a time and sorts by length, so that each batch "
         "pads to texts of similar length (larger: less padding, more memory).",
     )
+    relevance_model: str = Field(
+        default="default",
+        description="Learned (question, sentence) relevance model used to rerank passages, pick sentences and "
+        "judge claims: default (the one shipped in the package), none (the keyword scoring it replaced), or "
+        "the path of a model file written by `curbside train relevance`.",
+    )
+    verdict_model: str = Field(
+        default="default",
+        description="Learned yes/no verdict model: default (shipped), none (the cue-word rules it replaced), "
+        "or the path of a model file written by `curbside train verdict`.",
+    )
     reranker: str = Field(
         default="concept", description="Registered reranker: concept (concept coverage) or none."
     )

@@ -1,0 +1,309 @@
+"""Benchmark: retrieval and answers on BioASQ Task B expert questions (select and report on 9B).
+
+Corpus (built once, cached under ``bench/out/bioasq-<key>/``, embedded resumably):
+
+* every gold document of the 1,497 questions, rebuilt from its snippets
+  (:mod:`curbside.bioasq`: the title snippet, the abstract snippets in order);
+* with ``--distractors`` (the default), both shared MEDLINE files: about 51k more
+  records, so the store is the ~58k-document size the latency target names.
+
+Retrieval, on the questions of ``--split`` (gold: their gold documents), in one run:
+``bm25s`` (stop words + Snowball stemmer), and curbside BM25, hybrid, and hybrid with
+the learned reranker when the relevance model is installed.  nDCG@10, R@10, R@100, MRR.
+
+Answers: every question of the split asked through :func:`curbside.api.ask` with each
+``--variant`` (default: ``rules``, the scoring before the learned models, and
+``learned``), side by side, per question type:
+
+* yes/no accuracy with its 95% Wilson interval, beside always answering "yes";
+* claim relevance (share of claims whose cited span overlaps a gold snippet of the question),
+  gold-snippet recall, the share of answers citing a gold document, whether the first
+  bottom-line claim is relevant, ROUGE-2 F1 of the bottom line (and of all claims)
+  against the ideal answer; supported-in-context share; latency p50 / p95.
+
+Prints tables, then one JSON line.
+
+    .venv/bin/python bench/bioasq.py [--split 9B] [--limit N] [--variant rules --variant learned]
+                                     [--no-distractors] [--skip-retrieval] [--skip-answers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from curbside import api
+from curbside.bioasq import RELATIVE_PATH, Dataset, Question, answer_scores, load, wilson
+from curbside.config import Settings, shared_data_dir
+from curbside.embeddings import MiniLMEmbedder
+from curbside.evaluation import evaluate, percentile, ranked_documents
+from curbside.indexing import IndexProgress
+from curbside.ingest import ingest_paths
+from curbside.retrieve import RetrievalConfig
+from curbside.store.sqlite import SQLiteStore
+
+OUT = Path(__file__).resolve().parent / "out"
+CORPUS_VERSION = 1
+K = 100
+#: Settings each answer variant changes (the rest are the defaults).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "rules": {"relevance_model": "none", "verdict_model": "none"},
+    "learned": {},
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def corpus(data: Path, dataset: Dataset, distractors: bool) -> tuple[SQLiteStore, Settings]:
+    """The cached store of rebuilt gold documents (+ MEDLINE distractors), ingested and embedded."""
+    medline = sorted((data / "medline").glob("*.xml.gz")) if distractors else []
+    key = hashlib.sha256(
+        json.dumps([CORPUS_VERSION, len(dataset.documents), [p.name for p in medline]]).encode()
+    ).hexdigest()[:10]
+    folder = OUT / f"bioasq-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = Settings(db=str(folder / "store.db"), data_dir=folder / "data", cache_dir=folder / "cache")
+    store = SQLiteStore(folder / "store.db")
+    if not (folder / "ingested").exists():
+        gold = folder / "gold.jsonl"
+        with gold.open("w", encoding="utf-8") as fh:
+            for doc in dataset.documents.values():
+                fh.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
+        log(f"ingesting {len(dataset.documents):,} rebuilt gold documents and {len(medline)} MEDLINE files")
+        report = ingest_paths(store, [*map(str, medline), str(gold)], settings)
+        if report.failed:
+            raise SystemExit(f"ingest failed: {[i.error for i in report.failed]}")
+        (folder / "ingested").write_text("ok")
+    coverage = store.vector_coverage(MiniLMEmbedder.name)
+    if coverage.remaining:
+        log(f"embedding {coverage.remaining:,} chunks (resumable; about 30 min per 60k on 2 cores)")
+        last = [0.0]
+
+        def progress(p: IndexProgress) -> None:
+            if time.monotonic() - last[0] > 30:
+                last[0] = time.monotonic()
+                log(f"  embedded {p.done:,}/{p.total:,} chunks")
+
+        api.index(store=store, settings=settings, progress=progress)
+    return store, settings
+
+
+class BM25s:
+    """bm25s over title + text of every document, English stop words and the Snowball stemmer."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        import bm25s
+        import Stemmer
+
+        self.bm25s = bm25s
+        self.stemmer = Stemmer.Stemmer("english")
+        docs = list(store.iter_documents())
+        self.ids = [d.id for d in docs]
+        tokens = bm25s.tokenize(
+            [f"{d.title} {d.body}" for d in docs], stopwords="en", stemmer=self.stemmer, show_progress=False
+        )
+        self.index = bm25s.BM25()
+        self.index.index(tokens, show_progress=False)
+
+    def __call__(self, question: str, k: int = K) -> list[str]:
+        tokens = self.bm25s.tokenize(
+            [question], stopwords="en", stemmer=self.stemmer, show_progress=False, return_ids=False
+        )
+        if not tokens or not tokens[0]:
+            return []
+        docs, _ = self.index.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
+        return [self.ids[int(i)] for i in docs[0]]
+
+
+def retrieval(store: SQLiteStore, settings: Settings, questions: list[Question]) -> list[dict[str, Any]]:
+    pairs = [(q.id, q.body) for q in questions if q.documents]
+    qrels = {q.id: {d: 1.0 for d in q.documents} for q in questions if q.documents}
+    runs: dict[str, Callable[..., list[str]]] = {"bm25s": BM25s(store)}
+    for name, mode, rerank in (
+        ("curbside-bm25", "bm25", False),
+        ("curbside-hybrid", "hybrid", False),
+        ("curbside-hybrid+relevance", "hybrid", True),
+    ):
+        configured = settings if rerank else settings.model_copy(update={"relevance_model": "none"})
+        retriever = api.make_retriever(configured, store)
+        if rerank and not getattr(retriever, "relevance", None):
+            continue  # no relevance model installed: the row would repeat curbside-hybrid
+        config = replace(retriever.config, mode=mode, max_per_document=1)
+
+        def run(text: str, k: int = K, r: Any = retriever, c: RetrievalConfig = config) -> list[str]:
+            return ranked_documents(r.search(text, k, config=c))
+
+        runs[name] = run
+    rows = []
+    for name, run in runs.items():
+        started = time.perf_counter()
+        report = evaluate(name, run, pairs, qrels)
+        row = report.row()
+        row["seconds"] = round(time.perf_counter() - started, 1)
+        rows.append(row)
+        log(f"  {name}: nDCG@10 {row['ndcg@10']:.3f}")
+    return rows
+
+
+def answers(
+    store: SQLiteStore, settings: Settings, questions: list[Question], variant: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    configured = settings.model_copy(update=VARIANTS[variant])
+    per_question: list[dict[str, Any]] = []
+    api.ask("What causes leukopenia?", settings=configured, store=store)  # warm-up: models, caches
+    started = time.perf_counter()
+    for n, q in enumerate(questions, 1):
+        t = time.perf_counter()
+        article = api.ask(q.body, settings=configured, store=store)
+        seconds = time.perf_counter() - t
+        scores = answer_scores(article, q)
+        claims = list(article.all_claims())
+        per_question.append(
+            {
+                "id": q.id,
+                "type": q.type,
+                "seconds": seconds,
+                "verdict": article.verdict,
+                "gold_yes": q.yes,
+                "supported": sum(c.verdict == "supported" for c in claims) / len(claims) if claims else None,
+                "removed": len(article.removed_claims),
+                **scores,
+            }
+        )
+        if n % 50 == 0:
+            log(f"  {variant}: {n}/{len(questions)} ({time.perf_counter() - started:.0f} s)")
+    return summarise(per_question), per_question
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return round(statistics.fmean(values), 4) if values else None
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_type[r["type"]].append(r)
+        by_type["all"].append(r)
+    out: dict[str, Any] = {}
+    for kind, group in sorted(by_type.items()):
+        times = sorted(r["seconds"] for r in group)
+        summary: dict[str, Any] = {
+            "n": len(group),
+            **{k: _mean(group, k) for k in ("claim_relevance", "snippet_recall", "gold_cited")},
+            **{k: _mean(group, k) for k in ("first_relevant", "rouge2", "rouge2_all", "supported")},
+            "claims_per_answer": _mean(group, "claims"),
+            "p50_s": round(percentile(times, 50), 3),
+            "p95_s": round(percentile(times, 95), 3),
+        }
+        yesno = [r for r in group if r["gold_yes"] is not None]
+        if yesno:
+            correct = sum(
+                (r["verdict"] == "yes") == r["gold_yes"] and r["verdict"] in ("yes", "no") for r in yesno
+            )
+            always = sum(r["gold_yes"] for r in yesno)
+            summary.update(
+                yesno=len(yesno),
+                accuracy=round(correct / len(yesno), 4),
+                accuracy_ci95=wilson(correct, len(yesno)),
+                always_yes=round(always / len(yesno), 4),
+                always_yes_ci95=wilson(always, len(yesno)),
+                verdicts={v: sum(r["verdict"] == v for r in yesno) for v in ("yes", "no", "uncertain", None)},
+            )
+        out[kind] = summary
+    return out
+
+
+def print_answers(results: dict[str, dict[str, Any]]) -> None:
+    head = (
+        f"{'variant':<10} {'type':<8} {'n':>4} {'relevant':>8} {'recall':>7} {'gold':>6} {'first':>6} "
+        f"{'rouge2':>7} {'suppd':>6} {'yes/no acc (95% CI)':>22} {'always-yes':>10} {'p50 s':>6} {'p95 s':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for variant, summary in results.items():
+        for kind, s in summary.items():
+            acc = (
+                f"{s['accuracy']:.3f} ({s['accuracy_ci95'][0]:.2f}-{s['accuracy_ci95'][1]:.2f})"
+                if "accuracy" in s
+                else ""
+            )
+            always = f"{s['always_yes']:.3f}" if "always_yes" in s else ""
+
+            def f(key: str, s: dict[str, Any] = s) -> str:
+                value = s.get(key)
+                return f"{value:.3f}" if isinstance(value, float) else "-"
+
+            print(
+                f"{variant:<10} {kind:<8} {s['n']:>4} {f('claim_relevance'):>8} {f('snippet_recall'):>7} "
+                f"{f('gold_cited'):>6} {f('first_relevant'):>6} {f('rouge2'):>7} {f('supported'):>6} "
+                f"{acc:>22} {always:>10} {s['p50_s']:>6.2f} {s['p95_s']:>6.2f}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--split", default="9B", help="batches to judge: 7B, 8B or 9B (default 9B)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions of the split")
+    parser.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="repeatable")
+    parser.add_argument("--no-distractors", dest="distractors", action="store_false")
+    parser.add_argument("--skip-retrieval", action="store_true")
+    parser.add_argument("--skip-answers", action="store_true")
+    parser.add_argument(
+        "--details", type=Path, default=None, help="write per-question rows here (JSON Lines)"
+    )
+    args = parser.parse_args(argv)
+    data = shared_data_dir()
+    if data is None or not (data / RELATIVE_PATH).is_file():
+        print(json.dumps({"bench": "bioasq", "skipped": "shared data not found (CURBSIDE_SHARED_DATA)"}))
+        return 0
+    dataset = load(data / RELATIVE_PATH)
+    questions = [q for q in dataset.questions if q.split == args.split][: args.limit]
+    store, settings = corpus(data, dataset, args.distractors)
+    stats = store.stats()
+    result: dict[str, Any] = {
+        "bench": "bioasq",
+        "split": args.split,
+        "questions": len(questions),
+        "documents": stats.documents,
+        "chunks": stats.chunks,
+        "gold_documents_without_text": dataset.dropped_documents,
+    }
+    log(f"{len(questions)} {args.split} questions over {stats.documents:,} documents")
+    if not args.skip_retrieval:
+        rows = retrieval(store, settings, questions)
+        result["retrieval"] = rows
+        print(f"{'run':<28} {'nDCG@10':>8} {'R@10':>6} {'R@100':>6} {'MRR':>6}")
+        for r in rows:
+            print(
+                f"{r['name']:<28} {r['ndcg@10']:>8.3f} {r['recall@10']:>6.3f} {r['recall@100']:>6.3f} {r['mrr']:>6.3f}"
+            )
+    if not args.skip_answers:
+        results: dict[str, dict[str, Any]] = {}
+        details: list[dict[str, Any]] = []
+        for variant in args.variant or ["rules", "learned"]:
+            log(f"answering with {variant}")
+            results[variant], rows = answers(store, settings, questions, variant)
+            details += [{"variant": variant, **r} for r in rows]
+        result["answers"] = results
+        print_answers(results)
+        if args.details:
+            args.details.write_text("".join(json.dumps(r) + "\n" for r in details))
+    store.close()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
