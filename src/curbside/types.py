@@ -217,6 +217,10 @@ class Query:
     publication_types: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()  # DocumentKind filter
     exclude_retracted: bool = True
+    # How many chunks of the store hold each query word, of ``corpus_chunks``: the rarity that tells the
+    # question's subject from its frame (filled by the library from the store; empty: all words alike).
+    word_counts: tuple[tuple[str, int], ...] = ()
+    corpus_chunks: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,10 @@ class BatchResult:
         self.deleted += other.deleted
 
 
+#: :meth:`Store.word_counts` stops counting here (a common word costs no more than a rare one).
+WORD_COUNT_CAP = 20_000
+
+
 @dataclass(frozen=True)
 class VectorCoverage:
     """How many of a store's chunks have a vector from one embedding model."""
@@ -209,6 +213,11 @@ class Store(Protocol):
     ) -> list[ChunkHit]: ...
 
     def stats(self) -> StoreStats: ...
+
+    def word_counts(self, words: Sequence[str]) -> dict[str, int]:
+        """How many chunks hold each word (full-text matching, stemmed as the index stems), capped at
+        :data:`WORD_COUNT_CAP`: enough to tell a rare subject from a common word."""
+        ...
 
     def check(self) -> list[str]:
         """Damage the backend's own consistency check finds (empty: none).

@@ -41,6 +41,7 @@ from curbside.store._pg_rank import RANK_NORMALISATION, RANK_WEIGHTS, TermRanker
 from curbside.store._pg_schema import MIGRATION_LOCK, MIGRATIONS, statements
 from curbside.store._pg_vectors import binary_copy, bulk_load, ensure_model, vector_literal
 from curbside.store.base import (
+    WORD_COUNT_CAP,
     Batch,
     BatchResult,
     ChunkHit,
@@ -541,6 +542,20 @@ class PostgresStore:
                 (model, limit),
             ).fetchall()
         return [(key, f"{title}\n{text}".strip()) for key, title, text in rows]
+
+    def word_counts(self, words: Sequence[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._pool.connection() as conn:
+            for word in words:
+                if not word.strip():
+                    continue
+                row = conn.execute(
+                    sql.SQL(
+                        "SELECT count(*) FROM (SELECT 1 FROM chunks c WHERE c.tsv @@ {} LIMIT {}) AS hits"
+                    ).format(to_tsquery_sql(f'"{word}"'), sql.Literal(WORD_COUNT_CAP))
+                ).fetchone()
+                counts[word] = int(row[0]) if row else 0
+        return counts
 
     def check(self) -> list[str]:
         return []  # PostgreSQL verifies pages as it reads them (and data checksums, if enabled)

@@ -32,6 +32,7 @@ from curbside.chunking import chunk_document
 from curbside.config import Settings
 from curbside.errors import StoreError
 from curbside.store.base import (
+    WORD_COUNT_CAP,
     Batch,
     BatchResult,
     ChunkHit,
@@ -366,6 +367,19 @@ class SQLiteStore:
                 ),
             )
             progress.completed = True
+
+    def word_counts(self, words: Sequence[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for word in words:
+            clean = word.replace('"', "")
+            if not clean.strip():
+                continue
+            row = self._conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
+                (f'"{clean}"', WORD_COUNT_CAP),
+            ).fetchone()
+            counts[word] = int(row[0])
+        return counts
 
     def check(self) -> list[str]:
         rows = self._conn.execute("PRAGMA quick_check(20)").fetchall()
