@@ -42,12 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from curbside import api
-from curbside.bioasq import RELATIVE_PATH, Dataset, Question, answer_scores, load, wilson
+from curbside.bioasq import RELATIVE_PATH, Dataset, Question, answer_scores, build_store, load, wilson
 from curbside.config import Settings, shared_data_dir
-from curbside.embeddings import MiniLMEmbedder
 from curbside.evaluation import evaluate, percentile, ranked_documents
-from curbside.indexing import IndexProgress
-from curbside.ingest import ingest_paths
 from curbside.retrieve import RetrievalConfig
 from curbside.store.sqlite import SQLiteStore
 
@@ -71,31 +68,7 @@ def corpus(data: Path, dataset: Dataset, distractors: bool) -> tuple[SQLiteStore
     key = hashlib.sha256(
         json.dumps([CORPUS_VERSION, len(dataset.documents), [p.name for p in medline]]).encode()
     ).hexdigest()[:10]
-    folder = OUT / f"bioasq-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = Settings(db=str(folder / "store.db"), data_dir=folder / "data", cache_dir=folder / "cache")
-    store = SQLiteStore(folder / "store.db")
-    if not (folder / "ingested").exists():
-        gold = folder / "gold.jsonl"
-        with gold.open("w", encoding="utf-8") as fh:
-            for doc in dataset.documents.values():
-                fh.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
-        log(f"ingesting {len(dataset.documents):,} rebuilt gold documents and {len(medline)} MEDLINE files")
-        report = ingest_paths(store, [*map(str, medline), str(gold)], settings)
-        if report.failed:
-            raise SystemExit(f"ingest failed: {[i.error for i in report.failed]}")
-        (folder / "ingested").write_text("ok")
-    coverage = store.vector_coverage(MiniLMEmbedder.name)
-    if coverage.remaining:
-        log(f"embedding {coverage.remaining:,} chunks (resumable; about 30 min per 60k on 2 cores)")
-        last = [0.0]
-
-        def progress(p: IndexProgress) -> None:
-            if time.monotonic() - last[0] > 30:
-                last[0] = time.monotonic()
-                log(f"  embedded {p.done:,}/{p.total:,} chunks")
-
-        api.index(store=store, settings=settings, progress=progress)
+    store, settings = build_store(dataset, OUT / f"bioasq-{key}", medline, log=log)
     return store, settings
 
 

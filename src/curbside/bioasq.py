@@ -247,3 +247,51 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
     return (round(centre - half, 4), round(centre + half, 4))
+
+
+# --------------------------------------------------------------------------------------------------
+# the corpus the benchmark and the training read
+
+
+def build_store(
+    dataset: Dataset,
+    folder: Path,
+    distractors: Sequence[Path] = (),
+    *,
+    embed: bool = True,
+    log: Any = None,
+) -> tuple[Any, Any]:
+    """A SQLite store in ``folder`` of the rebuilt gold documents plus ``distractors`` (MEDLINE files).
+
+    Built once (a marker file records it), then embedded resumably with the default
+    embedder when ``embed``.  Returns ``(store, settings)``; the caller closes the store.
+    """
+    from curbside import api
+    from curbside.config import Settings
+    from curbside.embeddings import get_embedder
+    from curbside.ingest import ingest_paths
+    from curbside.store.sqlite import SQLiteStore
+
+    say = log or (lambda _message: None)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = Settings(db=str(folder / "store.db"), data_dir=folder / "data", cache_dir=folder / "cache")
+    store = SQLiteStore(folder / "store.db")
+    if not (folder / "ingested").exists():
+        gold = folder / "gold.jsonl"
+        with gold.open("w", encoding="utf-8") as fh:
+            for doc in dataset.documents.values():
+                fh.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
+        say(
+            f"ingesting {len(dataset.documents):,} rebuilt gold documents and {len(distractors)} distractor files"
+        )
+        report = ingest_paths(store, [*map(str, distractors), str(gold)], settings)
+        if report.failed:
+            raise InputError(f"ingest failed: {[i.error for i in report.failed]}")
+        (folder / "ingested").write_text("ok")
+    if embed:
+        embedder = get_embedder(settings.embedder, settings)
+        remaining = store.vector_coverage(embedder.name).remaining
+        if remaining:
+            say(f"embedding {remaining:,} chunks (resumable)")
+            api.index(store=store, settings=settings, embedder=embedder)
+    return store, settings

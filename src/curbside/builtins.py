@@ -36,9 +36,10 @@ def register(registry: Registry) -> None:
 
     registry.add("embedder", "fake", FakeEmbedder)
     # --- rerankers ---
-    from curbside.rerank import ConceptCoverageReranker, NoReranker
+    from curbside.rerank import ConceptCoverageReranker, LearnedReranker, NoReranker
 
     registry.add("reranker", "concept", ConceptCoverageReranker)
+    registry.add("reranker", "relevance", LearnedReranker)
     registry.add("reranker", "none", NoReranker)
     # --- synthesizers ---
     from curbside.synthesis.extractive import ExtractiveSynthesizer

@@ -767,6 +767,10 @@ from curbside.cli_review import review_group, users_group  # noqa: E402
 
 cli.add_command(users_group)
 cli.add_command(review_group)
+# `curbside train ...` rebuilds the learned models (curbside.training).
+from curbside.cli_train import train_group  # noqa: E402
+
+cli.add_command(train_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -140,7 +140,9 @@ class Settings(BaseSettings):
         "or the path of a model file written by `curbside train verdict`.",
     )
     reranker: str = Field(
-        default="concept", description="Registered reranker: concept (concept coverage) or none."
+        default="relevance",
+        description="Registered reranker: relevance (the learned model's passage head after concept coverage; "
+        "concept coverage alone without a model), concept, or none.",
     )
     shared_data: Path | None = Field(
         default=None,

@@ -183,3 +183,29 @@ class ConceptCoverageReranker:
             factor = self.floor + (1 - self.floor) * covered / len(groups)
             out.append(replace(hit, rerank=factor, score=hit.score * factor))
         return sorted(out, key=lambda h: h.score, reverse=True)
+
+
+class LearnedReranker:
+    """The concept reranker, then the learned relevance model's passage head (:mod:`curbside.relevance`).
+
+    The model scores each candidate from its words, its subject coverage and its
+    retrieval ranks (it was trained on what the concept reranker hands it), and the
+    candidates are ordered by that score.  Without a model (``CURBSIDE_RELEVANCE_MODEL=none``
+    or none installed) it is the concept reranker alone.
+    """
+
+    name = "relevance"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        from curbside.relevance import load_relevance
+
+        self.concept = ConceptCoverageReranker(settings)
+        self.model = load_relevance(settings) if settings is not None else None
+
+    def rerank(self, query: Query, hits: Sequence[Hit]) -> list[Hit]:
+        ranked = self.concept.rerank(query, hits)
+        if self.model is None or not ranked:
+            return ranked
+        scores = self.model.score_passages(query, ranked)
+        out = [replace(h, rerank=float(p), score=float(p)) for h, p in zip(ranked, scores, strict=True)]
+        return sorted(out, key=lambda h: h.score, reverse=True)

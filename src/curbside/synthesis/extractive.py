@@ -57,8 +57,11 @@ from typing import Final, Literal
 
 from curbside.chunking import is_title_chunk
 from curbside.config import Settings
-from curbside.errors import InputError
+from curbside.embeddings import Embedder, get_embedder
+from curbside.errors import InputError, ModelError
 from curbside.questions import asks_yes_no
+from curbside.relevance import RelevanceModel, load_relevance
+from curbside.subject import subject_of
 from curbside.synthesis.base import drop_empty_sections, title_for
 from curbside.synthesis.causes import (
     CAUSE_CATEGORIES,
@@ -86,6 +89,7 @@ from curbside.synthesis.placement import (
     _subject_is_condition,
     _title_cause,
 )
+from curbside.synthesis.scoring import learned_assessment, learned_candidates
 from curbside.synthesis.sentences import (
     Candidate,
     QueryTerms,
@@ -97,6 +101,7 @@ from curbside.synthesis.sentences import (
 )
 from curbside.synthesis.yesno import YesNoAssessment, assess_yesno
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Hit, Query, QuestionType
+from curbside.verdicts import VerdictModel, confidence_label, load_verdict
 
 __all__ = [
     "CAUSE_CATEGORIES",
@@ -425,6 +430,12 @@ class ExtractiveSynthesizer:
         self.min_relevance = min_relevance
         self.duplicate_jaccard = duplicate_jaccard
         self.min_coverage = min_coverage
+        # The learned relevance model (curbside.relevance) when the settings name one and it loads;
+        # its threshold, chosen on held-out expert questions, replaces the keyword floor.
+        self.relevance = load_relevance(settings) if settings is not None else None
+        self.verdict = load_verdict(settings) if settings is not None else None
+        if self.relevance is not None:
+            self.min_relevance = self.relevance.sentence_threshold
 
     def __repr__(self) -> str:
         return f"ExtractiveSynthesizer(max_claims_per_section={self.max_claims_per_section})"
@@ -438,10 +449,16 @@ class ExtractiveSynthesizer:
             # a title-only hit must not push an abstract out of the verdict's top hits either.
             hits = [h for h in hits if not is_title_chunk(h.chunk)]
         candidates = candidate_sentences(query, hits)
-        on_topic = on_topic_documents(query, hits, min_coverage=self.min_coverage)
+        model = self._relevance_model()
+        if model is not None:
+            candidates = learned_candidates(query, candidates, model[0], model[1])
+            on_topic = {h.document.id for h in hits}  # the model weighs the subject itself
+        else:
+            on_topic = on_topic_documents(query, hits, min_coverage=self.min_coverage)
         usable = [c for c in candidates if c.document.id in on_topic and self._usable(c)]
         metadata: dict[str, object] = {
             "synthesizer": self.name,
+            "relevance_model": model[0].name if model is not None else "none (keyword scoring)",
             "hits": len(hits),
             "sentences": len(candidates),
             "usable_sentences": len(usable),
@@ -467,11 +484,17 @@ class ExtractiveSynthesizer:
         terms = query_terms(query)
         # "Is A better than B?" keeps its comparison sections but still gets the verdict it asks for.
         if verdict_asked:
-            assessment = assess_yesno(query, hits, candidates=candidates)
+            verdict_model = self._verdict_model()
+            if verdict_model is not None:
+                assessment = learned_assessment(
+                    query, hits, usable, verdict_model[0], model[0] if model else None, verdict_model[1]
+                )
+            else:
+                assessment = assess_yesno(query, hits, candidates=candidates)
             polarity = _polarities(query, usable, assessment)
             bottom_line = self._bottom_line(usable, assessment, polarity)
             if yesno:
-                sections = self._yesno_sections(usable, assessment, polarity)
+                sections = self._yesno_sections(query, usable, assessment, polarity)
             else:
                 sections = self._planned_sections(SECTION_PLANS[query.qtype], usable, terms)
             metadata["verdict_basis"] = {
@@ -479,7 +502,13 @@ class ExtractiveSynthesizer:
                 "positive": round(assessment.positive, 3),
                 "negative": round(assessment.negative, 3),
                 "hedge": round(assessment.hedge, 3),
+                "model": verdict_model[0].name if verdict_model is not None else "none (cue-word rules)",
             }
+            if assessment.probability is not None:
+                metadata["verdict_confidence"] = {
+                    "p_yes": round(assessment.probability, 3),
+                    "label": confidence_label(assessment.probability),
+                }
             if assessment.conflict:
                 warnings.append(
                     ArticleWarning(
@@ -532,6 +561,27 @@ class ExtractiveSynthesizer:
         )
 
     # -- parts ------------------------------------------------------------------------------------
+
+    def _verdict_model(self) -> tuple[VerdictModel, Embedder] | None:
+        """The learned verdict model with its embedder; ``None`` keeps the cue-word rules."""
+        if self.verdict is None or self.settings is None:
+            return None
+        try:
+            embedder = get_embedder(self.settings.embedder, self.settings)
+        except ModelError:
+            return None
+        return (self.verdict, embedder) if self.verdict.embedder == embedder.name else None
+
+    def _relevance_model(self) -> tuple[RelevanceModel, Embedder] | None:
+        """The model and the embedder its sentence head needs; ``None`` falls back to keywords."""
+        if self.relevance is None or self.settings is None:
+            return None
+        try:
+            embedder = get_embedder(self.settings.embedder, self.settings)
+        except ModelError:
+            return None  # no embedder installed: keyword scoring, as metadata["relevance_model"] says
+        # The sentence head reads vectors of the embedder it was trained with, and no other.
+        return (self.relevance, embedder) if self.relevance.embedder == embedder.name else None
 
     def _usable(self, c: Candidate) -> bool:
         """Relevant, of good quality, and itself about the question.
@@ -674,6 +724,7 @@ class ExtractiveSynthesizer:
 
     def _yesno_sections(
         self,
+        query: Query,
         usable: Sequence[Candidate],
         assessment: YesNoAssessment,
         polarity: dict[tuple[str, int], float],
@@ -681,9 +732,12 @@ class ExtractiveSynthesizer:
         """Evidence for, against and neither; the side that agrees with the verdict comes first."""
         used: list[Candidate] = []
         buckets: dict[str, list[Candidate]] = {key: [] for key in _YESNO_SECTIONS}
+        subject = subject_of(query)
         for c in usable:
             signed = polarity[c.key]
             key = "evidence-for" if signed > 0 else "evidence-against" if signed < 0 else "key-findings"
+            if key != "key-findings" and not subject.mentions_main(c.text):
+                continue  # evidence for or against must be about the question's subject
             if len(buckets[key]) < self.max_claims_per_section and not self._duplicate(c, used):
                 buckets[key].append(c)
                 used.append(c)

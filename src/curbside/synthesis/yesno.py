@@ -199,6 +199,7 @@ class YesNoAssessment:
     lead: Candidate | None  # the sentence that best states the verdict
     conflict: bool  # one top document reads clearly positive, another clearly negative
     polarity: dict[tuple[str, int], float] = field(default_factory=dict)  # candidate key -> signed polarity
+    probability: float | None = None  # P(yes) from the learned verdict model; None from the rules
 
 
 def _verdict_weight(c: Candidate) -> float:

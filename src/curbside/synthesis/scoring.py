@@ -1,0 +1,177 @@
+"""Candidate sentences scored by the learned relevance model instead of keyword overlap.
+
+:func:`curbside.synthesis.sentences.candidate_sentences` still finds, splits,
+trims and filters the sentences of the retrieved passages (and scores them by
+keywords, which is what curbside falls back to without a model).  With a model
+(:mod:`curbside.relevance`), :func:`learned_candidates` replaces each sentence's
+relevance by the model's probability that it answers the question, embedding
+the question and the sentences once per answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from curbside.chunking import split_sentences
+from curbside.embeddings import Embedder
+from curbside.evidence import animal_only
+from curbside.relevance import RelevanceModel, lexical_features, section_kind
+from curbside.subject import subject_of
+from curbside.synthesis.sentences import Candidate, QueryTerms, query_terms
+from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_flags, signal
+from curbside.types import SECTION_SEPARATOR, Document, Hit, Query, YesNo
+from curbside.verdicts import Evidence, VerdictModel, choose_evidence
+
+
+def learned_candidates(
+    query: Query, candidates: Sequence[Candidate], model: RelevanceModel, embedder: Embedder
+) -> list[Candidate]:
+    """``candidates`` with ``own`` and ``relevance`` the model's probability, best first.
+
+    ``score`` is that probability with a light preference for stronger evidence, so
+    that among equally relevant sentences a guideline's comes before a case report's.
+    """
+    if not candidates:
+        return []
+    subject = subject_of(query)
+    lexical = np.asarray(
+        [
+            lexical_features(
+                query,
+                subject,
+                c.text,
+                label=c.label,
+                part=c.part,
+                position=c.start / max(1, len(c.document.body)),
+                evidence=c.evidence,
+                animal=animal_only(c.document),
+            )
+            for c in candidates
+        ],
+        dtype=np.float32,
+    )
+    probabilities = model.score_sentences(query, [c.text for c in candidates], lexical, embedder)
+    scored = [
+        replace(c, own=float(p), relevance=float(p), score=float(p) * (0.9 + 0.1 * c.evidence))
+        for c, p in zip(candidates, probabilities, strict=True)
+    ]
+    scored.sort(key=lambda c: (-c.score, c.document.id, c.start))
+    return scored
+
+
+def learned_assessment(
+    query: Query,
+    hits: Sequence[Hit],
+    usable: Sequence[Candidate],
+    verdict_model: VerdictModel,
+    relevance: RelevanceModel | None,
+    embedder: Embedder,
+) -> YesNoAssessment:
+    """A yes/no verdict from the verdict model (:mod:`curbside.verdicts`), shaped like the rules' one.
+
+    The evidence is the results and conclusions of the top three documents read
+    *whole* (not only the chunk retrieval returned), with the usable candidates;
+    its relevance comes from the relevance model when there is one.  The lead is
+    the most relevant usable sentence whose polarity agrees with the verdict.
+    """
+    equivalence, safety = question_flags(query)
+    terms = query_terms(query)
+    chosen = verdict_evidence(query, hits, usable, relevance, embedder)
+    threshold = relevance.sentence_threshold if relevance is not None else 0.0
+    polarity = {c.key: _signed(c.text, terms, equivalence, safety) for c in usable}
+    if not chosen or max(e.relevance for e in chosen) < threshold:
+        # The retrieved evidence does not address the question: the one case for "uncertain".
+        return YesNoAssessment("uncertain", 0.0, 0.0, 0.0, 0.0, None, False, polarity)
+    p_yes = verdict_model.judge(query, chosen, embedder, (equivalence, safety))
+    verdict: YesNo = "yes" if p_yes >= verdict_model.threshold else "no"
+    sign = 1 if verdict == "yes" else -1
+    agreeing = [c for c in usable if c.part == "body" and polarity[c.key] * sign > 0]
+    lead = max(agreeing, key=lambda c: c.relevance, default=None)
+    strong = [e for e in chosen if e.relevance >= threshold]
+    conflict = any(e.signed >= 1 for e in strong) and any(e.signed <= -1 for e in strong)
+    positive = sum(e.positive for e in chosen)
+    negative = sum(e.negative for e in chosen)
+    hedge = sum(e.hedge for e in chosen)
+    return YesNoAssessment(verdict, 2 * p_yes - 1, positive, negative, hedge, lead, conflict, polarity, p_yes)
+
+
+def verdict_evidence(
+    query: Query,
+    hits: Sequence[Hit],
+    usable: Sequence[Candidate],
+    relevance: RelevanceModel | None,
+    embedder: Embedder,
+) -> list[Evidence]:
+    """The sentences a verdict rests on: usable candidates and the whole abstracts' findings, best first."""
+    equivalence, safety = question_flags(query)
+    terms = query_terms(query)
+    pool: dict[tuple[str, int], tuple[str, str, float]] = {
+        c.key: (c.text, c.label, c.relevance) for c in usable if c.part == "body"
+    }
+    extra = _whole_abstract_sentences(hits, pool)
+    if extra:
+        scores = _relevance_of(query, extra, relevance, embedder)
+        for (key, text, label, _doc), p in zip(extra, scores, strict=True):
+            pool[key] = (text, label, p)
+    evidence = []
+    for text, label, p in pool.values():
+        pos, neg, hedge = signal(text, terms, equivalence, safety)
+        evidence.append(Evidence(text, p, label, pos, NEGATIVE_WEIGHT * neg, hedge))
+    return choose_evidence(evidence)
+
+
+def _signed(text: str, terms: QueryTerms, equivalence: bool, safety: bool) -> float:
+    pos, neg, _ = signal(text, terms, equivalence, safety)
+    return pos - NEGATIVE_WEIGHT * neg
+
+
+def _whole_abstract_sentences(
+    hits: Sequence[Hit], seen: dict[tuple[str, int], tuple[str, str, float]]
+) -> list[tuple[tuple[str, int], str, str, Document]]:
+    """Results and conclusions sentences of the top three documents that no usable candidate holds."""
+    out = []
+    documents: list[Document] = []
+    for hit in hits:
+        if hit.document.id not in {d.id for d in documents}:
+            documents.append(hit.document)
+        if len(documents) == 3:
+            break
+    for doc in documents:
+        at = 0
+        for section in doc.sections:
+            if section_kind(section.label) in ("results", "conclusions", "other"):
+                for s, e in split_sentences(section.text):
+                    key = (doc.id, at + s)
+                    if key not in seen:
+                        out.append((key, section.text[s:e], section.label, doc))
+            at += len(section.text) + len(SECTION_SEPARATOR)
+    return out[:24]  # a long full text must not cost a second of embedding
+
+
+def _relevance_of(
+    query: Query,
+    extra: Sequence[tuple[tuple[str, int], str, str, Document]],
+    model: RelevanceModel | None,
+    embedder: Embedder,
+) -> list[float]:
+    if model is None:
+        return [0.5] * len(extra)
+    subject = subject_of(query)
+    lexical = np.asarray(
+        [
+            lexical_features(
+                query,
+                subject,
+                text,
+                label=label,
+                position=key[1] / max(1, len(doc.body)),
+                animal=animal_only(doc),
+            )
+            for key, text, label, doc in extra
+        ],
+        dtype=np.float32,
+    )
+    return [float(p) for p in model.score_sentences(query, [e[1] for e in extra], lexical, embedder)]

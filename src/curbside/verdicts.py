@@ -1,0 +1,203 @@
+"""A learned yes/no verdict: does the evidence say yes or no to the question, and how surely?
+
+The cue-word rules it replaces fitted trial abstracts, read the first chunk of an
+abstract (its aims and methods), and said "yes" by default: on 618 BioASQ yes/no
+questions they did worse than always answering "yes".  This model reads the
+*results and conclusions* of the best evidence, from the whole abstract of each
+top document, and is trained on expert answers (BioASQ 7B and 8B yes/no questions
+and PubMedQA; ``curbside train verdict``), selected on 9B.
+
+Features of one question (:func:`verdict_features`): over the :data:`EVIDENCE`
+most relevant results/conclusion sentences (relevance from :mod:`curbside.relevance`
+when installed), the relevance-weighted mean of their MiniLM vectors and of their
+element-wise product with the question's vector, and the weighted mean and maximum
+of their polarity cues (positive findings, null or negative findings, hedges;
+:func:`curbside.synthesis.yesno.signal`, which also reads sameness and safety
+questions the right way round).  A logistic regression gives P(yes).
+
+"uncertain" is said only when the evidence does not address the question (no
+sentence reaches the relevance threshold); otherwise the answer is yes or no,
+with its confidence (:func:`confidence_label`).  Without the model file curbside
+keeps the cue-word rules and says so in the article's metadata.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from curbside.errors import ConfigError, ModelError
+from curbside.relevance import section_kind
+
+if TYPE_CHECKING:
+    from curbside.config import Settings
+    from curbside.embeddings import Embedder
+    from curbside.types import Query
+
+MODEL_FILE: Final = "models/verdict.npz"
+FORMAT: Final = 1
+#: Evidence sentences a verdict reads.
+EVIDENCE: Final = 6
+CUE_NAMES: Final = ("positive", "negative", "hedge", "signed", "max_positive", "max_negative", "relevance",
+                    "equivalence", "safety", "agree_share")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One sentence a verdict may rest on, with its relevance to the question and its cue counts."""
+
+    text: str
+    relevance: float
+    label: str  # abstract section label
+    positive: float
+    negative: float
+    hedge: float
+
+    @property
+    def signed(self) -> float:
+        return self.positive - self.negative
+
+
+def choose_evidence(candidates: Sequence[Evidence]) -> list[Evidence]:
+    """The most relevant results and conclusions sentences (others only when there are none)."""
+    findings = [e for e in candidates if section_kind(e.label) in ("results", "conclusions", "other")]
+    pool = findings or list(candidates)
+    return sorted(pool, key=lambda e: -e.relevance)[:EVIDENCE]
+
+
+def verdict_features(
+    question_vector: NDArray[np.float32],
+    evidence: Sequence[Evidence],
+    vectors: NDArray[np.float32],
+    flags: tuple[bool, bool],
+) -> NDArray[np.float32]:
+    """The feature vector of a question with its chosen ``evidence`` (``vectors``: their embeddings)."""
+    dim = question_vector.shape[0]
+    if not evidence:
+        return np.zeros(2 * dim + len(CUE_NAMES), dtype=np.float32)
+    weights = np.asarray([max(e.relevance, 1e-3) for e in evidence], dtype=np.float32)
+    weights /= weights.sum()
+    mean_vector = weights @ vectors
+    mean_product = weights @ (vectors * question_vector[None, :])
+    pos = np.asarray([e.positive for e in evidence], np.float32)
+    neg = np.asarray([e.negative for e in evidence], np.float32)
+    hedge = np.asarray([e.hedge for e in evidence], np.float32)
+    signed = pos - neg
+    cues = [
+        float(weights @ pos),
+        float(weights @ neg),
+        float(weights @ hedge),
+        float(weights @ signed),
+        float(pos.max()),
+        float(neg.max()),
+        float(max(e.relevance for e in evidence)),
+        float(flags[0]),
+        float(flags[1]),
+        float(weights @ np.sign(signed)),
+    ]
+    return np.concatenate([mean_vector, mean_product, np.asarray(cues, np.float32)]).astype(np.float32)
+
+
+@dataclass
+class VerdictModel:
+    """Logistic regression over :func:`verdict_features`, with its scaling and what it was trained on."""
+
+    mean: NDArray[np.float32]
+    scale: NDArray[np.float32]
+    weights: NDArray[np.float32]
+    bias: float
+    threshold: float = 0.5  # P(yes) at or above it answers yes
+    info: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"verdict-{self.info.get('version', '?')}"
+
+    @property
+    def embedder(self) -> str:
+        return str(self.info.get("embedder", ""))
+
+    def probability(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        x = np.atleast_2d(x)
+        if x.shape[1] != self.mean.shape[0]:
+            raise ModelError(f"the verdict model expects {self.mean.shape[0]} features, got {x.shape[1]}")
+        logits = ((x - self.mean) / self.scale) @ self.weights + self.bias
+        p: NDArray[np.float32] = (1 / (1 + np.exp(-np.clip(logits, -30, 30)))).astype(np.float32)
+        return p
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT, "bias": self.bias, "threshold": self.threshold, **self.info}
+        arrays: dict[str, Any] = {
+            "mean": self.mean,
+            "scale": self.scale,
+            "weights": self.weights,
+            "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
+        }
+        with path.open("wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> VerdictModel:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta"]).decode())
+                if meta.pop("format", None) != FORMAT:
+                    raise ModelError(f"{path}: not a verdict model of format {FORMAT}")
+                return cls(
+                    np.asarray(data["mean"], np.float32),
+                    np.asarray(data["scale"], np.float32),
+                    np.asarray(data["weights"], np.float32),
+                    float(meta.pop("bias")),
+                    float(meta.pop("threshold")),
+                    meta,
+                    str(path),
+                )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{path}: cannot read the verdict model: {exc}") from exc
+
+    def judge(
+        self, query: Query, evidence: Sequence[Evidence], embedder: Embedder, flags: tuple[bool, bool]
+    ) -> float:
+        """P(yes) for ``query`` from its chosen ``evidence``."""
+        vectors = embedder.embed([query.text, *(e.text for e in evidence)])
+        return float(self.probability(verdict_features(vectors[0], evidence, vectors[1:], flags))[0])
+
+
+def confidence_label(p_yes: float) -> str:
+    """How sure a verdict is, from P(yes): high beyond 0.85 either way, moderate beyond 0.7, else low."""
+    sure = max(p_yes, 1 - p_yes)
+    return "high" if sure >= 0.85 else "moderate" if sure >= 0.7 else "low"
+
+
+def packaged_model() -> Path:
+    return Path(str(resources.files("curbside").joinpath(MODEL_FILE)))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mtime: float) -> VerdictModel:
+    return VerdictModel.load(Path(path))
+
+
+def load_verdict(settings: Settings) -> VerdictModel | None:
+    """The configured model, or ``None`` for ``none`` or a missing packaged file (cue-word rules)."""
+    choice = settings.verdict_model
+    if choice == "none":
+        return None
+    path = packaged_model() if choice == "default" else Path(choice).expanduser()
+    if not path.is_file():
+        if choice == "default":
+            return None
+        raise ConfigError(
+            f"CURBSIDE_VERDICT_MODEL: no model file at {path}", hint="train one: curbside train verdict"
+        )
+    return _load_cached(str(path), path.stat().st_mtime)

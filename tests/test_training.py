@@ -1,0 +1,93 @@
+"""``curbside train``: the relevance and verdict models rebuilt from a tiny BioASQ-format file.
+
+The fixture (tests/fixtures/bioasq/tiny.json) holds twelve invented abstracts on real
+topics, with gold snippets and yes/no answers, split across batches 7B-9B like the
+shared data.  Training it proves the pipeline end to end and that a seed fixes the
+result; the shipped models are trained on the shared data (docs/answers.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curbside.config import Settings
+from curbside.relevance import RelevanceModel, load_relevance
+from curbside.training import auc, best_threshold, fit, train_relevance, train_verdict
+from curbside.verdicts import VerdictModel, load_verdict
+
+TINY = Path(__file__).parent / "fixtures" / "bioasq" / "tiny.json"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def needs_minilm() -> None:
+    from curbside.embeddings import MiniLMEmbedder
+    from curbside.errors import ModelError
+
+    try:
+        MiniLMEmbedder().load()
+    except ModelError as exc:
+        pytest.skip(f"the MiniLM embedder is not installed: {exc.message}")
+
+
+@pytest.fixture(scope="module")
+def relevance(tmp_path_factory: pytest.TempPathFactory, needs_minilm: None) -> tuple[RelevanceModel, Path]:
+    work = tmp_path_factory.mktemp("train")
+    model = train_relevance(TINY, work, seed=7, epochs=20, hidden=8)
+    return model, work
+
+
+def test_the_relevance_model_learns_the_gold_sentences(
+    relevance: tuple[RelevanceModel, Path], tmp_path: Path
+) -> None:
+    model, _ = relevance
+    assert model.info["trained_on"] == ["7B", "8B"] and model.info["selected_on"] == ["9B"]
+    assert model.info["train_sentences"] > 20 and 0.0 < model.sentence_threshold < 1.0
+    assert model.info["select_sentence_auc"] > 0.5
+    path = tmp_path / "relevance.npz"
+    model.save(path)
+    again = RelevanceModel.load(path)
+    assert again.info == model.info and again.sentence_threshold == model.sentence_threshold
+    assert load_relevance(Settings(relevance_model=str(path))) is not None
+
+
+def test_the_same_seed_gives_the_same_model(relevance: tuple[RelevanceModel, Path]) -> None:
+    model, work = relevance
+    again = train_relevance(TINY, work, seed=7, epochs=20, hidden=8)  # the corpus is cached in work
+    assert np.array_equal(again.sentence.w1, model.sentence.w1)
+    assert np.array_equal(again.passage.w2, model.passage.w2)
+
+
+def test_the_verdict_model_trains_on_the_yes_no_questions(
+    relevance: tuple[RelevanceModel, Path], tmp_path: Path
+) -> None:
+    model, work = relevance
+    verdict, report = train_verdict(TINY, None, work, relevance=model)
+    assert report["select_questions"] == 3 and 0.0 <= report["select_accuracy"] <= 1.0
+    path = tmp_path / "verdict.npz"
+    verdict.save(path)
+    assert VerdictModel.load(path).info["relevance_model"] == model.name
+    assert load_verdict(Settings(verdict_model=str(path))) is not None
+
+
+def test_fit_auc_and_threshold_on_separable_data() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3)).astype(np.float32)
+    y = (x[:, 0] + 0.1 * x[:, 1] > 0).astype(np.float32)
+    head = fit(x, y, np.ones(400, np.float32), hidden=4, epochs=40, seed=1, rate=1e-2)
+    scores = head.predict(x)
+    assert auc(scores, y) > 0.95
+    threshold, precision, f1 = best_threshold(scores, y)
+    assert 0 < threshold < 1 and precision > 0.85 and f1 > 0.85
+
+
+def test_models_fall_back_when_absent_and_refuse_a_missing_file(tmp_path: Path) -> None:
+    from curbside.errors import ConfigError
+
+    assert load_relevance(Settings(relevance_model="none")) is None
+    assert load_verdict(Settings(verdict_model="none")) is None
+    with pytest.raises(ConfigError, match="no model file"):
+        load_relevance(Settings(relevance_model=str(tmp_path / "missing.npz")))
