@@ -53,7 +53,7 @@ CORPUS_VERSION = 1
 K = 100
 #: Settings each answer variant changes (the rest are the defaults).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "rules": {"relevance_model": "none", "verdict_model": "none"},
+    "rules": {"relevance_model": "none", "verdict_model": "none", "verify_in_context": False},
     "learned": {},
 }
 

@@ -89,11 +89,13 @@ def test_badges_partial_and_retracted() -> None:
     assert 'href="https://doi.org/10.1000/jch.2021.1"' in page
 
 
-def test_removed_claims_only_when_verbose() -> None:
-    assert '<section class="removed-claims">' not in render_html(sample_article())
+def test_removed_claims_folded_unless_verbose() -> None:
+    folded = render_html(sample_article())
+    assert '<details class="removed-claims"><summary>' in folded
+    assert "Aspirin prevents myocardial infarction" in folded
+    assert "claim words not in cited passage" in folded
     verbose = render_html(sample_article(), verbose=True)
-    assert '<section class="removed-claims">' in verbose
-    assert "Aspirin prevents myocardial infarction" in verbose
+    assert '<details class="removed-claims" open>' in verbose
 
 
 XSS_TITLE = '<script>alert("t")</script>'

@@ -331,3 +331,27 @@ def test_a_summary_holds_only_while_every_claim_it_summarises_does() -> None:
     assert removed[lost.text].verdict == "unsupported"  # never silently dropped
     assert "1 of 2 summarised claims not in the article" in removed[lost.text].note
     assert out.metadata["verification"]["checked"] == 4
+
+
+def test_with_the_question_claims_are_also_judged_in_context_and_for_relevance() -> None:
+    from curbside.questions import Vocabulary, analyse
+
+    query = analyse("What causes neutropenia?", vocabulary=Vocabulary.builtin())
+    on = claim("Drug-induced neutropenia is most often caused by clozapine, sulfasalazine and methimazole.")
+    off = claim("Smoking is associated with a higher white cell count.")
+    article = Article(
+        "What causes neutropenia?",
+        "causes",
+        "Causes of Neutropenia",
+        (on,),
+        (ArticleSection("causes", "Causes", (on, off)),),
+    )
+    out = verify_article(article, query=query)
+    meta = out.metadata["verification"]
+    assert (meta["checked"], meta["supported"], meta["supported_in_context"], meta["relevant"]) == (3, 2, 3, 2)
+    assert meta["citation_precision"] == 1.0  # quote fidelity alone: every quote holds
+    assert [c.text for c in out.removed_claims] == ["Smoking is associated with a higher white cell count."]
+    assert out.removed_claims[0].note.startswith("not relevant: does not name the question's subject")
+    # Without the question, quote fidelity alone, as before.
+    plain = verify_article(article)
+    assert plain.metadata["verification"]["relevant"] is None and not plain.removed_claims

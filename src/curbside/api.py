@@ -27,6 +27,7 @@ from curbside.ingest import IngestReport, ProgressCallback, ingest_paths, ingest
 from curbside.privacy import question_for_saving
 from curbside.questions import analyse, check_question_length
 from curbside.registry import get_registry
+from curbside.relevance import load_relevance
 from curbside.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.screening import blocked_warning, screen_hits, visible_text
 from curbside.store import open_store
@@ -397,7 +398,18 @@ def ask(
         else:
             draft = synth.synthesize(query, hits)
         t = lap("synthesize", t)
-        verified = verify_article(draft, embedder=retriever.embedder, blocked=blocked)
+        learned = (
+            load_relevance(settings)
+            if draft.metadata.get("relevance_model", "").startswith("relevance-")
+            else None
+        )
+        verified = verify_article(
+            draft,
+            embedder=retriever.embedder,
+            blocked=blocked,
+            query=query if settings.verify_in_context else None,
+            relevance_threshold=learned.sentence_threshold if learned is not None else None,
+        )
         t = lap("verify", t)
         documents = {h.document.id: h.document for h in hits}
         article = finalize(verified, documents)

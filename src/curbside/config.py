@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         description="Learned yes/no verdict model: default (shipped), none (the cue-word rules it replaced), "
         "or the path of a model file written by `curbside train verdict`.",
     )
+    verify_in_context: bool = Field(
+        default=True,
+        description="Judge each claim in context as well as against its quote: its opening, a provisional or "
+        "null finding where a positive one stands, the question's subject, its learned relevance, agreement "
+        "with a verdict (false: quote fidelity only, as before).",
+    )
     reranker: str = Field(
         default="relevance",
         description="Registered reranker: relevance (the learned model's passage head after concept coverage; "

@@ -134,7 +134,8 @@ def _subject(query: Query, document_frequency: Mapping[str, int], documents: int
     candidates: list[tuple[str, frozenset[str]]] = []
     covered: set[str] = set()
     for concept in query.concepts:
-        names = (concept.text, natural_order(concept.preferred), *concept.synonyms)
+        # A narrower heading names the subject too: a claim about neutropenia is about leukopenia.
+        names = (concept.text, natural_order(concept.preferred), *concept.synonyms, *concept.narrower)
         forms = frozenset(f for name in names for f in spellings(name))
         words = set(fold(concept.text).split())
         if words and words <= frame:

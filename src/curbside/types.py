@@ -281,6 +281,17 @@ class Claim:
     supporting: Citation | None = None  # the cited span that best supports the claim
     category: str = ""  # grouping label used by the synthesizer (e.g. "Medications")
     note: str = ""  # why the verifier judged it so
+    # What the reader sees before the text, from the record rather than the quote: "In mice",
+    # "In patients with systemic lupus erythematosus" (curbside.context).
+    context: str = ""
+    relevance: float | None = None  # learned relevance to the question (curbside.relevance), if scored
+
+    @property
+    def shown(self) -> str:
+        """The claim as a reader sees it: its context, then its text."""
+        if not self.context:
+            return self.text
+        return f"{self.context}: {self.text[:1].lower() + self.text[1:] if self.text[1:2].islower() else self.text}"
 
     @property
     def document_ids(self) -> tuple[str, ...]:

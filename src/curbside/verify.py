@@ -55,12 +55,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from curbside.chunking import split_sentences
+from curbside.context import judge_claims
 from curbside.embeddings import Embedder
 from curbside.errors import InputError, ModelError
 from curbside.questions import americanise
 from curbside.screening import describe, screen
 from curbside.synthesis.sentences import SUMMARY_CATEGORY, quoted_title
-from curbside.types import Article, ArticleSection, Citation, Claim, Verdict
+from curbside.types import Article, ArticleSection, Citation, Claim, Query, Verdict
 from curbside.wording import count
 
 #: Sections written by curbside itself (glossary, general safety advice): uncited by design, never verified.
@@ -570,6 +571,8 @@ def verify_article(
     embedder: Embedder | None = None,
     thresholds: VerifyThresholds = DEFAULT_THRESHOLDS,
     blocked: Mapping[str, str] | None = None,
+    query: Query | None = None,
+    relevance_threshold: float | None = None,
 ) -> Article:
     """Verify every claim of ``article`` and return a new article.
 
@@ -579,15 +582,33 @@ def verify_article(
     (:data:`AUTHORED_SECTION_KEYS`) are passed through unverified.
     A claim citing a record in ``blocked`` (id -> why), or whose text or cited
     quote addresses a language model (:mod:`curbside.screening`), is removed.
-    ``metadata["verification"]`` records the counts, ``citation_precision``
-    (supported / checked), the thresholds and the embedder's name.
+    With ``query``, each claim is also judged in context (:func:`curbside.context.judge_claims`):
+    its opening, a provisional or null finding where a positive one stands, the
+    question's subject, its learned relevance against ``relevance_threshold``, and
+    agreement with a verdict.  ``metadata["verification"]`` records the counts,
+    ``citation_precision`` (supported / checked), ``supported_in_context`` and
+    ``relevant`` as separate figures (neither stands for the other), the thresholds
+    and the embedder's name.
     """
     t0 = time.perf_counter()
     # A summary restates other claims of this article; it is judged by what becomes of them.
     claims = [c for c in article.bottom_line if c.category != SUMMARY_CATEGORY]
+    places = ["bottom"] * len(claims)
     for section in article.sections:
-        claims.extend(_checkable(section))
+        checkable = _checkable(section)
+        claims.extend(checkable)
+        places.extend([section.key] * len(checkable))
     verified = _verify_many(claims, embedder, thresholds, blocked)
+    # Quote fidelity, counted before the judgements in context: citation_precision stays that alone.
+    faithful = sum(1 for c in verified if c.verdict == "supported")
+    in_context = relevant = None
+    if query is not None:
+        judgements = judge_claims(
+            verified, places, query, verdict=article.verdict, relevance_threshold=relevance_threshold
+        )
+        verified = [j.claim for j in judgements]
+        in_context = sum(1 for j in judgements if j.in_context)
+        relevant = sum(1 for j in judgements if j.relevant)
     results = iter(verified)
     removed: list[Claim] = []
 
@@ -620,6 +641,11 @@ def verify_article(
     removed[:0] = bottom_removed
     bottom = tuple(bottom_list)
     verified = [*verified, *summaries]
+    if in_context is not None and relevant is not None:
+        # A summary kept holds only while the claims it restates do: it is as good as they are.
+        kept_summaries = sum(1 for c in summaries if c.verdict != "unsupported")
+        in_context, relevant = in_context + kept_summaries, relevant + kept_summaries
+    faithful += sum(1 for c in summaries if c.verdict == "supported")
     counts = {v: sum(1 for c in verified if c.verdict == v) for v in ("supported", "partial", "unsupported")}
     checked = len(verified)
     metadata = dict(article.metadata)
@@ -627,7 +653,11 @@ def verify_article(
         "checked": checked,
         **counts,
         "removed": len(removed),
-        "citation_precision": round(counts["supported"] / checked, 4) if checked else None,
+        "citation_precision": round(faithful / checked, 4) if checked else None,
+        # Two figures, never one for the other: faithful to the source in context, and about the question.
+        "supported_in_context": in_context,
+        "relevant": relevant,
+        "relevance_threshold": relevance_threshold,
         "thresholds": asdict(thresholds),
         "embedder": embedder.name if embedder is not None else None,
         "seconds": round(time.perf_counter() - t0, 4),

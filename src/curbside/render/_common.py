@@ -112,3 +112,29 @@ def readability_line(article: Article) -> str | None:
             "Ask a doctor, nurse or pharmacist to explain anything unclear."
         )
     return f"{line} (written for {article.audience}s)."
+
+
+def short_answer(article: Article) -> str | None:
+    """``Short answer: yes (moderate confidence).`` for an article with a verdict."""
+    if article.verdict is None:
+        return None
+    confidence = article.metadata.get("verdict_confidence")
+    label = confidence.get("label") if isinstance(confidence, Mapping) else None
+    return f"Short answer: {article.verdict}" + (f" ({label} confidence)." if label else ".")
+
+
+def verification_line(article: Article) -> str | None:
+    """How the claims fared, as two figures that never stand for each other, and what was removed."""
+    info = article.metadata.get("verification")
+    if not isinstance(info, Mapping) or not info.get("checked"):
+        return None
+    checked = int(info["checked"])
+    parts = [f"Checked {checked} claim{'s' if checked != 1 else ''} against the passages they cite"]
+    if isinstance(info.get("supported_in_context"), int) and isinstance(info.get("relevant"), int):
+        parts.append(
+            f"{info['supported_in_context']} supported in context, {info['relevant']} relevant to the question"
+        )
+    removed = len(article.removed_claims)
+    if removed:
+        parts.append(f"{removed} removed, each with its reason")
+    return "; ".join(parts) + "."

@@ -41,9 +41,11 @@ from curbside.render._common import (
     pubmed_url,
     readability_line,
     safe_url,
+    short_answer,
     slug,
     split_final_stop,
     title_only_documents,
+    verification_line,
 )
 from curbside.types import Article, ArticleSection, Audience, Claim, Reference
 
@@ -87,7 +89,7 @@ def _cites(claim: Claim, numbers: Mapping[str, int]) -> str:
 
 
 def _claim_inner(claim: Claim, numbers: Mapping[str, int]) -> str:
-    text, stop = split_final_stop(claim.text)
+    text, stop = split_final_stop(claim.shown)
     out = _e(text) + _cites(claim, numbers)
     if claim.verdict == "partial":
         out += f'<span class="partial-mark" title="{_e(PARTIAL_NOTE)}">{PARTIAL_MARK}</span>'
@@ -165,8 +167,9 @@ def render_html(
         out.append("</ul></aside>")
     if article.bottom_line or article.verdict is not None:
         out.append('<section class="bottom-line"><h2>Bottom line</h2><p><strong>')
-        if article.verdict is not None:
-            out.append(f'<span class="short-answer">Short answer: {_e(article.verdict)}.</span> ')
+        answer = short_answer(article)
+        if answer is not None:
+            out.append(f'<span class="short-answer">{_e(answer)}</span> ')
         out.append(
             " ".join(
                 f"<span {_claim_attrs(c)}>{_claim_inner(c, numbers)}</span>" for c in article.bottom_line
@@ -182,16 +185,23 @@ def render_html(
         titles = title_only_documents(article)
         out += [reference_item(ref, title_only=ref.document_id in titles) for ref in article.references]
         out.append("</ol></section>")
-    if verbose and article.removed_claims:
-        out.append('<section class="removed-claims"><h2>Removed claims</h2>')
+    if article.removed_claims:
+        # Removed claims stay visible, each with why: folded away unless the caller asked for detail.
         out.append(
-            '<p class="intro">Draft claims the verifier found unsupported by the passages they cite.</p><ul>'
+            f'<details class="removed-claims"{" open" if verbose else ""}><summary><h2>Removed claims</h2></summary>'
+        )
+        out.append(
+            '<p class="intro">Draft claims the verifier removed: not supported by the passage they cite, '
+            "misleading where they stood, or not about the question.</p><ul>"
         )
         for claim in article.removed_claims:
             note = f' <span class="note">{_e(claim.note)}</span>' if claim.note else ""
             out.append(f"<li {_claim_attrs(claim)}>{_claim_inner(claim, numbers)}{note}</li>")
-        out.append("</ul></section>")
+        out.append("</ul></details>")
     out.append("<footer>")
+    checked = verification_line(article)
+    if checked:
+        out.append(f'<p class="verification">{_e(checked)}</p>')
     line = readability_line(article)
     if line:
         out.append(f'<p class="readability">{_e(line)}</p>')

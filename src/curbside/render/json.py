@@ -77,6 +77,8 @@ def _claim(c: Claim) -> dict[str, Any]:
         "supporting": _citation(c.supporting) if c.supporting is not None else None,
         "category": c.category,
         "note": c.note,
+        "context": c.context,
+        "relevance": c.relevance,
     }
 
 
@@ -145,6 +147,11 @@ def _get(
     return cast(T, value)
 
 
+def _optional_number(data: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = data.get(key)
+    return None if value is None else float(_get(data, key, (int, float), where))
+
+
 def _choice(value: str, allowed: frozenset[str], where: str) -> str:
     if value not in allowed:
         raise InputError(f"article JSON: {where}: {value!r} is not one of {', '.join(sorted(allowed))}")
@@ -190,6 +197,8 @@ def _read_claim(value: Any, where: str) -> Claim:
         supporting=_read_citation(supporting, f"{where}.supporting") if supporting is not None else None,
         category=_get(d, "category", str, where, ""),
         note=_get(d, "note", str, where, ""),
+        context=_get(d, "context", str, where, ""),
+        relevance=_optional_number(d, "relevance", where),
     )
 
 

@@ -23,7 +23,7 @@ or claim cannot inject links, HTML or headings)::
     ## References
     1. Title. *Journal*. 2020. [Meta-analysis] PMID: 123 (https://pubmed.ncbi.nlm.nih.gov/123/)
 
-    ## Removed claims                   (verbose=True only)
+    ## Removed claims                   (each with why; verbose adds its relevance score)
 
     ---
     *Readability: ...*                  (patient and student articles)
@@ -48,8 +48,10 @@ from curbside.render._common import (
     pubmed_url,
     readability_line,
     safe_url,
+    short_answer,
     split_final_stop,
     title_only_documents,
+    verification_line,
 )
 from curbside.types import Article, ArticleSection, Audience, Claim, Reference
 
@@ -78,7 +80,7 @@ def escape(text: str, *, line_start: bool = False) -> str:
 
 
 def _claim(claim: Claim, numbers: Mapping[str, int], *, line_start: bool = False) -> str:
-    text, stop = split_final_stop(escape(claim.text, line_start=line_start))
+    text, stop = split_final_stop(escape(claim.shown, line_start=line_start))
     labels = citation_labels(claim, numbers)
     marks = "".join(f"[{label}]" if label.isdigit() else f"\\[{escape(label)}\\]" for label in labels)
     if claim.verdict == "partial":
@@ -137,7 +139,8 @@ def reference_line(ref: Reference, *, title_only: bool = False) -> str:
 def render_markdown(article: Article, audience: Audience | None = None, *, verbose: bool = False) -> str:
     """The article as Markdown; ``audience`` rewords it first (see :func:`curbside.audience.adapt`).
 
-    ``verbose`` adds the claims the verifier removed, with its notes.
+    Claims the verifier removed are always listed with why; ``verbose`` adds the relevance
+    score the model gave each.
     """
     article = prepare(article, audience)
     numbers = numbers_for(article)
@@ -147,8 +150,9 @@ def render_markdown(article: Article, audience: Audience | None = None, *, verbo
         out += [f"> - {escape(w.message)}" for w in article.warnings]
         out.append("")
     lead = []
-    if article.verdict is not None:
-        lead.append(f"**Short answer: {article.verdict}.**")
+    answer = short_answer(article)
+    if answer is not None:
+        lead.append(f"**{answer}**")
     if article.bottom_line:
         lead.append("**" + " ".join(_claim(c, numbers) for c in article.bottom_line) + "**")
     if lead:
@@ -165,18 +169,25 @@ def render_markdown(article: Article, audience: Audience | None = None, *, verbo
             for ref in article.references
         ]
         out.append("")
-    if verbose and article.removed_claims:
+    if article.removed_claims:
+        # Removed claims are always listed with why: a reader must see what was taken out.
         out += [
             "## Removed claims",
             "",
-            "*Draft claims the verifier found unsupported by the passages they cite.*",
+            "*Draft claims the verifier removed: not supported by the passage they cite, "
+            "misleading where they stood, or not about the question.*",
             "",
         ]
         for claim in article.removed_claims:
             note = f" — *{escape(claim.note)}*" if claim.note else ""
+            if verbose and claim.relevance is not None:
+                note += f" (relevance {claim.relevance:.2f})"
             out.append(f"- {_claim(claim, numbers)}{note}")
         out.append("")
     out += ["---", ""]
+    checked = verification_line(article)
+    if checked:
+        out += [f"*{escape(checked)}*", ""]
     line = readability_line(article)
     if line:
         out += [f"*{escape(line)}*", ""]

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from curbside.evidence import document_label
-from curbside.types import Article, ArticleSection, ArticleWarning, Document, Hit, Query, Reference
+from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document, Hit, Query, Reference
 
 #: Fewer distinct supporting documents than this raises a "thin evidence" warning.
 THIN_EVIDENCE_DOCUMENTS = 3
@@ -51,7 +51,9 @@ def title_for(query: Query) -> str:
 
 
 def finalize(article: Article, documents: Mapping[str, Document]) -> Article:
-    """Number references by first citation (bottom line, then sections in order) and add warnings."""
+    """Number references by first citation (bottom line, then sections in order), add warnings, and give
+    each claim the setting its record adds ("In mice", "In patients with ..."; :func:`curbside.context.setting`)."""
+    article = _with_settings(article, documents)
     order: dict[str, int] = {}
     for claim in article.all_claims():
         for doc_id in claim.document_ids:
@@ -120,3 +122,24 @@ def drop_empty_sections(sections: Sequence[ArticleSection]) -> tuple[ArticleSect
         if section.claims or subs:
             out.append(replace(section, subsections=subs))
     return tuple(out)
+
+
+def _with_settings(article: Article, documents: Mapping[str, Document]) -> Article:
+    from curbside.context import setting
+
+    def one(claim: Claim) -> Claim:
+        if claim.context or not claim.citations or claim.citations[0].part == "title":
+            return claim
+        found = setting(documents.get(claim.citations[0].document_id), claim.text)
+        return replace(claim, context=found) if found else claim
+
+    def section(s: ArticleSection) -> ArticleSection:
+        return replace(
+            s, claims=tuple(one(c) for c in s.claims), subsections=tuple(section(x) for x in s.subsections)
+        )
+
+    return replace(
+        article,
+        bottom_line=tuple(one(c) for c in article.bottom_line),
+        sections=tuple(section(s) for s in article.sections),
+    )

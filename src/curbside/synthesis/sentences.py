@@ -239,8 +239,8 @@ class Candidate:
             label = evidence_label(self.document.kind, self.document.publication_types)
             translated = self.document.title.lstrip().startswith("[")  # MEDLINE brackets translated titles
             text = title_claim_text(self.text, label, translated=translated)
-            return Claim(text, (citation,), category=category)
-        return Claim(self.text, (citation,), category=category)
+            return Claim(text, (citation,), category=category, relevance=self.relevance)
+        return Claim(self.text, (citation,), category=category, relevance=self.relevance)
 
 
 #: :attr:`Claim.category` of a claim curbside composes to summarise other claims of the same article

@@ -1,0 +1,222 @@
+"""What a quoted sentence needs before a reader can take it at its word, in context.
+
+A quote can be faithful and still mislead:
+
+* "They were more frequent in the treated group." -- who were?  A claim that opens
+  with a pronoun whose referent is in another sentence is dropped
+  (:func:`opening`); one that opens with a connective ("Therefore,", "However,")
+  is shown without it, its quote unchanged.
+* "These findings, if confirmed, suggest ..." or "X was not associated with Y" is
+  no positive finding: it never stands in the bottom line, a list of causes or the
+  evidence for a verdict (:func:`qualified`).
+* "Leukopenia developed within a week" from a study of mice is shown as "In mice:
+  leukopenia developed within a week" (:func:`setting`), and "patients" who were
+  a lupus cohort as "In patients with systemic lupus erythematosus: ...": what the
+  reader sees gains a prefix from the record, the quote stays exact.
+
+The word lists live in ``data/claim_context.json``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from typing import TYPE_CHECKING, Final
+
+from curbside.errors import ConfigError
+from curbside.subject import fold
+from curbside.types import Claim, Document, Query
+
+if TYPE_CHECKING:
+    from curbside.subject import Subject
+
+
+@dataclass(frozen=True)
+class _Lists:
+    pronouns: re.Pattern[str]
+    connective: re.Pattern[str]
+    conditional: re.Pattern[str]
+    species: tuple[tuple[frozenset[str], re.Pattern[str], str], ...]
+    generic: re.Pattern[str]
+
+
+def _alternation(words: list[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+@functools.cache
+def _lists() -> _Lists:
+    where = "curbside/data/claim_context.json"
+    try:
+        data = json.loads(resources.files("curbside").joinpath("data/claim_context.json").read_text("utf-8"))
+        return _Lists(
+            pronouns=re.compile(rf"^\W*(?:{_alternation(data['pronouns'])})\b", re.I),
+            connective=re.compile(rf"^\W*(?:{_alternation(data['connectives'])})\b\s*,?\s*", re.I),
+            conditional=re.compile(rf"\b(?:{_alternation(data['conditional'])})", re.I),
+            species=tuple(
+                (frozenset(s["mesh"]), re.compile(rf"\b(?:{_alternation(s['words'])})\b", re.I), s["label"])
+                for s in data["species"]
+            ),
+            generic=re.compile(rf"\b(?:{_alternation(data['generic_population'])})\b", re.I),
+        )
+    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
+        raise ConfigError(f"{where}: cannot read the claim context lists: {exc}") from exc
+
+
+def opening(text: str) -> tuple[str, str | None]:
+    """``(text to show, why drop it)``: a connective is left out; a pronoun drops the claim."""
+    lists = _lists()
+    stripped = lists.connective.sub("", text, count=1)
+    if stripped != text and stripped:
+        text = stripped[0].upper() + stripped[1:]
+    m = lists.pronouns.match(text)
+    if m:
+        word = m.group(0).strip(" \t\"'(")
+        return text, f"opens with '{word}', whose referent is in another sentence"
+    return text, None
+
+
+def qualified(text: str) -> str | None:
+    """Why ``text`` is no positive finding (conditional, or a null result), or ``None``."""
+    from curbside.synthesis.yesno import sentence_polarity
+
+    m = _lists().conditional.search(text)
+    if m:
+        return f"is provisional ('{m.group(0)}')"
+    positive, negative, _ = sentence_polarity(text)
+    if negative > 0 and negative >= positive:
+        return "states a null or negative finding"
+    return None
+
+
+def setting(doc: Document | None, sentence: str) -> str:
+    """The prefix a reader needs for ``sentence`` of ``doc``: its species or laboratory setting, its
+    population when the sentence only says "patients"; "" when the sentence says enough itself."""
+    if doc is None:
+        return ""
+    lists = _lists()
+    mesh = {h.descriptor for h in doc.mesh}
+    humans = "Humans" in mesh
+    for headings, words, label in lists.species:
+        named = bool(words.search(sentence))
+        if named:
+            return ""  # the sentence says it itself
+        if mesh & headings and not humans:
+            return label
+    population = _population(doc.title)
+    if population and lists.generic.search(sentence) and population.lower() not in sentence.lower():
+        return f"In {population}"
+    return ""
+
+
+_POPULATION = re.compile(
+    r"\b(?:in|among|of)\s+((?:(?:adult|elderly|older|pediatric|paediatric|pregnant|hospitali[sz]ed|critically ill)\s+)?"
+    r"(?:patients|children|adults|women|men|infants|neonates|adolescents)\s+with\s+[^,.;:()]{3,60}?)"
+    r"(?=[,.;:()]|\s+(?:treated|receiving|undergoing|who|after|before|during|in|from|at|:)|$)",
+    re.I,
+)
+
+
+def _population(title: str) -> str:
+    """ "patients with systemic lupus erythematosus" from a title that names its study population."""
+    m = _POPULATION.search(title)
+    return " ".join(m.group(1).split()) if m else ""
+
+
+#: Notes of claims that fail a check here: out of context (faithful quote, misleading where it stands),
+#: and not relevant (faithful, but not about the question).
+CONTEXT_NOTE: Final = "in context:"
+IRRELEVANT_NOTE: Final = "not relevant:"
+#: Where a claim stands as a positive finding: no provisional or null result may stand there.
+POSITIVE_PLACES: Final = frozenset(
+    {"bottom", "causes", "evidence-for", "first-line", "adverse-effects", "risk-factors"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A claim after the checks in context, with both findings kept apart: a claim can be
+    faithful in context and off the question, or on the question and misleading where it stands."""
+
+    claim: Claim
+    in_context: bool
+    relevant: bool
+
+
+def judge_claims(
+    claims: Sequence[Claim],
+    places: Sequence[str],
+    query: Query,
+    *,
+    verdict: str | None = None,
+    relevance_threshold: float | None = None,
+) -> list[Judgement]:
+    """Each claim judged in context; one that fails is returned ``unsupported`` with the reason.
+
+    ``places``: where each claim stands ("bottom", or its section's key).  The checks
+    in context: its opening (:func:`opening`); a provisional or null finding where a
+    positive one stands (:data:`POSITIVE_PLACES`, and the bottom line unless the
+    verdict is "no"); for a verdict, that evidence listed for or against it agrees with
+    that side.  The checks of relevance: the question's subject, named in the claim;
+    its learned score (``claim.relevance`` against ``relevance_threshold``).  Both
+    kinds run on every claim; the note gives the first failure (context first).  Only a
+    claim already judged supported or partial by its quote is checked.
+    """
+    from curbside.subject import subject_of
+
+    subject = subject_of(query)
+    heavy = {t.text for t in subject.terms if subject.main is not None and t.idf >= 0.75 * subject.main.idf}
+    out = []
+    for claim, place in zip(claims, places, strict=True):
+        if claim.verdict not in ("supported", "partial") or claim.citations[0].part == "title":
+            kept = claim.verdict in ("supported", "partial")
+            out.append(Judgement(claim, kept, kept))
+            continue
+        shown, why = opening(claim.text)
+        claim = replace(claim, text=shown)
+        why = why or _misplaced(claim.text, place, verdict)
+        off = _off_question(claim, heavy, subject, relevance_threshold)
+        if why:
+            claim = replace(claim, verdict="unsupported", note=f"{CONTEXT_NOTE} {why}")
+        elif off:
+            claim = replace(claim, verdict="unsupported", note=f"{IRRELEVANT_NOTE} {off}")
+        out.append(Judgement(claim, why is None, off is None))
+    return out
+
+
+def _misplaced(text: str, place: str, verdict: str | None) -> str | None:
+    """Why ``text`` misleads where it stands (``place``), or ``None``."""
+    from curbside.synthesis.yesno import sentence_polarity
+
+    positive_place = place in POSITIVE_PLACES or place.startswith("causes")
+    if positive_place and not (place == "bottom" and verdict == "no"):
+        why = qualified(text)
+        if why:
+            return why + f", where a positive finding stands ({'bottom line' if place == 'bottom' else place})"
+    if place in ("evidence-for", "evidence-against"):
+        positive, negative, _ = sentence_polarity(text)
+        sign = positive - negative
+        if (place == "evidence-for" and sign < 0) or (place == "evidence-against" and sign > 0):
+            return f"reads {'against' if sign < 0 else 'for'} the verdict, listed as evidence {place[9:]} it"
+    return None
+
+
+def _off_question(claim: Claim, heavy: set[str], subject: Subject, floor: float | None) -> str | None:
+    """Why ``claim`` is not about the question, or ``None``."""
+    if heavy and not any(mentions_term(t, claim.text, subject) for t in heavy):
+        return f"does not name the question's subject ({', '.join(sorted(heavy))})"
+    score = claim.relevance
+    if score is not None and floor is not None and score < floor:
+        return f"scores {score:.2f} for relevance to the question, below {floor:.2f}"
+    return None
+
+
+def mentions_term(term: str, text: str, subject: Subject) -> bool:
+    """Whether ``text`` names the subject term ``term`` in any of its forms."""
+    forms = next((t.forms for t in subject.terms if t.text == term), frozenset())
+    padded = f" {fold(text)} "
+    return any(f" {form} " in padded for form in forms)

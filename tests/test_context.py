@@ -1,0 +1,96 @@
+"""Claims judged in context: openings, provisional findings in positive places, setting, relevance."""
+
+from __future__ import annotations
+
+from curbside.context import CONTEXT_NOTE, IRRELEVANT_NOTE, judge_claims, opening, qualified, setting
+from curbside.questions import Vocabulary, analyse
+from curbside.types import Citation, Claim, Document, MeshHeading
+
+
+def _claim(text: str, relevance: float | None = None) -> Claim:
+    return Claim(text, (Citation("pmid:1", 0, len(text), text),), verdict="supported", relevance=relevance)
+
+
+QUERY = analyse("What are the causes of leukopenia?", vocabulary=Vocabulary.builtin())
+
+
+def test_a_pronoun_opening_drops_the_claim_and_a_connective_is_left_out() -> None:
+    assert opening("They were more frequent in the treated group.")[1] == (
+        "opens with 'They', whose referent is in another sentence"
+    )
+    text, why = opening("Therefore, leukopenia is common after clozapine.")
+    assert (text, why) == ("Leukopenia is common after clozapine.", None)
+    assert opening("Theophylline raises the count.") == ("Theophylline raises the count.", None)
+
+
+def test_provisional_and_null_findings_are_qualified() -> None:
+    assert (
+        qualified("These results, if confirmed, suggest a role for zinc.")
+        == "is provisional ('if confirmed')"
+    )
+    assert qualified("Leukopenia was not associated with mortality.") == "states a null or negative finding"
+    assert qualified("Clozapine causes leukopenia.") is None
+
+
+def test_setting_names_the_species_or_the_population_only_when_the_sentence_does_not() -> None:
+    mice = Document("pmid:2", "Leukopenia in a model", mesh=(MeshHeading("Mice"), MeshHeading("Animals")))
+    assert setting(mice, "Leukopenia developed within a week.") == "In mice"
+    assert setting(mice, "Murine leukopenia developed within a week.") == ""
+    people = Document(
+        "pmid:3", "Leukopenia in mice and men", mesh=(MeshHeading("Mice"), MeshHeading("Humans"))
+    )
+    assert setting(people, "Leukopenia developed.") == ""
+    lupus = Document("pmid:4", "Leukopenia in patients with systemic lupus erythematosus: a cohort")
+    assert setting(lupus, "Leukopenia occurred in 40% of patients.") == (
+        "In patients with systemic lupus erythematosus"
+    )
+    assert setting(lupus, "Leukopenia is common.") == ""
+
+
+def test_judgements_keep_context_and_relevance_apart() -> None:
+    claims = [
+        _claim("Leukopenia is most often caused by drugs.", 0.9),
+        _claim("They were more frequent in the treated group with leukopenia.", 0.9),
+        _claim("Aspirin prevents myocardial infarction.", 0.9),
+        _claim("Leukopenia, if confirmed, may follow zinc deficiency.", 0.9),
+        _claim("Leukopenia was recorded at every visit.", 0.1),
+        _claim("Drug-induced neutropenia is common.", 0.9),  # a narrower heading names the subject
+    ]
+    places = ["bottom", "causes", "causes", "causes-drugs", "causes", "causes"]
+    judged = judge_claims(claims, places, QUERY, relevance_threshold=0.5)
+    assert [(j.in_context, j.relevant) for j in judged] == [
+        (True, True),
+        (False, True),
+        (True, False),
+        (False, True),
+        (True, False),
+        (True, True),
+    ]
+    notes = [j.claim.note for j in judged]
+    assert notes[1].startswith(CONTEXT_NOTE) and "'They'" in notes[1]
+    assert notes[2].startswith(IRRELEVANT_NOTE) and "leukopenia" in notes[2].lower()
+    assert notes[3].startswith(CONTEXT_NOTE) and "if confirmed" in notes[3]
+    assert notes[4] == f"{IRRELEVANT_NOTE} scores 0.10 for relevance to the question, below 0.50"
+    assert [j.claim.verdict for j in judged] == [
+        "supported",
+        "unsupported",
+        "unsupported",
+        "unsupported",
+        "unsupported",
+        "supported",
+    ]
+
+
+def test_a_null_finding_may_stand_in_the_bottom_line_of_a_no() -> None:
+    query = analyse("Does zinc cause leukopenia?", vocabulary=Vocabulary.builtin())
+    claim = _claim("Zinc was not associated with leukopenia.")
+    assert judge_claims([claim], ["bottom"], query, verdict="no")[0].in_context
+    assert not judge_claims([claim], ["bottom"], query, verdict="yes")[0].in_context
+    against = judge_claims([_claim("Zinc caused leukopenia in 3 patients.")], ["evidence-against"], query)
+    assert "reads for the verdict" in against[0].claim.note
+
+
+def test_claims_the_quote_does_not_support_count_in_neither() -> None:
+    bad = Claim("Leukopenia is common.", (Citation("pmid:1", 0, 5, "x"),), verdict="unsupported", note="no")
+    [j] = judge_claims([bad], ["causes"], QUERY)
+    assert (j.in_context, j.relevant, j.claim.note) == (False, False, "no")
