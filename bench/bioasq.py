@@ -110,7 +110,7 @@ def retrieval(store: SQLiteStore, settings: Settings, questions: list[Question])
     ):
         configured = settings if rerank else settings.model_copy(update={"relevance_model": "none"})
         retriever = api.make_retriever(configured, store)
-        if rerank and not getattr(retriever, "relevance", None):
+        if rerank and getattr(retriever.reranker, "model", None) is None:
             continue  # no relevance model installed: the row would repeat curbside-hybrid
         config = replace(retriever.config, mode=mode, max_per_document=1)
 

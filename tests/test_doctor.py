@@ -364,6 +364,8 @@ def test_overall_and_order(settings: Settings) -> None:
         "store",
         "vocabulary",
         "embedder",
+        "relevance model",
+        "verdict model",
         "llm server",
         "llama.cpp",
         "ncbi e-utilities",
@@ -386,3 +388,57 @@ def test_postgres_unix_socket_url_probes_the_socket_folder(
     ]
     assert calls == [("/var/run/postgresql", 5432, 2.0)]
     assert store.status == "ok"
+
+
+def test_answer_models_report_what_is_used_and_why(settings: Settings, tmp_path: Path) -> None:
+    off = by_name(
+        run_checks(
+            settings.model_copy(update={"relevance_model": "none", "verdict_model": "none"}),
+            transport=answer(),
+        )
+    )
+    assert off["relevance model"] == Check(
+        "relevance model", "ok", "switched off: keyword scoring of sentences", ""
+    )
+    assert off["verdict model"].detail == "switched off: cue-word rules for yes/no"
+    missing = tmp_path / "absent.npz"
+    gone = by_name(
+        run_checks(settings.model_copy(update={"relevance_model": str(missing)}), transport=answer())
+    )
+    assert gone["relevance model"].status == "fail" and str(missing) in gone["relevance model"].detail
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a model")
+    bad = by_name(run_checks(settings.model_copy(update={"verdict_model": str(broken)}), transport=answer()))
+    assert (
+        bad["verdict model"].status == "fail"
+        and "cannot read the verdict model" in bad["verdict model"].detail
+    )
+
+
+def test_a_model_for_another_embedder_is_reported_unused(settings: Settings, tmp_path: Path) -> None:
+    import numpy as np
+
+    from curbside.relevance import RelevanceModel
+    from curbside.training import fit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    head = fit(x, y, np.ones_like(y), hidden=4, epochs=2, seed=0)
+    info = {"version": "t1", "embedder": "minilm", "select_sentence_auc": 0.9}
+    path = tmp_path / "relevance.npz"
+    RelevanceModel(head, head, 0.4, info).save(path)
+    used = by_name(
+        run_checks(
+            settings.model_copy(update={"relevance_model": str(path), "embedder": "minilm"}),
+            transport=answer(),
+        )
+    )
+    assert used["relevance model"].detail == "relevance-t1 (embedder minilm; on 9B: sentence_auc 0.9)"
+    other = by_name(
+        run_checks(
+            settings.model_copy(update={"relevance_model": str(path), "embedder": "fake"}), transport=answer()
+        )
+    )
+    assert other["relevance model"].status == "warn"
+    assert other["relevance model"].fix == "set CURBSIDE_EMBEDDER=minilm"

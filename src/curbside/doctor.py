@@ -90,7 +90,7 @@ def run_checks(
         lambda: _openai_server(settings, transport), lambda: _eutils(settings, transport)
     )
     checks = [_python(), *_store(settings, connect or _tcp_connect)]
-    checks += [_vocabulary(), _embedder(settings)]
+    checks += [_vocabulary(), _embedder(settings), *_answer_models(settings)]
     checks += [llm_server, _llamacpp(settings), eutils]
     checks.append(_demo_files(settings))
     return checks
@@ -375,6 +375,48 @@ def _embedder(settings: Settings) -> Check:
     return Check(
         "embedder", "ok", f"minilm: {files.onnx.name} and {files.tokenizer.parent.name}/tokenizer.json"
     )
+
+
+def _answer_models(settings: Settings) -> Iterator[Check]:
+    """The learned relevance and verdict models: which is in use, and on what it was selected."""
+    from curbside.relevance import load_relevance
+    from curbside.verdicts import load_verdict
+
+    for name, variable, load, fallback in (
+        ("relevance model", "CURBSIDE_RELEVANCE_MODEL", load_relevance, "keyword scoring of sentences"),
+        ("verdict model", "CURBSIDE_VERDICT_MODEL", load_verdict, "cue-word rules for yes/no"),
+    ):
+        try:
+            model = load(settings)
+        except CurbsideError as exc:
+            yield Check(name, "fail", exc.message, exc.hint or f"set {variable}=default")
+            continue
+        if model is None:
+            chosen = getattr(settings, variable.removeprefix("CURBSIDE_").lower())
+            status: Status = "ok" if chosen == "none" else "warn"
+            why = "switched off" if chosen == "none" else "no packaged model"
+            fix = (
+                ""
+                if chosen == "none"
+                else f"reinstall curbside (it ships one), or `curbside train {name.split()[0]}`"
+            )
+            yield Check(name, status, f"{why}: {fallback}", fix)
+            continue
+        selected = ", ".join(
+            f"{key.removeprefix('select_')} {value}"
+            for key, value in sorted(model.info.items())
+            if key.startswith("select_") and not isinstance(value, (list, dict))
+        )
+        detail = f"{model.name} (embedder {model.embedder or '?'}; on 9B: {selected or 'not recorded'})"
+        if settings.embedder != model.embedder:
+            yield Check(
+                name,
+                "warn",
+                f"{detail}: unused, CURBSIDE_EMBEDDER is {settings.embedder!r}; {fallback}",
+                f"set CURBSIDE_EMBEDDER={model.embedder}",
+            )
+        else:
+            yield Check(name, "ok", detail)
 
 
 def _openai_server(settings: Settings, transport: httpx.BaseTransport | None) -> Check:
