@@ -10,8 +10,13 @@ verify) and is scored on
 
 * **verdict accuracy**: the article's yes / no / uncertain verdict against the
   expert label yes / no / maybe (an article without a verdict, because the
-  question was not read as a yes/no question, counts as wrong), next to the
-  majority baseline (always "yes");
+  question was not read as a yes/no question, counts as wrong), with its 95%
+  Wilson interval, next to the always-"yes" baseline; the extractive synthesizer
+  runs twice, as the keyword rules before the learned models (``rules``, the
+  previous version) and with them (``learned``).  The shipped verdict model was
+  trained on these questions too (cross-validated figures are in ``curbside train
+  verdict``'s report): ``--verdict-model`` swaps in one trained with
+  ``--no-pubmedqa`` for an out-of-sample figure;
 * **citation precision**: the share of the draft's claims whose cited span
   supports them according to the verifier (``supported``; ``partial`` is
   reported separately), removed claims included;
@@ -48,11 +53,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from curbside import api
+from curbside.bioasq import wilson
 from curbside.config import Settings, shared_data_dir
 from curbside.embeddings import MiniLMEmbedder, get_embedder
 from curbside.errors import CurbsideError
 from curbside.store import open_store
 from curbside.types import Article
+
+#: Answer-layer variants of the extractive synthesizer: the keyword rules before the learned
+#: models (the previous version), and the learned relevance and verdict models.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "rules": {"relevance_model": "none", "verdict_model": "none", "verify_in_context": False},
+    "learned": {},
+}
 
 #: PubMedQA's "maybe" is curbside's "uncertain".
 _GOLD = {"yes": "yes", "no": "no", "maybe": "uncertain"}
@@ -98,8 +111,10 @@ def run_synthesizer(
     settings: Settings,
     k: int,
     log: Any,
+    label: str | None = None,
 ) -> dict[str, Any]:
-    """Ask every question with synthesizer ``name``; return its row of numbers."""
+    """Ask every question with synthesizer ``name``; return its row of numbers (named ``label``)."""
+    label = label or name
     store = open_store(settings.db, settings)
     try:
         embedder = None
@@ -116,7 +131,8 @@ def run_synthesizer(
                 embedder=embedder,
             )
         except CurbsideError as exc:
-            return {"synthesizer": name, "skipped": f"{type(exc).__name__}: {exc.message}"}
+            return {"synthesizer": label, "skipped": f"{type(exc).__name__}: {exc.message}"}
+        relevance_name = verdict_name = None
         latencies: list[float] = []
         verify_s: list[float] = []
         verdicts: Counter[str] = Counter()
@@ -139,6 +155,8 @@ def run_synthesizer(
                 log(f"  {name} failed on pmid:{pmid}: {exc.message}")
                 continue
             latencies.append(time.perf_counter() - t)
+            relevance_name = article.metadata.get("relevance_model", relevance_name)
+            verdict_name = (article.metadata.get("verdict_basis") or {}).get("model", verdict_name)
             verify_s.append(float(article.metadata.get("verification", {}).get("seconds") or 0.0))
             gold = _GOLD[item["final_decision"]]
             got = article.verdict or "none"
@@ -157,16 +175,19 @@ def run_synthesizer(
             generation_s += float(article.metadata.get("generation_s") or 0.0)
             modes[str(article.metadata.get("retrieval", {}).get("mode"))] += 1
             if n % 50 == 0:
-                log(f"  {name}: {n}/{len(items)} ({time.perf_counter() - started:.0f} s)")
+                log(f"  {label}: {n}/{len(items)} ({time.perf_counter() - started:.0f} s)")
         answered = len(latencies)
         total_claims = sum(claims.values())
         return {
-            "synthesizer": name,
+            "synthesizer": label,
             "questions": len(items),
             "answered": answered,
             "retrieval_modes": dict(modes),
             "failures": failures,
             "accuracy": round(correct / len(items), 4) if items else None,
+            "accuracy_ci95": list(wilson(correct, len(items))),
+            "relevance_model": relevance_name,
+            "verdict_model": verdict_name,
             "typed_yesno": typed_yesno,
             "insufficient": insufficient,
             "verdicts": dict(verdicts),
@@ -192,17 +213,21 @@ def run_synthesizer(
         store.close()
 
 
-def print_table(rows: list[dict[str, Any]], majority: float) -> None:
-    header = f"{'synthesizer':<12} {'n':>4} {'accuracy':>8} {'majority':>8} {'cite prec':>9} {'partial':>7} "
-    header += f"{'gold cited':>10} {'p50 s':>7} {'p95 s':>7}"
+def print_table(rows: list[dict[str, Any]], always_yes: float) -> None:
+    header = (
+        f"{'synthesizer':<20} {'n':>4} {'accuracy':>8} {'95% CI':>13} {'always-yes':>10} {'cite prec':>9} "
+    )
+    header += f"{'partial':>7} {'gold cited':>10} {'p50 s':>7} {'p95 s':>7}"
     print(header)
     print("-" * len(header))
     for r in rows:
         if "skipped" in r:
-            print(f"{r['synthesizer']:<12} skipped: {r['skipped']}")
+            print(f"{r['synthesizer']:<20} skipped: {r['skipped']}")
             continue
+        low, high = r["accuracy_ci95"]
         print(
-            f"{r['synthesizer']:<12} {r['answered']:>4} {r['accuracy']:>8.3f} {majority:>8.3f} "
+            f"{r['synthesizer']:<20} {r['answered']:>4} {r['accuracy']:>8.3f} {f'{low:.3f}-{high:.3f}':>13} "
+            f"{always_yes:>10.3f} "
             f"{(r['citation_precision'] or 0):>9.3f} {(r['citation_partial'] or 0):>7.3f} "
             f"{(r['gold_cited'] or 0):>10.3f} {r['p50_s']:>7.3f} {r['p95_s']:>7.3f}"
         )
@@ -231,6 +256,18 @@ def main(argv: list[str] | None = None) -> int:
         "--llm-model-path", type=Path, default=None, help="GGUF file for the llamacpp backend"
     )
     parser.add_argument("--llm-limit", type=int, default=None, help="cap questions for the llm synthesizer")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=sorted(VARIANTS),
+        help="extractive answer layers to run (repeatable; default: rules and learned)",
+    )
+    parser.add_argument(
+        "--verdict-model",
+        default=None,
+        help="verdict model file for the learned variant; a model trained with "
+        "`curbside train verdict --no-pubmedqa` never saw these questions (the shipped one did)",
+    )
     args = parser.parse_args(argv)
 
     data_dir = shared_data_dir()
@@ -265,10 +302,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in args.synthesizer or ["extractive", "llm"]:
         subset = items[: args.llm_limit] if name == "llm" and args.llm_limit else items
-        log(f"{name}: {len(subset)} questions against {db}")
-        rows.append(run_synthesizer(name, subset, settings, args.k, log))
-    print_table(rows, majority)
+        if name != "extractive":
+            log(f"{name}: {len(subset)} questions against {db}")
+            rows.append(run_synthesizer(name, subset, settings, args.k, log))
+            continue
+        for variant in args.variant or ["rules", "learned"]:
+            update = dict(VARIANTS[variant])
+            if variant == "learned" and args.verdict_model:
+                update["verdict_model"] = args.verdict_model
+            log(f"{name} ({variant}): {len(subset)} questions against {db}")
+            configured = settings.model_copy(update=update)
+            rows.append(run_synthesizer(name, subset, configured, args.k, log, f"{name}-{variant}"))
+    yes = gold["yes"] / len(items)
+    print_table(rows, yes)
     print(
+        f"always-yes baseline: {yes:.3f} (95% CI {'-'.join(f'{v:.3f}' for v in wilson(gold['yes'], len(items)))}); "
         f"majority baseline: always '{majority_label}' = {majority:.3f}; "
         f"{os.cpu_count()} CPUs shared with other work, so latencies are upper bounds"
     )
@@ -278,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         "k": args.k,
         "majority_label": majority_label,
         "majority_baseline": round(majority, 4),
+        "always_yes": round(yes, 4),
+        "verdict_model_override": args.verdict_model,
         "store": str(db),
         "cpus": os.cpu_count(),
         "machine": platform.machine(),

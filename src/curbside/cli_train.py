@@ -122,6 +122,11 @@ def train_relevance_cmd(
     default=None,
     help="PubMedQA file trained on and cross-validated (default: the shared data's; needs the file).",
 )
+@click.option(
+    "--no-pubmedqa",
+    is_flag=True,
+    help="BioASQ questions only (a model that never saw PubMedQA, to benchmark on it out of sample).",
+)
 @click.option("--no-distractors", is_flag=True, help="Only the rebuilt gold documents in the corpus.")
 @click.pass_obj
 def train_verdict_cmd(
@@ -131,6 +136,7 @@ def train_verdict_cmd(
     seed: int,
     output: Path | None,
     pubmedqa: Path | None,
+    no_pubmedqa: bool,
     no_distractors: bool,
 ) -> None:
     """Train the yes/no verdict model (needs the relevance model: `curbside train relevance` first)."""
@@ -145,6 +151,8 @@ def train_verdict_cmd(
     folder = _shared("medline")
     medline = [] if no_distractors or folder is None else sorted(folder.glob("*.xml.gz"))
     shared_pubmedqa = _shared("pubmedqa/pubmedqa_dev.json")
+    if no_pubmedqa:
+        pubmedqa = shared_pubmedqa = None
     model, report = train_verdict(
         _questions(questions),
         pubmedqa or (shared_pubmedqa if shared_pubmedqa and shared_pubmedqa.is_file() else None),

@@ -196,7 +196,9 @@ def _misplaced(text: str, place: str, verdict: str | None) -> str | None:
     if positive_place and not (place == "bottom" and verdict == "no"):
         why = qualified(text)
         if why:
-            return why + f", where a positive finding stands ({'bottom line' if place == 'bottom' else place})"
+            return (
+                why + f", where a positive finding stands ({'bottom line' if place == 'bottom' else place})"
+            )
     if place in ("evidence-for", "evidence-against"):
         positive, negative, _ = sentence_polarity(text)
         sign = positive - negative

@@ -34,6 +34,7 @@ from typing import Final
 from curbside.chunking import TITLE_SECTION, is_title_chunk, split_sentences, title_span
 from curbside.evidence import animal_only, document_weight, evidence_label
 from curbside.questions import americanise, natural_order
+from curbside.synthesis.arms import Arms, arms_of
 from curbside.types import SECTION_SEPARATOR, Citation, CitedPart, Claim, Document, Hit, Query
 
 __all__ = [
@@ -165,6 +166,7 @@ class QueryTerms:
 
     concepts: tuple[tuple[tuple[frozenset[str], float], ...], ...]
     keywords: tuple[frozenset[str], ...]
+    arms: Arms | None = None  # for yes/no evidence: which arm a comparative finding credits
 
     def overlap(self, words: frozenset[str]) -> float:
         """Share of the query found in ``words``, in [0, 1]: a concept weighs 1, a leftover keyword 0.5."""
@@ -202,7 +204,8 @@ def query_terms(query: Query) -> QueryTerms:
         found = stems(word)
         if found and not found <= covered and not found <= _FRAME_STEMS:
             keywords[found] = None
-    return QueryTerms(tuple(concepts), tuple(keywords))
+    subject = frozenset({c.text for c in query.concepts} | set(query.keywords))
+    return QueryTerms(tuple(concepts), tuple(keywords), arms_of(query.text, subject))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from curbside.chunking import is_title_chunk
+from curbside.synthesis.arms import favours
 from curbside.synthesis.sentences import (
     Candidate,
     QueryTerms,
@@ -166,7 +167,9 @@ def signal(text: str, terms: QueryTerms, equivalence: bool, safety: bool) -> tup
 
     "X was not associated with A but was associated with B": the clause that
     shares more words with the question counts more.  For a question about
-    sameness polarity flips; for one about safety "no complications" is positive.
+    sameness polarity flips; for one about safety "no complications" is positive.  A clause
+    whose evaluative cue credits the other arm of the question ("better in the
+    non-surgery group"; :mod:`curbside.synthesis.arms`) counts against it.
     """
     clauses = [c for c in _CLAUSE_SPLIT.split(text) if c.strip()] or [text]
     pos = neg = hedge = 0.0
@@ -176,7 +179,8 @@ def signal(text: str, terms: QueryTerms, equivalence: bool, safety: bool) -> tup
         if safety:
             harmless = len(_NO_HARM.findall(clause))
             n, p = max(0.0, n - harmless), p + harmless
-        if equivalence:
+        # Sameness flips every finding; a comparison, only one that credits the other arm.
+        if equivalence or (terms.arms is not None and favours(clause, terms.arms) < 0):
             p, n = n, p
         pos, neg, hedge = pos + weight * p, neg + weight * n, hedge + weight * h
     return pos, neg, hedge
