@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from curbside.bioasq import load
 from curbside.config import Settings
 from curbside.relevance import RelevanceModel, load_relevance
 from curbside.training import auc, best_threshold, fit, train_relevance, train_verdict
@@ -56,9 +57,14 @@ def test_the_relevance_model_learns_the_gold_sentences(
 
 def test_the_same_seed_gives_the_same_model(relevance: tuple[RelevanceModel, Path]) -> None:
     model, work = relevance
-    again = train_relevance(TINY, work, seed=7, epochs=20, hidden=8)  # the corpus is cached in work
+    [cache] = work.glob("examples-*")  # one file per question: a killed run resumes from them
+    files = sorted(cache.glob("*.npz"))
+    assert len(files) == len(load(TINY).questions)
+    files[0].write_bytes(b"cut short")  # a file a kill left half-written is collected again
+    again = train_relevance(TINY, work, seed=7, epochs=20, hidden=8)  # corpus and examples cached in work
     assert np.array_equal(again.sentence.w1, model.sentence.w1)
     assert np.array_equal(again.passage.w2, model.passage.w2)
+    assert np.load(files[0])["sy"].size > 0
 
 
 def test_the_verdict_model_trains_on_the_yes_no_questions(

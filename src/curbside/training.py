@@ -93,95 +93,156 @@ def _gold_sentences(doc: Document) -> list[tuple[str, int, int, str, str]]:
     return out
 
 
+def features_key(embedder: Embedder) -> str:
+    """A digest of what the examples' features depend on: the feature code, the word lists, the embedder."""
+    import curbside
+
+    root = Path(curbside.__file__).parent
+    digest = hashlib.sha256(embedder.name.encode())
+    for name in ("relevance.py", "subject.py", "synthesis/sentences.py", "data/question_frame.json"):
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _cached(path: Path | None) -> tuple[Examples, Examples] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            sentences = Examples(list(f["sx"]), list(f["sy"]), list(f["sw"]))
+            passages = Examples(list(f["px"]), list(f["py"]), [1.0] * len(f["py"]))
+    except (OSError, ValueError, KeyError):
+        return None  # a file cut short by a kill: collect the question again
+    return sentences, passages
+
+
+def _save(path: Path | None, sentences: Examples, passages: Examples) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    with partial.open("wb") as fh:
+        np.savez(
+            fh,
+            sx=np.asarray(sentences.x, np.float32).reshape(len(sentences.x), -1),
+            sy=np.asarray(sentences.y, np.float32),
+            sw=np.asarray(sentences.w, np.float32),
+            px=np.asarray(passages.x, np.float32).reshape(len(passages.x), -1),
+            py=np.asarray(passages.y, np.float32),
+        )
+    partial.replace(path)  # whole or absent: a kill never leaves half a file under the real name
+
+
 def collect(
     questions: Sequence[Question],
     dataset: Dataset,
     retriever: Retriever,
     embedder: Embedder,
     log: Log,
+    cache: Path | None = None,
 ) -> tuple[Examples, Examples]:
-    """(sentence examples, passage examples) for ``questions`` (see the module docstring)."""
+    """(sentence examples, passage examples) for ``questions`` (see the module docstring).
+
+    With ``cache``, each question's examples are kept there as they are made, so a
+    run that is killed resumes where it stopped (the folder's name should carry
+    :func:`features_key`, so that changed features are never read back)."""
     sentences, passages = Examples(), Examples()
     started = time.perf_counter()
     for n, question in enumerate(questions, 1):
-        query = with_word_counts(analyse(question.body), retriever.store)
-        subject = subject_of(query)
-        hits: list[Hit] = retriever.search(query, PASSAGE_POOL)
-        if hits:
-            rows = passage_features(query, hits)
-            for row, hit in zip(rows, hits, strict=True):
-                passages.x.append(row)
-                passages.y.append(
-                    float(_label(hit.document.id, "body", hit.chunk.start, hit.chunk.end, question))
-                )
-                passages.w.append(1.0)
-                passages.group.append(question.id)
-        seen: set[tuple[str, int, str]] = set()
-        items: list[tuple[str, str, int, int, str, str, float, float, bool]] = []
-        for c in candidate_sentences(query, hits[:SENTENCE_POOL]):
-            seen.add((c.document.id, c.start, c.part))
-            position = c.start / max(1, len(c.document.body))
-            items.append(
-                (
-                    c.text,
-                    c.document.id,
-                    c.start,
-                    c.end,
-                    c.label,
-                    c.part,
-                    position,
-                    c.evidence,
-                    animal_only(c.document),
-                )
-            )
-        for doc_id in question.documents:
-            doc = dataset.documents[doc_id]
-            for text, start, end, label, part in _gold_sentences(doc):
-                if (doc_id, start, part) not in seen:
-                    items.append(
-                        (text, doc_id, start, end, label, part, start / max(1, len(doc.body)), 0.0, False)
-                    )
-        gold_words = [stems(t) for t in question.snippets]
-        kept = []
-        for item in items:
-            text, doc_id, start, end, label, part = item[:6]
-            positive = _label(doc_id, part, start, end, question)
-            weight = 1.0
-            if not positive:
-                words = stems(text)
-                if any(len(words & g) / max(1, len(words | g)) > 0.6 for g in gold_words):
-                    continue  # repeats a gold snippet: probably relevant, only not marked
-                if doc_id in question.documents:
-                    weight = 0.5  # a gold document's other sentences: pooled judgements may miss some
-            kept.append((item, positive, weight))
-        if kept:
-            lexical = np.asarray(
-                [
-                    lexical_features(
-                        query,
-                        subject,
-                        it[0],
-                        label=it[4],
-                        part=it[5],
-                        position=it[6],
-                        evidence=it[7],
-                        animal=it[8],
-                    )
-                    for it, _, _ in kept
-                ],
-                dtype=np.float32,
-            )
-            vectors = embedder.embed([question.body, *(it[0] for it, _, _ in kept)])
-            rows = sentence_features(vectors[0], vectors[1:], lexical)
-            for row, (_, positive, weight) in zip(rows, kept, strict=True):
-                sentences.x.append(row)
-                sentences.y.append(float(positive))
-                sentences.w.append(weight)
-                sentences.group.append(question.id)
+        path = cache / f"{hashlib.sha256(question.id.encode()).hexdigest()[:16]}.npz" if cache else None
+        done = _cached(path)
+        if done is None:
+            done = _collect_one(question, dataset, retriever, embedder)
+            _save(path, *done)
+        for target, part in ((sentences, done[0]), (passages, done[1])):
+            target.x += part.x
+            target.y += part.y
+            target.w += part.w
+            target.group += [question.id] * len(part.y)
         if n % 50 == 0 or n == len(questions):
             log(
                 f"  {n}/{len(questions)} questions, {len(sentences.y):,} sentences ({time.perf_counter() - started:.0f} s)"
             )
+    return sentences, passages
+
+
+def _collect_one(
+    question: Question, dataset: Dataset, retriever: Retriever, embedder: Embedder
+) -> tuple[Examples, Examples]:
+    """The sentence and passage examples of one question."""
+    sentences, passages = Examples(), Examples()
+    query = with_word_counts(analyse(question.body), retriever.store)
+    subject = subject_of(query)
+    hits: list[Hit] = retriever.search(query, PASSAGE_POOL)
+    if hits:
+        rows = passage_features(query, hits)
+        for row, hit in zip(rows, hits, strict=True):
+            passages.x.append(row)
+            passages.y.append(
+                float(_label(hit.document.id, "body", hit.chunk.start, hit.chunk.end, question))
+            )
+            passages.w.append(1.0)
+    seen: set[tuple[str, int, str]] = set()
+    items: list[tuple[str, str, int, int, str, str, float, float, bool]] = []
+    for c in candidate_sentences(query, hits[:SENTENCE_POOL]):
+        seen.add((c.document.id, c.start, c.part))
+        position = c.start / max(1, len(c.document.body))
+        items.append(
+            (
+                c.text,
+                c.document.id,
+                c.start,
+                c.end,
+                c.label,
+                c.part,
+                position,
+                c.evidence,
+                animal_only(c.document),
+            )
+        )
+    for doc_id in question.documents:
+        doc = dataset.documents[doc_id]
+        for text, start, end, label, part in _gold_sentences(doc):
+            if (doc_id, start, part) not in seen:
+                items.append(
+                    (text, doc_id, start, end, label, part, start / max(1, len(doc.body)), 0.0, False)
+                )
+    gold_words = [stems(t) for t in question.snippets]
+    kept = []
+    for item in items:
+        text, doc_id, start, end, label, part = item[:6]
+        positive = _label(doc_id, part, start, end, question)
+        weight = 1.0
+        if not positive:
+            words = stems(text)
+            if any(len(words & g) / max(1, len(words | g)) > 0.6 for g in gold_words):
+                continue  # repeats a gold snippet: probably relevant, only not marked
+            if doc_id in question.documents:
+                weight = 0.5  # a gold document's other sentences: pooled judgements may miss some
+        kept.append((item, positive, weight))
+    if kept:
+        lexical = np.asarray(
+            [
+                lexical_features(
+                    query,
+                    subject,
+                    it[0],
+                    label=it[4],
+                    part=it[5],
+                    position=it[6],
+                    evidence=it[7],
+                    animal=it[8],
+                )
+                for it, _, _ in kept
+            ],
+            dtype=np.float32,
+        )
+        vectors = embedder.embed([question.body, *(it[0] for it, _, _ in kept)])
+        rows = sentence_features(vectors[0], vectors[1:], lexical)
+        for row, (_, positive, weight) in zip(rows, kept, strict=True):
+            sentences.x.append(row)
+            sentences.y.append(float(positive))
+            sentences.w.append(weight)
     return sentences, passages
 
 
@@ -300,8 +361,9 @@ def train_relevance(
         train = dataset.split(TRAIN_BATCHES)
         select = dataset.split(SELECT_BATCHES)
         say(f"collecting examples: {len(train)} training and {len(select)} selection questions")
-        train_s, train_p = collect(train, dataset, retriever, embedder, say)
-        select_s, select_p = collect(select, dataset, retriever, embedder, say)
+        cache = work / f"examples-{features_key(embedder)}"
+        train_s, train_p = collect(train, dataset, retriever, embedder, say, cache)
+        select_s, select_p = collect(select, dataset, retriever, embedder, say, cache)
     finally:
         store.close()
     xs, ys, ws = train_s.arrays()
