@@ -348,7 +348,8 @@ def test_with_the_question_claims_are_also_judged_in_context_and_for_relevance()
     )
     out = verify_article(article, query=query)
     meta = out.metadata["verification"]
-    assert (meta["checked"], meta["supported"], meta["supported_in_context"], meta["relevant"]) == (3, 2, 3, 2)
+    counts = (meta["checked"], meta["supported"], meta["supported_in_context"], meta["relevant"])
+    assert counts == (3, 2, 3, 2)
     assert meta["citation_precision"] == 1.0  # quote fidelity alone: every quote holds
     assert [c.text for c in out.removed_claims] == ["Smoking is associated with a higher white cell count."]
     assert out.removed_claims[0].note.startswith("not relevant: does not name the question's subject")
