@@ -131,6 +131,9 @@ def test_ask_form_leads_to_a_clinical_reference_page(app: FastAPI) -> None:
         b.text_content() for b in tree.xpath("//section[@class='references']//span[contains(@class,'badge')]")
     }
     assert {"Systematic review", "Guideline", "Research"} <= badges
+    # Quote fidelity and relevance are reported apart, so neither can be read as the other.
+    checked = tree.xpath("string(//p[@class='verification'])")
+    assert re.search(r"\d+ supported in context, \d+ relevant to the question", checked), checked
     meta = tree.xpath("string(//div[@class='meta'])")
     assert "Last updated" in meta and human_date(r.text[r.text.index('datetime="') + 10 :][:20]) in meta
     assert tree.xpath("string(//span[@id='review-status'])") == "Submitted"
