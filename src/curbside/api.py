@@ -32,6 +32,7 @@ from curbside.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.screening import blocked_warning, screen_hits, visible_text
 from curbside.store import open_store
 from curbside.store.base import Store, StoreStats
+from curbside.synthesis.scoring import score_claims
 from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
 from curbside.wording import count
 
@@ -398,11 +399,15 @@ def ask(
         else:
             draft = synth.synthesize(query, hits)
         t = lap("synthesize", t)
-        learned = (
-            load_relevance(settings)
-            if draft.metadata.get("relevance_model", "").startswith("relevance-")
-            else None
-        )
+        learned = load_relevance(settings)
+        embedder_now = retriever.embedder
+        if learned is not None and (embedder_now is None or embedder_now.name != learned.embedder):
+            learned = None  # the model reads one embedder's vectors: without them, no learned threshold
+        if learned is not None and embedder_now is not None and settings.verify_in_context:
+            # A language model's claims get the same learned relevance score as extracted sentences.
+            draft = score_claims(
+                draft, query, {h.document.id: h.document for h in hits}, learned, embedder_now
+            )
         verified = verify_article(
             draft,
             embedder=retriever.embedder,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 DocumentKind = Literal[
@@ -315,6 +316,14 @@ class ArticleSection:
             out.extend(sub.all_claims())
         return tuple(out)
 
+    def map_claims(self, fn: Callable[[Claim], Claim]) -> ArticleSection:
+        """This section with ``fn`` applied to each of its claims, subsections included."""
+        return replace(
+            self,
+            claims=tuple(fn(c) for c in self.claims),
+            subsections=tuple(s.map_claims(fn) for s in self.subsections),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Reference:
@@ -377,6 +386,14 @@ class Article:
         for section in self.sections:
             out.extend(section.all_claims())
         return tuple(out)
+
+    def map_claims(self, fn: Callable[[Claim], Claim]) -> Article:
+        """This article with ``fn`` applied to every claim it shows (bottom line and sections)."""
+        return replace(
+            self,
+            bottom_line=tuple(fn(c) for c in self.bottom_line),
+            sections=tuple(s.map_claims(fn) for s in self.sections),
+        )
 
     @property
     def insufficient(self) -> bool:

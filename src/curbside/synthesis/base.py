@@ -133,13 +133,4 @@ def _with_settings(article: Article, documents: Mapping[str, Document]) -> Artic
         found = setting(documents.get(claim.citations[0].document_id), claim.text)
         return replace(claim, context=found) if found else claim
 
-    def section(s: ArticleSection) -> ArticleSection:
-        return replace(
-            s, claims=tuple(one(c) for c in s.claims), subsections=tuple(section(x) for x in s.subsections)
-        )
-
-    return replace(
-        article,
-        bottom_line=tuple(one(c) for c in article.bottom_line),
-        sections=tuple(section(s) for s in article.sections),
-    )
+    return article.map_claims(one)

@@ -10,19 +10,19 @@ the question and the sentences once per answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from curbside.chunking import split_sentences
 from curbside.embeddings import Embedder
-from curbside.evidence import animal_only
+from curbside.evidence import animal_only, document_weight
 from curbside.relevance import RelevanceModel, lexical_features, section_kind
 from curbside.subject import subject_of
 from curbside.synthesis.sentences import Candidate, QueryTerms, query_terms
 from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_flags, signal
-from curbside.types import SECTION_SEPARATOR, Document, Hit, Query, YesNo
+from curbside.types import SECTION_SEPARATOR, Article, Claim, Document, Hit, Query, YesNo
 from curbside.verdicts import Evidence, VerdictModel, choose_evidence
 
 
@@ -175,3 +175,64 @@ def _relevance_of(
         dtype=np.float32,
     )
     return [float(p) for p in model.score_sentences(query, [e[1] for e in extra], lexical, embedder)]
+
+
+def score_claims(
+    article: Article,
+    query: Query,
+    documents: Mapping[str, Document],
+    model: RelevanceModel,
+    embedder: Embedder,
+) -> Article:
+    """``article`` with every quoted claim its synthesizer left unscored (a language model's) given
+    the relevance model's score of the sentence it quotes, so the verifier's relevance threshold
+    applies to every synthesizer alike.  Claims citing a title or an unknown record stay unscored."""
+    todo: dict[tuple[str, int, int], tuple[str, Document, int]] = {}
+    for claim in (*article.all_claims(), *article.removed_claims):
+        if claim.relevance is not None or not claim.citations:
+            continue
+        cited = claim.citations[0]
+        doc = documents.get(cited.document_id)
+        if doc is not None and cited.part == "body" and cited.quote.strip():
+            todo[(cited.document_id, cited.start, cited.end)] = (cited.quote, doc, cited.start)
+    if not todo:
+        return article
+    subject = subject_of(query)
+    lexical = np.asarray(
+        [
+            lexical_features(
+                query,
+                subject,
+                quote,
+                label=_label_at(doc, start),
+                part="body",
+                position=start / max(1, len(doc.body)),
+                evidence=document_weight(doc),
+                animal=animal_only(doc),
+            )
+            for quote, doc, start in todo.values()
+        ],
+        dtype=np.float32,
+    )
+    scores = model.score_sentences(query, [quote for quote, _, _ in todo.values()], lexical, embedder)
+    by_span = {key: float(p) for key, p in zip(todo, scores, strict=True)}
+
+    def scored(claim: Claim) -> Claim:
+        if claim.relevance is not None or not claim.citations:
+            return claim
+        c = claim.citations[0]
+        p = by_span.get((c.document_id, c.start, c.end))
+        return claim if p is None else replace(claim, relevance=p)
+
+    return article.map_claims(scored)
+
+
+def _label_at(doc: Document, offset: int) -> str:
+    """The label of the abstract section holding body offset ``offset``."""
+    at = 0
+    for section in doc.sections:
+        end = at + len(section.text)
+        if offset < end:
+            return section.label
+        at = end + len(SECTION_SEPARATOR)
+    return ""

@@ -1,0 +1,85 @@
+"""Claims a synthesizer left unscored get the relevance model's score of the sentence they quote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from curbside.questions import Vocabulary, analyse
+from curbside.relevance import LEXICAL_NAMES, PASSAGE_NAMES, RelevanceModel
+from curbside.synthesis.scoring import score_claims
+from curbside.testing import FakeEmbedder
+from curbside.training import fit
+from curbside.types import Article, ArticleSection, Citation, Claim, Document, Section
+
+DOC = Document(
+    "pmid:1",
+    "Drug-induced leukopenia",
+    (
+        Section("Clozapine causes leukopenia in 3% of patients.", "RESULTS"),
+        Section("The weather was mild.", "CONCLUSIONS"),
+    ),
+)
+
+
+def _model(embedder: FakeEmbedder) -> RelevanceModel:
+    rng = np.random.default_rng(0)
+    width = embedder.dim + 1 + len(LEXICAL_NAMES)
+    x = rng.normal(size=(60, width)).astype(np.float32)
+    y = (x[:, embedder.dim] > 0).astype(np.float32)  # the cosine decides
+    sentence = fit(x, y, np.ones_like(y), hidden=4, epochs=5, seed=0)
+    xp = rng.normal(size=(60, len(PASSAGE_NAMES))).astype(np.float32)
+    passage = fit(xp, (xp[:, 0] > 0).astype(np.float32), np.ones_like(y), hidden=4, epochs=5, seed=0)
+    return RelevanceModel(sentence, passage, 0.5, {"version": "t", "embedder": embedder.name})
+
+
+def _cite(quote: str, part: str = "body") -> Citation:
+    start = DOC.body.find(quote) if part == "body" else 0
+    return Citation(DOC.id, start, start + len(quote), quote, part=part)
+
+
+def test_unscored_quoted_claims_are_scored_and_the_rest_left_alone() -> None:
+    embedder = FakeEmbedder()
+    on = Claim("Clozapine causes leukopenia in 3% of patients.", (_cite(DOC.sections[0].text),))
+    off = Claim("The weather was mild.", (_cite(DOC.sections[1].text),))
+    title = Claim("A record titled Drug-induced leukopenia.", (_cite(DOC.title, "title"),))
+    scored_already = Claim("Clozapine causes leukopenia.", (_cite(DOC.sections[0].text),), relevance=0.42)
+    article = Article(
+        "What causes leukopenia?",
+        "causes",
+        "Causes of leukopenia",
+        (on,),
+        (ArticleSection("causes", "Causes", (off, title, scored_already)),),
+    )
+    query = analyse(article.question, vocabulary=Vocabulary.builtin())
+    out = score_claims(article, query, {DOC.id: DOC}, _model(embedder), embedder)
+    [first] = out.bottom_line
+    second, third, fourth = out.sections[0].claims
+    assert first.relevance is not None and 0.0 <= first.relevance <= 1.0
+    assert second.relevance is not None
+    assert third.relevance is None  # a title claim: nothing the sentence head was trained on
+    assert fourth.relevance == 0.42
+    # Unknown records and articles with nothing to score come back unchanged.
+    assert score_claims(article, query, {}, _model(embedder), embedder) == article
+
+
+def test_ask_applies_the_learned_threshold_when_the_model_reads_this_embedder(tmp_path: Path) -> None:
+    from _web import build_settings
+    from curbside import api
+
+    path = tmp_path / "relevance.npz"
+    _model(FakeEmbedder()).save(path)
+    settings = build_settings(tmp_path, relevance_model=str(path))
+    article = api.ask("What are the causes of leukopenia?", settings=settings)
+    verification = article.metadata["verification"]
+    assert verification["relevance_threshold"] == 0.5
+    assert article.metadata["relevance_model"] == "relevance-t"
+    assert all(c.relevance is not None for c in article.all_claims() if c.citations[0].part == "body")
+    kept, removed = verification["relevant"], verification["checked"]
+    assert kept <= removed
+    # Switched off, as before: no threshold, keyword scoring.
+    plain = api.ask(
+        "What are the causes of leukopenia?", settings=settings.model_copy(update={"relevance_model": "none"})
+    )
+    assert plain.metadata["verification"]["relevance_threshold"] is None
