@@ -32,6 +32,7 @@ from curbside.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.screening import blocked_warning, screen_hits, visible_text
 from curbside.store import open_store
 from curbside.store.base import Store, StoreStats
+from curbside.subject import with_word_counts
 from curbside.synthesis.scoring import score_claims
 from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
 from curbside.wording import count
@@ -374,6 +375,9 @@ def ask(
         if live or next(iter(s.iter_documents()), None) is None:
             _fetch_live(question, settings, s, force=live)
             t = lap("live-fetch", t)
+        # Word rarity in this store weighs the question's subject for the retriever, the learned
+        # models and the verifier alike (curbside.subject); they were trained on queries with it.
+        query = with_word_counts(query, s)
         retriever = make_retriever(settings, s, embedder=embedder)
         chosen, coverage_warning = choose_mode(retriever, mode)
         # k counts passages a synthesizer can quote: title-only records (a third of MEDLINE) have

@@ -42,6 +42,7 @@ from curbside.evidence import evidence_weight
 from curbside.questions import analyse, fts_expression, split_terms
 from curbside.rerank import ConceptCoverageReranker, Reranker
 from curbside.store.base import ChunkHit, SearchFilters, Store
+from curbside.subject import with_word_counts
 from curbside.types import Chunk, Hit, Query
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -123,6 +124,10 @@ class Retriever:
         timings = Timings()
         t = time.perf_counter()
         q = analyse(query) if isinstance(query, str) else query
+        if not q.word_counts:
+            # How rare each word is here weighs the question's subject (curbside.subject): the
+            # learned reranker was trained on queries carrying these counts, and must see them too.
+            q = with_word_counts(q, self.store)
         t = timings.add("analyse", t)
         filters = filters_for(q)
         pool = max(cfg.candidates, k * 3)

@@ -55,7 +55,8 @@ def fold(text: str) -> str:
 
 
 def spellings(term: str) -> frozenset[str]:
-    """The folded forms of ``term`` a text may use: "topoisomerase ii", "topoisomeraseii", "il 6", "il6"."""
+    """The folded forms of ``term`` a text may use: "topoisomerase ii", "topoisomeraseii", "il 6", "il6",
+    and its last word's plural or singular."""
     folded = fold(term)
     if not folded:
         return frozenset()
@@ -67,6 +68,11 @@ def spellings(term: str) -> frozenset[str]:
             forms.add(" ".join([*words[:i], match.group(1), match.group(2), *words[i + 1 :]]))
         if i + 1 < len(words) and _NUMBERED.match(f"{word} {words[i + 1]}"):  # "il 6" -> "il6"
             forms.add(" ".join([*words[:i], word + words[i + 1], *words[i + 2 :]]))
+    # The plural or singular of the last word: "tsDMARD" names "tsDMARDs", "statins" names "statin".
+    last = words[-1]
+    if len(last) > 3 and last.isalpha() and not last.endswith(("ss", "is", "us")):
+        other = last[:-1] if last.endswith("s") else last + "s"
+        forms |= {f[: len(f) - len(last)] + other for f in forms if f.endswith(last)}
     return frozenset(forms)
 
 
