@@ -17,7 +17,7 @@ from curbside.bioasq import load
 from curbside.config import Settings
 from curbside.relevance import RelevanceModel, load_relevance
 from curbside.training import auc, best_threshold, fit, train_relevance, train_verdict
-from curbside.verdicts import VerdictModel, load_verdict
+from curbside.verdicts import CUE_NAMES, FEATURE_SETS, VerdictModel, load_verdict
 
 TINY = Path(__file__).parent / "fixtures" / "bioasq" / "tiny.json"
 pytestmark = pytest.mark.slow
@@ -73,10 +73,30 @@ def test_the_verdict_model_trains_on_the_yes_no_questions(
     model, work = relevance
     verdict, report = train_verdict(TINY, None, work, relevance=model)
     assert report["select_questions"] == 3 and 0.0 <= report["select_accuracy"] <= 1.0
+    assert report["feature_set"] in FEATURE_SETS
+    [cache] = work.glob("verdict-*")  # one row per question: a killed run resumes from them
+    assert len(list(cache.glob("*.npy"))) == sum(q.yes is not None for q in load(TINY).questions)
     path = tmp_path / "verdict.npz"
     verdict.save(path)
-    assert VerdictModel.load(path).info["relevance_model"] == model.name
+    again = VerdictModel.load(path)
+    assert again.info["relevance_model"] == model.name and again.feature_set == report["feature_set"]
     assert load_verdict(Settings(verdict_model=str(path))) is not None
+    # The same rows come back from the cache, so the same model is fitted.
+    _, report_again = train_verdict(TINY, None, work, relevance=model)
+    assert report_again == report
+
+
+def test_a_cues_only_verdict_model_reads_the_tail_of_a_full_row() -> None:
+    cues = len(CUE_NAMES)
+    weights = np.zeros(cues, np.float32)
+    weights[CUE_NAMES.index("signed")] = 2.0
+    model = VerdictModel(np.zeros(cues, np.float32), np.ones(cues, np.float32), weights, 0.0,
+                         info={"feature_set": "cues"})  # fmt: skip
+    row = np.zeros(2 * 384 + cues, np.float32)
+    row[-cues + CUE_NAMES.index("signed")] = 1.5
+    assert model.probability(row)[0] > 0.9
+    row[-cues + CUE_NAMES.index("signed")] = -1.5
+    assert model.probability(row)[0] < 0.1
 
 
 def test_fit_auc_and_threshold_on_separable_data() -> None:

@@ -55,7 +55,7 @@ from curbside.synthesis.scoring import learned_candidates, verdict_evidence
 from curbside.synthesis.sentences import candidate_sentences, stems
 from curbside.synthesis.yesno import question_flags
 from curbside.types import SECTION_SEPARATOR, Document, Hit, Query, Section
-from curbside.verdicts import VerdictModel, verdict_features
+from curbside.verdicts import CUE_NAMES, FEATURE_SETS, VerdictModel, coverage_cues, question_features
 
 #: Chunks retrieved per question for the passage head (what the reranker sees).
 PASSAGE_POOL: Final = 50
@@ -93,13 +93,24 @@ def _gold_sentences(doc: Document) -> list[tuple[str, int, int, str, str]]:
     return out
 
 
-def features_key(embedder: Embedder) -> str:
+#: What the relevance examples' features are made by; the verdict rows depend on these and VERDICT_CODE.
+FEATURE_CODE: Final = ("relevance.py", "subject.py", "synthesis/sentences.py", "data/question_frame.json")
+VERDICT_CODE: Final = (
+    "verdicts.py",
+    "synthesis/scoring.py",
+    "synthesis/yesno.py",
+    "synthesis/arms.py",
+    "data/comparison.json",
+)
+
+
+def features_key(embedder: Embedder, code: Sequence[str] = FEATURE_CODE) -> str:
     """A digest of what the examples' features depend on: the feature code, the word lists, the embedder."""
     import curbside
 
     root = Path(curbside.__file__).parent
     digest = hashlib.sha256(embedder.name.encode())
-    for name in ("relevance.py", "subject.py", "synthesis/sentences.py", "data/question_frame.json"):
+    for name in code:
         digest.update((root / name).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -435,8 +446,39 @@ def _verdict_row(
         c for c in candidates if c.relevance >= relevance.sentence_threshold and c.quality >= MIN_QUALITY
     ]
     evidence = verdict_evidence(query, hits, usable, relevance, embedder)
-    vectors = embedder.embed([query.text, *(e.text for e in evidence)])
-    return verdict_features(vectors[0], evidence, vectors[1:], question_flags(query))
+    coverage = coverage_cues(subject_of(query), evidence)
+    return question_features(query, evidence, embedder, question_flags(query), coverage)
+
+
+def _verdict_rows(
+    items: Sequence[tuple[str, Callable[[], NDArray[np.float32]]]],
+    cache: Path,
+    log: Log,
+    what: str,
+) -> list[NDArray[np.float32]]:
+    """The feature rows of ``items`` (``(id, make_row)``), each kept in ``cache`` once made, so a
+    killed ``curbside train verdict`` resumes where it stopped."""
+    cache.mkdir(parents=True, exist_ok=True)
+    rows = []
+    started = time.perf_counter()
+    for n, (item_id, make) in enumerate(items, 1):
+        path = cache / f"{hashlib.sha256(item_id.encode()).hexdigest()[:16]}.npy"
+        row: NDArray[np.float32] | None = None
+        if path.is_file():
+            try:
+                row = np.load(path, allow_pickle=False).astype(np.float32)
+            except (OSError, ValueError):
+                row = None  # cut short by a kill: make it again
+        if row is None:
+            row = make()
+            partial = path.with_suffix(".part")
+            with partial.open("wb") as fh:
+                np.save(fh, row)
+            partial.replace(path)
+        rows.append(row)
+        if n % 100 == 0 or n == len(items):
+            log(f"  {what}: {n}/{len(items)} ({time.perf_counter() - started:.0f} s)")
+    return rows
 
 
 def fit_logistic(
@@ -488,55 +530,89 @@ def train_verdict(
         from curbside.api import make_retriever
 
         retriever = make_retriever(settings.model_copy(update={"relevance_model": "none"}), store)
-        rows: dict[str, list[tuple[NDArray[np.float32], float]]] = {"train": [], "select": []}
+        key = hashlib.sha256(
+            f"{features_key(embedder, (*FEATURE_CODE, *VERDICT_CODE))}:{relevance.name}:"
+            f"{relevance.sentence_threshold}".encode()
+        ).hexdigest()[:12]
+        cache = work / f"verdict-{key}"
+        labelled: dict[str, list[float]] = {}
+        rows: dict[str, list[NDArray[np.float32]]] = {}
         for split, batches in (("train", TRAIN_BATCHES), ("select", SELECT_BATCHES)):
             questions = [q for q in dataset.split(batches) if q.yes is not None]
             say(f"verdict evidence for {len(questions)} {split} yes/no questions")
-            for q in questions:
-                query = with_word_counts(analyse(q.body), store)
-                hits = retriever.search(query, SENTENCE_POOL)
-                rows[split].append((_verdict_row(query, hits, relevance, embedder), float(bool(q.yes))))
+
+            def make(q: Question) -> Callable[[], NDArray[np.float32]]:
+                def row() -> NDArray[np.float32]:
+                    query = with_word_counts(analyse(q.body), store)
+                    hits = retriever.search(query, SENTENCE_POOL)
+                    return _verdict_row(query, hits, relevance, embedder)
+
+                return row
+
+            rows[split] = _verdict_rows([(q.id, make(q)) for q in questions], cache, say, split)
+            labelled[split] = [float(bool(q.yes)) for q in questions]
     finally:
         store.close()
     pubmed: list[tuple[NDArray[np.float32], str]] = []
     if pubmedqa_path is not None:
         entries = pubmedqa_documents(pubmedqa_path)
         say(f"verdict evidence for {len(entries)} PubMedQA questions")
-        for doc, question, decision in entries:
-            query = analyse(question)
-            hits = [Hit(chunk, doc, 1.0) for chunk in chunk_document(doc)]
-            pubmed.append((_verdict_row(query, hits, relevance, embedder), decision))
+
+        def make_pubmed(doc: Document, question: str) -> Callable[[], NDArray[np.float32]]:
+            def row() -> NDArray[np.float32]:
+                hits = [Hit(chunk, doc, 1.0) for chunk in chunk_document(doc)]
+                return _verdict_row(analyse(question), hits, relevance, embedder)
+
+            return row
+
+        pubmed_rows = _verdict_rows(
+            [(f"pubmedqa:{doc.id}", make_pubmed(doc, question)) for doc, question, _ in entries],
+            cache,
+            say,
+            "PubMedQA",
+        )
+        pubmed = [(x, decision) for x, (_, _, decision) in zip(pubmed_rows, entries, strict=True)]
     pubmed_yn = [(x, float(d == "yes")) for x, d in pubmed if d in ("yes", "no")]
-    xt = np.vstack([x for x, _ in rows["train"]] + [x for x, _ in pubmed_yn])
-    yt = np.asarray([y for _, y in rows["train"]] + [y for _, y in pubmed_yn], np.float32)
-    xs = np.vstack([x for x, _ in rows["select"]])
-    ys = np.asarray([y for _, y in rows["select"]], np.float32)
-    best: tuple[float, float] = (-1.0, 1.0)
-    for l2 in (1.0, 10.0, 100.0, 1000.0):
-        mean, scale, weights, bias = fit_logistic(xt, yt, l2=l2)
-        p = 1 / (1 + np.exp(-(((xs - mean) / scale) @ weights + bias)))
-        accuracy = float(((p >= 0.5) == (ys > 0)).mean())
-        say(f"  L2 {l2:g}: 9B accuracy {accuracy:.3f}")
-        if accuracy > best[0]:
-            best = (accuracy, l2)
-    l2 = best[1]
-    mean, scale, weights, bias = fit_logistic(xt, yt, l2=l2)
+    cues = len(CUE_NAMES)
+
+    def columns(x: NDArray[np.float32], feature_set: str) -> NDArray[np.float32]:
+        return x[:, -cues:] if feature_set == "cues" else x
+
+    xt_all = np.vstack(rows["train"] + [x for x, _ in pubmed_yn])
+    yt = np.asarray(labelled["train"] + [y for _, y in pubmed_yn], np.float32)
+    xs_all = np.vstack(rows["select"])
+    ys = np.asarray(labelled["select"], np.float32)
+    # (accuracy, prefer the smaller feature set on a tie, l2, feature set)
+    best: tuple[float, int, float, str] = (-1.0, 0, 1.0, "cues")
+    for feature_set in FEATURE_SETS:
+        xt, xs = columns(xt_all, feature_set), columns(xs_all, feature_set)
+        for l2 in (1.0, 10.0, 100.0, 1000.0):
+            mean, scale, weights, bias = fit_logistic(xt, yt, l2=l2)
+            p = 1 / (1 + np.exp(-(((xs - mean) / scale) @ weights + bias)))
+            accuracy = float(((p >= 0.5) == (ys > 0)).mean())
+            say(f"  {feature_set}, L2 {l2:g}: 9B accuracy {accuracy:.3f}")
+            candidate = (accuracy, -FEATURE_SETS.index(feature_set), l2, feature_set)
+            if candidate[:2] > best[:2]:
+                best = candidate
+    accuracy, _, l2, feature_set = best
+    mean, scale, weights, bias = fit_logistic(columns(xt_all, feature_set), yt, l2=l2)
     report: dict[str, Any] = {
         "select_questions": len(ys),
-        "select_accuracy": round(best[0], 4),
+        "select_accuracy": round(accuracy, 4),
         "select_always_yes": round(float(ys.mean()), 4),
         "l2": l2,
+        "feature_set": feature_set,
     }
     if pubmed:
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(pubmed))
         correct = 0
-        bio_x = [x for x, _ in rows["train"]]
-        bio_y = [y for _, y in rows["train"]]
+        bio_x = [columns(x[None, :], feature_set) for x in rows["train"]]
+        bio_y = labelled["train"]
         for fold in range(folds):
             held = set(order[fold::folds].tolist())
             train_rows = [
-                (x, float(d == "yes"))
+                (columns(x[None, :], feature_set), float(d == "yes"))
                 for i, (x, d) in enumerate(pubmed)
                 if i not in held and d in ("yes", "no")
             ]
@@ -545,6 +621,7 @@ def train_verdict(
             m, s, w, b = fit_logistic(fx, fy, l2=l2)
             for i in held:
                 x, decision = pubmed[i]
+                x = columns(x[None, :], feature_set)[0]
                 p_yes = float(1 / (1 + np.exp(-(((x - m) / s) @ w + b))))
                 correct += ("yes" if p_yes >= 0.5 else "no") == decision
         report.update(

@@ -23,7 +23,7 @@ from curbside.subject import subject_of
 from curbside.synthesis.sentences import Candidate, QueryTerms, query_terms
 from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_flags, signal
 from curbside.types import SECTION_SEPARATOR, Article, Claim, Document, Hit, Query, YesNo
-from curbside.verdicts import Evidence, VerdictModel, choose_evidence
+from curbside.verdicts import Evidence, VerdictModel, choose_evidence, coverage_cues
 
 
 def learned_candidates(
@@ -85,7 +85,8 @@ def learned_assessment(
     if not chosen or max(e.relevance for e in chosen) < threshold:
         # The retrieved evidence does not address the question: the one case for "uncertain".
         return YesNoAssessment("uncertain", 0.0, 0.0, 0.0, 0.0, None, False, polarity)
-    p_yes = verdict_model.judge(query, chosen, embedder, (equivalence, safety))
+    coverage = coverage_cues(subject_of(query), chosen)
+    p_yes = verdict_model.judge(query, chosen, embedder, (equivalence, safety), coverage)
     verdict: YesNo = "yes" if p_yes >= verdict_model.threshold else "no"
     sign = 1 if verdict == "yes" else -1
     agreeing = [c for c in usable if c.part == "body" and polarity[c.key] * sign > 0]
