@@ -117,3 +117,22 @@ def test_models_fall_back_when_absent_and_refuse_a_missing_file(tmp_path: Path) 
     assert load_verdict(Settings(verdict_model="none")) is None
     with pytest.raises(ConfigError, match="no model file"):
         load_relevance(Settings(relevance_model=str(tmp_path / "missing.npz")))
+
+
+def test_curbside_train_writes_both_models_and_verdict_needs_relevance(
+    needs_minilm: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curbside.cli import main
+
+    common = ["--questions", str(TINY), "--work", str(tmp_path / "work"), "--no-distractors"]
+    relevance = tmp_path / "relevance.npz"
+    monkeypatch.setenv("CURBSIDE_RELEVANCE_MODEL", "none")
+    with pytest.raises(SystemExit) as refused:
+        main(["train", "verdict", *common, "--no-pubmedqa", "-o", str(tmp_path / "v.npz")])
+    assert refused.value.code != 0 and "train that first" in capsys.readouterr().err
+    main(["train", "relevance", *common, "--epochs", "3", "--hidden", "4", "-o", str(relevance)])
+    assert relevance.is_file() and "threshold" in capsys.readouterr().out
+    monkeypatch.setenv("CURBSIDE_RELEVANCE_MODEL", str(relevance))
+    verdict = tmp_path / "verdict.npz"
+    main(["train", "verdict", *common, "--no-pubmedqa", "-o", str(verdict)])
+    assert VerdictModel.load(verdict).info["trained_on"] == ["7B", "8B"]

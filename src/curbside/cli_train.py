@@ -59,6 +59,7 @@ _common = [
     click.option("--seed", type=int, default=13, show_default=True, help="Seed of every random draw."),
     click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
                  help="Model file to write (default: the one the package ships)."),
+    click.option("--no-distractors", is_flag=True, help="Only the rebuilt gold documents in the corpus."),
 ]  # fmt: skip
 
 
@@ -76,7 +77,6 @@ def _with_common(f: Any) -> Any:
     default=None,
     help="Folder of MEDLINE files added to the corpus (default: the shared data's medline/; 'none' for none).",
 )
-@click.option("--no-distractors", is_flag=True, help="Only the rebuilt gold documents in the corpus.")
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--hidden", type=int, default=32, show_default=True, help="Hidden units of each head.")
 @click.pass_obj
@@ -127,7 +127,6 @@ def train_relevance_cmd(
     is_flag=True,
     help="BioASQ questions only (a model that never saw PubMedQA, to benchmark on it out of sample).",
 )
-@click.option("--no-distractors", is_flag=True, help="Only the rebuilt gold documents in the corpus.")
 @click.pass_obj
 def train_verdict_cmd(
     obj: Any,

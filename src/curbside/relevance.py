@@ -322,16 +322,22 @@ def _load_cached(path: str, mtime: float) -> RelevanceModel:
     return RelevanceModel.load(Path(path))
 
 
-def load_relevance(settings: Settings) -> RelevanceModel | None:
-    """The configured model, or ``None`` for ``none`` or a missing packaged file (keyword scoring)."""
-    choice = settings.relevance_model
+def model_file(choice: str, packaged: Path, setting: str, command: str) -> Path | None:
+    """The model file a setting names: ``None`` for ``none`` or an absent packaged file (the rules
+    stay in use), the path when it exists, else a :class:`ConfigError` naming the setting."""
     if choice == "none":
         return None
-    path = packaged_model() if choice == "default" else Path(choice).expanduser()
-    if not path.is_file():
-        if choice == "default":
-            return None
-        raise ConfigError(
-            f"CURBSIDE_RELEVANCE_MODEL: no model file at {path}", hint="train one: curbside train relevance"
-        )
-    return _load_cached(str(path), path.stat().st_mtime)
+    path = packaged if choice == "default" else Path(choice).expanduser()
+    if path.is_file():
+        return path
+    if choice == "default":
+        return None
+    raise ConfigError(f"{setting}: no model file at {path}", hint=f"train one: {command}")
+
+
+def load_relevance(settings: Settings) -> RelevanceModel | None:
+    """The configured model, or ``None`` for ``none`` or a missing packaged file (keyword scoring)."""
+    path = model_file(
+        settings.relevance_model, packaged_model(), "CURBSIDE_RELEVANCE_MODEL", "curbside train relevance"
+    )
+    return None if path is None else _load_cached(str(path), path.stat().st_mtime)

@@ -634,7 +634,7 @@ def train_verdict(
     info = {
         "version": time.strftime("%Y%m%d"),
         "seed": seed,
-        "trained_on": [*TRAIN_BATCHES, "pubmedqa"],
+        "trained_on": [*TRAIN_BATCHES, *(["pubmedqa"] if pubmed else [])],
         "selected_on": list(SELECT_BATCHES),
         "embedder": embedder.name,
         "relevance_model": relevance.name,

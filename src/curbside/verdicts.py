@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from curbside.errors import ConfigError, ModelError
-from curbside.relevance import section_kind
+from curbside.errors import ModelError
+from curbside.relevance import model_file, section_kind
 from curbside.subject import Subject
 
 if TYPE_CHECKING:
@@ -235,14 +235,7 @@ def _load_cached(path: str, mtime: float) -> VerdictModel:
 
 def load_verdict(settings: Settings) -> VerdictModel | None:
     """The configured model, or ``None`` for ``none`` or a missing packaged file (cue-word rules)."""
-    choice = settings.verdict_model
-    if choice == "none":
-        return None
-    path = packaged_model() if choice == "default" else Path(choice).expanduser()
-    if not path.is_file():
-        if choice == "default":
-            return None
-        raise ConfigError(
-            f"CURBSIDE_VERDICT_MODEL: no model file at {path}", hint="train one: curbside train verdict"
-        )
-    return _load_cached(str(path), path.stat().st_mtime)
+    path = model_file(
+        settings.verdict_model, packaged_model(), "CURBSIDE_VERDICT_MODEL", "curbside train verdict"
+    )
+    return None if path is None else _load_cached(str(path), path.stat().st_mtime)
