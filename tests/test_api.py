@@ -19,7 +19,7 @@ def test_ask_cites_a_title_only_case_report_by_its_title(settings: Settings, tmp
     abstract = Document(
         id="pmid:1",
         title="Leukopenia in systemic lupus erythematosus",
-        sections=(Section("Leukopenia is caused by lupus autoantibodies against neutrophils.", "RESULTS"),),
+        sections=(Section("Leukopenia is caused by lupus autoantibodies against neutrophils."),),
         identifiers={"pmid": "1"},
         mesh=(MeshHeading("Leukopenia", "", True, (MeshQualifier("etiology", "", False),)),),
     )
@@ -36,7 +36,9 @@ def test_ask_cites_a_title_only_case_report_by_its_title(settings: Settings, tmp
     )
     api.ingest([_write(tmp_path / "docs.jsonl", abstract, title_only)], settings=settings)
     article = api.ask("What are the causes of leukopenia?", settings=settings)
-    titled = [c for c in article.all_claims() if c.citations[0].part == "title"]
+    # In the sections the title-only record is a reported case, quoted by its title (the bottom
+    # line may also name what it reports, citing the same title).
+    titled = [c for s in article.sections for c in s.all_claims() if c.citations[0].part == "title"]
     assert [c.text for c in titled] == [
         'Reported in a case report titled "Leukopenia during mianserin treatment".'
     ]

@@ -19,6 +19,11 @@ rarity, :mod:`curbside.subject`), whether it names the main subject, word overla
 length, digits, negation, the abstract section and position, evidence level,
 animal-only research, and the question type.
 
+Each head's weight penalty is chosen on 9B (``training.L2_GRID``): with the light
+default the vector products fit 7B-8B's wording and a one-sentence abstract could
+swing from 0.98 to 0.02 on its section label alone.  The sentence threshold is
+the one of best F1 on 9B.
+
 The model file (``models/relevance.npz``, numpy arrays, no pickle) holds both
 heads, their feature scaling, the thresholds chosen on 9B and what it was trained
 on.  Without it (``CURBSIDE_RELEVANCE_MODEL=none`` or a missing file) curbside
