@@ -23,6 +23,25 @@ def test_a_pronoun_opening_drops_the_claim_and_a_connective_is_left_out() -> Non
     assert opening("Theophylline raises the count.") == ("Theophylline raises the count.", None)
 
 
+def test_the_papers_own_voice_is_shown_as_what_it_stands_for() -> None:
+    # "We" and "This study" have a referent every reader knows: the cited paper and its authors.
+    assert opening("We thus characterize a distinct disorder caused by VPS4A mutations.") == (
+        "The authors thus characterize a distinct disorder caused by VPS4A mutations.",
+        None,
+    )
+    assert opening("In this study, we found that clozapine lowers the count.") == (
+        "The authors found that clozapine lowers the count.",
+        None,
+    )
+    assert opening("This study showed that MIR137 dosage matters.")[0].startswith("The study showed")
+    assert opening("These findings suggest a role for zinc.") == (
+        "The study's findings suggest a role for zinc.",
+        None,
+    )
+    assert opening("These drugs lower the count.")[1] is not None  # which drugs: another sentence
+    assert opening("Wegener granulomatosis is rare.") == ("Wegener granulomatosis is rare.", None)
+
+
 def test_provisional_and_null_findings_are_qualified() -> None:
     assert (
         qualified("These results, if confirmed, suggest a role for zinc.")

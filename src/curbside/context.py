@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class _Lists:
     pronouns: re.Pattern[str]
+    self_reference: re.Pattern[str]
+    self_names: dict[str, str]
     connective: re.Pattern[str]
     conditional: re.Pattern[str]
     species: tuple[tuple[frozenset[str], re.Pattern[str], str], ...]
@@ -55,6 +57,8 @@ def _lists() -> _Lists:
         data = json.loads(resources.files("curbside").joinpath("data/claim_context.json").read_text("utf-8"))
         return _Lists(
             pronouns=re.compile(rf"^\W*(?:{_alternation(data['pronouns'])})\b", re.I),
+            self_reference=re.compile(rf"^\W*({_alternation(list(data['self_reference']))})\b", re.I),
+            self_names={k.lower(): v for k, v in data["self_reference"].items()},
             connective=re.compile(rf"^\W*(?:{_alternation(data['connectives'])})\b\s*,?\s*", re.I),
             conditional=re.compile(rf"\b(?:{_alternation(data['conditional'])})", re.I),
             species=tuple(
@@ -68,11 +72,16 @@ def _lists() -> _Lists:
 
 
 def opening(text: str) -> tuple[str, str | None]:
-    """``(text to show, why drop it)``: a connective is left out; a pronoun drops the claim."""
+    """``(text to show, why drop it)``: a connective is left out; the paper's own voice ("We",
+    "This study") is shown as what it stands for ("The authors", "The study"); any other pronoun
+    drops the claim, its referent being in another sentence."""
     lists = _lists()
     stripped = lists.connective.sub("", text, count=1)
     if stripped != text and stripped:
         text = stripped[0].upper() + stripped[1:]
+    own = lists.self_reference.match(text)
+    if own:
+        return lists.self_names[own.group(1).lower()] + text[own.end() :], None
     m = lists.pronouns.match(text)
     if m:
         word = m.group(0).strip(" \t\"'(")

@@ -565,6 +565,18 @@ def verify_claim(
     return _verify_many([claim], embedder, thresholds)[0]
 
 
+def _distinct(claims: Iterable[Claim]) -> list[Claim]:
+    """``claims`` without repeats of the same text citing the same spans (first kept)."""
+    seen: set[tuple[str, tuple[tuple[str, str, int, int], ...]]] = set()
+    out = []
+    for claim in claims:
+        key = (claim.text, tuple((c.document_id, c.part, c.start, c.end) for c in claim.citations))
+        if key not in seen:
+            seen.add(key)
+            out.append(claim)
+    return out
+
+
 def verify_article(
     article: Article,
     *,
@@ -639,6 +651,7 @@ def verify_article(
             summaries.append(judged)
         (bottom_removed if judged.verdict == "unsupported" else bottom_list).append(judged)
     removed[:0] = bottom_removed
+    removed = _distinct(removed)  # a quote removed from the bottom line and its section is listed once
     bottom = tuple(bottom_list)
     verified = [*verified, *summaries]
     if in_context is not None and relevant is not None:
