@@ -42,6 +42,16 @@ def test_the_papers_own_voice_is_shown_as_what_it_stands_for() -> None:
     assert opening("Wegener granulomatosis is rare.") == ("Wegener granulomatosis is rare.", None)
 
 
+def test_an_expletive_it_is_no_dangling_pronoun() -> None:
+    assert opening(", it is largely unknown how aggregates are cleared by aggrephagy.") == (
+        "It is largely unknown how aggregates are cleared by aggrephagy.",
+        None,
+    )
+    assert opening("It remains unclear whether zinc helps.")[1] is None
+    assert opening("It was more frequent in women.")[1] is not None  # what was: another sentence
+    assert opening("It is a potent inhibitor of the enzyme.")[1] is not None
+
+
 def test_provisional_and_null_findings_are_qualified() -> None:
     assert (
         qualified("These results, if confirmed, suggest a role for zinc.")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class _Lists:
     pronouns: re.Pattern[str]
+    expletive: re.Pattern[str]
     self_reference: re.Pattern[str]
     self_names: dict[str, str]
     connective: re.Pattern[str]
@@ -57,6 +58,13 @@ def _lists() -> _Lists:
         data = json.loads(resources.files("curbside").joinpath("data/claim_context.json").read_text("utf-8"))
         return _Lists(
             pronouns=re.compile(rf"^\W*(?:{_alternation(data['pronouns'])})\b", re.I),
+            # "It is unknown whether ...": "it" announces the clause that follows (then "that",
+            # "whether", "to", ... within a few words), so the sentence stands on its own.
+            expletive=re.compile(
+                rf"^\W*(?:{_alternation(data['expletive'])})\b(?:\s+[\w-]+){{0,3}}?\s+"
+                r"(?:that|whether|how|why|what|which|if|to)\b",
+                re.I,
+            ),
             self_reference=re.compile(rf"^\W*({_alternation(list(data['self_reference']))})\b", re.I),
             self_names={k.lower(): v for k, v in data["self_reference"].items()},
             connective=re.compile(rf"^\W*(?:{_alternation(data['connectives'])})\b\s*,?\s*", re.I),
@@ -76,6 +84,10 @@ def opening(text: str) -> tuple[str, str | None]:
     "This study") is shown as what it stands for ("The authors", "The study"); any other pronoun
     drops the claim, its referent being in another sentence."""
     lists = _lists()
+    # A fragment cut after a comma (", it is unknown how ...") reads as a sentence without it.
+    bare = text.lstrip(" ,;:")
+    if bare != text and bare:
+        text = bare[0].upper() + bare[1:]
     stripped = lists.connective.sub("", text, count=1)
     if stripped != text and stripped:
         text = stripped[0].upper() + stripped[1:]
@@ -83,7 +95,7 @@ def opening(text: str) -> tuple[str, str | None]:
     if own:
         return lists.self_names[own.group(1).lower()] + text[own.end() :], None
     m = lists.pronouns.match(text)
-    if m:
+    if m and not lists.expletive.match(text):
         word = m.group(0).strip(" \t\"'(")
         return text, f"opens with '{word}', whose referent is in another sentence"
     return text, None
