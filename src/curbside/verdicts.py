@@ -21,7 +21,7 @@ Training chooses on 9B between the cue features alone and cues with the vectors
 noise, and the choice is made on held-out questions, not assumed.
 
 "uncertain" is said only when the evidence does not address the question (no
-sentence reaches the relevance threshold); otherwise the answer is yes or no,
+evidence sentence names any of the question's subject terms); otherwise the answer is yes or no,
 with its confidence (:func:`confidence_label`).  Without the model file curbside
 keeps the cue-word rules and says so in the article's metadata.
 """

@@ -80,12 +80,14 @@ def learned_assessment(
     equivalence, safety = question_flags(query)
     terms = query_terms(query)
     chosen = verdict_evidence(query, hits, usable, relevance, embedder)
-    threshold = relevance.sentence_threshold if relevance is not None else 0.0
     polarity = {c.key: _signed(c.text, terms, equivalence, safety) for c in usable}
-    if not chosen or max(e.relevance for e in chosen) < threshold:
-        # The retrieved evidence does not address the question: the one case for "uncertain".
-        return YesNoAssessment("uncertain", 0.0, 0.0, 0.0, 0.0, None, False, polarity)
     coverage = coverage_cues(subject_of(query), chosen)
+    if not chosen or coverage[0] == 0.0:
+        # The evidence names nothing the question is about: the one case for "uncertain".  A
+        # relevance floor here said "uncertain" to 204 of 500 PubMedQA questions, whose abstracts
+        # lack the title and conclusions the relevance model learned to trust most.
+        return YesNoAssessment("uncertain", 0.0, 0.0, 0.0, 0.0, None, False, polarity)
+    threshold = relevance.sentence_threshold if relevance is not None else 0.0
     p_yes = verdict_model.judge(query, chosen, embedder, (equivalence, safety), coverage)
     verdict: YesNo = "yes" if p_yes >= verdict_model.threshold else "no"
     sign = 1 if verdict == "yes" else -1
