@@ -8,7 +8,7 @@ import numpy as np
 
 from curbside.questions import Vocabulary, analyse
 from curbside.relevance import LEXICAL_NAMES, PASSAGE_NAMES, RelevanceModel
-from curbside.synthesis.scoring import score_claims
+from curbside.synthesis.scoring import learned_assessment, score_claims
 from curbside.testing import FakeEmbedder
 from curbside.training import fit
 from curbside.types import Article, ArticleSection, Citation, Claim, Document, Section
@@ -83,3 +83,26 @@ def test_ask_applies_the_learned_threshold_when_the_model_reads_this_embedder(tm
         "What are the causes of leukopenia?", settings=settings.model_copy(update={"relevance_model": "none"})
     )
     assert plain.metadata["verification"]["relevance_threshold"] is None
+
+
+def test_a_verdict_is_uncertain_only_when_its_evidence_names_nothing_the_question_asks() -> None:
+    from curbside.chunking import chunk_document
+    from curbside.types import Hit
+    from curbside.verdicts import CUE_NAMES, VerdictModel
+
+    embedder = FakeEmbedder()
+    cues = len(CUE_NAMES)
+    weights = np.zeros(cues, np.float32)
+    weights[CUE_NAMES.index("signed")] = 3.0
+    verdict = VerdictModel(np.zeros(cues, np.float32), np.ones(cues, np.float32), weights, 0.0,
+                           info={"feature_set": "cues"})  # fmt: skip
+    query = analyse("Does clozapine cause leukopenia?", vocabulary=Vocabulary.builtin())
+
+    def assess(document: Document) -> str:
+        hits = [Hit(chunk, document, 1.0) for chunk in chunk_document(document)]
+        return learned_assessment(query, hits, [], verdict, None, embedder).verdict
+
+    # Low relevance is no reason for "uncertain" when the findings name the question's subject.
+    assert assess(DOC) == "yes"
+    unrelated = Document("pmid:2", "Weather", (Section("The weather was mild in the spring.", "RESULTS"),))
+    assert assess(unrelated) == "uncertain"
