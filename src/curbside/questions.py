@@ -50,6 +50,7 @@ __all__ = [
     "britishise",
     "check_question_length",
     "classify",
+    "comparison_asked",
     "expand_terms",
     "fts_expression",
     "fts_query",
@@ -148,6 +149,11 @@ def _is_title_yesno(lower: str) -> bool:
         return False
     firsts = [m.group() for p in parts if (m := _FIRST_WORD.search(p))]
     return bool(firsts) and not any(w in _WH for w in firsts) and firsts[-1] not in _TOPIC_WORDS
+
+
+def comparison_asked(text: str) -> bool:
+    """Whether ``text`` compares two things ("A versus B", "better than", "difference between")."""
+    return bool(_COMPARISON.search(" ".join(text.lower().split())))
 
 
 def asks_yes_no(text: str) -> bool:

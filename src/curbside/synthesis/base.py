@@ -14,7 +14,10 @@ from dataclasses import replace
 from typing import Protocol
 
 from curbside.evidence import document_label
+from curbside.intent import intent_of, title_pattern
+from curbside.subject import subject_of
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document, Hit, Query, Reference
+from curbside.vocabulary import natural_order
 
 #: Fewer distinct supporting documents than this raises a "thin evidence" warning.
 THIN_EVIDENCE_DOCUMENTS = 3
@@ -31,23 +34,37 @@ class Synthesizer(Protocol):
 
 
 def title_for(query: Query) -> str:
-    """A reference-style title: "Causes of Leukopenia", "Treatment of Hypertension"."""
-    main = query.concepts[0].preferred if query.concepts else ""
-    if not main:
-        text = query.text.strip().rstrip("?").strip()
-        return text[:1].upper() + text[1:] if text else "Answer"
-    prefix = {
-        "definition": "{}: Definition and Classification",
-        "causes": "Causes of {}",
-        "diagnosis": "Diagnosis of {}",
-        "treatment": "Treatment of {}",
-        "dosing": "Dosing of {}",
-        "prognosis": "Prognosis of {}",
-    }.get(query.qtype)
-    if prefix:
-        return prefix.format(main)
+    """A reference-style title naming the subject in reading order: "Causes of Leukopenia", "Adverse
+    Effects of Clozapine", "Hereditary Angioedema: Definition and Classification".  The pattern comes
+    from the question's intent (:mod:`curbside.intent`); a yes/no, comparison or factoid question,
+    or one whose subject is unknown, is titled by the question itself."""
+    pattern = title_pattern(intent_of(query.text))
+    subject = _subject_name(query)
+    if pattern and subject:
+        return pattern.format(subject=subject)
     text = query.text.strip().rstrip("?").strip()
-    return text[:1].upper() + text[1:]
+    return text[:1].upper() + text[1:] if text else "Answer"
+
+
+def _subject_name(query: Query) -> str:
+    """The main subject's name for a title: its vocabulary heading in reading order when the question
+    names one ("Leukopenia" for "leucopenia"), else its words as the question spells them."""
+    main = subject_of(query).main
+    if main is None:
+        return ""
+    for concept in query.concepts:
+        if concept.text == main.text and concept.preferred:
+            name = natural_order(concept.preferred)
+            # MeSH names some headings in the plural ("Angioedemas, Hereditary"); a title names the
+            # condition as the question does: "Hereditary Angioedema".
+            if name.endswith("s") and name[:-1].lower() == concept.text.lower():
+                name = name[:-1]
+            return name
+    words = main.text.split()
+    # Keep the question's capitals ("VPS4A", "HbA1c"); capitalise only an all-lower first word.
+    if words and words[0].islower():
+        words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(words)
 
 
 def finalize(article: Article, documents: Mapping[str, Document]) -> Article:
