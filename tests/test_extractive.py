@@ -965,3 +965,25 @@ def test_a_much_weaker_sentence_does_not_pad_the_bottom_line() -> None:
     )
     article = ask("What are the causes of leukopenia?", GENERAL_CAUSES, weak)
     assert [c.citations[0].document_id for c in article.bottom_line] == [GENERAL_CAUSES.id]
+
+
+def test_an_adverse_effects_question_gets_the_adverse_effects_plan_and_title() -> None:
+    clozapine = doc(
+        301,
+        "Clozapine safety in schizophrenia",
+        [
+            (
+                "BACKGROUND",
+                "Clozapine is an atypical antipsychotic used in treatment-resistant schizophrenia.",
+            ),
+            ("RESULTS", "Clozapine-induced agranulocytosis occurred in 0.8% of patients in the first year."),
+            ("CONCLUSIONS", "Seizures and weight gain were the most frequent adverse effects of clozapine."),
+        ],
+    )
+    article = ask("What are the side effects of clozapine?", clozapine)
+    assert article.title == "Adverse Effects of Clozapine"
+    assert article.metadata["intent"] == "adverse_effects"
+    keys = [s.key for s in article.sections]
+    assert keys[0] == "adverse-effects" and "definition" not in keys
+    harms = " ".join(c.text for c in article.sections[0].claims)
+    assert "agranulocytosis" in harms and "atypical antipsychotic" not in harms

@@ -59,6 +59,7 @@ from curbside.chunking import is_title_chunk
 from curbside.config import Settings
 from curbside.embeddings import Embedder, get_embedder
 from curbside.errors import InputError, ModelError
+from curbside.intent import Intent, intent_of
 from curbside.questions import asks_yes_no
 from curbside.relevance import RelevanceModel, load_relevance
 from curbside.subject import subject_of
@@ -105,6 +106,7 @@ from curbside.verdicts import VerdictModel, confidence_label, load_verdict
 
 __all__ = [
     "CAUSE_CATEGORIES",
+    "INTENT_PLANS",
     "SECTION_PLANS",
     "CauseCategory",
     "ExtractiveSynthesizer",
@@ -357,6 +359,35 @@ SECTION_PLANS: Final[dict[QuestionType, tuple[SectionSpec, ...]]] = {
     "general": (_KEY_FINDINGS, _PITFALLS),
     "yesno": (),
 }
+#: A harm reported for the question's subject: what an adverse-effects or complications article is about.
+_HARM_CUES: Final = cues(
+    r"adverse|side[- ]effect|toxicit|induced|-related|associated with|develop|caus|risk of|incidence"
+    r"|occurr|complicat|reaction|injur|safety|tolerab|discontinu|withdr[ae]w|fatal|death"
+)
+_SPECIAL_POPULATIONS = SECTION_PLANS["causes"][2]
+#: Plans by the question's intent (curbside.intent) where its coarse type has none that fits: "What
+#: are the side effects of clozapine?" is typed "definition" for the models, but asks for harms.
+INTENT_PLANS: Final[dict[Intent, tuple[SectionSpec, ...]]] = {
+    "adverse_effects": (
+        SectionSpec("adverse-effects", "Adverse effects", _HARM_CUES, 4, "Harms reported in the sources."),
+        SectionSpec("monitoring", "Monitoring", _MONITORING_CUES, 3, "What the sources say to monitor."),
+        _SPECIAL_POPULATIONS,
+        _PITFALLS,
+        replace(_OTHER, requires=_HARM_CUES),
+    ),
+    "complications": (
+        SectionSpec(
+            "complications", "Complications", _HARM_CUES, 4, "Complications reported in the sources."
+        ),
+        _SPECIAL_POPULATIONS,
+        _PITFALLS,
+        replace(_OTHER, requires=_HARM_CUES),
+    ),
+}
+_INTENT_LEADS: Final[dict[Intent, tuple[dict[str, int], re.Pattern[str]]]] = {
+    "adverse_effects": ({"adverse-effects": 2}, _HARM_CUES),
+    "complications": ({"complications": 2}, _HARM_CUES),
+}
 
 # --------------------------------------------------------------------------------------------------
 # The synthesizer.
@@ -519,12 +550,15 @@ class ExtractiveSynthesizer:
                 )
             verdict = assessment.verdict
         else:
-            plan = SECTION_PLANS[query.qtype]
+            intent = intent_of(query.text)
+            metadata["intent"] = intent
+            plan = INTENT_PLANS.get(intent, SECTION_PLANS[query.qtype])
             sections = self._planned_sections(plan, usable, terms)
             placed = _placed_keys(sections, ("causes", "definition"))
             filed = _filed_sections(sections)
-            lead_weights = _LEAD_SECTIONS.get(query.qtype, {})
-            topic = TOPIC_CUES.get(query.qtype)
+            lead_weights, topic = _INTENT_LEADS.get(
+                intent, (_LEAD_SECTIONS.get(query.qtype, {}), TOPIC_CUES.get(query.qtype))
+            )
 
             def tier(c: Candidate) -> int:
                 # Sentences the article files under its core sections ("First-line options",
