@@ -57,6 +57,9 @@ def test_provisional_and_null_findings_are_qualified() -> None:
         qualified("These results, if confirmed, suggest a role for zinc.")
         == "is provisional ('if confirmed')"
     )
+    assert qualified(
+        "If these adverse effects are confirmed in a larger sample, clozapine is unlikely to gain wide use."
+    ) == ("is provisional ('If these')")
     assert qualified("Leukopenia was not associated with mortality.") == "states a null or negative finding"
     assert qualified("Clozapine causes leukopenia.") is None
 
@@ -74,6 +77,26 @@ def test_setting_names_the_species_or_the_population_only_when_the_sentence_does
         "In patients with systemic lupus erythematosus"
     )
     assert setting(lupus, "Leukopenia is common.") == ""
+
+
+def test_a_record_without_mesh_says_its_species_from_its_own_text() -> None:
+    from curbside.types import Section
+
+    rats = Document(
+        "pmid:5",
+        "A ganglionic blocker modifies clozapine-induced insulin resistance",
+        (
+            Section("Adult female rats were treated with clozapine and clamped.", "METHODS"),
+            Section("Mecamylamine reversed the rise in epinephrine caused by clozapine.", "RESULTS"),
+        ),
+    )
+    assert setting(rats, "Mecamylamine reversed the rise in epinephrine caused by clozapine.") == "In rats"
+    # Once the record mentions people, its text no longer says it studied animals only.
+    both = Document("pmid:6", "Clozapine in rats and in patients", rats.sections)
+    assert setting(both, "Mecamylamine reversed the rise in epinephrine caused by clozapine.") == ""
+    # MeSH, when present, decides: a human study that mentions an earlier rat experiment.
+    humans = Document("pmid:7", rats.title, rats.sections, mesh=(MeshHeading("Humans"),))
+    assert setting(humans, "Mecamylamine reversed the rise in epinephrine caused by clozapine.") == ""
 
 
 def test_judgements_keep_context_and_relevance_apart() -> None:

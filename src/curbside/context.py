@@ -45,6 +45,7 @@ class _Lists:
     conditional: re.Pattern[str]
     species: tuple[tuple[frozenset[str], re.Pattern[str], str], ...]
     generic: re.Pattern[str]
+    human: re.Pattern[str]
 
 
 def _alternation(words: list[str]) -> str:
@@ -74,6 +75,7 @@ def _lists() -> _Lists:
                 for s in data["species"]
             ),
             generic=re.compile(rf"\b(?:{_alternation(data['generic_population'])})\b", re.I),
+            human=re.compile(rf"\b(?:{_alternation(data['human_study'])})\b", re.I),
         )
     except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
         raise ConfigError(f"{where}: cannot read the claim context lists: {exc}") from exc
@@ -128,6 +130,13 @@ def setting(doc: Document | None, sentence: str) -> str:
             return ""  # the sentence says it itself
         if mesh & headings and not humans:
             return label
+    if not mesh and not lists.human.search(f"{doc.title} {doc.body}"):
+        # A record not yet indexed for MeSH (recent, or from a source without it): its own title
+        # and abstract say which species it studied, when they never mention people.
+        whole = f"{doc.title} {doc.body}"
+        for _, words, label in lists.species:
+            if words.search(whole):
+                return label
     population = _population(doc.title)
     if population and lists.generic.search(sentence) and population.lower() not in sentence.lower():
         return f"In {population}"
@@ -154,7 +163,7 @@ CONTEXT_NOTE: Final = "in context:"
 IRRELEVANT_NOTE: Final = "not relevant:"
 #: Where a claim stands as a positive finding: no provisional or null result may stand there.
 POSITIVE_PLACES: Final = frozenset(
-    {"bottom", "causes", "evidence-for", "first-line", "adverse-effects", "risk-factors"}
+    {"bottom", "causes", "evidence-for", "first-line", "adverse-effects", "complications", "risk-factors"}
 )
 
 
