@@ -146,3 +146,25 @@ def test_claims_the_quote_does_not_support_count_in_neither() -> None:
     bad = Claim("Leukopenia is common.", (Citation("pmid:1", 0, 5, "x"),), verdict="unsupported", note="no")
     [j] = judge_claims([bad], ["causes"], QUERY)
     assert (j.in_context, j.relevant, j.claim.note) == (False, False, "no")
+
+
+def test_an_abstract_label_is_left_out_of_what_the_reader_sees() -> None:
+    assert opening("BACKGROUND: Clozapine causes neutropenia in 1% of patients.") == (
+        "Clozapine causes neutropenia in 1% of patients.",
+        None,
+    )
+    assert opening("Results of the trial were mixed.") == ("Results of the trial were mixed.", None)
+
+
+def test_status_words_from_an_old_or_undated_source_carry_its_date() -> None:
+    from curbside.types import Section
+
+    old = Document("pmid:8", "Clozapine in tardive dyskinesia", (Section("x", ""),), year=1978)
+    assert setting(old, "Clozapine is a new antipsychotic.", now_year=2026) == "As of 1978"
+    assert setting(old, "Clozapine is an antipsychotic.", now_year=2026) == ""
+    recent = Document("pmid:9", "Givosiran", (Section("x", ""),), year=2024)
+    assert setting(recent, "Givosiran is a recently approved treatment.", now_year=2026) == ""
+    undated = Document("guideline:1", "Guidance", (Section("x", ""),))
+    assert setting(undated, "A novel agent is under development.", now_year=2026) == "Undated source"
+    mice = Document("pmid:10", "A model", mesh=(MeshHeading("Mice"), MeshHeading("Animals")), year=1990)
+    assert setting(mice, "A novel agent raised the count.", now_year=2026) == "In mice, as of 1990"

@@ -19,6 +19,7 @@ The word lists live in ``data/claim_context.json``.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import re
@@ -46,6 +47,9 @@ class _Lists:
     species: tuple[tuple[frozenset[str], re.Pattern[str], str], ...]
     generic: re.Pattern[str]
     human: re.Pattern[str]
+    status: re.Pattern[str]
+    status_years: int
+    label: re.Pattern[str]
 
 
 def _alternation(words: list[str]) -> str:
@@ -76,6 +80,10 @@ def _lists() -> _Lists:
             ),
             generic=re.compile(rf"\b(?:{_alternation(data['generic_population'])})\b", re.I),
             human=re.compile(rf"\b(?:{_alternation(data['human_study'])})\b", re.I),
+            status=re.compile(rf"\b(?:{_alternation(data['status_words'])})\b", re.I),
+            status_years=int(data["status_years"]),
+            # Upper case as structured abstracts print them: "Results: ..." may be a sentence's subject.
+            label=re.compile(rf"^\W*(?:{_alternation(data['abstract_labels'])})\s*[:.]\s+"),
         )
     except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
         raise ConfigError(f"{where}: cannot read the claim context lists: {exc}") from exc
@@ -86,6 +94,9 @@ def opening(text: str) -> tuple[str, str | None]:
     "This study") is shown as what it stands for ("The authors", "The study"); any other pronoun
     drops the claim, its referent being in another sentence."""
     lists = _lists()
+    unlabelled = lists.label.sub("", text, count=1)
+    if unlabelled != text and unlabelled:
+        text = unlabelled[0].upper() + unlabelled[1:]
     # A fragment cut after a comma (", it is unknown how ...") reads as a sentence without it.
     bare = text.lstrip(" ,;:")
     if bare != text and bare:
@@ -116,11 +127,26 @@ def qualified(text: str) -> str | None:
     return None
 
 
-def setting(doc: Document | None, sentence: str) -> str:
+def setting(doc: Document | None, sentence: str, *, now_year: int | None = None) -> str:
     """The prefix a reader needs for ``sentence`` of ``doc``: its species or laboratory setting, its
-    population when the sentence only says "patients"; "" when the sentence says enough itself."""
+    population when the sentence only says "patients"; "" when the sentence says enough itself.
+    A sentence calling something "new" or "recently approved" from a source more than a few years
+    old, or undated, also gets its date ("As of 1978"): what was new then may be standard or
+    withdrawn now."""
     if doc is None:
         return ""
+    base = _setting(doc, sentence)
+    lists = _lists()
+    if not lists.status.search(sentence):
+        return base
+    now = now_year if now_year is not None else datetime.date.today().year
+    if doc.year is not None and now - doc.year <= lists.status_years:
+        return base
+    when = f"as of {doc.year}" if doc.year is not None else "undated source"
+    return f"{base}, {when}" if base else when[:1].upper() + when[1:]
+
+
+def _setting(doc: Document, sentence: str) -> str:
     lists = _lists()
     mesh = {h.descriptor for h in doc.mesh}
     humans = "Humans" in mesh
