@@ -120,8 +120,9 @@ def finalize(article: Article, documents: Mapping[str, Document]) -> Article:
         warnings.append(
             ArticleWarning(
                 "claims-removed",
-                f"{n} draft claim{'s were' if n != 1 else ' was'} removed because the cited passage "
-                "did not support it (listed under 'Removed claims' in verbose and JSON output).",
+                f"{n} draft claim{'s were' if n != 1 else ' was'} removed: not supported by the cited "
+                "passage, misleading where it stood, or not about the question (each listed with its "
+                "reason under 'Removed claims').",
             )
         )
     return replace(article, references=tuple(references), warnings=tuple(warnings))
