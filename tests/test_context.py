@@ -168,3 +168,23 @@ def test_status_words_from_an_old_or_undated_source_carry_its_date() -> None:
     assert setting(undated, "A novel agent is under development.", now_year=2026) == "Undated source"
     mice = Document("pmid:10", "A model", mesh=(MeshHeading("Mice"), MeshHeading("Animals")), year=1990)
     assert setting(mice, "A novel agent raised the count.", now_year=2026) == "In mice, as of 1990"
+
+
+def test_study_species_reads_mesh_first_and_the_records_own_text_without_it() -> None:
+    from curbside.context import study_species
+    from curbside.types import Section
+
+    assert (
+        study_species(Document("pmid:11", "A", mesh=(MeshHeading("Rats"), MeshHeading("Animals"))))
+        == "In rats"
+    )
+    assert study_species(Document("pmid:12", "A", mesh=(MeshHeading("Rats"), MeshHeading("Humans")))) is None
+    assert study_species(Document("pmid:13", "A", mesh=(MeshHeading("Hypertension"),))) is None
+    cells = Document(
+        "pmid:14", "Clozapine toxicity", (Section("Cultured cells were exposed to clozapine.", ""),)
+    )
+    assert study_species(cells) == "In vitro"
+    ward = Document(
+        "pmid:15", "Clozapine toxicity", (Section("Patients and cultured cells were studied.", ""),)
+    )
+    assert study_species(ward) is None

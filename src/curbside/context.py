@@ -146,23 +146,29 @@ def setting(doc: Document | None, sentence: str, *, now_year: int | None = None)
     return f"{base}, {when}" if base else when[:1].upper() + when[1:]
 
 
-def _setting(doc: Document, sentence: str) -> str:
+def study_species(doc: Document) -> str | None:
+    """What the reader must know of a record's subjects when they are not people ("In mice", "In
+    vitro"), or ``None``: MeSH headings decide; a record without them (recent, or from a source
+    that has none) is judged by its own title and abstract, when they never mention people."""
     lists = _lists()
     mesh = {h.descriptor for h in doc.mesh}
-    humans = "Humans" in mesh
-    for headings, words, label in lists.species:
-        named = bool(words.search(sentence))
-        if named:
-            return ""  # the sentence says it itself
-        if mesh & headings and not humans:
-            return label
-    if not mesh and not lists.human.search(f"{doc.title} {doc.body}"):
-        # A record not yet indexed for MeSH (recent, or from a source without it): its own title
-        # and abstract say which species it studied, when they never mention people.
-        whole = f"{doc.title} {doc.body}"
-        for _, words, label in lists.species:
-            if words.search(whole):
-                return label
+    if mesh:
+        if "Humans" in mesh:
+            return None
+        return next((label for headings, _, label in lists.species if mesh & headings), None)
+    whole = f"{doc.title} {doc.body}"
+    if lists.human.search(whole):
+        return None
+    return next((label for _, words, label in lists.species if words.search(whole)), None)
+
+
+def _setting(doc: Document, sentence: str) -> str:
+    lists = _lists()
+    if any(words.search(sentence) for _, words, _ in lists.species):
+        return ""  # the sentence says it itself
+    species = study_species(doc)
+    if species is not None:
+        return species
     population = _population(doc.title)
     if population and lists.generic.search(sentence) and population.lower() not in sentence.lower():
         return f"In {population}"
