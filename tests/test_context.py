@@ -188,3 +188,15 @@ def test_study_species_reads_mesh_first_and_the_records_own_text_without_it() ->
         "pmid:15", "Clozapine toxicity", (Section("Patients and cultured cells were studied.", ""),)
     )
     assert study_species(ward) is None
+
+
+def test_a_finding_that_addresses_a_yes_no_question_is_relevant_whatever_its_score() -> None:
+    query = analyse("Can tailored interventions increase mammography use among women?")
+    finding = _claim("Tailored interventions increased mammography use among women by 12%.", 0.2)
+    elsewhere = _claim("Mammography was offered to every woman in the practice.", 0.2)
+    judged = judge_claims([finding, elsewhere], ["evidence-for", "key-findings"], query, verdict="yes",
+                          relevance_threshold=0.7)  # fmt: skip
+    assert [j.relevant for j in judged] == [True, False]
+    # Outside a verdict the learned score decides, as before.
+    plain = judge_claims([finding], ["key-findings"], query, relevance_threshold=0.7)
+    assert not plain[0].relevant and plain[0].claim.note.startswith(IRRELEVANT_NOTE)

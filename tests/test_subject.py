@@ -60,3 +60,10 @@ def test_without_counts_every_content_term_weighs_the_same() -> None:
         analyse("What are the adverse effects of clozapine?", vocabulary=Vocabulary.builtin())
     )
     assert [t.text.lower() for t in subject.terms] == ["clozapine"]
+
+
+def test_a_text_addresses_the_subject_when_it_names_the_main_term_and_half_the_weight() -> None:
+    q = _query("Does givosiran lower porphyria attacks?", {"givosiran": 0, "porphyria": 40, "attacks": 900})
+    subject = subject_of(q)
+    assert subject.addressed_by("Givosiran reduced porphyria attacks by 74%.")
+    assert not subject.addressed_by("Porphyria attacks were frequent.")  # not the main term

@@ -241,7 +241,15 @@ def judge_claims(
         shown, why = opening(claim.text)
         claim = replace(claim, text=shown)
         why = why or _misplaced(claim.text, place, verdict)
-        off = _off_question(claim, heavy, subject, relevance_threshold)
+        # A finding listed for or against a verdict, naming what the yes/no question asks, addresses
+        # it whatever its learned score (see ExtractiveSynthesizer: the model under-scores abstracts
+        # without title and conclusions).
+        verdict_place = verdict is not None and (
+            place in ("evidence-for", "evidence-against", "key-findings")
+            or (place == "bottom" and verdict in ("yes", "no"))
+        )
+        floor = None if verdict_place and subject.addressed_by(claim.text) else relevance_threshold
+        off = _off_question(claim, heavy, subject, floor)
         if why:
             claim = replace(claim, verdict="unsupported", note=f"{CONTEXT_NOTE} {why}")
         elif off:

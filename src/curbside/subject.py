@@ -101,6 +101,11 @@ class Subject:
         folded = f" {fold(text)} "
         return sum(t.weight for t in self.terms if _found(t.forms, folded))
 
+    def addressed_by(self, text: str) -> bool:
+        """Whether ``text`` names the main subject and at least half the subject's weight: a finding
+        about what a yes/no question asks, whatever a relevance model scores it."""
+        return self.mentions_main(text) and self.coverage(text) >= 0.5
+
     def mentions_main(self, text: str) -> bool:
         """Whether ``text`` names the main subject (every text does when the question has none)."""
         main = self.main

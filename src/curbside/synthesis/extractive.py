@@ -61,7 +61,7 @@ from curbside.embeddings import Embedder, get_embedder
 from curbside.errors import InputError, ModelError
 from curbside.intent import Intent, intent_of
 from curbside.questions import asks_yes_no
-from curbside.relevance import RelevanceModel, load_relevance
+from curbside.relevance import RelevanceModel, load_relevance, section_kind
 from curbside.subject import subject_of
 from curbside.synthesis.base import drop_empty_sections, title_for
 from curbside.synthesis.causes import (
@@ -487,6 +487,22 @@ class ExtractiveSynthesizer:
         else:
             on_topic = on_topic_documents(query, hits, min_coverage=self.min_coverage)
         usable = [c for c in candidates if c.document.id in on_topic and self._usable(c)]
+        if verdict_asked and model is not None:
+            # A yes/no question is answered by the findings of the abstracts retrieved for it: a
+            # results or conclusions sentence naming what the question asks is evidence even when
+            # the relevance model, trained on snippets that favour titles and conclusions, scores it
+            # low (PubMedQA's abstracts come without both).
+            subject = subject_of(query)
+            taken = {c.key for c in usable}
+            usable += [
+                c
+                for c in candidates
+                if c.key not in taken
+                and c.part == "body"
+                and c.quality >= MIN_QUALITY
+                and section_kind(c.label) in ("results", "conclusions", "other")
+                and subject.addressed_by(c.text)
+            ]
         metadata: dict[str, object] = {
             "synthesizer": self.name,
             "relevance_model": model[0].name if model is not None else "none (keyword scoring)",
