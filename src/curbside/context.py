@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from importlib import resources
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from curbside.errors import ConfigError
+from curbside.datafiles import alternation, load_data
 from curbside.subject import fold
 from curbside.types import Claim, Document, Query
 
@@ -52,41 +50,36 @@ class _Lists:
     label: re.Pattern[str]
 
 
-def _alternation(words: list[str]) -> str:
-    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-
-
 @functools.cache
 def _lists() -> _Lists:
-    where = "curbside/data/claim_context.json"
-    try:
-        data = json.loads(resources.files("curbside").joinpath("data/claim_context.json").read_text("utf-8"))
-        return _Lists(
-            pronouns=re.compile(rf"^\W*(?:{_alternation(data['pronouns'])})\b", re.I),
-            # "It is unknown whether ...": "it" announces the clause that follows (then "that",
-            # "whether", "to", ... within a few words), so the sentence stands on its own.
-            expletive=re.compile(
-                rf"^\W*(?:{_alternation(data['expletive'])})\b(?:\s+[\w-]+){{0,3}}?\s+"
-                r"(?:that|whether|how|why|what|which|if|to)\b",
-                re.I,
-            ),
-            self_reference=re.compile(rf"^\W*({_alternation(list(data['self_reference']))})\b", re.I),
-            self_names={k.lower(): v for k, v in data["self_reference"].items()},
-            connective=re.compile(rf"^\W*(?:{_alternation(data['connectives'])})\b\s*,?\s*", re.I),
-            conditional=re.compile(rf"\b(?:{_alternation(data['conditional'])})", re.I),
-            species=tuple(
-                (frozenset(s["mesh"]), re.compile(rf"\b(?:{_alternation(s['words'])})\b", re.I), s["label"])
-                for s in data["species"]
-            ),
-            generic=re.compile(rf"\b(?:{_alternation(data['generic_population'])})\b", re.I),
-            human=re.compile(rf"\b(?:{_alternation(data['human_study'])})\b", re.I),
-            status=re.compile(rf"\b(?:{_alternation(data['status_words'])})\b", re.I),
-            status_years=int(data["status_years"]),
-            # Upper case as structured abstracts print them: "Results: ..." may be a sentence's subject.
-            label=re.compile(rf"^\W*(?:{_alternation(data['abstract_labels'])})\s*[:.]\s+"),
-        )
-    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
-        raise ConfigError(f"{where}: cannot read the claim context lists: {exc}") from exc
+    return load_data("claim_context.json", "claim context lists", _build_lists)
+
+
+def _build_lists(data: Any) -> _Lists:
+    return _Lists(
+        pronouns=re.compile(rf"^\W*(?:{alternation(data['pronouns'])})\b", re.I),
+        # "It is unknown whether ...": "it" announces the clause that follows (then "that",
+        # "whether", "to", ... within a few words), so the sentence stands on its own.
+        expletive=re.compile(
+            rf"^\W*(?:{alternation(data['expletive'])})\b(?:\s+[\w-]+){{0,3}}?\s+"
+            r"(?:that|whether|how|why|what|which|if|to)\b",
+            re.I,
+        ),
+        self_reference=re.compile(rf"^\W*({alternation(list(data['self_reference']))})\b", re.I),
+        self_names={k.lower(): v for k, v in data["self_reference"].items()},
+        connective=re.compile(rf"^\W*(?:{alternation(data['connectives'])})\b\s*,?\s*", re.I),
+        conditional=re.compile(rf"\b(?:{alternation(data['conditional'])})", re.I),
+        species=tuple(
+            (frozenset(s["mesh"]), re.compile(rf"\b(?:{alternation(s['words'])})\b", re.I), s["label"])
+            for s in data["species"]
+        ),
+        generic=re.compile(rf"\b(?:{alternation(data['generic_population'])})\b", re.I),
+        human=re.compile(rf"\b(?:{alternation(data['human_study'])})\b", re.I),
+        status=re.compile(rf"\b(?:{alternation(data['status_words'])})\b", re.I),
+        status_years=int(data["status_years"]),
+        # Upper case as structured abstracts print them: "Results: ..." may be a sentence's subject.
+        label=re.compile(rf"^\W*(?:{alternation(data['abstract_labels'])})\s*[:.]\s+"),
+    )
 
 
 def opening(text: str) -> tuple[str, str | None]:

@@ -26,13 +26,11 @@ against 0.72 over all 160), so the rules stay until there are more labels.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass
-from importlib import resources
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
-from curbside.errors import ConfigError
+from curbside.datafiles import any_of, load_data
 from curbside.questions import asks_yes_no, comparison_asked
 
 Intent = Literal[
@@ -52,24 +50,21 @@ class _Rules:
 
 @functools.cache
 def _rules() -> _Rules:
-    where = "curbside/data/question_intents.json"
-    try:
-        data = json.loads(
-            resources.files("curbside").joinpath("data/question_intents.json").read_text("utf-8")
-        )
-        cues = []
-        for name, patterns in data["cues"].items():
-            if name not in INTENTS:
-                raise ValueError(f"unknown intent {name!r}")
-            cues.append((name, re.compile("|".join(f"(?:{p})" for p in patterns))))
-        return _Rules(
-            cues=tuple(cues),
-            factoid=re.compile("|".join(f"(?:{p})" for p in data["factoid"])),
-            definition=re.compile("|".join(f"(?:{p})" for p in data["definition"])),
-            titles=dict(data["titles"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
-        raise ConfigError(f"{where}: cannot read the question intents: {exc}") from exc
+    return load_data("question_intents.json", "question intents", _build_rules)
+
+
+def _build_rules(data: Any) -> _Rules:
+    cues = []
+    for name, patterns in data["cues"].items():
+        if name not in INTENTS:
+            raise ValueError(f"unknown intent {name!r}")
+        cues.append((name, re.compile(any_of(patterns))))
+    return _Rules(
+        cues=tuple(cues),
+        factoid=re.compile(any_of(data["factoid"])),
+        definition=re.compile(any_of(data["definition"])),
+        titles=dict(data["titles"]),
+    )
 
 
 def intent_of(question: str) -> Intent:

@@ -17,14 +17,12 @@ weighs as much as the rarest one: an unknown name is the subject, never noise.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 
-from curbside.errors import ConfigError
+from curbside.datafiles import load_data
 from curbside.store.base import Store
 from curbside.types import Query
 from curbside.vocabulary import americanise, natural_order
@@ -36,12 +34,11 @@ _NUMBERED = re.compile(r"^([a-z]{2,}?)[\s-]?(\d+[a-z]?|i{1,3}|iv|vi{0,3}|ix|x)$"
 
 @functools.cache
 def _frame() -> tuple[frozenset[str], frozenset[str]]:
-    where = "curbside/data/question_frame.json"
-    try:
-        data = json.loads(resources.files("curbside").joinpath("data/question_frame.json").read_text("utf-8"))
-        return frozenset(data["frame"]), frozenset(data["answer_types"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{where}: cannot read the question frame words: {exc}") from exc
+    return load_data(
+        "question_frame.json",
+        "question frame words",
+        lambda data: (frozenset(data["frame"]), frozenset(data["answer_types"])),
+    )
 
 
 def frame_words() -> frozenset[str]:

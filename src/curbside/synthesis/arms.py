@@ -17,13 +17,11 @@ Y").  The word lists live in ``data/comparison.json``.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass
-from importlib import resources
-from typing import Final
+from typing import Any, Final
 
-from curbside.errors import ConfigError
+from curbside.datafiles import alternation, load_data
 from curbside.subject import fold, frame_words
 
 #: How many words after an evaluative cue an "in the ... group" may name its arm.
@@ -48,24 +46,20 @@ class _Lists:
     comparing: re.Pattern[str]
 
 
-def _alternation(words: list[str] | tuple[str, ...]) -> str:
-    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-
-
 @functools.cache
 def _lists() -> _Lists:
-    try:
-        data = json.loads(resources.files("curbside").joinpath("data/comparison.json").read_text("utf-8"))
-        return _Lists(
-            evaluative=re.compile(rf"\b(?:{_alternation(data['evaluative'])})\b"),
-            controls=tuple(data["controls"]),
-            negations=_alternation(data["negated_arm"]),
-            questions=tuple(re.compile(p) for p in data["comparative_question"]),
-            function_words=frozenset(data["function_words"]),
-            comparing=re.compile(rf"\b(?:{_alternation(data['comparing'])})\b"),
-        )
-    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
-        raise ConfigError(f"curbside/data/comparison.json: cannot read the comparison lists: {exc}") from exc
+    return load_data("comparison.json", "comparison lists", _build_lists)
+
+
+def _build_lists(data: Any) -> _Lists:
+    return _Lists(
+        evaluative=re.compile(rf"\b(?:{alternation(data['evaluative'])})\b"),
+        controls=tuple(data["controls"]),
+        negations=alternation(data["negated_arm"]),
+        questions=tuple(re.compile(p) for p in data["comparative_question"]),
+        function_words=frozenset(data["function_words"]),
+        comparing=re.compile(rf"\b(?:{alternation(data['comparing'])})\b"),
+    )
 
 
 def _content(text: str) -> frozenset[str]:
@@ -104,11 +98,11 @@ def _mentions(text: str, arms: Arms) -> list[tuple[int, int]]:
                 taken.append((m.start(), m.end()))
                 found.append((m.start(), side))
 
-    asked = _alternation(tuple(arms.asked)) if arms.asked else ""
+    asked = alternation(tuple(arms.asked)) if arms.asked else ""
     if asked:  # "non-surgery", "without surgery": the asked-about word, negated, is the other arm
         add(rf"(?<!\w)(?:{lists.negations})\s*-?\s*(?:the\s+)?(?:{asked})s?\b", -1)
     other = [*arms.other, *lists.controls]
-    add(rf"\b(?:{_alternation(other)})s?\b", -1)
+    add(rf"\b(?:{alternation(other)})s?\b", -1)
     if asked:
         add(rf"\b(?:{asked})s?\b", 1)
     return sorted(found)
