@@ -767,10 +767,12 @@ from curbside.cli_review import review_group, users_group  # noqa: E402
 
 cli.add_command(users_group)
 cli.add_command(review_group)
-# `curbside train ...` rebuilds the learned models (curbside.training).
+# `curbside train ...` rebuilds the learned models (curbside.training); `articles ...`: curbside.library.
+from curbside.cli_articles import articles_group  # noqa: E402
 from curbside.cli_train import train_group  # noqa: E402
 
 cli.add_command(train_group)
+cli.add_command(articles_group)
 
 
 def main(argv: list[str] | None = None) -> None:
