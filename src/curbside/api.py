@@ -22,6 +22,7 @@ from curbside.config import Settings
 from curbside.embeddings import Embedder, get_embedder
 from curbside.errors import ConfigError, InputError, NotFoundError, StoreError, UnreachableError
 from curbside.evaluation import EvalReport, evaluate, load_qrels, load_questions, ranked_documents
+from curbside.facets import facet_hits
 from curbside.indexing import IndexCallback, IndexEstimate, IndexReport
 from curbside.ingest import IngestReport, ProgressCallback, ingest_paths, ingest_source
 from curbside.privacy import question_for_saving
@@ -386,6 +387,7 @@ def ask(
         found = retriever.search(query, 2 * k, config=config)
         hits = [h for h in found if h.chunk.text.strip()][:k]
         stages = dict(retriever.last_timings.stages)
+        facet_counts: dict[str, int] = {}
         if query.qtype != "yesno":
             # Titles of title-only records are citable too (curbside.chunking) but rank low (one
             # short field to match), so they come from a deeper search; a second search, because a
@@ -394,6 +396,11 @@ def ask(
             seen = {h.chunk.id for h in hits}
             deeper = retriever.search(query, 4 * k, config=config)
             hits += [h for h in deeper if is_title_chunk(h.chunk) and h.chunk.id not in seen]
+            # Each section's own sub-query (causes: "the condition AND induced/caused by..."):
+            # the papers that answer a causes question rarely read like the question.
+            extra, facet_counts = facet_hits(retriever, query, exclude=hits)
+            hits += extra
+            timings["retrieve.facets"] = round((time.perf_counter() - t) * 1000, 2)
         timings.update({f"retrieve.{n}": round(v, 2) for n, v in stages.items()})
         hits, blocked = screen_hits(hits)
         t = lap("retrieve", t)
@@ -429,7 +436,7 @@ def ask(
         metadata.update(
             {
                 "timings_ms": timings,
-                "retrieval": {"mode": chosen, "k": k, "hits": len(hits)},
+                "retrieval": {"mode": chosen, "k": k, "hits": len(hits), "facets": facet_counts},
                 "store": s.location,
                 "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "curbside_version": __version__,

@@ -174,6 +174,27 @@ class Retriever:
         self.last_timings = timings
         return result
 
+    def search_match(self, match: str, k: int, filters: SearchFilters | None = None) -> list[Hit]:
+        """Hits for one full-text ``match`` expression, best first, one chunk per document.
+
+        The sub-queries of :mod:`curbside.facets` run here: a boolean expression ("the condition AND
+        a cause word") says what it wants exactly, so neither the dense index nor the reranker,
+        which read the whole question, has a say; evidence strength still nudges as in :meth:`search`.
+        """
+        cfg = self.config
+        found = self.store.search_text(match, max(3 * k, 30), filters)
+        hits = self._fuse([("lexical", found, 1.0)], cfg, max(3 * k, 30))
+        if cfg.evidence_strength:
+            hits = [self._weigh(h, cfg.evidence_strength) for h in hits]
+        hits.sort(key=lambda h: h.score, reverse=True)
+        seen: set[str] = set()
+        out: list[Hit] = []
+        for h in hits:
+            if h.document.id not in seen:
+                seen.add(h.document.id)
+                out.append(h)
+        return out[:k]
+
     def _lexical(self, q: Query, pool: int, filters: SearchFilters, cfg: RetrievalConfig) -> list[ChunkHit]:
         own, added = split_terms(q)
         primary, secondary = fts_expression(own), fts_expression(added)
