@@ -2,6 +2,7 @@
 
     curbside train relevance [--questions FILE] [--distractors DIR] [--work DIR] [--seed 13] [-o FILE]
     curbside train verdict   [--questions FILE] [--pubmedqa FILE] [--work DIR] [--seed 13] [-o FILE]
+    curbside train roles     --store NAME=DB [--store ...] [--labels FILE] [-o FILE]
 
 Both read the BioASQ file (default: ``../shared/data/bioasq/...``), train on
 batches 7B and 8B and select on 9B; the corpus they retrieve from is built once
@@ -164,3 +165,53 @@ def train_verdict_cmd(
     target = output or packaged_model()
     model.save(target)
     click.echo(f"wrote {target} ({target.stat().st_size:,} bytes): {model.name}; {report}")
+
+
+@train_group.command(name="roles")
+@click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("bench/data/sentence_roles.json"),
+    show_default=True,
+    help="Labelled sentences (spans of records in the stores below).",
+)
+@click.option(
+    "--store",
+    "stores",
+    multiple=True,
+    required=True,
+    metavar="NAME=DB",
+    help="A store the labels point into, e.g. demo=~/.local/share/curbside/curbside.db (repeatable).",
+)
+@click.option("--l2", type=float, default=300.0, show_default=True, help="L2 penalty of the regression.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the cross-validation folds.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Model file to write (default: the one the package ships).")  # fmt: skip
+@click.pass_obj
+def train_roles_cmd(
+    obj: Any, labels: Path, stores: tuple[str, ...], l2: float, seed: int, output: Path | None
+) -> None:
+    """Train the answer-role model that gates causes and harms sections (labelled sentences)."""
+    import json
+
+    from curbside.embeddings import get_embedder
+    from curbside.roles import packaged_model
+    from curbside.store import open_store
+    from curbside.training_roles import load_labelled, train_roles
+
+    settings = obj.settings
+    opened = {}
+    for item in stores:
+        name, sep, db = item.partition("=")
+        if not sep or not name or not db:
+            raise InputError(f"--store {item!r}: expected NAME=DB, e.g. demo=curbside.db")
+        if not Path(db).expanduser().is_file():
+            raise InputError(f"--store {item!r}: no store file at {db}")
+        opened[name] = open_store(str(Path(db).expanduser()), settings)
+    labelled = load_labelled(labels, opened)
+    _log(f"{len(labelled)} labelled sentences from {', '.join(opened)}")
+    model, report = train_roles(labelled, get_embedder(settings.embedder, settings), l2=l2, seed=seed)
+    target = output or packaged_model()
+    model.save(target)
+    click.echo(f"wrote {target} ({target.stat().st_size:,} bytes): {model.name}")
+    click.echo(json.dumps(report.as_dict(), indent=2))

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         description="Learned yes/no verdict model: default (shipped), none (the cue-word rules it replaced), "
         "or the path of a model file written by `curbside train verdict`.",
     )
+    roles_model: str = Field(
+        default="default",
+        description="Learned answer-role model that decides whether a sentence filed under a causes or harms "
+        "section states such a cause or harm: default (shipped), none (cue rules alone), or the path of a "
+        "model file written by `curbside train roles`.",
+    )
     verify_in_context: bool = Field(
         default=True,
         description="Judge each claim in context as well as against its quote: its opening, a provisional or "

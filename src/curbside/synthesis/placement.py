@@ -34,10 +34,10 @@ from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_
 from curbside.types import ArticleSection, Claim, Query
 
 if TYPE_CHECKING:
-    from curbside.synthesis.extractive import SectionSpec
+    from curbside.synthesis.plans import SectionSpec
 
 
-_CAUSAL_CUES: Final = cues(
+CAUSAL_CUES: Final = cues(
     r"caus|induced|due to|secondary to|associated with|result(?:s|ed|ing)? (?:from|in)|a?etiolog"
     r"|attributed to",
     r"leads? to|triggered|related to|risk factor|include|contribut",
@@ -105,7 +105,7 @@ _SUBJECT_WORDS: Final = 8
 def _title_cause(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None:
     """The causes section for a title that links the condition to something ("... after treatment
     with aprindine"); its category must then come from its words or its MeSH, never "Other"."""
-    if c.own <= 0 or not (_TITLE_CAUSAL_CUES.search(c.text) or _CAUSAL_CUES.search(c.text)):
+    if c.own <= 0 or not (_TITLE_CAUSAL_CUES.search(c.text) or CAUSAL_CUES.search(c.text)):
         return None
     return next((s for s in plan if s.key == "causes"), None)
 
@@ -174,7 +174,7 @@ def _general_statement(c: Candidate, placed: set[tuple[str, int, str]], terms: Q
         return False
     if (c.document.id, c.start, c.part) not in placed:
         return False
-    cue = _CAUSAL_CUES.search(c.text)
+    cue = CAUSAL_CUES.search(c.text)
     if cue is None:
         return False
     # "Leukopenia is caused by ..." or "Pseudomonas septicaemia caused profound leukopenia": the
@@ -265,7 +265,7 @@ def _denies_link(text: str) -> bool:
 
 def _cause_tier(c: Candidate) -> int:
     """2: links the condition to a named cause; 1: a causal statement or a named cause; 0: neither."""
-    causal = bool(_CAUSAL_CUES.search(c.text))
+    causal = bool(CAUSAL_CUES.search(c.text))
     named = any(category_counts(c.text).values())
     return int(causal) + int(named)
 

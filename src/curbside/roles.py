@@ -1,0 +1,191 @@
+"""The answer-role model: whether a sentence states what a list question asks for.
+
+"What are the causes of leukopenia?" is answered by a sentence in which something *causes*
+leukopenia; a sentence in which leukopenia causes an infection, a herbal decoction improves it, or a
+vaccine trial finds "no safety concern" matches the same cue words and is not an answer.  The model
+is a logistic regression over the sentence's embedding (the embedder of the relevance model), the
+question's intent (causes, risk factors, adverse effects, complications), the cue patterns of
+``data/role_cues.json`` read as features, and how much of the question's subject the sentence names.  It was trained on 598 sentences retrieved for 29 such questions and labelled
+by role (``bench/data/sentence_roles.json``: answer, consequence, treatment, negative, definition,
+other), with its threshold chosen by cross-validation grouped by question (``curbside train roles``).
+
+The synthesizer files a sentence under a causes or harms section only when the cue rules place it
+there *and* this model calls it an answer (see :mod:`curbside.synthesis.extractive`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from curbside.config import Settings
+from curbside.datafiles import load_data
+from curbside.embeddings import Embedder
+from curbside.errors import ModelError
+from curbside.intent import Intent
+from curbside.relevance import model_file
+from curbside.subject import subject_of
+from curbside.types import Query
+
+__all__ = [
+    "LIST_INTENTS",
+    "MODEL_FILE",
+    "ROLES",
+    "ROLE_CUES",
+    "RoleModel",
+    "load_roles",
+    "role_features",
+    "rule_answer",
+]
+
+#: Intents whose core section is a list of things standing in one relation to the subject.
+LIST_INTENTS: Final[tuple[Intent, ...]] = ("causes", "risk_factors", "adverse_effects", "complications")
+ROLES: Final = ("answer", "consequence", "treatment", "negative", "definition", "other")
+MODEL_FILE: Final = "models/roles.npz"
+FORMAT: Final = 1
+
+
+def _build_cues(data: Any) -> dict[str, re.Pattern[str]]:
+    return {name: re.compile(pattern, re.IGNORECASE) for name, pattern in data["cues"].items()}
+
+
+ROLE_CUES: Final = load_data("role_cues.json", "answer-role cue patterns", _build_cues)
+
+
+def role_features(
+    query: Query,
+    intent: str,
+    texts: Sequence[str],
+    vectors: NDArray[np.float32],
+    titles: Sequence[bool],
+) -> NDArray[np.float32]:
+    """One row per sentence: its embedding, the intent, the cue flags and how much subject it names."""
+    subject = subject_of(query)
+    main = subject.main
+    rows = []
+    for text, vector, title in zip(texts, vectors, titles, strict=True):
+        low = text.lower()
+        at = low.find(main.text) if main is not None else -1
+        effect = ROLE_CUES["effect_verb"].search(text)
+        flags = [bool(p.search(text)) for name, p in ROLE_CUES.items() if name != "effect_verb"]
+        # "Leukopenia leads to infection": the subject before an effect verb is the cause, not the effect.
+        subject_acts = bool(effect) and 0 <= at < (effect.start() if effect else 0)
+        extra = [
+            bool(effect),
+            subject_acts,
+            subject.mentions_main(text),
+            subject.coverage(text),
+            title,
+        ]
+        intent_row = [float(intent == i) for i in LIST_INTENTS]
+        rows.append(np.concatenate([vector, intent_row, np.asarray(flags + extra, dtype=np.float32)]))
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+
+
+@dataclass
+class RoleModel:
+    """Logistic regression for P(answer), with its input scaling, threshold and provenance."""
+
+    mean: NDArray[np.float32]
+    scale: NDArray[np.float32]
+    weights: NDArray[np.float32]
+    bias: float
+    threshold: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def embedder(self) -> str:
+        return str(self.info.get("embedder", ""))
+
+    @property
+    def name(self) -> str:
+        return f"roles-{self.info.get('version', '?')}"
+
+    def predict(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        """P(answer) per row of :func:`role_features`."""
+        if x.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        if x.shape[1] != self.mean.shape[0]:
+            raise ModelError(f"the answer-role model expects {self.mean.shape[0]} features, got {x.shape[1]}")
+        z = ((x - self.mean) / self.scale) @ self.weights + self.bias
+        out: NDArray[np.float32] = (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
+        return out
+
+    def answers(
+        self,
+        query: Query,
+        intent: str,
+        texts: Sequence[str],
+        titles: Sequence[bool],
+        embedder: Embedder,
+    ) -> NDArray[np.float32]:
+        """P(answer) of each sentence for ``query`` (one embedding call for all of them)."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        vectors = np.asarray(embedder.embed(list(texts)), dtype=np.float32)
+        return self.predict(role_features(query, intent, texts, vectors, titles))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT, "threshold": self.threshold, "bias": self.bias, **self.info}
+        with path.open("wb") as fh:
+            np.savez_compressed(
+                fh,
+                mean=self.mean,
+                scale=self.scale,
+                weights=self.weights,
+                meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> RoleModel:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta"]).decode())
+                if meta.pop("format", None) != FORMAT:
+                    raise ModelError(
+                        f"{path}: answer-role model format {meta.get('format')}, expected {FORMAT}"
+                    )
+                return cls(
+                    np.asarray(data["mean"], dtype=np.float32),
+                    np.asarray(data["scale"], dtype=np.float32),
+                    np.asarray(data["weights"], dtype=np.float32),
+                    float(meta.pop("bias")),
+                    float(meta.pop("threshold")),
+                    meta,
+                )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{path}: cannot read the answer-role model: {exc}") from exc
+
+
+def packaged_model() -> Path:
+    return Path(str(resources.files("curbside").joinpath(MODEL_FILE)))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mtime: float) -> RoleModel:
+    return RoleModel.load(Path(path))
+
+
+def rule_answer(intent: str, text: str) -> bool:
+    """What the cue rules alone call an answer: a causal (or, for harms, a harm) cue and no denial."""
+    cue = ROLE_CUES["harm"] if intent in ("adverse_effects", "complications") else ROLE_CUES["causal"]
+    return bool(cue.search(text)) and not ROLE_CUES["denial"].search(text)
+
+
+def load_roles(settings: Settings) -> RoleModel | None:
+    """The answer-role model ``settings.roles_model`` names (``default``: the packaged one; ``none``:
+    cue rules alone), or ``None``."""
+    path = model_file(settings.roles_model, packaged_model(), "CURBSIDE_ROLES_MODEL", "curbside train roles")
+    if path is None:
+        return None
+    return _load_cached(str(path), path.stat().st_mtime)
