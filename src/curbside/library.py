@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from curbside.config import Settings
 from curbside.errors import CurbsideError
+from curbside.review.db import utc_iso
 from curbside.review.store import question_key
 from curbside.topics import Topic
 
@@ -152,7 +153,7 @@ class LibraryEntry:
     slug: str
     title: str
     version: int
-    approved_at: float
+    approved_at: str  # ISO 8601 UTC, when the version was approved
 
 
 @dataclass(frozen=True)
@@ -375,7 +376,9 @@ def approved_by_topic(db: ReviewDB) -> list[TopicGroup]:
     ).fetchall()
     groups: defaultdict[str, list[LibraryEntry]] = defaultdict(list)
     for article_id, slug, title, version, approved_at, topic in rows:
-        groups[topic or ""].append(LibraryEntry(article_id, slug, title or slug, int(version), approved_at))
+        groups[topic or ""].append(
+            LibraryEntry(article_id, slug, title or slug, int(version), utc_iso(approved_at))
+        )
     ordered = sorted(groups, key=lambda t: (t == "", t.lower()))
     return [TopicGroup(t, tuple(sorted(groups[t], key=lambda e: e.title.lower()))) for t in ordered]
 

@@ -16,6 +16,11 @@ Who may read an answer:
   versions.  ``Settings.web_show_own_answers = False`` turns this off: then a
   signed-out asker, like every signed-out reader, sees an answer only once it
   is approved.
+
+A new question (not a follow-up) that an approved article already answers
+(:func:`curbside.library.match_approved`: the same question, or a library
+topic's) is answered with that article: the thread's first turn points at it,
+and its page says so and offers to write a new answer instead (``fresh``).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class AnswerResult:
     thread: Thread
     version: ArticleVersion
     visible: bool = True  # False: saved for review, but this signed-out caller may not read it yet
+    library: bool = False  # True: an approved article that already answered the question, not a new one
 
     @property
     def turn(self) -> int:
@@ -59,7 +65,7 @@ class AnswerResult:
 
     @property
     def url(self) -> str:
-        return turn_url(self.thread.id, self.turn)
+        return turn_url(self.thread.id, self.turn) + ("?library=1" if self.library else "")
 
     def to_json(self, request: Request, audience: Audience) -> dict[str, Any]:
         av = self.version
@@ -74,6 +80,7 @@ class AnswerResult:
                 "url": self.url,
                 "audience": audience,
                 "article": article_to_dict(shown) if self.visible else None,
+                "library": self.library,
             }
         )
         if not self.visible:
@@ -159,10 +166,22 @@ def answer(
     *,
     on_stage: Callable[[str, float], None] | None = None,
     on_token: Callable[[str], None] | None = None,
+    library: bool | None = None,
 ) -> AnswerResult:
-    """Ask ``question`` (a follow-up when ``thread_id`` is given) and save the answer for review."""
+    """Ask ``question`` (a follow-up when ``thread_id`` is given) and save the answer for review.
+
+    ``library`` (default: for a new question, ``thread_id`` None): answer with an approved
+    article that already answers it, when there is one (:func:`from_library`).
+    """
     state = state_of(request)
     user = current_user(request)
+    if thread_id is None if library is None else library:
+        started = time.perf_counter()
+        served = from_library(request, question, thread_id)
+        if served is not None:
+            if on_stage is not None:
+                on_stage("library", round((time.perf_counter() - started) * 1000, 2))
+            return served
     if thread_id is None:
         thread_id = start_thread(request)
     thread, _ = api.follow_up(
@@ -187,6 +206,33 @@ def answer(
     return AnswerResult(thread, load_version(request, last.article_id, last.version, owner=True))
 
 
+def from_library(request: Request, question: str, thread_id: str | None = None) -> AnswerResult | None:
+    """The approved article answering a new ``question``, as the first turn of ``thread_id`` (default:
+    a new thread); None when no approved article answers it."""
+    from curbside.library import match_approved
+    from curbside.privacy import question_for_saving
+    from curbside.questions import check_question_length
+    from curbside.screening import visible_text
+
+    state = state_of(request)
+    text = visible_text(question)
+    check_question_length(text, state.settings.max_question_chars)
+    text, _ = question_for_saving(text, state.settings)  # what the thread keeps, as for any question
+    found = match_approved(state.review, text)
+    if found is None:
+        return None
+    asked = " ".join(text.split())
+    thread = state.review.threads.add_turn(
+        thread_id or start_thread(request),
+        asked,
+        asked,
+        article_id=found.article_id,
+        version=found.version,
+        viewer=current_user(request),
+    )
+    return AnswerResult(thread, load_version(request, found.article_id, found.version), library=True)
+
+
 def start_thread(request: Request) -> str:
     """A new thread for the caller; a signed-out browser records it in its cookie."""
     user = current_user(request)
@@ -201,10 +247,13 @@ def start_thread(request: Request) -> str:
     return thread.id
 
 
-def streaming_job(request: Request, thread_id: str | None, question: str, audience: Audience) -> Job:
+def streaming_job(
+    request: Request, thread_id: str | None, question: str, audience: Audience, *, fresh: bool = False
+) -> Job:
     """A job for :func:`~curbside.web.streaming.stream_job`: stage events, tokens, sections, the article."""
     # The thread exists before the stream starts: the browser cookie naming it goes out with the
     # response headers, and the job (in another thread) finds the user already resolved.
+    library = thread_id is None and not fresh
     if thread_id is None:
         thread_id = start_thread(request)
     # A model's reply as it streams is unverified text: only signed-in readers (who may read every
@@ -219,11 +268,13 @@ def streaming_job(request: Request, thread_id: str | None, question: str, audien
             question,
             on_stage=lambda name, ms: emit("stage", {"stage": name, "ms": ms}),
             on_token=(lambda text: emit("token", {"text": text})) if watch else None,
+            library=library,
         )
-        emit("stage", {"stage": "saved", "ms": None})
+        if not result.library:
+            emit("stage", {"stage": "saved", "ms": None})
         data = result.to_json(request, audience)
         if audience != "clinician":  # the page to open shows the reader's chosen wording
-            data["url"] = f"{result.url}?audience={audience}"
+            data["url"] = f"{result.url}{'&' if '?' in result.url else '?'}audience={audience}"
         article = data.pop("article")
         if article is None:
             emit("article", {**data, "article": None})

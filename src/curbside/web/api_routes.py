@@ -12,6 +12,7 @@ and then every POST must carry the CSRF token (``X-CSRF-Token``).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -39,6 +40,11 @@ class AskBody(BaseModel):
         description="The clinical question (at most CURBSIDE_MAX_QUESTION_CHARS).",
     )
     audience: AudienceName = Field(default="clinician", description="Who the returned article is worded for.")
+    fresh: bool = Field(
+        default=False,
+        description="Write a new answer even when an approved article already answers the question "
+        "(otherwise that article is returned, with library: true).",
+    )
 
 
 class FollowUpBody(BaseModel):
@@ -140,7 +146,7 @@ def _sse(job: answers.Job) -> StreamingResponse:
 def ask(request: Request, body: AskBody) -> dict[str, Any]:
     check_csrf(request, None)
     answers.check_rate(request)
-    result = answers.answer(request, None, body.question)
+    result = answers.answer(request, None, body.question, library=not body.fresh)
     return result.to_json(request, body.audience)
 
 
@@ -155,7 +161,7 @@ def ask(request: Request, body: AskBody) -> dict[str, Any]:
 def ask_stream(request: Request, body: AskBody) -> StreamingResponse:
     check_csrf(request, None)
     answers.check_rate(request)
-    return _sse(answers.streaming_job(request, None, body.question, body.audience))
+    return _sse(answers.streaming_job(request, None, body.question, body.audience, fresh=body.fresh))
 
 
 @router.get("/threads/{thread_id}", summary="A conversation thread and its turns")
@@ -197,6 +203,18 @@ def articles(
         status=status, viewer=current_user(request), limit=limit, offset=offset, db=state_of(request).review
     )
     return {"articles": [a.to_dict() for a in items]}
+
+
+@router.get("/library", summary="Approved articles grouped by library topic")
+def library(request: Request) -> dict[str, Any]:
+    from curbside.library import approved_by_topic
+
+    return {
+        "topics": [
+            {"topic": g.topic, "articles": [{**asdict(e), "url": f"/articles/{e.slug}"} for e in g.articles]}
+            for g in approved_by_topic(state_of(request).review)
+        ]
+    }
 
 
 @router.get("/articles/{ref}", summary="An article by id or slug: the approved version, or ?version=N")

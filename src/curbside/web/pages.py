@@ -1,4 +1,4 @@
-"""Server-rendered pages: home, search, article, sign-in, editorial policy, reviewer dashboard.
+"""Server-rendered pages: home, search, article, library, sign-in, editorial policy, reviewer dashboard.
 
 Forms post back here (never to the JSON API) with the browser's CSRF token and
 are answered with a redirect (303), so reloading a result page never repeats
@@ -152,10 +152,13 @@ def ask_page(request: Request, q: Annotated[str, Query(max_length=2000)] = "") -
 
 
 @router.post("/ask")
-def ask_form(request: Request, question: Text, csrf: Token = "") -> Response:
+def ask_form(
+    request: Request, question: Text, csrf: Token = "", fresh: Annotated[bool, Form()] = False
+) -> Response:
+    """Ask; ``fresh``: write a new answer even when an approved library article answers the question."""
     check_form(request, csrf)
     answers.check_rate(request)
-    result = answers.answer(request, None, question)
+    result = answers.answer(request, None, question, library=not fresh)
     return _see_other(result.url)
 
 
@@ -173,9 +176,12 @@ def thread_turn(
     thread_id: str,
     ordinal: Annotated[int, PathParam(ge=1, le=MAX_TURNS)],
     audience: str | None = None,
+    library: bool = False,
 ) -> Response:
     thread = answers.get_thread(request, thread_id)
     av = answers.thread_version(request, thread, ordinal)
+    # ``library``: this approved article answered the question instead of a new one (answers.from_library).
+    asked = thread.turns[ordinal - 1].question if library and av.status == "approved" else None
     return article_page(
         request,
         av,
@@ -185,6 +191,7 @@ def thread_turn(
         followup_stream=f"/api/v1/threads/{thread.id}/follow-up/stream",
         thread=thread,
         current=ordinal,
+        library_question=asked,
     )
 
 
@@ -253,6 +260,7 @@ def article_page(
     thread: Thread | None = None,
     current: int | None = None,
     version_param: int | None = None,
+    library_question: str | None = None,
 ) -> Response:
     chosen = parse_audience(audience)
     head, rest, contents = page_parts(state_of(request).cache, av, chosen)
@@ -285,8 +293,34 @@ def article_page(
             "followup_action": followup_action,
             "followup_stream": followup_stream,
             "version_param": version_param,
+            "library_question": library_question,
         },
     )
+
+
+@router.get("/library", response_class=HTMLResponse)
+def library_page(request: Request) -> Response:
+    """Approved articles by topic: the library written ahead of time (``curbside articles build``)."""
+    from curbside.library import approved_by_topic
+    from curbside.review.store import slugify
+
+    groups = [
+        {
+            "topic": g.topic or "Questions readers asked",
+            "anchor": "topic-" + slugify(g.topic or "other"),
+            "articles": [
+                {
+                    "title": e.title,
+                    "url": f"/articles/{e.slug}",
+                    "version": e.version,
+                    "approved": human_date(e.approved_at),
+                }
+                for e in g.articles
+            ],
+        }
+        for g in approved_by_topic(state_of(request).review)
+    ]
+    return render(request, "library.html", {"groups": groups})
 
 
 # --- signing in --------------------------------------------------------------------------------------

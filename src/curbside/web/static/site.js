@@ -7,6 +7,7 @@
 
 const STAGE_LABELS = {
   started: "Question received",
+  library: "Found an approved article in the library that answers it",
   "live-fetch": "Fetched evidence from PubMed",
   retrieve: "Retrieved evidence",
   synthesize: "Wrote the answer",
