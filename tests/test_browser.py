@@ -229,6 +229,61 @@ def test_example_question_link_asks_and_a_reviewer_checks_each_claims_evidence(
         assert watch.dialogs == [] and watch.errors == []
 
 
+def test_library_articles_go_to_review_then_the_site_and_answer_their_question_in_chromium(
+    corpus: Settings, tmp_path: Path
+) -> None:
+    """`curbside articles build` on the test store, one article approved through the library API: the
+    library page lists it, the reviewer's queue holds the others, and asking its question serves it."""
+    from curbside.library import build
+    from curbside.topics import Topic
+    from curbside.web import create_app
+
+    db = tmp_path / "store.db"
+    shutil.copy(corpus.db, db)
+    settings = corpus.model_copy(update={"db": str(db)})
+    others = ["What are the adverse effects of clozapine?", "How is iron deficiency anaemia treated?"]
+    report = build([Topic(QUESTION, "Leukopenia"), *(Topic(q, "Other") for q in others)], settings=settings)
+    assert [r.outcome for r in report.results] == ["built"] * 3
+    reviewer = api.login("reviewer", PASSWORD, settings=settings).user
+    approved = api.review_article(
+        report.results[0].article_id or "", "approve", user=reviewer, settings=settings
+    )
+    title = approved.article.title
+    with live_server(create_app(settings)) as base, chromium() as browser:
+        watch = Watch()
+        page = watch.attach(browser.new_page(viewport={"width": 1280, "height": 900}))
+        page.goto(base + "/")
+        page.click("header nav a[href='/library']")
+        page.wait_for_url("**/library")
+        topics = page.locator("#library section.library-topic")
+        assert topics.count() == 1 and topics.first.locator("h2").text_content() == "Leukopenia"
+        assert page.locator("#library .card a").all_inner_texts() == [title]  # the others await review
+        screenshot(page, "library")
+        page.click(f"#library .card a >> text={title}")
+        page.wait_for_url("**/articles/" + approved.slug)
+        assert page.inner_text("#review-status") == "Approved"
+        # A reader asks the same question in other words: the approved article answers it, and says so.
+        page.goto(base + "/")
+        page.fill("#question", "What causes leukopenia?")
+        with page.expect_response("**/api/v1/ask/stream", timeout=120_000):
+            page.click("form.ask button[type=submit]")
+        page.wait_for_url("**/threads/*/1?library=1", timeout=120_000)
+        assert page.is_visible("#library-note")
+        assert "What causes leukopenia?" in page.inner_text("#library-note")
+        assert page.get_attribute("#article-page", "data-article") == approved.article_id
+        assert (
+            page.inner_text("#review-status") == "Approved" and page.locator("#pending-banner").count() == 0
+        )
+        screenshot(page, "library-answer")
+        # The reviewer's queue holds the library articles not yet approved.
+        queue = watch.attach(browser.new_page())
+        _sign_in(queue, base, "reviewer")
+        queue.goto(base + "/review")
+        rows = queue.locator("#review-queue tbody tr").all_inner_texts()
+        assert len(rows) == 2 and all(any(q in row for row in rows) for q in others)
+        assert watch.dialogs == [] and watch.errors == []
+
+
 @contextmanager
 def attacker_site(html: str) -> Iterator[str]:
     """Another site: one static page on ``localhost`` (curbside is on 127.0.0.1, a different site)."""
