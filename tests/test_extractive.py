@@ -422,7 +422,14 @@ def test_treatment_sections() -> None:
     assert_quotes(article, (FN_GUIDELINE, UNRELATED))
     keys = {s.key for s in article.sections}
     assert keys <= {s.key for s in SECTION_PLANS["treatment"]}
-    assert any("first-line" in c.text for c in section(article, "first-line").claims)
+    # The bottom line leads with the first-line option and the sections do not quote it again.
+    assert "first-line" in article.bottom_line[0].text and len(article.bottom_line) == 1
+    lead = article.bottom_line[0].citations[0]
+    assert all(
+        (c.citations[0].document_id, c.citations[0].start) != (lead.document_id, lead.start)
+        for s in article.sections
+        for c in s.claims
+    )
     assert any("4.5 g" in c.text for c in section(article, "dosing").claims)
     assert any("alternative" in c.text for c in section(article, "alternatives").claims)
     assert any("monitored" in c.text for c in section(article, "monitoring").claims)
@@ -871,8 +878,8 @@ def test_without_a_general_statement_the_bottom_line_summarises_the_cause_catego
     summary = article.bottom_line[0]
     assert summary.category == SUMMARY_CATEGORY
     assert summary.text == (
-        "Medications and toxins (mianserin, aprindine) are reported as causes in 2 of the retrieved "
-        "sources (2 case reports)."
+        "Reported causes of leukopenia in the retrieved sources include medications and toxins "
+        "(mianserin, aprindine)."
     )
     medications = subsection(article, "causes-medications")
     assert set(summary.citations) == {cit for c in medications.claims for cit in c.citations}
@@ -894,7 +901,9 @@ def test_a_summary_names_only_causes_its_sources_name_and_skips_animal_studies()
     (summary,) = article.bottom_line
     assert "aprindine" not in summary.text  # in the MeSH, not in the cited title
     assert "Infections" not in summary.text  # only animal evidence
-    assert summary.text.startswith("Medications and toxins (mianserin) are reported as causes in one of")
+    assert summary.text == (
+        "Reported causes of leukopenia in the retrieved sources include medications and toxins (mianserin)."
+    )
 
 
 def test_definition_bottom_line_leads_with_what_the_condition_is() -> None:

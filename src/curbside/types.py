@@ -353,6 +353,7 @@ class ArticleWarning:
         "partial-index",
         "identifiers-removed",
         "suspect-source",
+        "partial-evidence",
     ]
     message: str
 

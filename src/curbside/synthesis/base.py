@@ -39,14 +39,14 @@ def title_for(query: Query) -> str:
     from the question's intent (:mod:`curbside.intent`); a yes/no, comparison or factoid question,
     or one whose subject is unknown, is titled by the question itself."""
     pattern = title_pattern(intent_of(query.text))
-    subject = _subject_name(query)
+    subject = subject_name(query)
     if pattern and subject:
         return pattern.format(subject=subject)
     text = query.text.strip().rstrip("?").strip()
     return text[:1].upper() + text[1:] if text else "Answer"
 
 
-def _subject_name(query: Query) -> str:
+def subject_name(query: Query) -> str:
     """The main subject's name for a title: its vocabulary heading in reading order when the question
     names one ("Leukopenia" for "leucopenia"), else its words as the question spells them."""
     main = subject_of(query).main

@@ -186,11 +186,21 @@ def document_categories(doc: Document) -> dict[str, float]:
     return scores
 
 
+#: A vaccine is a medical product, not an infection: "thrombocytopenia after COVID-19 vaccines" names
+#: the vaccine as the cause, and the disease it prevents only as its name.
+_VACCINE: Final = cues(r"vaccin|immuni[sz]ation")
+
+
 def category_counts(text: str) -> dict[str, int]:
-    """Distinct category words in ``text``, per category."""
-    return {
+    """Distinct category words in ``text``, per category (a vaccine counts as a medication, never as
+    the infection it is named after)."""
+    counts = {
         c.key: len({m.group().lower() for m in c.words.finditer(text)}) for c in CAUSE_CATEGORIES if c.words
     }
+    if _VACCINE.search(text):
+        counts["infections"] = 0
+        counts["medications"] = counts.get("medications", 0) + 1
+    return counts
 
 
 def cause_category(

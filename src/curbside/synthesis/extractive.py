@@ -62,7 +62,8 @@ from curbside.questions import asks_yes_no
 from curbside.relevance import RelevanceModel, load_relevance, section_kind
 from curbside.roles import LIST_INTENTS, load_roles
 from curbside.subject import subject_of
-from curbside.synthesis.base import drop_empty_sections, title_for
+from curbside.synthesis.base import drop_empty_sections, subject_name, title_for
+from curbside.synthesis.bottomline import compose_harms, coverage_warning, without_repeats
 from curbside.synthesis.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
@@ -101,6 +102,7 @@ from curbside.synthesis.sentences import (
 from curbside.synthesis.yesno import YesNoAssessment, assess_yesno
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Hit, Query, QuestionType
 from curbside.verdicts import VerdictModel, confidence_label, load_verdict
+from curbside.vocabulary import Vocabulary
 
 __all__ = [
     "CAUSE_CATEGORIES",
@@ -325,9 +327,27 @@ class ExtractiveSynthesizer:
                 return (1 + core + subject if on_topic else core) - _anecdote(c)
 
             bottom_line = self._bottom_line(usable, None, {}, tier)
-            if query.qtype == "causes" and not any(_general_statement(c, placed, terms) for c in usable):
-                # No source states the causes in general terms: say what the sections found, citing them.
-                bottom_line = _cause_summary(sections, usable, self.bottom_line_claims, terms) or bottom_line
+            name = subject_name(query)
+            list_intent = "causes" if query.qtype == "causes" else intent
+            # A list question's bottom line names what the sections found, citing them (composed).
+            if list_intent == "causes":
+                if any(_general_statement(c, placed, terms) for c in usable):
+                    bottom_line = bottom_line[:1]  # a source states the causes in general: it leads
+                else:
+                    bottom_line = _cause_summary(sections, usable, name, terms) or bottom_line[:1]
+            elif list_intent in ("adverse_effects", "complications"):
+                documents = {c.document.id: c.document for c in usable}
+                asked = frozenset(c.preferred.lower() for c in query.concepts)
+                composed = compose_harms(list_intent, name, sections, documents, Vocabulary.default(), asked)
+                bottom_line = (composed,) if composed is not None else bottom_line
+            if list_intent not in ("causes", "adverse_effects", "complications"):
+                # The lead answers; the sections carry the rest, each quote once (no verbatim repeats).
+                # A list article's bottom line is composed, or one general statement that its list keeps.
+                bottom_line = bottom_line[:1]
+                sections = without_repeats(bottom_line, sections)
+            coverage = coverage_warning(list_intent, name, sections)
+            if coverage is not None:
+                warnings.append(coverage)
             verdict = None
         return Article(
             question=query.text,

@@ -14,7 +14,9 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from curbside.context import opening
 from curbside.evidence import animal_only, evidence_label
+from curbside.synthesis.bottomline import compose_list
 from curbside.synthesis.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
@@ -22,7 +24,6 @@ from curbside.synthesis.causes import (
     category_counts,
 )
 from curbside.synthesis.sentences import (
-    SUMMARY_CATEGORY,
     Candidate,
     QueryTerms,
     cues,
@@ -201,14 +202,12 @@ def _named_causes(c: Candidate, category: CauseCategory, terms: QueryTerms) -> l
 
 
 def _cause_summary(
-    sections: Sequence[ArticleSection], usable: Sequence[Candidate], limit: int, terms: QueryTerms
+    sections: Sequence[ArticleSection], usable: Sequence[Candidate], subject: str, terms: QueryTerms
 ) -> tuple[Claim, ...]:
-    """One claim per cause category, best supported first, citing the claims filed under it.
-
-    The text says only what the section says -- that these sources report causes of this kind, with
-    how many sources and of which design -- and is marked :data:`SUMMARY_CATEGORY`, so the verifier
-    holds it to the claims it summarises.  Animal-only evidence and "Other" are not summarised.
-    """
+    """One composed claim naming the cause categories, best supported first, citing the claims filed
+    under them (:func:`curbside.synthesis.bottomline.compose_list`): it says only what the sections
+    say, and the verifier holds it to the claims it summarises.  Animal-only evidence and "Other" are
+    not summarised."""
     causes = next((s for s in sections if s.key == "causes"), None)
     if causes is None:
         return ()
@@ -224,7 +223,8 @@ def _cause_summary(
         for claim in sub.claims:
             cit = claim.citations[0]
             cand = by_key.get((cit.document_id, cit.start, cit.part))
-            if cand is None or _animal_only(cand):
+            # A claim the verifier will drop (a dangling 'It ...') must not carry the summary.
+            if cand is None or _animal_only(cand) or opening(cand.text)[1] is not None:
                 continue
             human.append(claim)
             for item in _named_causes(cand, category, terms):
@@ -242,15 +242,10 @@ def _cause_summary(
                     [f"{len(ids)} {label}{'s' if len(ids) > 1 else ''}" for label, ids in designs.items()],
                 )
             )
-    out = []
-    for n_docs, _, heading, claims, labels in sorted(rows)[:limit]:
-        n = -n_docs
-        design = ", ".join(labels)
-        where = "one of the retrieved sources" if n == 1 else f"{n} of the retrieved sources"
-        text = f"{heading} are reported as causes in {where} ({design})."
-        citations = tuple(dict.fromkeys(cit for claim in claims for cit in claim.citations))
-        out.append(Claim(text, citations, category=SUMMARY_CATEGORY))
-    return tuple(out)
+    composed = compose_list(
+        "causes", subject, [(heading, claims) for _, _, heading, claims, _ in sorted(rows)]
+    )
+    return (composed,) if composed is not None else ()
 
 
 def _animal_only(c: Candidate) -> bool:

@@ -1,0 +1,159 @@
+"""The composed bottom line of a list article, what its evidence leaves out, and no repeats.
+
+A causes or harms article's bottom line is one sentence written from its sections: "Reported causes
+of leukopenia in the retrieved sources include medications and toxins (levamisole, mianserin) and
+infections." It cites the section claims it rests on and is marked :data:`SUMMARY_CATEGORY`, so the
+verifier holds it to them.  Where the sections cover only part of what was asked, a
+``partial-evidence`` warning says which part (:func:`coverage_warning`), by coverage and not by a count
+of sources.  Whatever the bottom line quotes is not quoted again in a section (:func:`without_repeats`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Final
+
+from curbside.context import opening
+from curbside.evidence import animal_only
+from curbside.synthesis.sentences import SUMMARY_CATEGORY
+from curbside.types import ArticleSection, ArticleWarning, Claim, Document
+from curbside.vocabulary import Vocabulary, natural_order
+
+__all__ = ["compose_harms", "compose_list", "coverage_warning", "without_repeats"]
+
+#: MeSH qualifiers with which MEDLINE's indexers mark a condition as a harm of what the paper studies.
+_HARM_QUALIFIERS: Final = frozenset({"chemically induced", "etiology", "complications", "induced chemically"})
+#: Most named items in one composed sentence: a bottom line, not the section retold.
+_ITEMS: Final = 4
+#: A harms article naming fewer distinct harms (in human evidence) than this is not a complete list.
+_FEW_HARMS: Final = 3
+_NOUNS: Final = {"causes": "causes", "adverse_effects": "adverse effects", "complications": "complications"}
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _in_sentence(name: str) -> str:
+    """A title's subject as it reads mid-sentence: "leukopenia", but "HIV" and "Crohn Disease" kept."""
+    first = name.split(" ", 1)[0]
+    return name[:1].lower() + name[1:] if first[1:].islower() and " " not in name else name
+
+
+def compose_list(intent: str, subject: str, groups: Sequence[tuple[str, Sequence[Claim]]]) -> Claim | None:
+    """One sentence naming each group ("medications and toxins (levamisole)") with the claims behind it.
+
+    ``groups`` come best supported first; only groups with claims count.  ``None`` when none has any.
+    """
+    kept = [(label, claims) for label, claims in groups if claims][:_ITEMS]
+    if not kept or not subject:
+        return None
+    noun = _NOUNS.get(intent, "findings")
+    subject = _in_sentence(subject)
+    labels = [label[:1].lower() + label[1:] if not label[:2].isupper() else label for label, _ in kept]
+    text = f"Reported {noun} of {subject} in the retrieved sources include {_join(labels)}."
+    citations = tuple(dict.fromkeys(cit for _, claims in kept for claim in claims for cit in claim.citations))
+    return Claim(text, citations, category=SUMMARY_CATEGORY)
+
+
+def _harm_names(claim: Claim, doc: Document, vocabulary: Vocabulary, exclude: frozenset[str]) -> list[str]:
+    """Harms ``claim`` names that its document's MeSH files as induced or a complication."""
+    indexed = {
+        h.descriptor.lower()
+        for h in doc.mesh
+        if any(q.name.lower() in _HARM_QUALIFIERS for q in h.qualifiers)
+    }
+    out = []
+    for concept in vocabulary.find(claim.text):
+        name = concept.preferred.lower()
+        if name in indexed and name not in exclude:
+            out.append(natural_order(concept.preferred).lower())
+    return out
+
+
+def compose_harms(
+    intent: str,
+    subject: str,
+    sections: Sequence[ArticleSection],
+    documents: Mapping[str, Document],
+    vocabulary: Vocabulary,
+    exclude: frozenset[str],
+) -> Claim | None:
+    """The harms a harms section's human evidence names, each with the claims naming it."""
+    key = "adverse-effects" if intent == "adverse_effects" else "complications"
+    section = next((s for s in sections if s.key == key), None)
+    if section is None:
+        return None
+    by_name: dict[str, list[Claim]] = {}
+    for claim in section.claims:
+        doc = documents.get(claim.citations[0].document_id) if claim.citations else None
+        if doc is None or animal_only(doc) or opening(claim.text)[1] is not None:
+            continue
+        for name in _harm_names(claim, doc, vocabulary, exclude):
+            by_name.setdefault(name, []).append(claim)
+    ranked = sorted(by_name.items(), key=lambda kv: -len({c.citations[0].document_id for c in kv[1]}))
+    return compose_list(intent, subject, ranked)
+
+
+def coverage_warning(intent: str, subject: str, sections: Sequence[ArticleSection]) -> ArticleWarning | None:
+    """What part of a list question the sections leave unanswered, or ``None``."""
+    if intent == "causes":
+        causes = next((s for s in sections if s.key == "causes"), None)
+        if causes is None:
+            return None
+        found = [
+            sub.heading.lower() for sub in causes.subsections if sub.claims and not sub.key.endswith("-other")
+        ]
+        name = _in_sentence(subject)
+        if not found:
+            what = f"no retrieved source states a cause of {name} that falls in a cause category"
+        else:
+            what = (
+                f"the retrieved sources report causes of {name} in {len(found)} "
+                f"categor{'y' if len(found) == 1 else 'ies'} only ({'; '.join(found)}); other causes in a "
+                "full differential were not found in them"
+            )
+        return ArticleWarning("partial-evidence", f"Evidence covers part of the question: {what}.")
+    if intent in ("adverse_effects", "complications"):
+        key = "adverse-effects" if intent == "adverse_effects" else "complications"
+        section = next((s for s in sections if s.key == key), None)
+        n = len(section.claims) if section is not None else 0
+        if n < _FEW_HARMS:
+            noun = _NOUNS[intent]
+            listed = "none" if n == 0 else f"only {n} statement{'s' if n > 1 else ''}"
+            tail = " (check the product label for a complete list)" if intent == "adverse_effects" else ""
+            return ArticleWarning(
+                "partial-evidence",
+                f"Evidence covers part of the question: the retrieved sources give {listed} on {noun} "
+                f"of {_in_sentence(subject)}; this is not a complete list{tail}.",
+            )
+    return None
+
+
+def without_repeats(bottom_line: Sequence[Claim], sections: Sequence[ArticleSection]) -> list[ArticleSection]:
+    """``sections`` without the quotes the bottom line already makes (same record, same span)."""
+    quoted = {
+        (c.citations[0].document_id, c.citations[0].start, c.citations[0].part)
+        for c in bottom_line
+        if c.category != SUMMARY_CATEGORY and c.citations
+    }
+    if not quoted:
+        return list(sections)
+
+    def keep(claims: Sequence[Claim]) -> tuple[Claim, ...]:
+        return tuple(
+            c
+            for c in claims
+            if not c.citations
+            or (c.citations[0].document_id, c.citations[0].start, c.citations[0].part) not in quoted
+        )
+
+    return [
+        replace(
+            s,
+            claims=keep(s.claims),
+            subsections=tuple(replace(sub, claims=keep(sub.claims)) for sub in s.subsections),
+        )
+        for s in sections
+    ]
