@@ -339,7 +339,7 @@ class ExtractiveSynthesizer:
                 documents = {c.document.id: c.document for c in usable}
                 asked = frozenset(c.preferred.lower() for c in query.concepts)
                 composed = compose_harms(list_intent, name, sections, documents, Vocabulary.default(), asked)
-                bottom_line = (composed,) if composed is not None else bottom_line
+                bottom_line = (composed,) if composed is not None else bottom_line[:1]
             if list_intent not in ("causes", "adverse_effects", "complications"):
                 # The lead answers; the sections carry the rest, each quote once (no verbatim repeats).
                 # A list article's bottom line is composed, or one general statement that its list keeps.
