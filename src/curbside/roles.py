@@ -16,10 +16,8 @@ there *and* this model calls it an answer (see :mod:`curbside.synthesis.extracti
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -30,8 +28,8 @@ from numpy.typing import NDArray
 from curbside.config import Settings
 from curbside.datafiles import load_data
 from curbside.embeddings import Embedder
-from curbside.errors import ModelError
 from curbside.intent import Intent
+from curbside.logistic import LogisticModel
 from curbside.relevance import model_file
 from curbside.subject import subject_of
 from curbside.types import Query
@@ -91,20 +89,12 @@ def role_features(
     return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
 
 
-@dataclass
-class RoleModel:
-    """Logistic regression for P(answer), with its input scaling, threshold and provenance."""
+class RoleModel(LogisticModel):
+    """Logistic regression for P(answer) over :func:`role_features`; a sentence at or below
+    ``threshold`` is no answer."""
 
-    mean: NDArray[np.float32]
-    scale: NDArray[np.float32]
-    weights: NDArray[np.float32]
-    bias: float
-    threshold: float
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def embedder(self) -> str:
-        return str(self.info.get("embedder", ""))
+    kind = "answer-role"
+    format = FORMAT
 
     @property
     def name(self) -> str:
@@ -112,13 +102,7 @@ class RoleModel:
 
     def predict(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """P(answer) per row of :func:`role_features`."""
-        if x.shape[0] == 0:
-            return np.zeros(0, dtype=np.float32)
-        if x.shape[1] != self.mean.shape[0]:
-            raise ModelError(f"the answer-role model expects {self.mean.shape[0]} features, got {x.shape[1]}")
-        z = ((x - self.mean) / self.scale) @ self.weights + self.bias
-        out: NDArray[np.float32] = (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
-        return out
+        return np.zeros(0, dtype=np.float32) if x.shape[0] == 0 else self.logistic(x)
 
     def answers(
         self,
@@ -133,38 +117,6 @@ class RoleModel:
             return np.zeros(0, dtype=np.float32)
         vectors = np.asarray(embedder.embed(list(texts)), dtype=np.float32)
         return self.predict(role_features(query, intent, texts, vectors, titles))
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"format": FORMAT, "threshold": self.threshold, "bias": self.bias, **self.info}
-        with path.open("wb") as fh:
-            np.savez_compressed(
-                fh,
-                mean=self.mean,
-                scale=self.scale,
-                weights=self.weights,
-                meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
-            )
-
-    @classmethod
-    def load(cls, path: Path) -> RoleModel:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                if meta.pop("format", None) != FORMAT:
-                    raise ModelError(
-                        f"{path}: answer-role model format {meta.get('format')}, expected {FORMAT}"
-                    )
-                return cls(
-                    np.asarray(data["mean"], dtype=np.float32),
-                    np.asarray(data["scale"], dtype=np.float32),
-                    np.asarray(data["weights"], dtype=np.float32),
-                    float(meta.pop("bias")),
-                    float(meta.pop("threshold")),
-                    meta,
-                )
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"{path}: cannot read the answer-role model: {exc}") from exc
 
 
 def packaged_model() -> Path:

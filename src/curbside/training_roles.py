@@ -26,7 +26,7 @@ from curbside.intent import intent_of
 from curbside.questions import analyse
 from curbside.roles import RoleModel, role_features, rule_answer
 from curbside.store.base import Store
-from curbside.training import fit_logistic
+from curbside.training import auc, fit_logistic
 
 __all__ = ["Labelled", "RoleReport", "load_labelled", "train_roles"]
 
@@ -99,23 +99,11 @@ def load_labelled(path: Path, stores: Mapping[str, Store]) -> list[Labelled]:
     return out
 
 
-def _auc(scores: NDArray[np.float64], labels: NDArray[np.bool_]) -> float:
-    pos, neg = scores[labels], scores[~labels]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
-
-
 def _prf(pred: NDArray[np.bool_], gold: NDArray[np.bool_]) -> tuple[float, float, float]:
     tp = float((pred & gold).sum())
     precision = tp / max(1.0, float(pred.sum()))
     recall = tp / max(1.0, float(gold.sum()))
     return precision, recall, 2 * precision * recall / max(1e-9, precision + recall)
-
-
-def _predict(x: NDArray[np.float32], fitted: tuple[Any, Any, Any, float]) -> NDArray[np.float64]:
-    mean, scale, weights, bias = fitted
-    return np.asarray(1 / (1 + np.exp(-(((x - mean) / scale) @ weights + bias))), dtype=np.float64)
 
 
 def train_roles(
@@ -125,7 +113,6 @@ def train_roles(
     questions = sorted({s.question for s in labelled})
     if len(questions) < _FOLDS:
         raise InputError(f"training the answer-role model needs sentences of at least {_FOLDS} questions")
-    x = np.zeros((0, 0), dtype=np.float32)
     parts = []
     for q in questions:
         rows = [s for s in labelled if s.question == q]
@@ -142,14 +129,14 @@ def train_roles(
     y = gold.astype(np.float32)
     for f in range(_FOLDS):
         test = fold_of[group] == f
-        cv[test] = _predict(x[test], fit_logistic(x[~test], y[~test], l2=l2, steps=1500))
+        cv[test] = RoleModel(*fit_logistic(x[~test], y[~test], l2=l2, steps=1500)).predict(x[test])
     best = max(_THRESHOLDS, key=lambda t: (_prf(rules & (cv > t), gold)[2], t))
     mean, scale, weights, bias = fit_logistic(x, y, l2=l2, steps=1500)
     report = RoleReport(
         sentences=len(ordered),
         questions=len(questions),
         answers=int(gold.sum()),
-        auc=_auc(cv, gold),
+        auc=auc(cv.astype(np.float32), y),
         threshold=best,
         rules=_prf(rules, gold),
         gated=_prf(rules & (cv > best), gold),

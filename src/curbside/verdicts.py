@@ -29,17 +29,16 @@ keeps the cue-word rules and says so in the article's metadata.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-from curbside.errors import ModelError
+from curbside.logistic import LogisticModel
 from curbside.relevance import model_file, section_kind
 from curbside.subject import Subject
 
@@ -129,25 +128,16 @@ def verdict_features(
     return np.concatenate([mean_vector, mean_product, np.asarray(cues, np.float32)]).astype(np.float32)
 
 
-@dataclass
-class VerdictModel:
-    """Logistic regression over :func:`verdict_features`, with its scaling and what it was trained on."""
+class VerdictModel(LogisticModel):
+    """Logistic regression over :func:`verdict_features`, with its scaling and what it was trained on;
+    ``threshold`` is the P(yes) at or above which it answers yes."""
 
-    mean: NDArray[np.float32]
-    scale: NDArray[np.float32]
-    weights: NDArray[np.float32]
-    bias: float
-    threshold: float = 0.5  # P(yes) at or above it answers yes
-    info: dict[str, Any] = field(default_factory=dict)
-    path: str = ""
+    kind = "verdict"
+    format = FORMAT
 
     @property
     def name(self) -> str:
         return f"verdict-{self.info.get('version', '?')}"
-
-    @property
-    def embedder(self) -> str:
-        return str(self.info.get("embedder", ""))
 
     @property
     def feature_set(self) -> str:
@@ -157,42 +147,7 @@ class VerdictModel:
         x = np.atleast_2d(x)
         if self.feature_set == "cues":
             x = x[:, -len(CUE_NAMES) :]
-        if x.shape[1] != self.mean.shape[0]:
-            raise ModelError(f"the verdict model expects {self.mean.shape[0]} features, got {x.shape[1]}")
-        logits = ((x - self.mean) / self.scale) @ self.weights + self.bias
-        p: NDArray[np.float32] = (1 / (1 + np.exp(-np.clip(logits, -30, 30)))).astype(np.float32)
-        return p
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"format": FORMAT, "bias": self.bias, "threshold": self.threshold, **self.info}
-        arrays: dict[str, Any] = {
-            "mean": self.mean,
-            "scale": self.scale,
-            "weights": self.weights,
-            "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
-        }
-        with path.open("wb") as fh:
-            np.savez_compressed(fh, **arrays)
-
-    @classmethod
-    def load(cls, path: Path) -> VerdictModel:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                if meta.pop("format", None) != FORMAT:
-                    raise ModelError(f"{path}: not a verdict model of format {FORMAT}")
-                return cls(
-                    np.asarray(data["mean"], np.float32),
-                    np.asarray(data["scale"], np.float32),
-                    np.asarray(data["weights"], np.float32),
-                    float(meta.pop("bias")),
-                    float(meta.pop("threshold")),
-                    meta,
-                    str(path),
-                )
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"{path}: cannot read the verdict model: {exc}") from exc
+        return self.logistic(x)
 
     def judge(
         self,
