@@ -297,7 +297,7 @@ class ExtractiveSynthesizer:
             intent = intent_of(query.text)
             metadata["intent"] = intent
             plan = INTENT_PLANS.get(intent, SECTION_PLANS[query.qtype])
-            not_answers = self._not_answers(query, intent, usable)
+            not_answers = self._not_answers(query, intent, usable, model[1] if model is not None else None)
             metadata["not_answers"] = len(not_answers)
             sections = self._planned_sections(plan, usable, terms, not_answers)
             placed = _placed_keys(sections, ("causes", "definition"))
@@ -383,16 +383,18 @@ class ExtractiveSynthesizer:
         # The sentence head reads vectors of the embedder it was trained with, and no other.
         return (self.relevance, embedder) if self.relevance.embedder == embedder.name else None
 
-    def _not_answers(self, query: Query, intent: Intent, usable: Sequence[Candidate]) -> set[tuple[str, int]]:
+    def _not_answers(
+        self, query: Query, intent: Intent, usable: Sequence[Candidate], embedder: Embedder | None
+    ) -> set[tuple[str, int]]:
         """Keys of the sentences the answer-role model (curbside.roles) says state no cause or harm
-        of the subject; empty for other intents or without the model."""
-        model = self._relevance_model()
-        if self.roles is None or model is None or intent not in LIST_INTENTS or not usable:
+        of the subject; empty for other intents, or without the model or the relevance model's
+        ``embedder`` (whose vectors it reads)."""
+        if self.roles is None or embedder is None or intent not in LIST_INTENTS or not usable:
             return set()
-        if self.roles.embedder != model[1].name:
+        if self.roles.embedder != embedder.name:
             return set()
         p = self.roles.answers(
-            query, intent, [c.text for c in usable], [c.part == "title" for c in usable], model[1]
+            query, intent, [c.text for c in usable], [c.part == "title" for c in usable], embedder
         )
         return {c.key for c, pa in zip(usable, p, strict=True) if pa <= self.roles.threshold}
 
