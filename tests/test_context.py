@@ -91,8 +91,13 @@ def test_a_record_without_mesh_says_its_species_from_its_own_text() -> None:
         ),
     )
     assert setting(rats, "Mecamylamine reversed the rise in epinephrine caused by clozapine.") == "In rats"
-    # Once the record mentions people, its text no longer says it studied animals only.
-    both = Document("pmid:6", "Clozapine in rats and in patients", rats.sections)
+    # Once the record speaks of people as often as of animals, its text no longer says it studied
+    # animals only.
+    both = Document(
+        "pmid:6",
+        "Clozapine in rats and in patients",
+        (*rats.sections, Section("Twelve patients then received clozapine.", "RESULTS")),
+    )
     assert setting(both, "Mecamylamine reversed the rise in epinephrine caused by clozapine.") == ""
     # MeSH, when present, decides: a human study that mentions an earlier rat experiment.
     humans = Document("pmid:7", rats.title, rats.sections, mesh=(MeshHeading("Humans"),))

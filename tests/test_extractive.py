@@ -422,11 +422,12 @@ def test_treatment_sections() -> None:
     assert_quotes(article, (FN_GUIDELINE, UNRELATED))
     keys = {s.key for s in article.sections}
     assert keys <= {s.key for s in SECTION_PLANS["treatment"]}
-    # The bottom line leads with the first-line option and the sections do not quote it again.
-    assert "first-line" in article.bottom_line[0].text and len(article.bottom_line) == 1
-    lead = article.bottom_line[0].citations[0]
+    # The bottom line leads with the first-line option in one to three sentences on treatment, and
+    # the sections do not quote them again.
+    assert "first-line" in article.bottom_line[0].text and 1 <= len(article.bottom_line) <= 3
+    leads = {(c.citations[0].document_id, c.citations[0].start) for c in article.bottom_line}
     assert all(
-        (c.citations[0].document_id, c.citations[0].start) != (lead.document_id, lead.start)
+        (c.citations[0].document_id, c.citations[0].start) not in leads
         for s in article.sections
         for c in s.claims
     )
@@ -995,4 +996,7 @@ def test_an_adverse_effects_question_gets_the_adverse_effects_plan_and_title() -
     keys = [s.key for s in article.sections]
     assert keys[0] == "adverse-effects" and "definition" not in keys
     harms = " ".join(c.text for c in article.sections[0].claims)
-    assert "agranulocytosis" in harms and "atypical antipsychotic" not in harms
+    assert "Seizures" in harms and "atypical antipsychotic" not in harms
+    # The harm quoted as the bottom line is not quoted again in the list.
+    lead = " ".join(c.text for c in article.bottom_line)
+    assert "agranulocytosis" in lead and "agranulocytosis" not in harms

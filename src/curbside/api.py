@@ -352,6 +352,7 @@ def ask(
     """
     from curbside.audience import adapt
     from curbside.synthesis.base import finalize
+    from curbside.synthesis.bottomline import refresh_coverage
     from curbside.verify import verify_article
 
     settings = settings or Settings()
@@ -426,6 +427,7 @@ def ask(
             query=query if settings.verify_in_context else None,
             relevance_threshold=learned.sentence_threshold if learned is not None else None,
         )
+        verified = refresh_coverage(verified)
         t = lap("verify", t)
         documents = {h.document.id: h.document for h in hits}
         article = finalize(verified, documents)

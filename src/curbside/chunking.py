@@ -70,7 +70,9 @@ _ABBREVIATIONS = frozenset(
 #: Section label of the one chunk of a record without any section text.
 TITLE_SECTION = "TITLE"
 _TRANSLATED = re.compile(r"\s*\(author's transl\)", re.IGNORECASE)
-_BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+# A sentence ends at terminal punctuation before a capital, or where a structured abstract's next
+# label follows with no space at all ("...of variable intensity.AIM: To estimate ...").
+_BOUNDARY = re.compile(r"[.!?][\"')\]]*(?:\s+(?=[\"'(\[]?[A-Z0-9])|(?=[A-Z][A-Z ]{2,}:))")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

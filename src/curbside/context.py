@@ -107,6 +107,11 @@ def opening(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+def needs_antecedent(text: str) -> bool:
+    """Whether ``text`` opens with a pronoun whose referent is in the sentence before it."""
+    return opening(text)[1] is not None
+
+
 def qualified(text: str) -> str | None:
     """Why ``text`` is no positive finding (conditional, or a null result), or ``None``."""
     from curbside.synthesis.yesno import sentence_polarity
@@ -149,10 +154,16 @@ def study_species(doc: Document) -> str | None:
         if "Humans" in mesh:
             return None
         return next((label for headings, _, label in lists.species if mesh & headings), None)
+    # Without MeSH, count: an animal study names its animals more often than the patients its
+    # background sentence mentions ("... the majority of patients treated with clozapine develop
+    # weight gain ... we used an established animal model ... rats were treated").
     whole = f"{doc.title} {doc.body}"
-    if lists.human.search(whole):
+    people = len(lists.human.findall(whole))
+    counted = [(len(words.findall(whole)), label) for _, words, label in lists.species]
+    most = max((n for n, _ in counted), default=0)
+    if most == 0 or most <= people:
         return None
-    return next((label for _, words, label in lists.species if words.search(whole)), None)
+    return next(label for n, label in counted if n == most)
 
 
 def _setting(doc: Document, sentence: str) -> str:
@@ -160,8 +171,8 @@ def _setting(doc: Document, sentence: str) -> str:
     if any(words.search(sentence) for _, words, _ in lists.species):
         return ""  # the sentence says it itself
     species = study_species(doc)
-    if species is not None:
-        return species
+    if species is not None and not lists.human.search(sentence):
+        return species  # (a background sentence of an animal study may speak of patients)
     population = _population(doc.title)
     if population and lists.generic.search(sentence) and population.lower() not in sentence.lower():
         return f"In {population}"

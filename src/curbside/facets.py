@@ -15,6 +15,7 @@ The hits are merged after the main search's; the synthesizer and the verifier de
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -22,13 +23,22 @@ from typing import Any, Final
 from curbside.chunking import is_title_chunk
 from curbside.datafiles import load_data
 from curbside.intent import Intent, intent_of
-from curbside.questions import fts_expression
+from curbside.questions import analyse, fts_expression
 from curbside.retrieve import Retriever, filters_for
 from curbside.subject import subject_of
 from curbside.types import Concept, Document, Hit, Query
 from curbside.vocabulary import americanise, britishise, natural_order
 
-__all__ = ["FACETS", "Facet", "build_facets", "facet_hits", "facet_queries", "facets_for", "subject_terms"]
+__all__ = [
+    "FACETS",
+    "Facet",
+    "build_facets",
+    "facet_hits",
+    "facet_queries",
+    "facets_for",
+    "narrower_questions",
+    "subject_terms",
+]
 
 #: Most spellings, synonyms and narrower terms one sub-query ORs together.
 _MAX_TERMS: Final = 10
@@ -98,6 +108,23 @@ def subject_terms(query: Query) -> list[str]:
             if form.rstrip("s") not in {t.rstrip("s") for t in terms}:
                 terms[form] = None
     return list(terms)[:_MAX_TERMS]
+
+
+def narrower_questions(query: Query, limit: int = 3) -> list[Query]:
+    """The question asked of each of the subject's narrower MeSH descriptors, at most ``limit``:
+    "What are the causes of agranulocytosis?" for "What are the causes of leukopenia?".  Empty when
+    the subject has none, or the question does not spell the subject as its vocabulary matched it."""
+    concept = _subject_concept(query)
+    if concept is None or not concept.narrower:
+        return []
+    spelled = re.compile(rf"(?<!\w){re.escape(concept.text)}(?!\w)", re.IGNORECASE)
+    if not spelled.search(query.text):
+        return []
+    out = []
+    for name in concept.narrower[:limit]:
+        text = spelled.sub(natural_order(name).lower(), query.text, count=1)
+        out.append(analyse(text))
+    return out
 
 
 def _descriptors(query: Query) -> frozenset[str]:

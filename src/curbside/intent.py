@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
@@ -46,6 +47,7 @@ class _Rules:
     factoid: re.Pattern[str]
     definition: re.Pattern[str]
     titles: dict[str, str]
+    answers: dict[str, tuple[str, ...]]
 
 
 @functools.cache
@@ -64,7 +66,17 @@ def _build_rules(data: Any) -> _Rules:
         factoid=re.compile(any_of(data["factoid"])),
         definition=re.compile(any_of(data["definition"])),
         titles=dict(data["titles"]),
+        answers=_answer_patterns(data.get("answers", {})),
     )
+
+
+def _answer_patterns(data: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    for name, patterns in data.items():
+        if name not in INTENTS:
+            raise ValueError(f"unknown intent {name!r} under 'answers'")
+        for pattern in patterns:
+            re.compile(pattern.replace("{subject}", "x"))  # a bad pattern fails at load, not at use
+    return {name: tuple(patterns) for name, patterns in data.items()}
 
 
 def intent_of(question: str) -> Intent:
@@ -87,6 +99,23 @@ def intent_of(question: str) -> Intent:
     if rules.definition.search(lower):
         return "definition"
     return "factoid_list"
+
+
+def states_answer(intent: Intent, subject_forms: Iterable[str], text: str) -> bool:
+    """Whether ``text`` states an answer of the kind ``intent`` asks for about the subject spelled
+    any of ``subject_forms`` (lower case): a definition says what the subject is, or spells out its
+    abbreviation.  ``False`` for an intent without answer patterns, or without subject forms."""
+    forms = sorted({f for f in subject_forms if f}, key=len, reverse=True)
+    patterns = _rules().answers.get(intent)
+    if not forms or not patterns:
+        return False
+    return _answer_regex(intent, tuple(forms)).search(" ".join(text.lower().split())) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _answer_regex(intent: Intent, forms: tuple[str, ...]) -> re.Pattern[str]:
+    subject = "(?:" + "|".join(re.escape(f) for f in forms) + ")"
+    return re.compile(any_of(p.replace("{subject}", subject) for p in _rules().answers[intent]))
 
 
 def title_pattern(intent: Intent) -> str | None:

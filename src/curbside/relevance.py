@@ -316,6 +316,26 @@ class RelevanceModel:
         vectors = embedder.embed([query.text, *texts])
         return self.sentence.predict(sentence_features(vectors[0], vectors[1:], lexical))
 
+    def score_sentences_any(
+        self,
+        queries: Sequence[Query],
+        texts: Sequence[str],
+        lexicals: Sequence[NDArray[np.float32]],
+        embedder: Embedder,
+    ) -> NDArray[np.float32]:
+        """Each sentence's best relevance to any of ``queries`` (``lexicals``: one block of
+        :func:`lexical_features` rows per query), embedding the sentences once."""
+        if not texts or not queries:
+            return np.zeros(len(texts), dtype=np.float32)
+        vectors = embedder.embed([*(q.text for q in queries), *texts])
+        sentences = vectors[len(queries) :]
+        scores = [
+            self.sentence.predict(sentence_features(vectors[i], sentences, lexical))
+            for i, lexical in enumerate(lexicals)
+        ]
+        best: NDArray[np.float32] = np.max(np.stack(scores), axis=0).astype(np.float32)
+        return best
+
 
 def packaged_model() -> Path:
     """Where the model shipped with curbside lies (it may be absent in a source checkout)."""

@@ -9,6 +9,7 @@ the references in order of first use and adds the warnings a reader needs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -60,7 +61,9 @@ def subject_name(query: Query) -> str:
             if name.endswith("s") and name[:-1].lower() == concept.text.lower():
                 name = name[:-1]
             return name
-    words = main.text.split()
+    # The subject's terms are folded to lower case; the title spells them as the question does.
+    spelled = re.search(rf"(?<!\w){re.escape(main.text)}(?!\w)", query.text, re.IGNORECASE)
+    words = (spelled.group(0) if spelled else main.text).split()
     # Keep the question's capitals ("VPS4A", "HbA1c"); capitalise only an all-lower first word.
     if words and words[0].islower():
         words[0] = words[0][:1].upper() + words[0][1:]

@@ -17,10 +17,10 @@ from typing import Final
 from curbside.context import opening
 from curbside.evidence import animal_only
 from curbside.synthesis.sentences import SUMMARY_CATEGORY
-from curbside.types import ArticleSection, ArticleWarning, Claim, Document
+from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document
 from curbside.vocabulary import Vocabulary, natural_order
 
-__all__ = ["compose_harms", "compose_list", "coverage_warning", "without_repeats"]
+__all__ = ["compose_harms", "compose_list", "coverage_warning", "refresh_coverage", "without_repeats"]
 
 #: MeSH qualifiers with which MEDLINE's indexers mark a condition as a harm of what the paper studies.
 _HARM_QUALIFIERS: Final = frozenset({"chemically induced", "etiology", "complications", "induced chemically"})
@@ -32,7 +32,13 @@ _NOUNS: Final = {"causes": "causes", "adverse_effects": "adverse effects", "comp
 
 
 def _join(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+    if len(items) == 1:
+        return items[0]
+    # "medications and toxins; malignancy; and congenital and inherited": items that hold an "and"
+    # themselves are told apart by semicolons.
+    sep = "; " if any(" and " in i for i in items) else ", "
+    last = "; and " if sep == "; " else " and "
+    return f"{sep.join(items[:-1])}{last}{items[-1]}"
 
 
 def _in_sentence(name: str) -> str:
@@ -129,6 +135,20 @@ def coverage_warning(intent: str, subject: str, sections: Sequence[ArticleSectio
                 f"of {_in_sentence(subject)}; this is not a complete list{tail}.",
             )
     return None
+
+
+def refresh_coverage(article: Article) -> Article:
+    """``article`` with its coverage warning said again from the sections its verifier kept: a
+    category whose only claim was removed is not covered.  Unchanged for an article the extractive
+    synthesizer did not mark for it (``metadata["coverage"]``)."""
+    marked = article.metadata.get("coverage")
+    if not isinstance(marked, dict):
+        return article
+    kept = tuple(w for w in article.warnings if w.code != "partial-evidence")
+    warning = coverage_warning(
+        str(marked.get("intent", "")), str(marked.get("subject", "")), article.sections
+    )
+    return replace(article, warnings=(warning, *kept) if warning is not None else kept)
 
 
 def without_repeats(bottom_line: Sequence[Claim], sections: Sequence[ArticleSection]) -> list[ArticleSection]:

@@ -134,7 +134,7 @@ CAUSE_CATEGORIES: Final[tuple[CauseCategory, ...]] = (
     ),
     CauseCategory(
         "sequestration",
-        "Sequestration (hypersplenism)",
+        "Liver disease and hypersplenism",
         _fragments("hypersplenism|splenomegaly|hypertension, portal|liver cirrhosis"),
         (),
         cues(r"hypersplen|splenomegal|sequestration|portal hypertension|cirrhosis"),
@@ -159,7 +159,8 @@ CAUSE_CATEGORIES: Final[tuple[CauseCategory, ...]] = (
         (("congenital", 2.0), ("genetics", 1.5)),
         cues(
             r"congenital|inherited|hereditary|familial|genetic|mutation|germline|kostmann|shwachman|elane\b"
-            r"|hax1\b|cyclic neutropenia|barth|chediak|wiskott|gata2\b|whim\b"
+            r"|hax1\b|cyclic neutropenia|barth|chediak|wiskott|gata2\b|whim\b|autosomal|recessive"
+            r"|pathogenic variants?|glycogen storage"
         ),
     ),
     CauseCategory("other", "Other", (), (), None),

@@ -55,9 +55,11 @@ from typing import Final
 
 from curbside.chunking import is_title_chunk
 from curbside.config import Settings
+from curbside.context import POSITIVE_PLACES, needs_antecedent, qualified
 from curbside.embeddings import Embedder, get_embedder
 from curbside.errors import InputError, ModelError
-from curbside.intent import Intent, intent_of
+from curbside.facets import narrower_questions
+from curbside.intent import Intent, intent_of, states_answer
 from curbside.questions import asks_yes_no
 from curbside.relevance import RelevanceModel, load_relevance, section_kind
 from curbside.roles import LIST_INTENTS, load_roles
@@ -140,12 +142,59 @@ _PER_DOCUMENT: Final = 2
 #: Sections that list what a list question asks for; the answer-role model must agree to file there.
 _ANSWER_SECTIONS: Final = frozenset({"causes", "adverse-effects", "complications"})
 #: Sections of a causes article that must hold causes, not consequences.
+#: Intents whose answers about a narrower descriptor of the subject answer the question too.
+_NARROWER_INTENTS: Final = frozenset({"causes", "risk_factors", "complications"})
 _CAUSE_SIDE: Final = frozenset({"causes", "special-populations"})
 _YESNO_SECTIONS: Final = {
     "evidence-for": ("Evidence for", "Findings in the sources that point towards yes."),
     "evidence-against": ("Evidence against", "Findings in the sources that point towards no."),
     "key-findings": ("Key findings", "Other relevant findings, neither for nor against."),
 }
+
+
+def _spare_sections(bottom_line: tuple[Claim, ...], sections: Sequence[ArticleSection]) -> tuple[Claim, ...]:
+    """The lead, then each further bottom-line claim only where its section keeps another claim:
+    quoting a section's only sentence at the top would empty the section (the dosing of a treatment
+    article) to repeat what the lead already says."""
+    left: dict[str, int] = {}
+    home: dict[tuple[str, int, str], str] = {}
+    for section in sections:
+        for sub in (section, *section.subsections):
+            left[sub.key] = len(sub.claims)
+            for claim in sub.claims:
+                cit = claim.citations[0]
+                home[(cit.document_id, cit.start, cit.part)] = sub.key
+    kept = list(bottom_line[:1])
+    for claim in bottom_line[:1]:
+        where = home.get((claim.citations[0].document_id, claim.citations[0].start, claim.citations[0].part))
+        if where is not None:
+            left[where] -= 1
+    for claim in bottom_line[1:]:
+        cit = claim.citations[0]
+        where = home.get((cit.document_id, cit.start, cit.part))
+        if where is None or left[where] > 1:
+            kept.append(claim)
+            if where is not None:
+                left[where] -= 1
+    return tuple(kept)
+
+
+def _off_topic_warning(query: Query, found: int) -> ArticleWarning:
+    """What an article whose relevant sentences all miss its topic could not answer."""
+    title = title_for(query)
+    asked = title[:1].lower() + title[1:] if title[1:2].islower() else title
+    return ArticleWarning(
+        "insufficient-evidence",
+        f"Insufficient evidence: none of the {found} relevant sentences retrieved addresses the {asked}; "
+        "the sections list what the sources do say.",
+    )
+
+
+def _reading_order(c: Candidate) -> tuple[bool, float, float, int]:
+    """How a section lists what it quotes: human before animal evidence, then by relevance (in steps
+    of 0.1, so that near-equals count as equal), then by evidence level (guideline, systematic review,
+    trial, cohort, case report), then the most recent first."""
+    return (_animal_only(c), -round(c.relevance, 1), -c.evidence, -(c.document.year or 0))
 
 
 class ExtractiveSynthesizer:
@@ -209,8 +258,11 @@ class ExtractiveSynthesizer:
             hits = [h for h in hits if not is_title_chunk(h.chunk)]
         candidates = candidate_sentences(query, hits)
         model = self._relevance_model()
+        intent = intent_of(query.text)
         if model is not None:
-            candidates = learned_candidates(query, candidates, model[0], model[1])
+            # What causes a narrower condition (agranulocytosis) causes the one asked about (leukopenia).
+            narrower = narrower_questions(query) if intent in _NARROWER_INTENTS else []
+            candidates = learned_candidates(query, candidates, model[0], model[1], narrower)
             on_topic = {h.document.id for h in hits}  # the model weighs the subject itself
         else:
             on_topic = on_topic_documents(query, hits, min_coverage=self.min_coverage)
@@ -294,7 +346,6 @@ class ExtractiveSynthesizer:
                 )
             verdict = assessment.verdict
         else:
-            intent = intent_of(query.text)
             metadata["intent"] = intent
             plan = INTENT_PLANS.get(intent, SECTION_PLANS[query.qtype])
             not_answers = self._not_answers(query, intent, usable, model[1] if model is not None else None)
@@ -305,6 +356,8 @@ class ExtractiveSynthesizer:
             lead_weights, topic = INTENT_LEADS.get(
                 intent, (_LEAD_SECTIONS.get(query.qtype, {}), TOPIC_CUES.get(query.qtype))
             )
+            main = subject_of(query).main
+            forms = main.forms if main is not None else frozenset()
 
             def tier(c: Candidate) -> int:
                 if c.key in not_answers:
@@ -320,14 +373,21 @@ class ExtractiveSynthesizer:
                         return 0
                     general = 2 * _general_statement(c, placed, terms)
                     return _cause_tier(c) + general + _breadth(c) + subject - _anecdote(c)
+                # The intent's answer detector (data/question_intents.json, "answers"): a sentence
+                # that says what the subject is answers "What is X?" before any that merely names X.
+                answers = 2 * states_answer(intent, forms, c.text)
                 if topic is None:
-                    return core + subject - _anecdote(c)
-                # "ITP is a rare autoimmune disease" says what ITP is, not how it is treated.
-                on_topic = bool(topic.search(c.text))
-                return (1 + core + subject if on_topic else core) - _anecdote(c)
+                    return core + subject + answers - _anecdote(c)
+                # "ITP is a rare autoimmune disease" says what ITP is, not how it is treated: only
+                # a sentence on the question's topic may lead.
+                if not topic.search(c.text):
+                    return -1
+                return 1 + core + subject - _anecdote(c)
 
             bottom_line = self._bottom_line(usable, None, {}, tier)
             name = subject_name(query)
+            if not bottom_line and topic is not None and query.qtype != "causes":
+                warnings.append(_off_topic_warning(query, len(usable)))
             list_intent = "causes" if query.qtype == "causes" else intent
             # A list question's bottom line names what the sections found, citing them (composed).
             if list_intent == "causes":
@@ -339,12 +399,19 @@ class ExtractiveSynthesizer:
                 documents = {c.document.id: c.document for c in usable}
                 asked = frozenset(c.preferred.lower() for c in query.concepts)
                 composed = compose_harms(list_intent, name, sections, documents, Vocabulary.default(), asked)
-                bottom_line = (composed,) if composed is not None else bottom_line[:1]
+                if composed is not None:
+                    bottom_line = (composed,)
+                else:
+                    bottom_line = bottom_line[:1]  # one quoted harm leads; its list does not repeat it
+                    sections = without_repeats(bottom_line, sections)
             if list_intent not in ("causes", "adverse_effects", "complications"):
-                # The lead answers; the sections carry the rest, each quote once (no verbatim repeats).
-                # A list article's bottom line is composed, or one general statement that its list keeps.
-                bottom_line = bottom_line[:1]
+                # The lead answers in its best one to three sentences and the sections carry the
+                # rest, each quote once (no verbatim repeats). A list article's bottom line is
+                # composed, or one general statement that its list keeps.
+                bottom_line = _spare_sections(bottom_line, sections)
                 sections = without_repeats(bottom_line, sections)
+            # The verifier may remove claims: refresh_coverage says it again from what is left.
+            metadata["coverage"] = {"intent": list_intent, "subject": name}
             coverage = coverage_warning(list_intent, name, sections)
             if coverage is not None:
                 warnings.append(coverage)
@@ -499,10 +566,18 @@ class ExtractiveSynthesizer:
                 continue
             if spec.key in _CAUSE_SIDE and significance is not None and _states_consequence(c, terms):
                 spec = significance
+            if spec is significance and _animal_only(c):
+                continue  # the clinical significance of a condition is what it does to people
             if spec.key == "causes" and _denies_link(c.text):
                 continue  # "X was not associated with leukopenia" lists no cause
             if spec.key in _ANSWER_SECTIONS and c.key in not_answers:
                 continue  # cue words of a cause or harm, but not one (a treatment, a null finding)
+            # What the verifier would remove in context makes room here for the next sentence: a
+            # dangling "It ...", or a null or provisional finding where a positive one stands.
+            if needs_antecedent(c.text) or (
+                (spec.key in POSITIVE_PLACES or spec.key in _CAUSE_SIDE) and qualified(c.text)
+            ):
+                continue
             if c.part == "title" and spec.cue is None:
                 continue  # a title goes only where it names what the section is about
             if spec.key == "causes":
@@ -524,6 +599,8 @@ class ExtractiveSynthesizer:
             if len(target) < self.max_claims_per_section and same_document < _PER_DOCUMENT:
                 target.append(c)
                 used.append(c)
+        for chosen in (*buckets.values(), overview, *by_category.values()):
+            chosen.sort(key=_reading_order)
         sections = []
         for spec in plan:
             claims = tuple(c.claim() for c in buckets[spec.key])

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from curbside.context import opening
+from curbside.context import opening, qualified
 from curbside.evidence import animal_only, evidence_label
 from curbside.synthesis.bottomline import compose_list
 from curbside.synthesis.causes import (
@@ -56,6 +56,9 @@ _TITLE_CAUSAL_CUES: Final = cues(
 #: "X causes Y" read backwards: when the question's condition is the subject, Y is a consequence.
 _EFFECT_VERB: Final = cues(
     r"caus(?:es|ed|ing)\b|leads? to|led to|results? in|resulted in|induc(?:es|ed)\b|predispos(?:es?|ed)? to"
+    # "Neutropenia is an important risk factor for ... infections": the condition is the exposure.
+    r"|(?:is|are|was|were) (?:an? )?(?:\w+ )?(?:risk factors?|predictors?) (?:for|of)\b"
+    r"|increas\w* (?:the )?(?:risk|vulnerability|susceptibility) (?:of|to|for)\b"
 )
 
 
@@ -223,8 +226,14 @@ def _cause_summary(
         for claim in sub.claims:
             cit = claim.citations[0]
             cand = by_key.get((cit.document_id, cit.start, cit.part))
-            # A claim the verifier will drop (a dangling 'It ...') must not carry the summary.
-            if cand is None or _animal_only(cand) or opening(cand.text)[1] is not None:
+            # A claim the verifier will drop (a dangling 'It ...', a null or provisional finding)
+            # must not carry the summary.
+            if (
+                cand is None
+                or _animal_only(cand)
+                or opening(cand.text)[1] is not None
+                or qualified(cand.text)
+            ):
                 continue
             human.append(claim)
             for item in _named_causes(cand, category, terms):

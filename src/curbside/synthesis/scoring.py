@@ -27,33 +27,44 @@ from curbside.verdicts import Evidence, VerdictModel, choose_evidence, coverage_
 
 
 def learned_candidates(
-    query: Query, candidates: Sequence[Candidate], model: RelevanceModel, embedder: Embedder
+    query: Query,
+    candidates: Sequence[Candidate],
+    model: RelevanceModel,
+    embedder: Embedder,
+    narrower: Sequence[Query] = (),
 ) -> list[Candidate]:
     """``candidates`` with ``own`` and ``relevance`` the model's probability, best first.
 
     ``score`` is that probability with a light preference for stronger evidence, so
     that among equally relevant sentences a guideline's comes before a case report's.
+    ``narrower``: the question asked of narrower MeSH descriptors of its subject ("What are the
+    causes of agranulocytosis?" for leukopenia); a sentence's relevance is its best to any of them,
+    since what causes agranulocytosis causes leukopenia, though the model, trained on the words of
+    expert questions, does not know that.
     """
     if not candidates:
         return []
-    subject = subject_of(query)
-    lexical = np.asarray(
-        [
-            lexical_features(
-                query,
-                subject,
-                c.text,
-                label=c.label,
-                part=c.part,
-                position=c.start / max(1, len(c.document.body)),
-                evidence=c.evidence,
-                animal=animal_only(c.document),
-            )
-            for c in candidates
-        ],
-        dtype=np.float32,
-    )
-    probabilities = model.score_sentences(query, [c.text for c in candidates], lexical, embedder)
+    queries = [query, *narrower]
+    lexicals = [
+        np.asarray(
+            [
+                lexical_features(
+                    q,
+                    subject_of(q),
+                    c.text,
+                    label=c.label,
+                    part=c.part,
+                    position=c.start / max(1, len(c.document.body)),
+                    evidence=c.evidence,
+                    animal=animal_only(c.document),
+                )
+                for c in candidates
+            ],
+            dtype=np.float32,
+        )
+        for q in queries
+    ]
+    probabilities = model.score_sentences_any(queries, [c.text for c in candidates], lexicals, embedder)
     scored = [
         replace(c, own=float(p), relevance=float(p), score=float(p) * (0.9 + 0.1 * c.evidence))
         for c, p in zip(candidates, probabilities, strict=True)

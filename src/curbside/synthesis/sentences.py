@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from curbside.chunking import TITLE_SECTION, is_title_chunk, split_sentences, title_span
+from curbside.context import needs_antecedent
 from curbside.evidence import animal_only, document_weight, evidence_label
 from curbside.questions import americanise, natural_order
 from curbside.synthesis.arms import Arms, arms_of
@@ -342,6 +343,31 @@ def _chunk_offset(hit: Hit, body: str) -> int | None:
     return found if found >= 0 else None
 
 
+#: Longest quote that joins a sentence to the one its opening pronoun refers to.
+_MAX_JOINED: Final = 450
+
+
+def with_antecedents(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` of ``text`` with each sentence that opens with a pronoun ("It is characterized by
+    ... leukopenia") joined to the sentence before it, so that a quote carries its own referent
+    ("Hairy cell leukemia is a rare lymphoproliferative disorder.  It is characterized by ...").
+    The joined span is contiguous text, so the quote stays exact.  A sentence is left alone when it
+    opens its passage or the joined quote would run past :data:`_MAX_JOINED` characters; the
+    verifier then drops it, as before."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        if (
+            out
+            and needs_antecedent(text[s:e])
+            and e - out[-1][0] <= _MAX_JOINED
+            and not needs_antecedent(text[out[-1][0] : out[-1][1]])
+        ):
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
 def candidate_sentences(query: Query, hits: Sequence[Hit]) -> list[Candidate]:
     """Every sentence of the hits' chunks, scored; best first, ties broken by document id and offset.
 
@@ -381,7 +407,7 @@ def candidate_sentences(query: Query, hits: Sequence[Hit]) -> list[Candidate]:
         offset = _chunk_offset(hit, body)
         if offset is None:
             continue
-        for s, e in split_sentences(hit.chunk.text):
+        for s, e in with_antecedents(hit.chunk.text, split_sentences(hit.chunk.text)):
             text, start = _trim(hit.chunk.text[s:e], offset + s)
             if (doc.id, start) in seen:
                 continue
