@@ -86,3 +86,14 @@ def test_only_the_empty_title_chunk_is_a_title_chunk() -> None:
     with_text = chunk_document(Document(id="pmid:3", title="T", sections=(Section("Text here.", "TITLE"),)))
     assert is_title_chunk(title_only[0])
     assert not is_title_chunk(with_text[0])
+
+
+def test_a_structured_abstracts_label_after_a_period_without_a_space_starts_a_sentence() -> None:
+    text = "A defect of variable intensity.AIM: To estimate prevalence.PATIENTS AND METHODS: All cases. U.S.A. rates"
+    got = [text[s:e] for s, e in split_sentences(text)]
+    assert got == [
+        "A defect of variable intensity.",
+        "AIM: To estimate prevalence.",
+        "PATIENTS AND METHODS: All cases.",
+        "U.S.A. rates",
+    ]

@@ -205,3 +205,27 @@ def test_a_finding_that_addresses_a_yes_no_question_is_relevant_whatever_its_sco
     # Outside a verdict the learned score decides, as before.
     plain = judge_claims([finding], ["key-findings"], query, relevance_threshold=0.7)
     assert not plain[0].relevant and plain[0].claim.note.startswith(IRRELEVANT_NOTE)
+
+
+def test_any_animal_study_is_labelled_and_its_sentences_about_patients_are_not() -> None:
+    from curbside.types import MeshHeading, Section
+
+    guinea = Document(
+        "pmid:7",
+        "Meningococcal antibodies after infection",
+        (Section("Antibody against the capsular polysaccharide was induced by meningococcal infection."),),
+        mesh=(MeshHeading("Animals", "", False, ()), MeshHeading("Guinea Pigs", "", False, ())),
+    )
+    assert setting(guinea, guinea.sections[0].text) == "In guinea pigs"
+    hamsters = Document("pmid:8", "x", guinea.sections, mesh=(MeshHeading("Animals", "", False, ()),))
+    assert setting(hamsters, guinea.sections[0].text) == "In animals"  # MeSH's check tag, no species named
+    background = "The majority of patients treated with clozapine develop weight gain."
+    assert setting(hamsters, background) == ""  # a background sentence about people
+
+
+def test_compound_abstract_labels_are_left_out() -> None:
+    assert opening("BACKGROUND AND PURPOSE: Holoprosencephaly is rare.") == (
+        "Holoprosencephaly is rare.",
+        None,
+    )
+    assert opening("PATIENTS AND METHODS: All cases were registered.")[0] == "All cases were registered."

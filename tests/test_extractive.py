@@ -20,6 +20,7 @@ from curbside.synthesis.extractive import (
     ExtractiveSynthesizer,
     cause_category,
 )
+from curbside.synthesis.plans import INTENT_PLANS
 from curbside.synthesis.sentences import SUMMARY_CATEGORY, candidate_sentences
 from curbside.synthesis.yesno import assess_yesno, sentence_polarity
 from curbside.types import (
@@ -1000,3 +1001,86 @@ def test_an_adverse_effects_question_gets_the_adverse_effects_plan_and_title() -
     # The harm quoted as the bottom line is not quoted again in the list.
     lead = " ".join(c.text for c in article.bottom_line)
     assert "agranulocytosis" in lead and "agranulocytosis" not in harms
+
+
+def test_a_sentence_opening_with_a_pronoun_is_quoted_with_the_sentence_it_refers_to() -> None:
+    hairy = doc(
+        801,
+        "Hairy cell leukemia",
+        [
+            (
+                "",
+                "Hairy cell leukemia is a rare neoplasm of the reticuloendothelial system. It is characterized "
+                "by hairy cells in blood and marrow, by anemia, leukopenia and thrombocytopenia, and by "
+                "massive splenomegaly.",
+            )
+        ],
+    )
+    article = ask("What are the causes of leukopenia?", hairy)
+    assert_quotes(article, (hairy,))
+    quoted = [c.text for c in all_claims(article) if c.category != SUMMARY_CATEGORY]
+    assert any(
+        t.startswith("Hairy cell leukemia is a rare neoplasm") and "It is characterized" in t for t in quoted
+    )
+    assert not any(t.startswith("It is") for t in quoted)  # never alone, its referent elsewhere
+
+
+def test_a_treatment_article_without_a_sentence_on_treatment_says_so_instead_of_leading_off_topic() -> None:
+    course = doc(
+        802,
+        "Febrile neutropenia in children with cancer",
+        [
+            (
+                "",
+                "Febrile neutropenia causes treatment disruption and unplanned hospitalisation in children.",
+            ),
+            ("", "The patient finally died in a context of bicytopenia with febrile neutropenia."),
+        ],
+    )
+    article = ask("How is febrile neutropenia treated?", course)
+    assert article.bottom_line == ()
+    warning = next(w for w in article.warnings if w.code == "insufficient-evidence")
+    assert "treatment of febrile neutropenia" in warning.message.lower()
+
+
+def test_animal_consequences_are_not_a_conditions_clinical_significance() -> None:
+    mice = doc(
+        803,
+        "Shenqi extract in cyclophosphamide-treated mice",
+        [("", "Severe leukopenia led to fatal bacterial infections in the treated mice within ten days.")],
+        mesh=(mesh("Animals"), mesh("Mice"), mesh("Leukopenia", "chemically induced")),
+    )
+    human = doc(
+        804,
+        "Outcomes of leukopenia in adults",
+        [("", "Severe leukopenia led to fatal bacterial infections in 12% of the adults followed.")],
+        mesh=(mesh("Humans"), mesh("Leukopenia", "complications")),
+    )
+    article = ask("What are the causes of leukopenia?", mice, human)
+    significance = next(s for s in article.sections if s.key == "significance")
+    assert [c.citations[0].document_id for c in significance.all_claims()] == [human.id]
+
+
+def test_a_mechanism_question_gets_its_own_plan_and_leads_with_what_the_drug_does() -> None:
+    givosiran = doc(
+        805,
+        "Givosiran for acute hepatic porphyria",
+        [
+            ("BACKGROUND", "Acute hepatic porphyria causes disabling attacks of abdominal pain."),
+            (
+                "RESULTS",
+                "Givosiran reduced the annualised attack rate of acute hepatic porphyria by 74% compared "
+                "with placebo.",
+            ),
+            (
+                "CONCLUSIONS",
+                "Givosiran is a small interfering RNA that targets hepatic ALAS1 mRNA and so lowers the "
+                "production of porphyrin precursors.",
+            ),
+        ],
+    )
+    article = ask("What is the mechanism of action of givosiran?", givosiran)
+    assert article.title == "Mechanism of Action of Givosiran"
+    assert article.metadata["intent"] == "mechanism"
+    assert "targets hepatic ALAS1" in article.bottom_line[0].text
+    assert {s.key for s in article.sections} <= {s.key for s in INTENT_PLANS["mechanism"]}

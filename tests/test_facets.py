@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import make_doc
-from curbside.facets import FACETS, build_facets, facet_hits, facet_queries, subject_terms
+from curbside.facets import FACETS, build_facets, facet_hits, facet_queries, narrower_questions, subject_terms
 from curbside.questions import analyse
 from curbside.retrieve import Retriever
 from curbside.store.base import Batch, FileProgress
@@ -93,3 +93,9 @@ def test_a_facet_without_words_or_with_an_unknown_side_is_refused() -> None:
     bad = {"intents": {"causes": [{"key": "x", "subject": "both", "words": ["a"], "qualifiers": []}]}}
     with pytest.raises(ValueError, match="condition or exposure"):
         build_facets(bad)
+
+
+def test_narrower_questions_ask_the_same_of_each_narrower_descriptor() -> None:
+    asked = [q.text for q in narrower_questions(analyse("What are the causes of leucopenia?"), limit=2)]
+    assert asked == ["What are the causes of neutropenia?", "What are the causes of lymphopenia?"]
+    assert narrower_questions(analyse("What are the adverse effects of clozapine?")) == []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from curbside.intent import INTENTS, intent_of, title_pattern
+from curbside.intent import INTENTS, intent_of, states_answer, title_pattern
 from curbside.questions import analyse
 from curbside.synthesis.base import title_for
 
@@ -75,6 +75,7 @@ def test_intent_of(question: str, intent: str) -> None:
             "Which disease is caused by de novo VPS4A mutations?",
             "Which disease is caused by de novo VPS4A mutations",
         ),
+        ("What does tsDMARD stand for?", "tsDMARD: Definition and Classification"),  # its capitals kept
     ],
 )
 def test_titles_name_the_subject_in_reading_order(question: str, title: str) -> None:
@@ -85,3 +86,24 @@ def test_every_titled_intent_names_its_subject() -> None:
     for intent in INTENTS:
         pattern = title_pattern(intent)
         assert pattern is None or "{subject}" in pattern
+
+
+@pytest.mark.parametrize(
+    ("text", "answers"),
+    [
+        ("Holoprosencephaly (HPE) is a congenital defect of the brain and face.", True),
+        ("BACKGROUND: Holoprosencephaly is a rare developmental brain abnormality.", True),  # label first
+        ("Treatment was transformed by targeted synthetic DMARD (tsDMARD) therapies.", True),  # spelled out
+        ("Holoprosencephaly is addressed under the following headings: alobar, semilobar.", False),
+        ("The alobar, semilobar and lobar types of holoprosencephaly are each represented.", False),
+        ("For the first-line bDMARD/tsDMARD, either TNF inhibitors may be considered.", False),
+    ],
+)
+def test_a_definition_answer_says_what_the_subject_is(text: str, answers: bool) -> None:
+    forms = ["holoprosencephaly", "hpe", "tsdmard", "tsdmards"]
+    assert states_answer("definition", forms, text) is answers
+
+
+def test_intents_without_answer_patterns_or_subjects_detect_nothing() -> None:
+    assert not states_answer("treatment", ["clozapine"], "Clozapine is an antipsychotic.")
+    assert not states_answer("definition", [], "Clozapine is an antipsychotic.")

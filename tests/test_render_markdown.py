@@ -10,6 +10,7 @@ from rich.console import Console
 
 from _articles import draft, sample_article, title_only_article, with_text
 from curbside.render import get_renderer, render
+from curbside.render._common import split_final_stop
 from curbside.render.markdown import escape, print_markdown, reference_line, render_markdown
 from curbside.types import DISCLAIMER, Article, ArticleSection, Claim, Reference
 
@@ -142,3 +143,15 @@ def test_a_record_cited_by_its_title_is_marked_in_the_references() -> None:
     lines = [line for line in text.splitlines() if "Title only" in line]
     assert len(lines) == 1 and "Agranulocytosis during mianserin treatment" in lines[0]
     assert "Title only" not in render_markdown(sample_article())
+
+
+def test_a_quote_without_a_final_stop_still_ends_its_sentence_after_its_citation() -> None:
+    assert split_final_stop("Leucine, isoleucine and valine are essential aminoacids") == (
+        "Leucine, isoleucine and valine are essential aminoacids",
+        ".",
+    )
+    assert split_final_stop("Results were 3.5 vs. 4.1!") == ("Results were 3.5 vs. 4.1", "!")
+    assert split_final_stop('Reported in a case report titled "Leucopenia"') == (
+        'Reported in a case report titled "Leucopenia"',
+        "",
+    )

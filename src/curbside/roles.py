@@ -130,8 +130,11 @@ def _load_cached(path: str, mtime: float) -> RoleModel:
 
 def rule_answer(intent: str, text: str) -> bool:
     """What the cue rules alone call an answer: a causal (or, for harms, a harm) cue and no denial."""
-    cue = ROLE_CUES["harm"] if intent in ("adverse_effects", "complications") else ROLE_CUES["causal"]
-    return bool(cue.search(text)) and not ROLE_CUES["denial"].search(text)
+    if intent in ("adverse_effects", "complications"):
+        cued = bool(ROLE_CUES["harm"].search(text))
+    else:
+        cued = bool(ROLE_CUES["causal"].search(text) or ROLE_CUES["presentation"].search(text))
+    return cued and not ROLE_CUES["denial"].search(text)
 
 
 def load_roles(settings: Settings) -> RoleModel | None:

@@ -292,7 +292,9 @@ class Claim:
         """The claim as a reader sees it: its context, then its text."""
         if not self.context:
             return self.text
-        return f"{self.context}: {self.text[:1].lower() + self.text[1:] if self.text[1:2].islower() else self.text}"
+        # "In rats: a 1.0 mg/kg dose ...", but "In rats: CBD ..." and "In mice: IL-6 ..." keep their capitals.
+        lower = self.text[1:2].islower() or self.text.startswith("A ")
+        return f"{self.context}: {self.text[:1].lower() + self.text[1:] if lower else self.text}"
 
     @property
     def document_ids(self) -> tuple[str, ...]:

@@ -43,6 +43,10 @@ def split_final_stop(text: str) -> tuple[str, str]:
     """``("Text", ".")`` for ``"Text."``: citation markers go before the full stop, as in print references."""
     if text.endswith((".", "!", "?")) and not text.endswith(("..", "...")):
         return text[:-1], text[-1]
+    if text[-1:].isalnum() or text.endswith(")"):
+        # A quote whose source sentence ends without a stop (a chunk's last words, a heading) still
+        # ends its sentence in the article: "... essential aminoacids [2]. In oedematous cases ...".
+        return text, "."
     return text, ""
 
 

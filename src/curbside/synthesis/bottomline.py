@@ -34,7 +34,7 @@ _NOUNS: Final = {"causes": "causes", "adverse_effects": "adverse effects", "comp
 def _join(items: Sequence[str]) -> str:
     if len(items) == 1:
         return items[0]
-    # "medications and toxins; malignancy; and congenital and inherited": items that hold an "and"
+    # "medications and toxins; malignancy; and inherited and congenital disorders": items that hold an "and"
     # themselves are told apart by semicolons.
     sep = "; " if any(" and " in i for i in items) else ", "
     last = "; and " if sep == "; " else " and "
@@ -75,6 +75,11 @@ def _harm_names(claim: Claim, doc: Document, vocabulary: Vocabulary, exclude: fr
         name = concept.preferred.lower()
         if name in indexed and name not in exclude:
             out.append(natural_order(concept.preferred).lower())
+    harms = sorted(indexed - exclude)
+    if not out and len(harms) == 1:
+        # The claim words the harm otherwise than MeSH ("grand mal seizures" for Epilepsy,
+        # Tonic-Clonic): a record indexed with one harm reports that one.
+        out.append(natural_order(harms[0]).lower())
     return out
 
 

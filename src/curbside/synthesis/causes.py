@@ -154,7 +154,7 @@ CAUSE_CATEGORIES: Final[tuple[CauseCategory, ...]] = (
     ),
     CauseCategory(
         "congenital",
-        "Congenital and inherited",
+        "Inherited and congenital disorders",
         _fragments("congenital|hereditary|familial|genetic diseases|shwachman|chediak|wiskott|barth"),
         (("congenital", 2.0), ("genetics", 1.5)),
         cues(

@@ -136,11 +136,17 @@ _LEAD_SECTIONS: Final[dict[QuestionType, dict[str, int]]] = {
 }
 #: A bottom-line sentence ranks at most this many tiers below the lead.
 _BOTTOM_LINE_TIER_GAP: Final = 2
+#: Learned relevance a bottom line's second or third quoted sentence needs (the lead needs the usual
+#: threshold).  Chosen on BioASQ 9B between none and 0.9: with it ROUGE-2 of the bottom line rose from
+#: 0.181 to 0.183, gold documents cited from 0.845 to 0.847, claim relevance unchanged.
+_FURTHER_LEAD_RELEVANCE: Final = 0.9
 #: Most claims one document contributes to one section or cause category: a list of causes should
 #: not be one abstract retold.
 _PER_DOCUMENT: Final = 2
 #: Sections that list what a list question asks for; the answer-role model must agree to file there.
-_ANSWER_SECTIONS: Final = frozenset({"causes", "adverse-effects", "complications"})
+#: Special populations of a list article are its causes or harms in particular patients ("in
+#: children, ..."), so the same gate applies: a screening programme for them is not one.
+_ANSWER_SECTIONS: Final = frozenset({"causes", "adverse-effects", "complications", "special-populations"})
 #: Sections of a causes article that must hold causes, not consequences.
 #: Intents whose answers about a narrower descriptor of the subject answer the question too.
 _NARROWER_INTENTS: Final = frozenset({"causes", "risk_factors", "complications"})
@@ -541,6 +547,8 @@ class ExtractiveSynthesizer:
                     continue
                 if distinct_documents and any(c.document.id == u.document.id for u in chosen):
                     continue
+                if chosen and assessment is None and c.relevance < _FURTHER_LEAD_RELEVANCE:
+                    continue  # a second or third lead sentence must be as plainly on the question
                 chosen.append(c)
         return tuple(c.claim() for c in chosen)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from curbside.context import opening, qualified
 from curbside.evidence import animal_only, evidence_label
+from curbside.roles import ROLE_CUES
 from curbside.synthesis.bottomline import compose_list
 from curbside.synthesis.causes import (
     CAUSE_CATEGORIES,
@@ -38,10 +39,12 @@ if TYPE_CHECKING:
     from curbside.synthesis.plans import SectionSpec
 
 
-CAUSAL_CUES: Final = cues(
-    r"caus|induced|due to|secondary to|associated with|result(?:s|ed|ing)? (?:from|in)|a?etiolog"
-    r"|attributed to",
-    r"leads? to|triggered|related to|risk factor|include|contribut",
+CAUSAL_CUES: Final = ROLE_CUES["causal"]
+#: What files a sentence under Causes: causal wording, or a condition presenting with the subject
+#: ("SFTS presents with fever, thrombocytopenia and leukopenia"); both from data/role_cues.json, where
+#: their precision and recall on the labelled sentences are noted.  The answer-role model must agree.
+CAUSE_SECTION_CUES: Final = re.compile(
+    f"(?:{ROLE_CUES['causal'].pattern})|(?:{ROLE_CUES['presentation'].pattern})", re.IGNORECASE
 )
 
 
@@ -54,6 +57,8 @@ _TITLE_CAUSAL_CUES: Final = cues(
 
 
 #: "X causes Y" read backwards: when the question's condition is the subject, Y is a consequence.
+#: A link whose cause comes after it: "infections due to neutropenia".
+_CAUSE_FOLLOWS: Final = cues(r"due to|secondary to|because of|attribut(?:ed|able) to|as a result of")
 _EFFECT_VERB: Final = cues(
     r"caus(?:es|ed|ing)\b|leads? to|led to|results? in|resulted in|induc(?:es|ed)\b|predispos(?:es?|ed)? to"
     # "Neutropenia is an important risk factor for ... infections": the condition is the exposure.
@@ -116,6 +121,14 @@ def _title_cause(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | Non
 
 def _states_consequence(c: Candidate, terms: QueryTerms) -> bool:
     """Whether ``c`` says what the question's condition causes rather than what causes it."""
+    due = _CAUSE_FOLLOWS.search(c.text)
+    if due is not None:
+        # "severe infections due to neutropenia": what follows "due to", up to the end of its
+        # clause, is the cause ("Due to recent reports, vaccination ..." names none).
+        clause = re.split(r"[,;:.]", c.text[due.end() :], maxsplit=1)[0]
+        effect, cause = stems(c.text[: due.start()]), stems(clause)
+        if terms.overlap(cause) > 0 and terms.overlap(effect) == 0:
+            return True
     m = _EFFECT_VERB.search(c.text)
     if m is None:
         return False

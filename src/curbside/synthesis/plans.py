@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from curbside.intent import Intent
-from curbside.synthesis.placement import CAUSAL_CUES
+from curbside.synthesis.placement import CAUSAL_CUES, CAUSE_SECTION_CUES
 from curbside.synthesis.sentences import cues
 from curbside.types import QuestionType
 
@@ -114,8 +114,12 @@ _DOSING_CUES: Final = cues(
 _ADJUSTMENT_CUES: Final = cues(
     r"renal|kidney|hepatic|liver|creatinine clearance|egfr|adjust|body weight|obes|elderly|child|pa?ediatric"
 )
+# Advice on what to watch, not a study's measurements ("X was measured before and after ..."): a
+# bare "measure" or "follow-up" describes the methods of the paper quoted.
 _MONITORING_CUES: Final = cues(
-    r"monitor|follow-up|surveillance|weekly|monthly|check|blood counts?|levels? should|measure"
+    r"monitor(?:ing|ed)? (?:of|is|are|should|must|for|during|every|weekly|monthly)|should be monitored"
+    r"|must be monitored|surveillance|weekly|monthly|blood counts?|(?:renal|liver) function"
+    r"|levels? should|should be (?:checked|measured)|regular(?:ly)? (?:check|measure|monitor)"
 )
 _WORKUP_CUES: Final = cues(
     r"evaluat|assess|work-?up|history|examination|algorithm|approach|should be (?:performed|obtained"
@@ -150,7 +154,7 @@ _DEFINITION = SectionSpec(
     _DEFINITION_CUES,
     1,
     "How the retrieved sources define it.",
-    "paragraph",
+    "bullets",  # definitions and threshold bands read as a list, as a reference page gives them
 )
 _SIGNIFICANCE = SectionSpec(
     "significance", "Clinical significance", _SIGNIFICANCE_CUES, 3, "Consequences reported in the sources."
@@ -178,7 +182,11 @@ _KEY_FINDINGS = SectionSpec(
     "key-findings", "Key findings", None, 9, "The most relevant statements retrieved."
 )
 _CAUSES = SectionSpec(
-    "causes", "Causes", CAUSAL_CUES, 4, "Causes reported in the retrieved literature, grouped by category."
+    "causes",
+    "Causes",
+    CAUSE_SECTION_CUES,
+    4,
+    "Causes reported in the retrieved literature, grouped by category.",
 )
 
 #: Sections planned for each question type, in display order.  Yes/no sections are filled by
@@ -269,6 +277,21 @@ _HARM_CUES: Final = cues(
     r"|occurr|complicat|reaction|injur|safety|tolerab|discontinu|withdr[ae]w|fatal|death"
 )
 _SPECIAL_POPULATIONS = SECTION_PLANS["causes"][2]
+#: How a drug or molecule acts: its target, what it binds, blocks or activates.
+_MECHANISM_CUES: Final = cues(
+    r"inhibit|block|bind|agonist|antagon|target|receptor|enzyme|pathway|mechanism|mediat|activat"
+    r"|suppress|modulat|signal|express"
+)
+#: How common a condition is: rates, counts per population, trends.
+_FREQUENCY_CUES: Final = cues(
+    r"prevalen|incidence|per (?:100|1,?000|10,?000|100,?000)|\d+(?:\.\d+)?\s?%|rate of|rates|common"
+    r"|frequen|epidemiolog|burden|affects? (?:about|approximately|an estimated|\d)"
+)
+#: What prevents a condition: vaccines, prophylaxis, avoidance, screening, and its effect.
+_PREVENTION_CUES: Final = cues(
+    r"prevent|prophyla|vaccin|immuni[sz]|avoid|screen|reduc(?:e|ed|es|ing) the (?:risk|incidence)"
+    r"|protect|chemoprevent|lower(?:ed|s)? the risk"
+)
 #: Plans by the question's intent (curbside.intent) where its coarse type has none that fits: "What
 #: are the side effects of clozapine?" is typed "definition" for the models, but asks for harms.
 INTENT_PLANS: Final[dict[Intent, tuple[SectionSpec, ...]]] = {
@@ -287,8 +310,34 @@ INTENT_PLANS: Final[dict[Intent, tuple[SectionSpec, ...]]] = {
         _PITFALLS,
         replace(_OTHER, requires=_HARM_CUES),
     ),
+    "mechanism": (
+        SectionSpec("mechanism", "Mechanism of action", _MECHANISM_CUES, 2, "How the sources say it acts."),
+        _DEFINITION,
+        SectionSpec("effects", "Clinical effects", _EFFECT_CUES, 4, "Effects reported in the sources."),
+        _PITFALLS,
+        replace(_OTHER, requires=_MECHANISM_CUES),
+    ),
+    "epidemiology": (
+        SectionSpec(
+            "frequency", "Incidence and prevalence", _FREQUENCY_CUES, 2, "How common it is in the sources."
+        ),
+        replace(_SPECIAL_POPULATIONS, requires=None),
+        _PITFALLS,
+        replace(_OTHER, requires=_FREQUENCY_CUES),
+    ),
+    "prevention": (
+        SectionSpec("prevention", "Preventive measures", _PREVENTION_CUES, 2, "Measures the sources report."),
+        SectionSpec(
+            "effectiveness", "Evidence on effectiveness", _EFFECT_CUES, 4, "Reported effects of prevention."
+        ),
+        _PITFALLS,
+        replace(_OTHER, requires=_PREVENTION_CUES),
+    ),
 }
 INTENT_LEADS: Final[dict[Intent, tuple[dict[str, int], re.Pattern[str]]]] = {
     "adverse_effects": ({"adverse-effects": 2}, _HARM_CUES),
     "complications": ({"complications": 2}, _HARM_CUES),
+    "mechanism": ({"mechanism": 2}, _MECHANISM_CUES),
+    "epidemiology": ({"frequency": 2}, _FREQUENCY_CUES),
+    "prevention": ({"prevention": 2}, _PREVENTION_CUES),
 }

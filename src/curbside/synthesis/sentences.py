@@ -141,7 +141,8 @@ _TITLE_CLAIM: Final = re.compile(
 #: Question words that name the kind of question, not its subject: matching them proves nothing.
 _FRAME_WORDS: Final = (
     "treat treated treatment treatments cause causes caused causing diagnose diagnosed diagnosis manage "
-    "managed management therapy therapies prognosis dose dosing effect effects use used role"
+    "managed management therapy therapies prognosis dose dosing effect effects use used role mechanism "
+    "mechanisms action"
 )
 
 
