@@ -229,3 +229,9 @@ def test_compound_abstract_labels_are_left_out() -> None:
         None,
     )
     assert opening("PATIENTS AND METHODS: All cases were registered.")[0] == "All cases were registered."
+
+
+def test_a_definite_reference_back_needs_its_antecedent() -> None:
+    assert opening("The observed lymphopenia was reversed by serum transfer.")[1] is not None
+    assert opening("The latter was more frequent in adults.")[1] is not None
+    assert opening("The first-line treatment is piperacillin-tazobactam.")[1] is None

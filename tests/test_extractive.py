@@ -1084,3 +1084,26 @@ def test_a_mechanism_question_gets_its_own_plan_and_leads_with_what_the_drug_doe
     assert article.metadata["intent"] == "mechanism"
     assert "targets hepatic ALAS1" in article.bottom_line[0].text
     assert {s.key for s in article.sections} <= {s.key for s in INTENT_PLANS["mechanism"]}
+
+
+def test_a_finding_of_a_bad_outcome_answers_a_question_about_a_good_one_no() -> None:
+    from curbside.synthesis.sentences import query_terms
+    from curbside.synthesis.valence import direction
+    from curbside.synthesis.yesno import signal
+
+    better = "Is co-loss of BRCA2-RB1 associated with better prognosis for prostate cancer patients?"
+    assert direction(better) == 1
+    assert direction("Does radiotherapy for cervical cancer increase risk of colon cancer?") == -1
+    assert direction("Is BRCA2 expressed in prostate cancer?") == 0
+    finding = (
+        "Co-loss of BRCA2-RB1 in prostate cancer cells is associated with invasiveness and a more "
+        "aggressive disease phenotype."
+    )
+    terms = query_terms(analyse(better, vocabulary=VOCAB))
+    positive, negative, _ = signal(finding, terms, False, False)
+    assert negative > positive  # worded as an association, but it points the other way
+    plain = query_terms(
+        analyse("Is co-loss of BRCA2-RB1 associated with prostate cancer phenotype?", vocabulary=VOCAB)
+    )
+    positive, negative, _ = signal(finding, plain, False, False)
+    assert positive > negative  # without a direction in the question, an association is a yes

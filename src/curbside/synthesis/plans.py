@@ -315,7 +315,7 @@ INTENT_PLANS: Final[dict[Intent, tuple[SectionSpec, ...]]] = {
         _DEFINITION,
         SectionSpec("effects", "Clinical effects", _EFFECT_CUES, 4, "Effects reported in the sources."),
         _PITFALLS,
-        replace(_OTHER, requires=_MECHANISM_CUES),
+        _OTHER,
     ),
     "epidemiology": (
         SectionSpec(
@@ -323,7 +323,7 @@ INTENT_PLANS: Final[dict[Intent, tuple[SectionSpec, ...]]] = {
         ),
         replace(_SPECIAL_POPULATIONS, requires=None),
         _PITFALLS,
-        replace(_OTHER, requires=_FREQUENCY_CUES),
+        _OTHER,
     ),
     "prevention": (
         SectionSpec("prevention", "Preventive measures", _PREVENTION_CUES, 2, "Measures the sources report."),
@@ -331,13 +331,14 @@ INTENT_PLANS: Final[dict[Intent, tuple[SectionSpec, ...]]] = {
             "effectiveness", "Evidence on effectiveness", _EFFECT_CUES, 4, "Reported effects of prevention."
         ),
         _PITFALLS,
-        replace(_OTHER, requires=_PREVENTION_CUES),
+        _OTHER,
     ),
 }
+#: The sections and topic that lead an intent's article.  Mechanism, epidemiology and prevention
+#: articles have none: a topic there kept every sentence off it from the lead and cost BioASQ 9B
+#: summary questions ("What is the role of X in Y?") 0.017 ROUGE-2; their answer detectors
+#: (curbside.intent.states_answer) bring what answers them to the front instead.
 INTENT_LEADS: Final[dict[Intent, tuple[dict[str, int], re.Pattern[str]]]] = {
     "adverse_effects": ({"adverse-effects": 2}, _HARM_CUES),
     "complications": ({"complications": 2}, _HARM_CUES),
-    "mechanism": ({"mechanism": 2}, _MECHANISM_CUES),
-    "epidemiology": ({"frequency": 2}, _FREQUENCY_CUES),
-    "prevention": ({"prevention": 2}, _PREVENTION_CUES),
 }

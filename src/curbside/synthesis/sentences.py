@@ -36,6 +36,7 @@ from curbside.context import needs_antecedent
 from curbside.evidence import animal_only, document_weight, evidence_label
 from curbside.questions import americanise, natural_order
 from curbside.synthesis.arms import Arms, arms_of
+from curbside.synthesis.valence import direction
 from curbside.types import SECTION_SEPARATOR, Citation, CitedPart, Claim, Document, Hit, Query
 
 __all__ = [
@@ -169,6 +170,9 @@ class QueryTerms:
     concepts: tuple[tuple[tuple[frozenset[str], float], ...], ...]
     keywords: tuple[frozenset[str], ...]
     arms: Arms | None = None  # for yes/no evidence: which arm a comparative finding credits
+    # For yes/no evidence: +1 when the question asks about a good outcome ("better prognosis"), -1 a
+    # bad one ("increased risk"), 0 neither (curbside.synthesis.yesno.outcome_direction).
+    direction: int = 0
 
     def overlap(self, words: frozenset[str]) -> float:
         """Share of the query found in ``words``, in [0, 1]: a concept weighs 1, a leftover keyword 0.5."""
@@ -207,7 +211,7 @@ def query_terms(query: Query) -> QueryTerms:
         if found and not found <= covered and not found <= _FRAME_STEMS:
             keywords[found] = None
     subject = frozenset({c.text for c in query.concepts} | set(query.keywords))
-    return QueryTerms(tuple(concepts), tuple(keywords), arms_of(query.text, subject))
+    return QueryTerms(tuple(concepts), tuple(keywords), arms_of(query.text, subject), direction(query.text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from curbside.synthesis.sentences import (
     section_weight,
     stems,
 )
+from curbside.synthesis.valence import valence
 from curbside.types import Hit, Query, YesNo
 
 __all__ = [
@@ -179,8 +180,12 @@ def signal(text: str, terms: QueryTerms, equivalence: bool, safety: bool) -> tup
         if safety:
             harmless = len(_NO_HARM.findall(clause))
             n, p = max(0.0, n - harmless), p + harmless
-        # Sameness flips every finding; a comparison, only one that credits the other arm.
-        if equivalence or (terms.arms is not None and favours(clause, terms.arms) < 0):
+        # Sameness flips every finding; a comparison, only one that credits the other arm; a question
+        # about a good outcome, a finding of a bad one ("more aggressive" for "better prognosis?").
+        flip = equivalence or (terms.arms is not None and favours(clause, terms.arms) < 0)
+        if terms.direction and terms.direction * valence(clause) < 0:
+            flip = not flip
+        if flip:
             p, n = n, p
         pos, neg, hedge = pos + weight * p, neg + weight * n, hedge + weight * h
     return pos, neg, hedge
