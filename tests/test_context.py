@@ -235,3 +235,15 @@ def test_a_definite_reference_back_needs_its_antecedent() -> None:
     assert opening("The observed lymphopenia was reversed by serum transfer.")[1] is not None
     assert opening("The latter was more frequent in adults.")[1] is not None
     assert opening("The first-line treatment is piperacillin-tazobactam.")[1] is None
+
+
+def test_a_bad_outcome_stands_as_evidence_against_a_question_about_a_good_one() -> None:
+    query = analyse(
+        "Is zinc deficiency associated with better prognosis in leukopenia?", vocabulary=Vocabulary.builtin()
+    )
+    worse = _claim("Zinc deficiency in leukopenia was associated with a more aggressive disease phenotype.")
+    assert judge_claims([worse], ["evidence-against"], query, verdict="no")[0].in_context
+    assert (
+        "reads against the verdict"
+        in judge_claims([worse], ["evidence-for"], query, verdict="yes")[0].claim.note
+    )

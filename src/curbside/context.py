@@ -233,8 +233,10 @@ def judge_claims(
     claim already judged supported or partial by its quote is checked.
     """
     from curbside.subject import subject_of
+    from curbside.synthesis.valence import direction
 
     subject = subject_of(query)
+    asked = direction(query.text)
     heavy = {t.text for t in subject.terms if subject.main is not None and t.idf >= 0.75 * subject.main.idf}
     out = []
     for claim, place in zip(claims, places, strict=True):
@@ -244,7 +246,7 @@ def judge_claims(
             continue
         shown, why = opening(claim.text)
         claim = replace(claim, text=shown)
-        why = why or _misplaced(claim.text, place, verdict)
+        why = why or _misplaced(claim.text, place, verdict, asked)
         # A finding listed for or against a verdict, naming what the yes/no question asks, addresses
         # it whatever its learned score (see ExtractiveSynthesizer: the model under-scores abstracts
         # without title and conclusions).
@@ -262,8 +264,11 @@ def judge_claims(
     return out
 
 
-def _misplaced(text: str, place: str, verdict: str | None) -> str | None:
-    """Why ``text`` misleads where it stands (``place``), or ``None``."""
+def _misplaced(text: str, place: str, verdict: str | None, asked: int = 0) -> str | None:
+    """Why ``text`` misleads where it stands (``place``), or ``None``.  ``asked``: which way the
+    question's outcome points (:func:`curbside.synthesis.valence.direction`): a finding of the
+    opposite outcome reads against it, however positively worded."""
+    from curbside.synthesis.valence import valence
     from curbside.synthesis.yesno import sentence_polarity
 
     positive_place = place in POSITIVE_PLACES or place.startswith("causes")
@@ -276,6 +281,8 @@ def _misplaced(text: str, place: str, verdict: str | None) -> str | None:
     if place in ("evidence-for", "evidence-against"):
         positive, negative, _ = sentence_polarity(text)
         sign = positive - negative
+        if asked and asked * valence(text) < 0:
+            sign = -sign
         if (place == "evidence-for" and sign < 0) or (place == "evidence-against" and sign > 0):
             return f"reads {'against' if sign < 0 else 'for'} the verdict, listed as evidence {place[9:]} it"
     return None
