@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from curbside.datafiles import alternation, load_data
 from curbside.subject import fold
+from curbside.synthesis.valence import direction, valence
 from curbside.types import Claim, Document, Query
 
 if TYPE_CHECKING:
@@ -233,7 +234,6 @@ def judge_claims(
     claim already judged supported or partial by its quote is checked.
     """
     from curbside.subject import subject_of
-    from curbside.synthesis.valence import direction
 
     subject = subject_of(query)
     asked = direction(query.text)
@@ -268,7 +268,6 @@ def _misplaced(text: str, place: str, verdict: str | None, asked: int = 0) -> st
     """Why ``text`` misleads where it stands (``place``), or ``None``.  ``asked``: which way the
     question's outcome points (:func:`curbside.synthesis.valence.direction`): a finding of the
     opposite outcome reads against it, however positively worded."""
-    from curbside.synthesis.valence import valence
     from curbside.synthesis.yesno import sentence_polarity
 
     positive_place = place in POSITIVE_PLACES or place.startswith("causes")

@@ -311,10 +311,7 @@ class RelevanceModel:
         self, query: Query, texts: Sequence[str], lexical: NDArray[np.float32], embedder: Embedder
     ) -> NDArray[np.float32]:
         """Relevance of each sentence (``lexical``: its :func:`lexical_features` rows)."""
-        if not texts:
-            return np.zeros(0, dtype=np.float32)
-        vectors = embedder.embed([query.text, *texts])
-        return self.sentence.predict(sentence_features(vectors[0], vectors[1:], lexical))
+        return self.score_sentences_any([query], texts, [lexical], embedder)
 
     def score_sentences_any(
         self,

@@ -20,7 +20,14 @@ from curbside.synthesis.sentences import SUMMARY_CATEGORY
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document
 from curbside.vocabulary import Vocabulary, natural_order
 
-__all__ = ["compose_harms", "compose_list", "coverage_warning", "refresh_coverage", "without_repeats"]
+__all__ = [
+    "compose_harms",
+    "compose_list",
+    "coverage_warning",
+    "refresh_coverage",
+    "spare_sections",
+    "without_repeats",
+]
 
 #: MeSH qualifiers with which MEDLINE's indexers mark a condition as a harm of what the paper studies.
 _HARM_QUALIFIERS: Final = frozenset({"chemically induced", "etiology", "complications", "induced chemically"})
@@ -156,23 +163,46 @@ def refresh_coverage(article: Article) -> Article:
     return replace(article, warnings=(warning, *kept) if warning is not None else kept)
 
 
+def _quoted_span(claim: Claim) -> tuple[str, int, str] | None:
+    """The record, offset and part a quoted claim cites; ``None`` for a composed or uncited claim."""
+    if claim.category == SUMMARY_CATEGORY or not claim.citations:
+        return None
+    cit = claim.citations[0]
+    return (cit.document_id, cit.start, cit.part)
+
+
+def spare_sections(bottom_line: tuple[Claim, ...], sections: Sequence[ArticleSection]) -> tuple[Claim, ...]:
+    """The lead, then each further bottom-line claim only where its section keeps another claim:
+    quoting a section's only sentence at the top would empty the section (the dosing of a treatment
+    article) to repeat what the lead already says."""
+    left: dict[str, int] = {}
+    home: dict[tuple[str, int, str], str] = {}
+    for section in sections:
+        for sub in (section, *section.subsections):
+            left[sub.key] = len(sub.claims)
+            for claim in sub.claims:
+                span = _quoted_span(claim)
+                if span is not None:
+                    home[span] = sub.key
+    kept: list[Claim] = []
+    for n, claim in enumerate(bottom_line):
+        span = _quoted_span(claim)
+        where = home.get(span) if span is not None else None
+        if n == 0 or where is None or left[where] > 1:
+            kept.append(claim)
+            if where is not None:
+                left[where] -= 1
+    return tuple(kept)
+
+
 def without_repeats(bottom_line: Sequence[Claim], sections: Sequence[ArticleSection]) -> list[ArticleSection]:
     """``sections`` without the quotes the bottom line already makes (same record, same span)."""
-    quoted = {
-        (c.citations[0].document_id, c.citations[0].start, c.citations[0].part)
-        for c in bottom_line
-        if c.category != SUMMARY_CATEGORY and c.citations
-    }
+    quoted = {span for c in bottom_line if (span := _quoted_span(c)) is not None}
     if not quoted:
         return list(sections)
 
     def keep(claims: Sequence[Claim]) -> tuple[Claim, ...]:
-        return tuple(
-            c
-            for c in claims
-            if not c.citations
-            or (c.citations[0].document_id, c.citations[0].start, c.citations[0].part) not in quoted
-        )
+        return tuple(c for c in claims if not c.citations or _quoted_span(c) not in quoted)
 
     return [
         replace(

@@ -65,7 +65,7 @@ from curbside.relevance import RelevanceModel, load_relevance, section_kind
 from curbside.roles import LIST_INTENTS, load_roles
 from curbside.subject import subject_of
 from curbside.synthesis.base import drop_empty_sections, subject_name, title_for
-from curbside.synthesis.bottomline import compose_harms, coverage_warning, without_repeats
+from curbside.synthesis.bottomline import compose_harms, coverage_warning, spare_sections, without_repeats
 from curbside.synthesis.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
@@ -156,33 +156,6 @@ _YESNO_SECTIONS: Final = {
     "evidence-against": ("Evidence against", "Findings in the sources that point towards no."),
     "key-findings": ("Key findings", "Other relevant findings, neither for nor against."),
 }
-
-
-def _spare_sections(bottom_line: tuple[Claim, ...], sections: Sequence[ArticleSection]) -> tuple[Claim, ...]:
-    """The lead, then each further bottom-line claim only where its section keeps another claim:
-    quoting a section's only sentence at the top would empty the section (the dosing of a treatment
-    article) to repeat what the lead already says."""
-    left: dict[str, int] = {}
-    home: dict[tuple[str, int, str], str] = {}
-    for section in sections:
-        for sub in (section, *section.subsections):
-            left[sub.key] = len(sub.claims)
-            for claim in sub.claims:
-                cit = claim.citations[0]
-                home[(cit.document_id, cit.start, cit.part)] = sub.key
-    kept = list(bottom_line[:1])
-    for claim in bottom_line[:1]:
-        where = home.get((claim.citations[0].document_id, claim.citations[0].start, claim.citations[0].part))
-        if where is not None:
-            left[where] -= 1
-    for claim in bottom_line[1:]:
-        cit = claim.citations[0]
-        where = home.get((cit.document_id, cit.start, cit.part))
-        if where is None or left[where] > 1:
-            kept.append(claim)
-            if where is not None:
-                left[where] -= 1
-    return tuple(kept)
 
 
 def _off_topic_warning(query: Query, found: int) -> ArticleWarning:
@@ -414,7 +387,7 @@ class ExtractiveSynthesizer:
                 # The lead answers in its best one to three sentences and the sections carry the
                 # rest, each quote once (no verbatim repeats). A list article's bottom line is
                 # composed, or one general statement that its list keeps.
-                bottom_line = _spare_sections(bottom_line, sections)
+                bottom_line = spare_sections(bottom_line, sections)
                 sections = without_repeats(bottom_line, sections)
             # The verifier may remove claims: refresh_coverage says it again from what is left.
             metadata["coverage"] = {"intent": list_intent, "subject": name}

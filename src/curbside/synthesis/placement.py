@@ -59,19 +59,16 @@ _TITLE_CAUSAL_CUES: Final = cues(
 #: "X causes Y" read backwards: when the question's condition is the subject, Y is a consequence.
 #: A link whose cause comes after it: "infections due to neutropenia".
 _CAUSE_FOLLOWS: Final = cues(r"due to|secondary to|because of|attribut(?:ed|able) to|as a result of")
-_EFFECT_VERB: Final = cues(
-    r"caus(?:es|ed|ing)\b|leads? to|led to|results? in|resulted in|induc(?:es|ed)\b|predispos(?:es?|ed)? to"
+_EFFECT_VERB: Final = re.compile(
+    f"(?:{ROLE_CUES['effect_verb'].pattern})"
     # "Neutropenia is an important risk factor for ... infections": the condition is the exposure.
-    r"|(?:is|are|was|were) (?:an? )?(?:\w+ )?(?:risk factors?|predictors?) (?:for|of)\b"
-    r"|increas\w* (?:the )?(?:risk|vulnerability|susceptibility) (?:of|to|for)\b"
+    r"|\b(?:(?:is|are|was|were) (?:an? )?(?:\w+ )?(?:risk factors?|predictors?) (?:for|of)\b"
+    r"|increas\w* (?:the )?(?:risk|vulnerability|susceptibility) (?:of|to|for)\b)",
+    re.IGNORECASE,
 )
 
 
-_DENIAL: Final = cues(
-    r"neither\b|(?:was|were|is|are) not (?:significantly |independently )?(?:associated|related|correlated"
-    r"|linked|a cause|caused)|no (?:significant |clear )?(?:association|relationship|correlation|link)s?\b"
-    r"|did not (?:cause|induce|lead|result)"
-)
+_DENIAL: Final = ROLE_CUES["denial"]
 
 
 _ANIMALS: Final = cues(r"(?:mice|rats?|murine|rabbits?|dogs|sheep|monkeys|rodents?|piglets?|cattle)\b")

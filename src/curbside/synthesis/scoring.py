@@ -50,7 +50,7 @@ def learned_candidates(
             [
                 lexical_features(
                     q,
-                    subject_of(q),
+                    subject,
                     c.text,
                     label=c.label,
                     part=c.part,
@@ -62,7 +62,7 @@ def learned_candidates(
             ],
             dtype=np.float32,
         )
-        for q in queries
+        for q, subject in ((q, subject_of(q)) for q in queries)
     ]
     probabilities = model.score_sentences_any(queries, [c.text for c in candidates], lexicals, embedder)
     scored = [

@@ -360,16 +360,14 @@ def with_antecedents(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[
     opens its passage or the joined quote would run past :data:`_MAX_JOINED` characters; the
     verifier then drops it, as before."""
     out: list[tuple[int, int]] = []
+    dangling = False  # whether out[-1] itself opens with a pronoun (then it is no antecedent)
     for s, e in spans:
-        if (
-            out
-            and needs_antecedent(text[s:e])
-            and e - out[-1][0] <= _MAX_JOINED
-            and not needs_antecedent(text[out[-1][0] : out[-1][1]])
-        ):
+        needs = needs_antecedent(text[s:e])  # once per sentence: this runs for every retrieved one
+        if out and needs and not dangling and e - out[-1][0] <= _MAX_JOINED:
             out[-1] = (out[-1][0], e)
         else:
             out.append((s, e))
+            dangling = needs
     return out
 
 
