@@ -237,6 +237,22 @@ def test_a_definite_reference_back_needs_its_antecedent() -> None:
     assert opening("The first-line treatment is piperacillin-tazobactam.")[1] is None
 
 
+def test_a_reference_back_inside_the_first_sentence_needs_its_antecedent() -> None:
+    why = opening(
+        "Cerebral venous thrombosis is one of several manifestations of this type of immune thrombocytopenia."
+    )
+    assert why[1] == "refers back ('this type') to another sentence"
+    assert opening("The first would be a program to screen all antepartum patients.")[1] is not None
+    she = opening("In the early stage of her clinical course, she developed adrenal hemorrhage.")[1]
+    assert she is not None and "'her'" in she
+    # A person the sentence introduces itself, or a referent in the joined sentence before, is enough.
+    assert opening("A 57-year-old woman presented with fever; she had neutropenia.")[1] is None
+    assert opening("Hairy cell leukemia is rare. It is characterized by this type of cell.")[1] is None
+    assert opening("The first case of heparin-induced thrombocytopenia was reported in 1958.")[1] is None
+    assert opening("HER2 amplification predicts response.")[1] is None
+    assert opening("HER-2 belongs to the epidermal growth factor receptor family.")[1] is None
+
+
 def test_a_bad_outcome_stands_as_evidence_against_a_question_about_a_good_one() -> None:
     query = analyse(
         "Is zinc deficiency associated with better prognosis in leukopenia?", vocabulary=Vocabulary.builtin()

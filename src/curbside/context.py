@@ -49,6 +49,18 @@ class _Lists:
     status: re.Pattern[str]
     status_years: int
     label: re.Pattern[str]
+    reference: re.Pattern[str]
+    persons: re.Pattern[str]
+
+
+# Where a quote's first sentence ends: a joined quote ("Hairy cell leukemia is ... . It is
+# characterized by ...") carries its referent in the first sentence, so only that one is read.
+_SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+# The tail of a structured-abstract label cut off by a passage boundary ("SION: Taken together"):
+# upper-case letters and a colon, no known label.
+_LABEL_FRAGMENT: Final = re.compile(r"^[A-Z]{2,}(?:\s[A-Z]{2,})*:\s+(?=[A-Z])")
+# Case-sensitive: "HER2" and "HER-2" are a receptor, not a woman.
+_PERSONAL: Final = re.compile(r"\b(?:[Ss]he|[Hh]e|[Hh]er|[Hh]is|[Hh]im)\b(?![-\d])")
 
 
 @functools.cache
@@ -80,6 +92,8 @@ def _build_lists(data: Any) -> _Lists:
         status_years=int(data["status_years"]),
         # Upper case as structured abstracts print them: "Results: ..." may be a sentence's subject.
         label=re.compile(rf"^\W*(?:{alternation(data['abstract_labels'])})\s*[:.]\s+"),
+        reference=re.compile("|".join(f"(?:{r})" for r in data["references"]), re.I),
+        persons=re.compile(rf"\b(?:{alternation(data['persons'])})\b", re.I),
     )
 
 
@@ -88,7 +102,7 @@ def opening(text: str) -> tuple[str, str | None]:
     "This study") is shown as what it stands for ("The authors", "The study"); any other pronoun
     drops the claim, its referent being in another sentence."""
     lists = _lists()
-    unlabelled = lists.label.sub("", text, count=1)
+    unlabelled = _LABEL_FRAGMENT.sub("", lists.label.sub("", text, count=1), count=1)
     if unlabelled != text and unlabelled:
         text = unlabelled[0].upper() + unlabelled[1:]
     # A fragment cut after a comma (", it is unknown how ...") reads as a sentence without it.
@@ -105,7 +119,20 @@ def opening(text: str) -> tuple[str, str | None]:
     if m and not lists.expletive.match(text):
         word = m.group(0).strip(" \t\"'(")
         return text, f"opens with '{word}', whose referent is in another sentence"
-    return text, None
+    return text, _refers_back(text, lists)
+
+
+def _refers_back(text: str, lists: _Lists) -> str | None:
+    """Why the first sentence of ``text`` needs another sentence to be understood ("manifestations
+    of this type of immune thrombocytopenia", "in her clinical course, she developed"), or ``None``."""
+    first = _SENTENCE_END.split(text, maxsplit=1)[0]
+    m = lists.reference.search(first)
+    if m:
+        return f"refers back ('{m.group(0).strip()}') to another sentence"
+    m = _PERSONAL.search(first)
+    if m and not lists.persons.search(first, 0, m.start()):
+        return f"says '{m.group(0)}' of a person another sentence introduces"
+    return None
 
 
 def needs_antecedent(text: str) -> bool:

@@ -174,7 +174,8 @@ def _quoted_span(claim: Claim) -> tuple[str, int, str] | None:
 def spare_sections(bottom_line: tuple[Claim, ...], sections: Sequence[ArticleSection]) -> tuple[Claim, ...]:
     """The lead, then each further bottom-line claim only where its section keeps another claim:
     quoting a section's only sentence at the top would empty the section (the dosing of a treatment
-    article) to repeat what the lead already says."""
+    article) to repeat what the lead already says.  (Allowing further sentences only from the sections
+    was tried on BioASQ 9B: claim relevance 0.716 -> 0.715, snippet recall 0.484 -> 0.480.)"""
     left: dict[str, int] = {}
     home: dict[tuple[str, int, str], str] = {}
     for section in sections:
