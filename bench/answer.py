@@ -26,12 +26,12 @@ verify) and is scored on
 
 Nothing of the answer is used at answer time: the store holds no
 ``LONG_ANSWER`` and no label.  The LLM synthesizer runs only where a backend
-is reachable (``--llm-url`` for an OpenAI-compatible server, or the llamacpp
-backend with llama-cpp-python and an installed model); otherwise its row says
+is reachable (``--llm-url`` for an OpenAI-compatible server, or an in-process
+backend, xllamacpp by default, with an installed model); otherwise its row says
 why it was skipped.
 
     flock /tmp/curbside-bench.lock .venv/bin/python bench/answer.py [--limit N] \
-        [--synthesizer extractive --synthesizer llm] [--k 12] [--llm-backend openai|llamacpp]
+        [--synthesizer extractive --synthesizer llm] [--k 12] [--llm-backend xllamacpp|openai|llamacpp]
 
 Prints a table, then one JSON line with every number.  Measured numbers (extractive vs the
 local 0.5B model on the llamacpp backend) are in ``docs/answers.md``.
@@ -249,11 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--k", type=int, default=12, help="evidence passages retrieved per question")
     parser.add_argument("--db", type=Path, default=None, help="an existing store (default: build bench/out)")
-    parser.add_argument("--llm-backend", choices=["openai", "llamacpp"], default=None)
+    parser.add_argument("--llm-backend", choices=["xllamacpp", "openai", "llamacpp"], default=None)
     parser.add_argument("--llm-url", default=None, help="OpenAI-compatible base URL for the llm synthesizer")
     parser.add_argument("--llm-model", default=None, help="model name sent to the backend")
     parser.add_argument(
-        "--llm-model-path", type=Path, default=None, help="GGUF file for the llamacpp backend"
+        "--llm-model-path", type=Path, default=None, help="GGUF file for the xllamacpp and llamacpp backends"
     )
     parser.add_argument("--llm-limit", type=int, default=None, help="cap questions for the llm synthesizer")
     parser.add_argument(

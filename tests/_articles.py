@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from curbside.synthesis.base import finalize
-from curbside.types import Article, ArticleSection, Citation, Claim, Document, Section
+from curbside.types import COMPOSED_CATEGORY, Article, ArticleSection, Citation, Claim, Document, Section
 from curbside.verify import verify_article
 
 DOCS = {
@@ -160,3 +160,19 @@ def title_only_article() -> Article:
     causes = replace(base.sections[0], claims=(*base.sections[0].claims, claim))
     article = replace(base, sections=(causes, *base.sections[1:]))
     return finalize(verify_article(article), {**DOCS, TITLE_ONLY_DOC.id: TITLE_ONLY_DOC})
+
+
+def composed_article() -> Article:
+    """The sample article with its bottom line composed from two claims and its first section's claim
+    composed into one sentence (as :mod:`curbside.synthesis.compose` writes them)."""
+    base = sample_article()
+    first = base.sections[0].claims[0]
+    other = base.sections[1].claims[0]
+
+    def composed(text: str, *claims: Claim) -> Claim:
+        citations = tuple(c for claim in claims for c in claim.citations)
+        return Claim(text, citations, verdict="supported", category=COMPOSED_CATEGORY)
+
+    lead = composed("Drugs and infections are reported causes of leukopenia.", first, other)
+    section = replace(base.sections[0], claims=(composed("Two drugs are reported causes.", first),))
+    return replace(base, bottom_line=(lead,), sections=(section, *base.sections[1:]))

@@ -359,7 +359,7 @@ def test_llamacpp_missing_package_says_how_to_install(
         LlamaCppBackend(settings)
     message = str(info.value)
     assert "llama-cpp-python" in message
-    assert "pip install 'curbside[llm]'" in message
+    assert "./scripts/install.sh llamacpp" in message
     assert "curbside models install" in message
 
 
@@ -505,7 +505,7 @@ def _real_model() -> Path:
     try:
         importlib.import_module("llama_cpp")
     except ImportError:
-        pytest.skip("llama-cpp-python is not installed (pip install 'curbside[llm]')")
+        pytest.skip("llama-cpp-python is not installed (./scripts/install.sh llamacpp)")
     settings = Settings()
     if settings.llm_model_path.is_file():
         return settings.llm_model_path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import re
 import socket
 import sys
 import threading
@@ -166,7 +167,9 @@ def test_llm_server_and_eutils_answering(settings: Settings) -> None:
         seen.append(request)
         return models("qwen2.5-1.5b-instruct")(request)
 
-    keyed = settings.model_copy(update={"llm_api_key": "sk-test", "ncbi_api_key": "abc"})
+    keyed = settings.model_copy(
+        update={"llm_api_key": "sk-test", "ncbi_api_key": "abc", "llm_backend": "openai"}
+    )
     checks = by_name(run_checks(keyed, transport=answer(llm, einfo_ok)))
     assert checks["llm server"].status == "ok"
     assert checks["llm server"].detail == "http://127.0.0.1:8080/v1: serving qwen2.5-1.5b-instruct"
@@ -322,7 +325,7 @@ def test_llamacpp_states(settings: Settings, monkeypatch: pytest.MonkeyPatch, tm
     _pretend_llama_cpp(monkeypatch, installed=False)
     check = by_name(run_checks(chosen, transport=answer()))["llama.cpp"]
     assert check.name == "llama.cpp (selected)"
-    assert check.status == "warn" and "curbside[llm]" in check.fix
+    assert check.status == "warn" and "install.sh llamacpp" in check.fix
 
     _pretend_llama_cpp(monkeypatch, installed=True)
     check = by_name(run_checks(chosen, transport=answer()))["llama.cpp"]
@@ -367,6 +370,7 @@ def test_overall_and_order(settings: Settings) -> None:
         "relevance model",
         "verdict model",
         "llm server",
+        "llama.cpp runtime",
         "llama.cpp",
         "ncbi e-utilities",
         "demo corpus",
@@ -442,3 +446,25 @@ def test_a_model_for_another_embedder_is_reported_unused(settings: Settings, tmp
     )
     assert other["relevance model"].status == "warn"
     assert other["relevance model"].fix == "set CURBSIDE_EMBEDDER=minilm"
+
+
+def test_the_selected_local_runtime_reports_its_model_and_measured_speed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    pytest.importorskip("xllamacpp", reason="xllamacpp is in the llm and dev extras")
+    from curbside.testing import write_tiny_gguf
+
+    gguf = write_tiny_gguf(tmp_path / "tiny.gguf")
+    chosen = settings.model_copy(update={"llm_backend": "xllamacpp", "llm_model_path": gguf})
+    quick = by_name(run_checks(chosen, transport=answer()))["llama.cpp runtime"]
+    assert quick.name == "llama.cpp runtime (selected)" and quick.status == "ok"
+    assert str(gguf) in quick.detail and "tokens/s" not in quick.detail  # nothing loaded
+    timed = by_name(run_checks(chosen, transport=answer(), measure_llm=True))["llama.cpp runtime"]
+    assert timed.status == "ok" and re.search(r"; \d+\.\d tokens/s on a 16-token reply$", timed.detail)
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    failed = by_name(
+        run_checks(chosen.model_copy(update={"llm_model_path": broken}), transport=answer(), measure_llm=True)
+    )["llama.cpp runtime"]
+    assert failed.status == "fail" and "could not load" in failed.detail

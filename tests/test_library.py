@@ -386,3 +386,26 @@ def test_the_web_app_lists_the_library_and_serves_an_approved_article(settings: 
         assert body["library"] is False and body["status"] == "submitted"
         listed = c.get("/api/v1/library", headers={"Accept": "application/json"}).json()
         assert [t["topic"] for t in listed["topics"]] == ["Leukopenia"]
+
+
+def test_the_llm_path_builds_the_library_within_a_time_budget_and_resumes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Articles composed by a real local runtime (the tiny test model): each within its budget, each
+    saved for review, a second run skips them; the web app serves the approved one like any other."""
+    pytest.importorskip("xllamacpp", reason="xllamacpp is in the llm and dev extras")
+    from curbside.testing import write_tiny_gguf
+
+    llm = settings.model_copy(
+        update={"llm_model_path": write_tiny_gguf(tmp_path / "tiny.gguf"), "compose_budget_s": 30.0}
+    )
+    report = build(TOPICS[:2], settings=llm, synthesizer="llm")
+    assert [r.outcome for r in report.results] == ["built", "built"]
+    with open_review_db(llm) as db:
+        records = library_topics(db)
+        saved = db.articles.get(records[0].article_id or "", 1, viewer=reviewer(llm))
+    composition = saved.article.metadata["composition"]
+    assert composition["backend"] == "xllamacpp/tiny" and composition["seconds"] < 30.0
+    assert saved.article.metadata["synthesizer"] == "llm (compose)"
+    again = build(TOPICS[:2], settings=llm, synthesizer="llm")
+    assert [r.outcome for r in again.results] == ["skipped", "skipped"]

@@ -455,7 +455,9 @@ def test_schema_is_self_contained_and_strict_mode_ready() -> None:
 
 def test_default_backend_comes_from_settings_and_registry(settings: Settings) -> None:
     assert get_registry().get("synthesizer", "llm") is LLMSynthesizer
-    configured = settings.model_copy(update={"llm_url": "http://127.0.0.1:9/v1", "llm_model": "m"})
+    configured = settings.model_copy(
+        update={"llm_backend": "openai", "llm_url": "http://127.0.0.1:9/v1", "llm_model": "m"}
+    )
     synth = LLMSynthesizer(configured)
     assert isinstance(synth.backend, OpenAICompatBackend)
     assert synth.backend.url == "http://127.0.0.1:9/v1/chat/completions"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from html.parser import HTMLParser
 
-from _articles import sample_article, title_only_article, with_text
+from _articles import composed_article, sample_article, title_only_article, with_text
 from curbside.render import render
 from curbside.render.html import reference_item, render_html
 from curbside.types import DISCLAIMER, Reference
@@ -160,3 +160,20 @@ def test_a_record_cited_by_its_title_is_marked_in_the_references() -> None:
     assert page.count('class="title-only"') == 1
     item = next(li for li in page.split("<li ") if 'class="title-only"' in li)
     assert "Agranulocytosis during mianserin treatment" in item
+
+
+def test_a_composed_sentence_opens_to_the_exact_quotes_behind_it() -> None:
+    article = composed_article()
+    fragment = render_html(article, standalone=False)
+    tags = parse(fragment)
+    assert tags.errors == [] and tags.stack == []
+    lead = article.bottom_line[0]
+    assert len(lead.citations) == 2
+    bottom = fragment.split('<section class="bottom-line">')[1].split("</section>")[0]
+    assert '<details class="quotes"><summary>The quotes behind this</summary>' in bottom
+    for c in lead.citations:
+        assert f"<q>{c.quote}</q>" in bottom
+    assert bottom.count('<a href="#ref-') >= 2  # each quote links to its reference
+    # A quoted claim needs no such box: its text is the quote.
+    quoted = sample_article()
+    assert 'class="quotes"' not in render_html(quoted, standalone=False)

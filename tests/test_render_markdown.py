@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from _articles import draft, sample_article, title_only_article, with_text
+from _articles import composed_article, draft, sample_article, title_only_article, with_text
 from curbside.render import get_renderer, render
 from curbside.render._common import split_final_stop
 from curbside.render.markdown import escape, print_markdown, reference_line, render_markdown
@@ -155,3 +155,13 @@ def test_a_quote_without_a_final_stop_still_ends_its_sentence_after_its_citation
         'Reported in a case report titled "Leucopenia"',
         "",
     )
+
+
+def test_verbose_markdown_lists_the_quotes_behind_composed_sentences() -> None:
+    article = composed_article()
+    assert "## Quotes behind the composed sentences" not in render(article, "md")
+    verbose = render(article, "md", verbose=True)
+    block = verbose.split("## Quotes behind the composed sentences")[1].split("---")[0]
+    assert "- Drugs and infections are reported causes of leukopenia" in block
+    for c in article.bottom_line[0].citations:
+        assert f"    > {c.quote}" in block

@@ -371,7 +371,11 @@ def ask(
     check_question_length(question, settings.max_question_chars)
     question, removed = question_for_saving(question, settings)
     query = analyse(question, year_from=year_from, year_to=year_to, kinds=tuple(kinds))
-    synth = get_registry().get("synthesizer", synthesizer)(settings)
+    # The llm synthesizer in compose mode: the extractive draft, verified, then written as prose.
+    composing = synthesizer == "llm" and settings.llm_mode == "compose"
+    synth = get_registry().get("synthesizer", "extractive" if composing else synthesizer)(settings)
+    # Made now, so that a missing model or runtime fails before any retrieval work.
+    chat = get_registry().get("chat", settings.llm_backend)(settings) if composing else None
     with _store(settings, store) as s:
         # Not stats(): it scans every document (~0.3 s at 50k), and this runs on every question.
         if live or next(iter(s.iter_documents()), None) is None:
@@ -429,6 +433,22 @@ def ask(
         )
         verified = refresh_coverage(verified)
         t = lap("verify", t)
+        if chat is not None:
+            from curbside.questions import Vocabulary
+            from curbside.synthesis.compose import compose_article
+
+            verified = compose_article(
+                verified,
+                chat,
+                vocabulary=Vocabulary.default(),
+                embedder=retriever.embedder,
+                audience=audience,
+                on_token=on_token,
+                asked=[n for c in query.concepts for n in (c.preferred, *c.narrower)],
+                budget_s=settings.compose_budget_s,
+            )
+            verified = replace(verified, metadata={**verified.metadata, "synthesizer": "llm (compose)"})
+            t = lap("compose", t)
         documents = {h.document.id: h.document for h in hits}
         article = finalize(verified, documents)
         article = adapt(article, audience)

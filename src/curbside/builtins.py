@@ -48,9 +48,11 @@ def register(registry: Registry) -> None:
     # --- chat backends (factories take settings) and the llm synthesizer ---
     from curbside.synthesis.backends.llamacpp import LlamaCppBackend
     from curbside.synthesis.backends.openai_compat import OpenAICompatBackend
+    from curbside.synthesis.backends.xllama import XLlamaCppBackend
 
     registry.add("chat", "openai", OpenAICompatBackend)
     registry.add("chat", "llamacpp", LlamaCppBackend)
+    registry.add("chat", "xllamacpp", XLlamaCppBackend)
     from curbside.synthesis.llm import LLMSynthesizer
 
     registry.add("synthesizer", "llm", LLMSynthesizer)

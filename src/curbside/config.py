@@ -161,10 +161,24 @@ class Settings(BaseSettings):
         description="Folder holding the shared real data (medline/, mesh/, pubmedqa/) "
         "used by benchmarks and optional tests.",
     )
-    llm_backend: Literal["openai", "llamacpp"] = Field(
-        default="openai",
-        description="Chat backend of the llm synthesizer: openai (any OpenAI-compatible server: "
-        "llama.cpp server, vLLM, Ollama, a hosted API) or llamacpp (in-process llama-cpp-python).",
+    llm_backend: Literal["xllamacpp", "openai", "llamacpp"] = Field(
+        default="xllamacpp",
+        description="Chat backend of the llm synthesizer: xllamacpp (in process, a prebuilt llama.cpp wheel: the "
+        "default local runtime), openai (any OpenAI-compatible server: vLLM, Ollama, the llama.cpp server, a "
+        "hosted API) or llamacpp (in-process llama-cpp-python, which compiles on install).",
+    )
+    llm_mode: Literal["compose", "passages"] = Field(
+        default="compose",
+        description="What the llm synthesizer asks of the model: compose (prose written from the claims the "
+        "extractive synthesizer chose and the verifier kept, each sentence checked against them and shown as "
+        "the quotes where it fails) or passages (claims written from the retrieved passages, citing sentence "
+        "ids, then verified).",
+    )
+    compose_budget_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds the llm synthesizer's compose mode may spend on one article; the parts not begun "
+        "by then keep their verified quotes (with a warning).",
     )
     llm_url: str = Field(
         default="http://127.0.0.1:8080/v1",
@@ -190,7 +204,7 @@ class Settings(BaseSettings):
     )
     llm_model_path: Path = Field(
         default_factory=lambda data: Path(data["data_dir"]) / "models" / DEFAULT_GGUF,
-        description="GGUF file loaded by the llamacpp backend (`curbside models install` puts it there).",
+        description="GGUF file loaded by the xllamacpp and llamacpp backends (`curbside models install` puts it there).",
     )
     review_db: str | None = Field(
         default=None,

@@ -78,8 +78,11 @@ def run_checks(
     *,
     transport: httpx.BaseTransport | None = None,
     connect: Callable[[str, int, float], None] | None = None,
+    measure_llm: bool = False,
 ) -> list[Check]:
     """Run every check in a fixed order.
+
+    ``measure_llm`` loads the selected local model and times a short reply (seconds).
 
     ``transport`` answers the HTTP probes instead of the network;
     ``connect(host, port, timeout)`` replaces the TCP probe of a PostgreSQL
@@ -91,7 +94,7 @@ def run_checks(
     )
     checks = [_python(), *_store(settings, connect or _tcp_connect)]
     checks += [_vocabulary(), _embedder(settings), *_answer_models(settings)]
-    checks += [llm_server, _llamacpp(settings), eutils]
+    checks += [llm_server, *_local_runtimes(settings, measure_llm), eutils]
     checks.append(_demo_files(settings))
     return checks
 
@@ -454,30 +457,91 @@ def _openai_server(settings: Settings, transport: httpx.BaseTransport | None) ->
     return Check(name, "ok", detail)
 
 
-def _llamacpp(settings: Settings) -> Check:
-    selected = getattr(settings, "llm_backend", "openai") == "llamacpp"
-    name = "llama.cpp" + (" (selected)" if selected else "")
+#: The in-process runtimes: (backend name, check name, importable module, what it is, how to get it).
+_RUNTIMES: tuple[tuple[str, str, str, str, str], ...] = (
+    (
+        "xllamacpp",
+        "llama.cpp runtime",
+        "xllamacpp",
+        "xllamacpp (prebuilt llama.cpp, the default local LLM backend)",
+        "./scripts/install.sh llm (a prebuilt wheel, no compile), then `curbside models install`",
+    ),
+    (
+        "llamacpp",
+        "llama.cpp",
+        "llama_cpp",
+        "llama-cpp-python (the in-process LLM backend it compiles)",
+        "./scripts/install.sh llamacpp (compiles for ~8 minutes), then `curbside models install`",
+    ),
+)
+#: The reply doctor times to report a local model's speed.
+SPEED_TOKENS = 16
+
+
+def _local_runtimes(settings: Settings, measure: bool) -> list[Check]:
+    """One check per in-process runtime: installed or not, the model it would load, and, for the
+    selected one when ``measure``, the tokens per second of a short reply."""
     default_path = Path(settings.data_dir) / "models" / DEFAULT_GGUF
     model_path = Path(getattr(settings, "llm_model_path", default_path)).expanduser()
-    # find_spec, not import: loading libllama takes a while and doctor should stay quick.
-    if importlib.util.find_spec("llama_cpp") is None:
-        return Check(
-            name,
-            "warn",
-            "llama-cpp-python is not installed (the in-process LLM backend)",
-            "pip install 'curbside[llm]' (compiles for ~8 minutes), then `curbside models install`",
-        )
+    chosen = getattr(settings, "llm_backend", "openai")
+    checks = []
+    for backend, label, module, what, fix in _RUNTIMES:
+        selected = chosen == backend
+        name = label + (" (selected)" if selected else "")
+        # find_spec, not import: loading llama.cpp takes a while and doctor should stay quick.
+        if importlib.util.find_spec(module) is None:
+            checks.append(Check(name, "warn", f"{what}: not installed", fix))
+            continue
+        try:
+            with model_path.open("rb") as fh:
+                magic = fh.read(4)
+            size = model_path.stat().st_size
+        except OSError:
+            checks.append(
+                Check(name, "warn", f"{module} installed; no GGUF model at {model_path}", _MODEL_FIX)
+            )
+            continue
+        if magic != b"GGUF":
+            checks.append(
+                Check(
+                    name,
+                    "fail",
+                    f"{model_path} is not a GGUF file",
+                    "`curbside models install --force` replaces it",
+                )
+            )
+            continue
+        detail = f"{module} installed; model {model_path} ({size / 1e9:.2f} GB)"
+        if selected and measure:
+            speed = measure_speed(settings, backend)
+            if isinstance(speed, str):
+                checks.append(Check(name, "fail", f"{detail}; {speed}", _MODEL_FIX + " --force"))
+                continue
+            detail += f"; {speed:.1f} tokens/s on a {SPEED_TOKENS}-token reply"
+        checks.append(Check(name, "ok", detail))
+    return checks
+
+
+_MODEL_FIX = "`curbside models install`"
+
+
+def measure_speed(settings: Settings, backend: str) -> float | str:
+    """Tokens per second of a short reply from the local ``backend`` (loading the model first, which
+    is not timed), or why it could not answer."""
+    from curbside.registry import get_registry
+    from curbside.synthesis.backends.base import ChatMessage
+
     try:
-        with model_path.open("rb") as fh:
-            magic = fh.read(4)
-        size = model_path.stat().st_size
-    except OSError:
-        return Check(name, "warn", f"no GGUF model at {model_path}", "`curbside models install`")
-    if magic != b"GGUF":
-        return Check(
-            name, "fail", f"{model_path} is not a GGUF file", "`curbside models install --force` replaces it"
-        )
-    return Check(name, "ok", f"llama_cpp installed; model {model_path} ({size / 1e9:.2f} GB)")
+        chat = get_registry().get("chat", backend)(settings)
+        question = [ChatMessage("user", "Count from one to twenty in words.")]
+        chat.chat(question, max_tokens=1)  # loads the model
+        chat.chat(question, max_tokens=SPEED_TOKENS)
+    except CurbsideError as exc:
+        return f"it could not answer: {exc}"
+    usage = getattr(chat, "last_usage", {}) or {}
+    seconds = float(usage.get("seconds") or 0.0)
+    tokens = float(usage.get("completion_tokens") or 0.0)
+    return tokens / seconds if seconds > 0 else 0.0
 
 
 def _eutils(settings: Settings, transport: httpx.BaseTransport | None) -> Check:

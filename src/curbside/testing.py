@@ -464,3 +464,124 @@ class FakeChatBackend:
 
 #: The name the design notes use for the fake language model.
 FakeLLM = FakeChatBackend
+
+
+# -- a tiny GGUF model -------------------------------------------------------------------------------
+
+_GGUF_UINT32, _GGUF_INT32, _GGUF_FLOAT32, _GGUF_STRING, _GGUF_ARRAY = 4, 5, 6, 8, 9
+_GGUF_ALIGNMENT = 32
+
+
+def _byte_level_tokens() -> list[str]:
+    """GPT-2's byte-to-character table: every byte is one printable token, so any text (and any
+    JSON a grammar asks for) can be written."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    chars = dict(zip(printable, printable, strict=True))
+    extra = 0
+    for b in range(256):
+        if b not in chars:
+            chars[b] = 256 + extra
+            extra += 1
+    return [chr(chars[b]) for b in range(256)]
+
+
+def write_tiny_gguf(path: str | Path, *, seed: int = 0) -> Path:
+    """Write a real, tiny GGUF language model (a one-layer llama with random weights, 258
+    byte-level tokens, about 120 kB) to ``path``.
+
+    llama.cpp loads and runs it in milliseconds, so a local backend's plumbing (loading, chat,
+    streaming, JSON-schema grammars, the listener it opens) is tested for real without the
+    gigabyte model; what it writes is noise (printable ASCII at temperature 0), except where a
+    grammar constrains it.
+    """
+    import struct
+
+    import numpy as np
+
+    out = Path(path)
+    rng = np.random.default_rng(seed)
+    tokens = [*_byte_level_tokens(), "\u0120t", "<|endoftext|>"]
+    dim, ffn, heads, vocab = 32, 64, 2, len(tokens)
+    end = vocab - 1
+    template = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant: {% endif %}"
+    )
+    meta: list[tuple[str, int, Any]] = [
+        ("general.architecture", _GGUF_STRING, "llama"),
+        ("general.name", _GGUF_STRING, "curbside-tiny-test"),
+        ("llama.context_length", _GGUF_UINT32, 8192),
+        ("llama.embedding_length", _GGUF_UINT32, dim),
+        ("llama.block_count", _GGUF_UINT32, 1),
+        ("llama.feed_forward_length", _GGUF_UINT32, ffn),
+        ("llama.attention.head_count", _GGUF_UINT32, heads),
+        ("llama.attention.head_count_kv", _GGUF_UINT32, heads),
+        ("llama.rope.dimension_count", _GGUF_UINT32, dim // heads),
+        ("llama.attention.layer_norm_rms_epsilon", _GGUF_FLOAT32, 1e-5),
+        ("tokenizer.ggml.model", _GGUF_STRING, "gpt2"),
+        ("tokenizer.ggml.pre", _GGUF_STRING, "default"),
+        ("tokenizer.ggml.tokens", _GGUF_ARRAY, (_GGUF_STRING, tokens)),
+        ("tokenizer.ggml.token_type", _GGUF_ARRAY, (_GGUF_INT32, [1] * (vocab - 1) + [3])),
+        ("tokenizer.ggml.merges", _GGUF_ARRAY, (_GGUF_STRING, ["\u0120 t"])),
+        ("tokenizer.ggml.bos_token_id", _GGUF_UINT32, end),
+        ("tokenizer.ggml.eos_token_id", _GGUF_UINT32, end),
+        ("tokenizer.chat_template", _GGUF_STRING, template),
+    ]
+    shapes = {"token_embd.weight": (vocab, dim), "output_norm.weight": (dim,), "output.weight": (vocab, dim)}
+    for name, shape in (
+        ("attn_norm", (dim,)), ("attn_q", (dim, dim)), ("attn_k", (dim, dim)), ("attn_v", (dim, dim)),
+        ("attn_output", (dim, dim)), ("ffn_norm", (dim,)), ("ffn_gate", (ffn, dim)),
+        ("ffn_up", (ffn, dim)), ("ffn_down", (dim, ffn)),
+    ):  # fmt: skip
+        shapes[f"blk.0.{name}.weight"] = shape
+    tensors = {
+        name: (np.ones(shape) if len(shape) == 1 else rng.standard_normal(shape) * 0.02).astype("<f4")
+        for name, shape in shapes.items()
+    }
+    # Steer the greedy choice (temperature 0) so that a JSON grammar's output ends soon and parses:
+    # dimension 0 of every embedding is 1, so the normed hidden state is large and positive there;
+    # a token's weight on it raises or lowers its logit whatever the input.  Closing quotes and
+    # brackets come first wherever the grammar allows them, whitespace never; only printable
+    # ASCII wins otherwise (the other bytes' logits are 0), so what it writes is valid UTF-8.
+    tensors["token_embd.weight"][:, 0] = 1.0
+    logits = tensors["output.weight"]
+    logits[[b for b in range(vocab) if not 0x20 <= b < 0x7F]] = 0.0
+    for byte, weight in (
+        (ord('"'), 2.0),
+        (ord("}"), 1.5),
+        (ord("]"), 1.5),
+        (0x20, -2.0),
+        (0x0A, -2.0),
+        (0x09, -2.0),
+    ):
+        logits[byte, 0] = weight
+
+    def text(s: str) -> bytes:
+        raw = s.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    def value(kind: int, v: Any) -> bytes:
+        if kind == _GGUF_STRING:
+            return text(v)
+        if kind == _GGUF_UINT32:
+            return struct.pack("<I", v)
+        if kind == _GGUF_INT32:
+            return struct.pack("<i", v)
+        if kind == _GGUF_FLOAT32:
+            return struct.pack("<f", v)
+        item, items = v
+        return struct.pack("<IQ", item, len(items)) + b"".join(value(item, x) for x in items)
+
+    def padded(n: int) -> int:
+        return -(-n // _GGUF_ALIGNMENT) * _GGUF_ALIGNMENT
+
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta))
+    head += b"".join(text(k) + struct.pack("<I", kind) + value(kind, v) for k, kind, v in meta)
+    offset = 0
+    for name, array in tensors.items():
+        dims = array.shape[::-1]  # GGUF lists the fastest-varying dimension first
+        head += text(name) + struct.pack(f"<I{len(dims)}QIQ", len(dims), *dims, 0, offset)  # 0: F32
+        offset = padded(offset + array.nbytes)
+    data = b"".join(a.tobytes() + b"\0" * (padded(a.nbytes) - a.nbytes) for a in tensors.values())
+    out.write_bytes(head + b"\0" * (padded(len(head)) - len(head)) + data)
+    return out

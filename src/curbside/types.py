@@ -29,6 +29,9 @@ DocumentKind = Literal[
 
 #: Separator between sections in :attr:`Document.body`; chunk offsets count it.
 SECTION_SEPARATOR = "\n\n"
+#: ``Claim.category`` of a sentence a language model composed from verified claims
+#: (:mod:`curbside.synthesis.compose`); its citations are those of every claim it rests on.
+COMPOSED_CATEGORY = "composed from cited claims"
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +359,7 @@ class ArticleWarning:
         "identifiers-removed",
         "suspect-source",
         "partial-evidence",
+        "composition",
     ]
     message: str
 

@@ -12,7 +12,8 @@ Structure (class names are the styling contract)::
     article.curbside-article[data-audience]
       header > h1
       aside.warnings > h2 + ul > li.warning.warning-<code>
-      section.bottom-line > h2 + p > strong (claims, each span.claim.claim-<verdict>)
+      section.bottom-line > h2 + p > strong (claims, each span.claim.claim-<verdict>), details.quotes
+      (composed sentences: the exact quotes behind them, each with its citation)
       section.section#sec-<key> > h2, p.intro, ul > li.claim.claim-<verdict>, section.subsection > h3 ...
       p.partial-note
       section.references > h2 + ol > li#ref-<n>.reference[.retracted]
@@ -47,7 +48,7 @@ from curbside.render._common import (
     title_only_documents,
     verification_line,
 )
-from curbside.types import Article, ArticleSection, Audience, Claim, Reference
+from curbside.types import COMPOSED_CATEGORY, Article, ArticleSection, Audience, Claim, Reference
 
 _CSS: Final = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.55;color:#1d2327;
@@ -55,6 +56,7 @@ max-width:46rem;margin:2rem auto;padding:0 1rem}
 h1{font-size:1.8rem;margin-bottom:.5rem}h2{font-size:1.25rem;border-bottom:1px solid #dde3e8;padding-bottom:.2rem}
 h3{font-size:1.05rem}
 .bottom-line{background:#eef6fb;border-left:4px solid #1f6fa8;padding:.4rem 1rem;margin:1rem 0}
+.quotes{font-size:.9rem;color:#37474f;margin:.2rem 0 .4rem}.quotes summary{cursor:pointer;color:#1f6fa8}.quotes q{font-style:italic}
 .bottom-line h2{border:0;font-size:1rem;text-transform:uppercase;letter-spacing:.04em;color:#1f6fa8}
 .warnings{background:#fff7e6;border-left:4px solid #d48806;padding:.4rem 1rem;margin:1rem 0}
 .warnings h2{border:0;font-size:1rem}
@@ -96,6 +98,27 @@ def _claim_inner(claim: Claim, numbers: Mapping[str, int]) -> str:
     return out + _e(stop)
 
 
+def _quotes(claims: tuple[Claim, ...], numbers: Mapping[str, int]) -> str:
+    """The exact quotes behind the composed sentences among ``claims``, folded away until opened."""
+    quotes = dict.fromkeys(
+        (c.quote, c.document_id)
+        for claim in claims
+        if claim.category == COMPOSED_CATEGORY
+        for c in claim.citations
+    )
+    if not quotes:
+        return ""
+    items = "".join(f"<li><q>{_e(quote)}</q> {_ref(doc, numbers)}</li>" for quote, doc in quotes)
+    return f'<details class="quotes"><summary>The quotes behind this</summary><ul>{items}</ul></details>'
+
+
+def _ref(document_id: str, numbers: Mapping[str, int]) -> str:
+    n = numbers.get(document_id)
+    if n is None:
+        return f'<sup class="cite">[{_e(document_id)}]</sup>'
+    return f'<sup class="cite"><a href="#ref-{n}">[{n}]</a></sup>'
+
+
 def _claim_attrs(claim: Claim) -> str:
     return f'class="claim claim-{slug(claim.verdict)}" data-support="{claim.support:.2f}"'
 
@@ -112,10 +135,13 @@ def _section(section: ArticleSection, numbers: Mapping[str, int], level: int, ou
             spans = " ".join(
                 f"<span {_claim_attrs(c)}>{_claim_inner(c, numbers)}</span>" for c in section.claims
             )
-            out.append(f"<p>{spans}</p>")
+            out.append(f"<p>{spans}</p>{_quotes(section.claims, numbers)}")
         else:
             out.append("<ul>")
-            out += [f"<li {_claim_attrs(c)}>{_claim_inner(c, numbers)}</li>" for c in section.claims]
+            out += [
+                f"<li {_claim_attrs(c)}>{_claim_inner(c, numbers)}{_quotes((c,), numbers)}</li>"
+                for c in section.claims
+            ]
             out.append("</ul>")
     for sub in section.subsections:
         _section(sub, numbers, level + 1, out)
@@ -175,7 +201,7 @@ def render_html(
                 f"<span {_claim_attrs(c)}>{_claim_inner(c, numbers)}</span>" for c in article.bottom_line
             )
         )
-        out.append("</strong></p></section>")
+        out.append("</strong></p>" + _quotes(article.bottom_line, numbers) + "</section>")
     for section in article.sections:
         _section(section, numbers, 2, out)
     if has_partial(article):

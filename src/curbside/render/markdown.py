@@ -24,6 +24,7 @@ or claim cannot inject links, HTML or headings)::
     1. Title. *Journal*. 2020. [Meta-analysis] PMID: 123 (https://pubmed.ncbi.nlm.nih.gov/123/)
 
     ## Removed claims                   (each with why; verbose adds its relevance score)
+    ## Quotes behind the composed sentences   (verbose: each composed sentence, then its exact quotes)
 
     ---
     *Readability: ...*                  (patient and student articles)
@@ -53,7 +54,7 @@ from curbside.render._common import (
     title_only_documents,
     verification_line,
 )
-from curbside.types import Article, ArticleSection, Audience, Claim, Reference
+from curbside.types import COMPOSED_CATEGORY, Article, ArticleSection, Audience, Claim, Reference
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -183,6 +184,15 @@ def render_markdown(article: Article, audience: Audience | None = None, *, verbo
             if verbose and claim.relevance is not None:
                 note += f" (relevance {claim.relevance:.2f})"
             out.append(f"- {_claim(claim, numbers)}{note}")
+        out.append("")
+    composed = [c for c in article.all_claims() if c.category == COMPOSED_CATEGORY]
+    if verbose and composed:
+        out += ["## Quotes behind the composed sentences", ""]
+        for claim in composed:
+            out.append(f"- {_claim(claim, numbers)}")
+            for c in claim.citations:
+                n = numbers.get(c.document_id)
+                out.append(f"    > {escape(c.quote)} [{n if n is not None else escape(c.document_id)}]")
         out.append("")
     out += ["---", ""]
     checked = verification_line(article)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from curbside.errors import ModelError
+
 Role = Literal["system", "user", "assistant"]
 
 #: Receives each piece of text as the model produces it (streaming).
@@ -53,3 +55,13 @@ class ChatBackend(Protocol):
         and the pieces joined equal the returned string.
         """
         ...
+
+
+def completion_text(result: Any, source: str) -> str:
+    """The reply text of an OpenAI-shaped chat completion (``choices[0].message.content``); a
+    ModelError naming ``source`` ("llama.cpp with qwen.gguf") when the completion has no such field."""
+    try:
+        content = result["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise ModelError(f"{source} returned an unexpected completion: {result!r:.300}") from None
+    return content if isinstance(content, str) else ""
