@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from curbside.questions import Vocabulary
 from curbside.synthesis.backends import ChatMessage
 from curbside.synthesis.compose import COMPOSED_CATEGORY, compose_article
 from curbside.synthesis.faithful import unfaithful
+from curbside.synthesis.sentences import SUMMARY_CATEGORY
 from curbside.testing import FakeChatBackend, FakeEmbedder
 from curbside.types import Article, ArticleSection, Citation, Claim
 
@@ -35,33 +37,27 @@ MICE = _claim("Clozapine (5 mg/kg) attenuated prepulse inhibition deficits.", "p
 
 
 def test_a_faithful_paraphrase_passes() -> None:
-    assert (
-        unfaithful("Clozapine caused grand mal seizures in two patients.", [CLOZAPINE], vocabulary=VOCAB)
-        is None
-    )
+    text = "Grand mal seizures developed in two patients receiving clozapine."
+    assert unfaithful(text, [CLOZAPINE], vocabulary=VOCAB) is None
 
 
 def test_a_number_the_claims_do_not_state_fails() -> None:
-    why = unfaithful("Clozapine caused seizures in 12 patients.", [CLOZAPINE])
+    why = unfaithful("Patients receiving clozapine developed seizures in 12 cases.", [CLOZAPINE])
     assert why == "the number 12 is not in the cited claims"
 
 
 def test_a_name_the_claims_do_not_state_fails() -> None:
-    why = unfaithful(
-        "Clozapine caused seizures and leukopenia in two patients.", [CLOZAPINE], vocabulary=VOCAB
-    )
-    assert why == "'Leukopenia' is not in the cited claims"
-    token = unfaithful("Clozapine caused seizures via CYP1A2 in two patients.", [CLOZAPINE])
+    text = "Two patients receiving clozapine developed seizures and leukopenia."
+    assert unfaithful(text, [CLOZAPINE], vocabulary=VOCAB) == "'Leukopenia' is not in the cited claims"
+    token = unfaithful("Two patients receiving clozapine developed seizures via CYP1A2.", [CLOZAPINE])
     assert token == "'CYP1A2' is not in the cited claims"
 
 
 def test_a_negation_must_be_kept_and_never_added() -> None:
-    assert unfaithful("Clozapine caused agranulocytosis in 40 patients.", [NULL]) == (
-        "it drops a negation of the cited claims"
-    )
-    assert unfaithful("Clozapine did not cause seizures in two patients.", [CLOZAPINE]) == (
-        "it denies what the cited claims state"
-    )
+    dropped = unfaithful("In this cohort of 40 patients, clozapine did cause agranulocytosis.", [NULL])
+    assert dropped == "it drops a negation of the cited claims"
+    added = unfaithful("Two patients receiving clozapine did not develop grand mal seizures.", [CLOZAPINE])
+    assert added == "it denies what the cited claims state"
 
 
 def test_an_animal_setting_must_be_kept() -> None:
@@ -72,34 +68,41 @@ def test_an_animal_setting_must_be_kept() -> None:
 
 
 def test_a_sentence_about_something_else_fails_on_meaning() -> None:
-    text = "Customs seizures of smuggled clozapine shipments doubled at harbour ports last winter."
-    why = unfaithful(text, [CLOZAPINE], embedder=FakeEmbedder())
+    # Words the framing allows (the question, the heading) pass the lexical checks; the meaning does not.
+    text = "Harbour customs reported clozapine shipments doubled last winter."
+    framing = "harbour customs shipments doubled last winter"
+    why = unfaithful(text, [CLOZAPINE], embedder=FakeEmbedder(), framing=framing)
     assert why is not None and why.startswith("it means something else")
-    faithful = "Clozapine caused grand mal seizures in two patients."
+    faithful = "Grand mal seizures developed in two patients receiving clozapine."
     assert unfaithful(faithful, [CLOZAPINE], embedder=FakeEmbedder()) is None
+
+
+def test_new_words_and_qualifiers_are_relations_the_claims_do_not_state() -> None:
+    drug = _claim("A man treated with levamisole developed agranulocytosis; he had a relative monocytosis.")
+    invented = "Agranulocytosis is a condition characterized by monocytosis in a man on levamisole."
+    assert unfaithful(invented, [drug]) == "it uses words the cited claims do not (condition, characterized)"
+    sepsis = _claim("Leucopenia was more frequent in the group of patients with hiperacute sepsis.")
+    overstated = unfaithful("Leucopenia is common in patients with hiperacute sepsis.", [sepsis])
+    assert overstated == "it says 'common', which the cited claims do not"
+    assert unfaithful("Leucopenia was more frequent in patients with hiperacute sepsis.", [sepsis]) is None
 
 
 def test_the_questions_subject_may_be_named_and_must_be_kept() -> None:
     cause = _claim("Hairy cell leukemia is characterized by anemia, leukopenia and splenomegaly.")
     drug = _claim("Agranulocytosis developed in a man treated with levamisole.")
-    assert unfaithful("Levamisole caused leukopenia in a man.", [drug], vocabulary=VOCAB) == (
-        "'Leukopenia' is not in the cited claims"
+    text = "A man treated with levamisole developed leukopenia."
+    assert unfaithful(text, [drug], vocabulary=VOCAB) == "'Leukopenia' is not in the cited claims"
+    assert unfaithful(text, [drug], vocabulary=VOCAB, asked=["Leukopenia"]) is None
+    left_out = "Hairy cell leukemia is characterized by splenomegaly and anemia."
+    assert unfaithful(left_out, [cause], vocabulary=VOCAB, asked=["Leukopenia"]) == (
+        "it leaves out what the cited claims say of Leukopenia"
     )
-    assert (
-        unfaithful("Levamisole caused leukopenia in a man.", [drug], vocabulary=VOCAB, asked=["Leukopenia"])
-        is None
-    )
-    assert unfaithful(
-        "Hairy cell leukemia causes splenomegaly and anemia.", [cause], vocabulary=VOCAB, asked=["Leukopenia"]
-    ) == ("it leaves out what the cited claims say of Leukopenia")
 
 
 def test_every_cited_claim_must_be_said() -> None:
-    drug = _claim("Agranulocytosis developed in a man treated with levamisole.")
-    why = unfaithful("Clozapine caused grand mal seizures in two patients.", [CLOZAPINE, drug])
-    assert why is not None and why.startswith(
-        "it says nothing particular to a claim it cites ('Agranulocytosis"
-    )
+    drug = _claim("Levamisole induced agranulocytosis in a man.")
+    why = unfaithful("Two patients receiving clozapine developed grand mal seizures.", [CLOZAPINE, drug])
+    assert why is not None and why.startswith("it says nothing particular to a claim it cites ('Levamisole")
 
 
 def _article() -> Article:
@@ -117,18 +120,19 @@ def _reply(*sentences: tuple[str, Sequence[str]]) -> str:
 
 
 def test_compose_writes_each_part_from_its_own_claims() -> None:
-    bottom = _reply(
-        ("Clozapine caused grand mal seizures in two patients and metabolic dysregulation.", ["c1", "c2"])
-    )
+    bottom = _reply(("Grand mal seizures developed in two patients receiving clozapine.", ["c1"]))
     section = _reply(
-        ("Most patients treated with clozapine develop metabolic dysregulation with weight gain.", ["c1"])
+        (
+            "The majority of patients treated with clozapine develop metabolic dysregulation and weight gain.",
+            ["c1"],
+        )
     )
     chat = FakeChatBackend([bottom, section])
     article = compose_article(_article(), chat, vocabulary=VOCAB)
     (lead,) = article.bottom_line
-    assert lead.category == COMPOSED_CATEGORY and lead.note == "composed from 2 verified claims (c1, c2)"
-    # The reader can open the exact quotes behind a composed sentence: its citations are its claims'.
-    assert [c.quote for c in lead.citations] == [CLOZAPINE.text, METABOLIC.text]
+    assert lead.category == COMPOSED_CATEGORY and lead.note == "composed from 1 verified claim (c1)"
+    # The reader can open the exact quote behind a composed sentence: its citations are its claim's.
+    assert lead.citations == CLOZAPINE.citations
     composed, kept = article.sections[0].claims
     assert composed.category == COMPOSED_CATEGORY and kept == NULL  # a claim no sentence cites stays quoted
     # Each request lists only its part's claims, and its schema lets the model cite nothing else.
@@ -137,13 +141,34 @@ def test_compose_writes_each_part_from_its_own_claims() -> None:
     cites = schema["properties"]["sentences"]["items"]["properties"]["cites"]["items"]
     assert cites == {"type": "string", "enum": ["c1", "c2"]}
     assert "[c1] The majority of patients" in chat.calls[1].messages[1].content
+    assert "[c1] Two patients receiving clozapine" in chat.calls[0].messages[1].content
+    assert "metabolic" not in chat.calls[0].messages[1].content  # the bottom line is rewritten from its own
     assert article.metadata["composition"]["composed_sentences"] == 2
 
 
-def test_a_sentence_that_fails_a_check_is_shown_as_its_quotes_visibly() -> None:
-    bottom = _reply(("Clozapine caused grand mal seizures in two patients.", ["c1"]))
+def test_a_composed_summary_bottom_line_is_kept_as_it_is() -> None:
+    summary = Claim(
+        "Reported adverse effects of clozapine include seizures.",
+        CLOZAPINE.citations,
+        verdict="supported",
+        category=SUMMARY_CATEGORY,
+    )
+    article = replace(_article(), bottom_line=(summary,))
     section = _reply(
-        ("Clozapine caused agranulocytosis in 40 patients and weight gain in most.", ["c1", "c2"])
+        ("The majority of patients treated with clozapine develop metabolic dysregulation.", ["c1"])
+    )
+    chat = FakeChatBackend([section])
+    composed = compose_article(article, chat, vocabulary=VOCAB)
+    assert composed.bottom_line == (summary,) and len(chat.calls) == 1
+
+
+def test_a_sentence_that_fails_a_check_is_shown_as_its_quotes_visibly() -> None:
+    bottom = _reply(("Grand mal seizures developed in two patients receiving clozapine.", ["c1"]))
+    section = _reply(
+        (
+            "In this cohort of 40 patients clozapine did cause agranulocytosis and metabolic dysregulation.",
+            ["c1", "c2"],
+        )
     )
     article = compose_article(_article(), FakeChatBackend([bottom, section]), vocabulary=VOCAB)
     claims = article.sections[0].claims
@@ -175,7 +200,7 @@ def test_the_audience_shapes_the_prompt() -> None:
 
     def reply(messages: Sequence[ChatMessage], schema: dict[str, Any] | None) -> str:
         seen.append(messages)
-        return _reply(("Clozapine caused grand mal seizures in two patients.", ["c1"]))
+        return _reply(("Grand mal seizures developed in two patients receiving clozapine.", ["c1"]))
 
     compose_article(_article(), FakeChatBackend(reply), audience="patient")
     assert "plain words" in seen[0][0].content
@@ -235,10 +260,26 @@ def test_parts_past_the_time_budget_keep_their_quotes() -> None:
         import time
 
         time.sleep(0.05)
-        return _reply(("Clozapine caused grand mal seizures in two patients.", ["c1"]))
+        return _reply(("Grand mal seizures developed in two patients receiving clozapine.", ["c1"]))
 
     article = compose_article(_article(), FakeChatBackend(slow), budget_s=0.01)
     assert article.bottom_line[0].category == COMPOSED_CATEGORY  # the first part had begun in time
     assert article.sections[0].claims == (METABOLIC, NULL)
     assert article.metadata["composition"]["over_budget_parts"] == ["Adverse effects"]
     assert any("time budget" in w.message for w in article.warnings)
+
+
+def test_the_heading_may_frame_a_sentence() -> None:
+    hairy = _claim("Hairy cell leukemia presents with anemia, leukopenia and splenomegaly.")
+    text = "Among neoplasms, hairy cell leukemia presents with anemia, leukopenia and splenomegaly."
+    assert unfaithful(text, [hairy], vocabulary=VOCAB) == "'Neoplasms' is not in the cited claims"
+    framing = "What are the causes of leukopenia? Causes: Malignancy and marrow infiltration"
+    assert unfaithful(text, [hairy], vocabulary=VOCAB, framing=framing) is None
+
+
+def test_a_bottom_line_claim_no_sentence_cites_stays_quoted() -> None:
+    article = replace(_article(), bottom_line=(CLOZAPINE, METABOLIC), sections=())
+    reply = _reply(("Grand mal seizures developed in two patients receiving clozapine.", ["c1"]))
+    composed = compose_article(article, FakeChatBackend([reply]), vocabulary=VOCAB)
+    first, second = composed.bottom_line
+    assert first.category == COMPOSED_CATEGORY and second == METABOLIC

@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["COMPOSED_CATEGORY", "COMPOSE_PROMPT_VERSION", "compose_article", "composed_sources"]
 
 COMPOSE_PROMPT_VERSION: Final = "v1"
-#: Claims the bottom line is composed from: its own, then the sections' first ones.
-_BOTTOM_LINE_SOURCES: Final = 10
 _MAX_SENTENCE_CHARS: Final = 400
 _READERS: Final = {
     "clinician": "clinicians",
@@ -125,9 +123,10 @@ def compose_article(
         if sentences is None:
             tally.unusable_part(part.label)
             return part.rewrites
-        return _assemble(part, ids, sentences, vocabulary, embedder, asked, tally)
+        framing = f"{article.question} {part.label}"
+        return _assemble(part, ids, sentences, vocabulary, embedder, asked, framing, tally)
 
-    bottom = run(_bottom_part(article))
+    bottom = run(_bottom_part(article)) or article.bottom_line
     sections = tuple(_compose_section(s, run) for s in article.sections)
     warnings = list(article.warnings)
     if tally.failed:
@@ -175,17 +174,20 @@ def compose_article(
 
 
 def _bottom_part(article: Article) -> _Part:
+    """The bottom line, rewritten from its own quoted claims; a composed summary of the sections (a
+    list article's "Reported causes of X include ...", already prose built from their claims) is
+    kept as it is: asked to summarise claims from several records, the small model joined them into
+    relations no record states ("agranulocytosis, a condition characterized by a monocytosis")."""
     own = tuple(c for c in article.bottom_line if c.category != SUMMARY_CATEGORY)
-    rest = [c for s in article.sections for c in s.all_claims() if c not in own]
-    sources = (*own, *rest)[:_BOTTOM_LINE_SOURCES]
+    quoted = own if len(own) == len(article.bottom_line) else ()
     return _Part(
         "bottom-line",
         "Bottom line (the answer at the top of the article)",
-        "Write one to three sentences that answer the question directly, naming what the statements "
-        "report (the causes, effects, options or finding asked for). Cite the statements each sentence rests on.",
-        sources,
-        article.bottom_line,
-        3,
+        "Write one to three sentences that answer the question directly, from these statements only. "
+        "Cite the statements each sentence rests on.",
+        quoted,
+        quoted,
+        max(1, min(3, len(quoted))),
     )
 
 
@@ -324,32 +326,29 @@ def _assemble(
     vocabulary: Vocabulary | None,
     embedder: Embedder | None,
     asked: Sequence[str],
+    framing: str,
     tally: _Tally,
 ) -> tuple[Claim, ...]:
     """The part's claims: each sentence that passes the checks, else the quotes it cites; then the
-    part's claims no sentence showed.  A bottom line keeps only the sentences that pass (its quotes
-    are the sections' claims, shown there), or its own claims when none does."""
-    bottom = part.key == "bottom-line"
+    part's claims no sentence showed, so nothing the verifier kept is lost."""
     out: list[Claim] = []
     shown: set[int] = set()  # the claims shown, as quotes or within a composed sentence
     for text, cites in sentences:
         sources = [ids[i] for i in cites]
-        why = unfaithful(text, sources, vocabulary=vocabulary, embedder=embedder, asked=asked)
+        why = unfaithful(
+            text, sources, vocabulary=vocabulary, embedder=embedder, asked=asked, framing=framing
+        )
         if why is None:
             out.append(_composed(text, sources, cites))
             shown.update(id(c) for c in sources)
             tally.composed += 1
             continue
         tally.fail(f"{part.label}: {why}")
-        if bottom:
-            continue
         note = f"shown as quoted: the composed sentence failed a check ({why})"
         for claim in sources:
             if id(claim) not in shown:
                 out.append(replace(claim, note=f"{claim.note}; {note}" if claim.note else note))
                 shown.add(id(claim))
-    if bottom:
-        return tuple(out) if out else part.rewrites
     return (*out, *(c for c in part.rewrites if id(c) not in shown))
 
 

@@ -44,12 +44,14 @@ if TYPE_CHECKING:
     from curbside.embeddings import Embedder
     from curbside.vocabulary import Vocabulary
 
-__all__ = ["MIN_SIMILARITY", "unfaithful"]
+__all__ = ["MAX_NOVELTY", "MIN_SIMILARITY", "unfaithful"]
 
 #: Least cosine (all-MiniLM-L6-v2) between a composed sentence and the claims it cites.  A
 #: faithful paraphrase of a clinical sentence scores about 0.7-0.9; a sentence about something
 #: else, under 0.4.
 MIN_SIMILARITY: Final = 0.55
+#: Most of a composed sentence's content words that its claims, the question and its heading do not use.
+MAX_NOVELTY: Final = 0.25
 _NUMBER: Final = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?")
 _TECHNICAL: Final = re.compile(r"\b(?:[A-Za-z]+\d[\w-]*|\d+[A-Za-z][\w-]*|[A-Z][A-Z0-9]+(?:-[\w]+)*)\b")
 _CAPITALISED: Final = re.compile(r"(?<=[a-z,;:)] )[A-Z][a-z]{2,}\b")
@@ -59,6 +61,8 @@ _CAPITALISED: Final = re.compile(r"(?<=[a-z,;:)] )[A-Z][a-z]{2,}\b")
 class _Lists:
     negation: re.Pattern[str]
     allowed: frozenset[str]
+    function: frozenset[str]
+    qualifiers: re.Pattern[str]
 
 
 @functools.cache
@@ -70,6 +74,8 @@ def _build(data: Any) -> _Lists:
     return _Lists(
         negation=re.compile(rf"\b(?:{alternation(data['negations'])})\b", re.I),
         allowed=frozenset(w.lower() for w in data["allowed_words"]),
+        function=frozenset(fold(w) for w in data["function_words"]),
+        qualifiers=re.compile(rf"\b(?:{alternation(data['qualifiers'])})\b", re.I),
     )
 
 
@@ -84,8 +90,11 @@ def unfaithful(
     vocabulary: Vocabulary | None = None,
     embedder: Embedder | None = None,
     asked: Sequence[str] = (),
+    framing: str = "",
 ) -> str | None:
     """Why ``text`` says something the ``sources`` do not, or ``None`` when it passes every check.
+    ``framing``: the question and the part's heading ("Causes: Infections"), whose words and concepts
+    the sentence may use.
     ``asked``: the question's concepts and their narrower terms (preferred names), which the sentence
     may always name, and must name one of where a cited claim does."""
     lists = _lists()
@@ -95,13 +104,15 @@ def unfaithful(
     extra = sorted(_numbers(text) - _numbers(said))
     if extra:
         return f"the number {extra[0]} is not in the cited claims"
+    framed = f"{folded} {fold(framing)}"
     for token in (*_TECHNICAL.findall(text), *_CAPITALISED.findall(text)):
-        if token.lower() not in lists.allowed and fold(token) not in folded:
+        if token.lower() not in lists.allowed and fold(token) not in framed:
             return f"'{token}' is not in the cited claims"
     if vocabulary is not None:
         named = {c.preferred for c in vocabulary.find(said)}
+        framed_concepts = {c.preferred for c in vocabulary.find(framing)} if framing else set()
         written = {c.preferred for c in vocabulary.find(text)}
-        for concept in sorted(written - named):
+        for concept in sorted(written - named - framed_concepts):
             if concept.lower() not in question:
                 return f"'{concept}' is not in the cited claims"
         kept = sorted(n for n in named if n.lower() in question)
@@ -111,6 +122,17 @@ def unfaithful(
     for claim in sources:
         if not _distinctive(claim.text) & words:
             return f"it says nothing particular to a claim it cites ('{claim.text[:60]}...')"
+    stems = _stems(said)
+    for m in lists.qualifiers.finditer(text):
+        if fold(m.group())[:5] not in stems:
+            return f"it says '{m.group()}', which the cited claims do not"
+    content = [
+        w for w in fold(text).split() if len(w) >= 4 and w not in lists.allowed and w not in lists.function
+    ]
+    known = _stems(f"{said} {framing} {' '.join(asked)}")
+    novel = [w for w in content if w[:5] not in known]
+    if content and len(novel) / len(content) > MAX_NOVELTY:
+        return f"it uses words the cited claims do not ({', '.join(novel[:4])})"
     denies = bool(lists.negation.search(text))
     if denies != any(lists.negation.search(c.text) for c in sources):
         return (
@@ -128,6 +150,10 @@ def unfaithful(
                 f"it means something else than the cited claims (similarity {cosine:.2f} < {MIN_SIMILARITY})"
             )
     return None
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in fold(text).split()}
 
 
 def _distinctive(text: str) -> set[str]:
