@@ -28,6 +28,12 @@ from curbside.store.sqlite import SQLiteStore
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The server checks below are of the selected backend: ``openai`` (the default is xllamacpp)."""
+    return settings.model_copy(update={"llm_backend": "openai"})
+
+
 def by_name(checks: list[Check]) -> dict[str, Check]:
     # "llm server (selected)" -> "llm server": tests look checks up by their base name.
     return {c.name.split(" (")[0]: c for c in checks}
@@ -468,3 +474,13 @@ def test_the_selected_local_runtime_reports_its_model_and_measured_speed(
         run_checks(chosen.model_copy(update={"llm_model_path": broken}), transport=answer(), measure_llm=True)
     )["llama.cpp runtime"]
     assert failed.status == "fail" and "could not load" in failed.detail
+
+
+def test_a_server_the_selected_backend_does_not_use_is_no_warning(settings: Settings) -> None:
+    local = settings.model_copy(update={"llm_backend": "xllamacpp"})
+    check = by_name(run_checks(local, transport=answer()))["llm server"]
+    assert check.name == "llm server" and check.status == "ok"
+    assert (
+        check.detail.startswith("not used (CURBSIDE_LLM_BACKEND=xllamacpp); ")
+        and "not reachable" in check.detail
+    )
