@@ -283,3 +283,22 @@ def test_a_bottom_line_claim_no_sentence_cites_stays_quoted() -> None:
     composed = compose_article(article, FakeChatBackend([reply]), vocabulary=VOCAB)
     first, second = composed.bottom_line
     assert first.category == COMPOSED_CATEGORY and second == METABOLIC
+
+
+def test_a_sentence_that_drifts_from_the_question_fails_on_relevance() -> None:
+    relevant = replace(CLOZAPINE, relevance=0.9)
+    article = replace(_article(), bottom_line=(relevant,), sections=())
+    reply = _reply(("Grand mal seizures developed in two patients receiving clozapine.", ["c1"]))
+
+    def scorer(score: float) -> Any:
+        return lambda text, sources: score
+
+    drifted = compose_article(article, FakeChatBackend([reply]), relevance=scorer(0.3), min_relevance=0.7)
+    (quoted,) = drifted.bottom_line
+    assert quoted.text == relevant.text and "less about the question" in quoted.note
+    assert drifted.metadata["composition"]["failed_checks"] == [
+        "Bottom line (the answer at the top of the article): it is less about the question than its claims "
+        "(relevance 0.30 < 0.70)"
+    ]
+    kept = compose_article(article, FakeChatBackend([reply]), relevance=scorer(0.8), min_relevance=0.7)
+    assert kept.bottom_line[0].category == COMPOSED_CATEGORY

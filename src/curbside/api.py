@@ -436,7 +436,13 @@ def ask(
         if chat is not None:
             from curbside.questions import Vocabulary
             from curbside.synthesis.compose import compose_article
+            from curbside.synthesis.scoring import prose_relevance
 
+            scorer = (
+                prose_relevance(query, {h.document.id: h.document for h in hits}, learned, embedder_now)
+                if learned is not None and embedder_now is not None
+                else None
+            )
             verified = compose_article(
                 verified,
                 chat,
@@ -446,6 +452,8 @@ def ask(
                 on_token=on_token,
                 asked=[n for c in query.concepts for n in (c.preferred, *c.narrower)],
                 budget_s=settings.compose_budget_s,
+                relevance=scorer,
+                min_relevance=learned.sentence_threshold if learned is not None else None,
             )
             verified = replace(verified, metadata={**verified.metadata, "synthesizer": "llm (compose)"})
             t = lap("compose", t)

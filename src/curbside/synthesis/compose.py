@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -32,7 +32,15 @@ from curbside.errors import ModelError
 from curbside.synthesis.backends.base import ChatBackend, ChatMessage, TokenCallback
 from curbside.synthesis.faithful import unfaithful
 from curbside.synthesis.sentences import SUMMARY_CATEGORY
-from curbside.types import COMPOSED_CATEGORY, Article, ArticleSection, ArticleWarning, Citation, Claim
+from curbside.types import (
+    COMPOSED_CATEGORY,
+    COMPOSITION_FAILED,
+    Article,
+    ArticleSection,
+    ArticleWarning,
+    Citation,
+    Claim,
+)
 
 if TYPE_CHECKING:
     from curbside.embeddings import Embedder
@@ -100,10 +108,15 @@ def compose_article(
     retries: int = 1,
     asked: Sequence[str] = (),
     budget_s: float | None = None,
+    relevance: Callable[[str, Sequence[Claim]], float] | None = None,
+    min_relevance: float | None = None,
 ) -> Article:
     """``article`` with its bottom line and sections written as prose by ``backend`` from their
     verified claims; ``metadata["composition"]`` says what was composed, what failed and why.
     ``asked``: the question's concepts and their narrower terms (see :func:`unfaithful`).
+    ``relevance`` (with ``min_relevance``, the learned relevance model's threshold): a sentence that
+    the model scores below it, though a claim it rests on scores above, has drifted from the question
+    and fails too.
     ``budget_s``: once composing has taken this long, the parts not yet begun stay quoted (a batch
     over a library keeps each article within its time, and a slow machine still answers)."""
     started = time.perf_counter()
@@ -124,7 +137,8 @@ def compose_article(
             tally.unusable_part(part.label)
             return part.rewrites
         framing = f"{article.question} {part.label}"
-        return _assemble(part, ids, sentences, vocabulary, embedder, asked, framing, tally)
+        checks = _Checks(vocabulary, embedder, asked, framing, relevance, min_relevance)
+        return _assemble(part, ids, sentences, checks, tally)
 
     bottom = run(_bottom_part(article)) or article.bottom_line
     sections = tuple(_compose_section(s, run) for s in article.sections)
@@ -319,14 +333,42 @@ def _parse(reply: str, ids: dict[str, Claim], most: int) -> tuple[str | None, li
     return None, out
 
 
+@dataclass(frozen=True)
+class _Checks:
+    """What a composed sentence is checked with (see :func:`unfaithful`)."""
+
+    vocabulary: Vocabulary | None
+    embedder: Embedder | None
+    asked: Sequence[str]
+    framing: str
+    relevance: Callable[[str, Sequence[Claim]], float] | None
+    min_relevance: float | None
+
+    def why_not(self, text: str, sources: Sequence[Claim]) -> str | None:
+        why = unfaithful(
+            text,
+            sources,
+            vocabulary=self.vocabulary,
+            embedder=self.embedder,
+            asked=self.asked,
+            framing=self.framing,
+        )
+        if why is not None or self.relevance is None or self.min_relevance is None:
+            return why
+        best = max((c.relevance for c in sources if c.relevance is not None), default=None)
+        if best is None or best < self.min_relevance:
+            return None  # its claims were kept on other grounds: no higher bar for their rewording
+        score = self.relevance(text, sources)
+        if score < self.min_relevance:
+            return f"it is less about the question than its claims (relevance {score:.2f} < {self.min_relevance:.2f})"
+        return None
+
+
 def _assemble(
     part: _Part,
     ids: dict[str, Claim],
     sentences: Sequence[tuple[str, Sequence[str]]],
-    vocabulary: Vocabulary | None,
-    embedder: Embedder | None,
-    asked: Sequence[str],
-    framing: str,
+    checks: _Checks,
     tally: _Tally,
 ) -> tuple[Claim, ...]:
     """The part's claims: each sentence that passes the checks, else the quotes it cites; then the
@@ -335,16 +377,14 @@ def _assemble(
     shown: set[int] = set()  # the claims shown, as quotes or within a composed sentence
     for text, cites in sentences:
         sources = [ids[i] for i in cites]
-        why = unfaithful(
-            text, sources, vocabulary=vocabulary, embedder=embedder, asked=asked, framing=framing
-        )
+        why = checks.why_not(text, sources)
         if why is None:
             out.append(_composed(text, sources, cites))
             shown.update(id(c) for c in sources)
             tally.composed += 1
             continue
         tally.fail(f"{part.label}: {why}")
-        note = f"shown as quoted: the composed sentence failed a check ({why})"
+        note = f"{COMPOSITION_FAILED} ({why})"
         for claim in sources:
             if id(claim) not in shown:
                 out.append(replace(claim, note=f"{claim.note}; {note}" if claim.note else note))

@@ -10,7 +10,7 @@ the question and the sentences once per answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -250,3 +250,31 @@ def _label_at(doc: Document, offset: int) -> str:
             return section.label
         at = end + len(SECTION_SEPARATOR)
     return ""
+
+
+def prose_relevance(
+    query: Query, documents: Mapping[str, Document], model: RelevanceModel, embedder: Embedder
+) -> Callable[[str, Sequence[Claim]], float]:
+    """A scorer of a composed sentence's relevance to ``query``: the model's probability for the
+    sentence as if it stood where the first claim it rests on stands (that claim's record, section
+    and position), so that it and its claims are scored alike."""
+    subject = subject_of(query)
+
+    def score(text: str, sources: Sequence[Claim]) -> float:
+        cited = sources[0].citations[0] if sources and sources[0].citations else None
+        doc = documents.get(cited.document_id) if cited is not None else None
+        start = cited.start if cited is not None else 0
+        lexical = lexical_features(
+            query,
+            subject,
+            text,
+            label=_label_at(doc, start) if doc is not None else "",
+            part="body",
+            position=start / max(1, len(doc.body)) if doc is not None else 0.0,
+            evidence=document_weight(doc) if doc is not None else 0.0,
+            animal=animal_only(doc) if doc is not None else False,
+        )
+        vector = np.asarray([lexical], dtype=np.float32)
+        return float(model.score_sentences(query, [text], vector, embedder)[0])
+
+    return score
