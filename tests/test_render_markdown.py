@@ -165,3 +165,18 @@ def test_verbose_markdown_lists_the_quotes_behind_composed_sentences() -> None:
     assert "- Drugs and infections are reported causes of leukopenia" in block
     for c in article.bottom_line[0].citations:
         assert f"    > {c.quote}" in block
+
+
+def test_verbose_markdown_says_why_a_claim_stands_as_a_quote() -> None:
+    from dataclasses import replace as swap
+
+    from curbside.types import COMPOSITION_FAILED
+
+    article = sample_article()
+    claim = article.sections[0].claims[0]
+    failed = swap(claim, note=f"{COMPOSITION_FAILED} (it says 'common', which the cited claims do not)")
+    article = swap(article, sections=(swap(article.sections[0], claims=(failed,)), *article.sections[1:]))
+    verbose = render(article, "md", verbose=True)
+    block = verbose.split("## Quoted where the composed sentence failed its checks")[1].split("##")[0]
+    assert "it says 'common', which the cited claims do not" in block
+    assert "## Quoted where" not in render(article, "md")

@@ -106,8 +106,14 @@ def test_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tm
 
 def test_missing_model_file_says_how_to_get_one(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as err:
-        XLlamaCppBackend(model_path=tmp_path / "absent.gguf")
+        XLlamaCppBackend(Settings(data_dir=tmp_path))  # the default file, not installed
     assert "does not exist" in str(err.value) and "curbside models install" in (err.value.hint or "")
+    # A path someone chose: installing the model would not help while the setting points elsewhere.
+    with pytest.raises(ModelError) as err:
+        XLlamaCppBackend(Settings(data_dir=tmp_path, llm_model_path=tmp_path / "typo.gguf"))
+    assert (
+        err.value.hint == "correct or unset CURBSIDE_LLM_MODEL_PATH (the installed model is used without it)"
+    )
 
 
 def test_a_file_that_is_no_model_is_a_clear_error(tmp_path: Path) -> None:

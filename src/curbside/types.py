@@ -32,6 +32,8 @@ SECTION_SEPARATOR = "\n\n"
 #: ``Claim.category`` of a sentence a language model composed from verified claims
 #: (:mod:`curbside.synthesis.compose`); its citations are those of every claim it rests on.
 COMPOSED_CATEGORY = "composed from cited claims"
+#: How a claim's note begins where it stands as a quote because its composed sentence failed a check.
+COMPOSITION_FAILED = "shown as quoted: the composed sentence failed a check"
 
 
 @dataclass(frozen=True, slots=True)

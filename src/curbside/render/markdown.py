@@ -24,6 +24,7 @@ or claim cannot inject links, HTML or headings)::
     1. Title. *Journal*. 2020. [Meta-analysis] PMID: 123 (https://pubmed.ncbi.nlm.nih.gov/123/)
 
     ## Removed claims                   (each with why; verbose adds its relevance score)
+    ## Quoted where the composed sentence failed its checks   (verbose: each such claim with why)
     ## Quotes behind the composed sentences   (verbose: each composed sentence, then its exact quotes)
 
     ---
@@ -54,7 +55,15 @@ from curbside.render._common import (
     title_only_documents,
     verification_line,
 )
-from curbside.types import COMPOSED_CATEGORY, Article, ArticleSection, Audience, Claim, Reference
+from curbside.types import (
+    COMPOSED_CATEGORY,
+    COMPOSITION_FAILED,
+    Article,
+    ArticleSection,
+    Audience,
+    Claim,
+    Reference,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -184,6 +193,11 @@ def render_markdown(article: Article, audience: Audience | None = None, *, verbo
             if verbose and claim.relevance is not None:
                 note += f" (relevance {claim.relevance:.2f})"
             out.append(f"- {_claim(claim, numbers)}{note}")
+        out.append("")
+    fallen_back = [c for c in article.all_claims() if COMPOSITION_FAILED in c.note]
+    if verbose and fallen_back:
+        out += ["## Quoted where the composed sentence failed its checks", ""]
+        out += [f"- {_claim(c, numbers)} — *{escape(c.note)}*" for c in fallen_back]
         out.append("")
     composed = [c for c in article.all_claims() if c.category == COMPOSED_CATEGORY]
     if verbose and composed:

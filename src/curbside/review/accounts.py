@@ -112,7 +112,7 @@ def default_hasher() -> PasswordHasher:
     except ImportError as exc:  # the core install has no web extra
         raise ConfigError(
             "accounts need the argon2-cffi package",
-            hint="install curbside[web] (pip install 'curbside[web]')",
+            hint="install the web extra: ./scripts/install.sh embed,web",
         ) from exc
     return PasswordHasher()
 

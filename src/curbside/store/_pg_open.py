@@ -21,6 +21,6 @@ def open_postgres(location: str, settings: Settings) -> PostgresStore:
     except ImportError as exc:
         raise ConfigError(
             f"the PostgreSQL store needs the psycopg package ({exc.name} is not installed)",
-            hint="pip install 'curbside[server]'",
+            hint="./scripts/install.sh server",
         ) from exc
     return _open(location, settings)

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from curbside.config import Settings
+from curbside.config import DEFAULT_GGUF, Settings
 from curbside.errors import ModelError
 
 __all__ = ["LocalModel", "import_runtime"]
@@ -49,9 +49,14 @@ class LocalModel:
         settings = settings if settings is not None else Settings()
         self.model_path = Path(model_path) if model_path is not None else settings.llm_model_path
         if not self.model_path.is_file():
+            default = Path(settings.data_dir) / "models" / DEFAULT_GGUF
+            chosen = model_path is not None or self.model_path != default
             raise ModelError(
                 f"model file {self.model_path} does not exist",
-                hint="run `curbside models install`, or set CURBSIDE_LLM_MODEL_PATH to a GGUF file.",
+                # Installing the model cannot help while the setting points elsewhere.
+                hint="correct or unset CURBSIDE_LLM_MODEL_PATH (the installed model is used without it)"
+                if chosen
+                else "run `curbside models install`, or set CURBSIDE_LLM_MODEL_PATH to a GGUF file.",
             )
         self.model = self.model_path.name.removesuffix(".gguf")
         self.n_ctx = n_ctx
