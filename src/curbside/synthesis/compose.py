@@ -7,7 +7,8 @@ to the model, which answers with sentences that each cite the claim ids they res
 (a JSON schema whose ``cites`` may only hold the part's own ids, so the model cannot
 cite anything else).  Every sentence is then checked against the claims it cites
 (:func:`curbside.synthesis.faithful.unfaithful`: numbers, names, negation, setting,
-meaning).  A sentence that fails is replaced by the quoted claims it cites, and the
+qualifiers, new words, meaning; and the learned relevance model, where given).  A list
+article's composed summary bottom line is kept as built.  A sentence that fails is replaced by the quoted claims it cites, and the
 article says so; a claim no sentence cites is kept as a quote, so nothing verified is
 lost.  A composed sentence carries its claims' citations, quotes included, so a reader
 can always open the exact words behind it.
@@ -62,8 +63,7 @@ class _Part:
     key: str  # "bottom-line", or the section's key
     label: str  # what the model is told: "Bottom line", "Causes: Infections"
     task: str
-    claims: tuple[Claim, ...]  # the claims the model may cite
-    rewrites: tuple[Claim, ...]  # the claims this part shows (quoted again where a sentence fails)
+    claims: tuple[Claim, ...]  # the claims the model may cite, and that the part shows
     most: int  # most sentences
 
 
@@ -124,18 +124,18 @@ def compose_article(
     system = _prompt("compose-system").substitute(reader=_READERS.get(audience, _READERS["clinician"]))
 
     def run(part: _Part) -> tuple[Claim, ...]:
-        if not part.rewrites:
+        if not part.claims:
             return ()
         if budget_s is not None and time.perf_counter() - started > budget_s:
             tally.late_part(part.label)
-            return part.rewrites
+            return part.claims
         ids = {f"c{n}": c for n, c in enumerate(part.claims, 1)}
         if on_token is not None:
             on_token(f"\n[{part.label}] ")  # which part the streamed reply belongs to
         sentences = _ask(backend, system, article.question, part, ids, retries, on_token, tally)
         if sentences is None:
             tally.unusable_part(part.label)
-            return part.rewrites
+            return part.claims
         framing = f"{article.question} {part.label}"
         checks = _Checks(vocabulary, embedder, asked, framing, relevance, min_relevance)
         return _assemble(part, ids, sentences, checks, tally)
@@ -200,7 +200,6 @@ def _bottom_part(article: Article) -> _Part:
         "Write one to three sentences that answer the question directly, from these statements only. "
         "Cite the statements each sentence rests on.",
         quoted,
-        quoted,
         max(1, min(3, len(quoted))),
     )
 
@@ -213,7 +212,6 @@ def _compose_section(section: ArticleSection, run: Any) -> ArticleSection:
             label,
             _task(section),
             section.claims,
-            section.claims,
             max(1, len(section.claims)),
         )
     )
@@ -225,7 +223,6 @@ def _compose_section(section: ArticleSection, run: Any) -> ArticleSection:
                     sub.key,
                     f"{label}: {sub.heading}",
                     _task(sub),
-                    sub.claims,
                     sub.claims,
                     max(1, len(sub.claims)),
                 )
@@ -389,7 +386,7 @@ def _assemble(
             if id(claim) not in shown:
                 out.append(replace(claim, note=f"{claim.note}; {note}" if claim.note else note))
                 shown.add(id(claim))
-    return (*out, *(c for c in part.rewrites if id(c) not in shown))
+    return (*out, *(c for c in part.claims if id(c) not in shown))
 
 
 def _composed(text: str, sources: Sequence[Claim], cites: Sequence[str]) -> Claim:
