@@ -415,15 +415,14 @@ def ask(
         else:
             draft = synth.synthesize(query, hits)
         t = lap("synthesize", t)
+        documents = {h.document.id: h.document for h in hits}
         learned = load_relevance(settings)
         embedder_now = retriever.embedder
         if learned is not None and (embedder_now is None or embedder_now.name != learned.embedder):
             learned = None  # the model reads one embedder's vectors: without them, no learned threshold
         if learned is not None and embedder_now is not None and settings.verify_in_context:
             # A language model's claims get the same learned relevance score as extracted sentences.
-            draft = score_claims(
-                draft, query, {h.document.id: h.document for h in hits}, learned, embedder_now
-            )
+            draft = score_claims(draft, query, documents, learned, embedder_now)
         verified = verify_article(
             draft,
             embedder=retriever.embedder,
@@ -439,7 +438,7 @@ def ask(
             from curbside.synthesis.scoring import prose_relevance
 
             scorer = (
-                prose_relevance(query, {h.document.id: h.document for h in hits}, learned, embedder_now)
+                prose_relevance(query, documents, learned, embedder_now)
                 if learned is not None and embedder_now is not None
                 else None
             )
@@ -457,7 +456,6 @@ def ask(
             )
             verified = replace(verified, metadata={**verified.metadata, "synthesizer": "llm (compose)"})
             t = lap("compose", t)
-        documents = {h.document.id: h.document for h in hits}
         article = finalize(verified, documents)
         article = adapt(article, audience)
         lap("render-prep", t)

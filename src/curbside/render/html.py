@@ -100,23 +100,13 @@ def _claim_inner(claim: Claim, numbers: Mapping[str, int]) -> str:
 
 def _quotes(claims: tuple[Claim, ...], numbers: Mapping[str, int]) -> str:
     """The exact quotes behind the composed sentences among ``claims``, folded away until opened."""
-    quotes = dict.fromkeys(
-        (c.quote, c.document_id)
-        for claim in claims
-        if claim.category == COMPOSED_CATEGORY
-        for c in claim.citations
+    cited = dict.fromkeys(
+        c for claim in claims if claim.category == COMPOSED_CATEGORY for c in claim.citations
     )
-    if not quotes:
+    if not cited:
         return ""
-    items = "".join(f"<li><q>{_e(quote)}</q> {_ref(doc, numbers)}</li>" for quote, doc in quotes)
+    items = "".join(f"<li><q>{_e(c.quote)}</q> {_cites(Claim(c.quote, (c,)), numbers)}</li>" for c in cited)
     return f'<details class="quotes"><summary>The quotes behind this</summary><ul>{items}</ul></details>'
-
-
-def _ref(document_id: str, numbers: Mapping[str, int]) -> str:
-    n = numbers.get(document_id)
-    if n is None:
-        return f'<sup class="cite">[{_e(document_id)}]</sup>'
-    return f'<sup class="cite"><a href="#ref-{n}">[{n}]</a></sup>'
 
 
 def _claim_attrs(claim: Claim) -> str:

@@ -89,10 +89,15 @@ def escape(text: str, *, line_start: bool = False) -> str:
     )
 
 
+def _marks(claim: Claim, numbers: Mapping[str, int]) -> str:
+    """``[1][3]``: the reference numbers ``claim`` cites (an unnumbered record by its escaped id)."""
+    labels = citation_labels(claim, numbers)
+    return "".join(f"[{label}]" if label.isdigit() else f"\\[{escape(label)}\\]" for label in labels)
+
+
 def _claim(claim: Claim, numbers: Mapping[str, int], *, line_start: bool = False) -> str:
     text, stop = split_final_stop(escape(claim.shown, line_start=line_start))
-    labels = citation_labels(claim, numbers)
-    marks = "".join(f"[{label}]" if label.isdigit() else f"\\[{escape(label)}\\]" for label in labels)
+    marks = _marks(claim, numbers)
     if claim.verdict == "partial":
         marks += PARTIAL_MARK
     return f"{text} {marks}{stop}" if marks else text + stop
@@ -204,9 +209,9 @@ def render_markdown(article: Article, audience: Audience | None = None, *, verbo
         out += ["## Quotes behind the composed sentences", ""]
         for claim in composed:
             out.append(f"- {_claim(claim, numbers)}")
-            for c in claim.citations:
-                n = numbers.get(c.document_id)
-                out.append(f"    > {escape(c.quote)} [{n if n is not None else escape(c.document_id)}]")
+            out += [
+                f"    > {escape(c.quote)} {_marks(Claim(c.quote, (c,)), numbers)}" for c in claim.citations
+            ]
         out.append("")
     out += ["---", ""]
     checked = verification_line(article)

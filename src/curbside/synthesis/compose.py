@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from string import Template
@@ -39,7 +39,6 @@ from curbside.types import (
     Article,
     ArticleSection,
     ArticleWarning,
-    Citation,
     Claim,
 )
 
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
     from curbside.embeddings import Embedder
     from curbside.vocabulary import Vocabulary
 
-__all__ = ["COMPOSED_CATEGORY", "COMPOSE_PROMPT_VERSION", "compose_article", "composed_sources"]
+__all__ = ["COMPOSED_CATEGORY", "COMPOSE_PROMPT_VERSION", "compose_article"]
 
 COMPOSE_PROMPT_VERSION: Final = "v1"
 _MAX_SENTENCE_CHARS: Final = 400
@@ -70,31 +69,16 @@ class _Part:
 @dataclass
 class _Tally:
     composed: int = 0
-    failed: list[str] | None = None
-    unusable: list[str] | None = None
-    late: list[str] | None = None
+    failed: list[str] = field(default_factory=list)  # "<part>: <why>" per sentence that failed a check
+    unusable: list[str] = field(default_factory=list)  # parts whose replies could not be used
+    late: list[str] = field(default_factory=list)  # parts not begun within the time budget
     completion_tokens: float = 0.0
-
-    def fail(self, why: str) -> None:
-        self.failed = [*(self.failed or []), why]
-
-    def unusable_part(self, label: str) -> None:
-        self.unusable = [*(self.unusable or []), label]
-
-    def late_part(self, label: str) -> None:
-        self.late = [*(self.late or []), label]
 
 
 @cache
 def _prompt(name: str) -> Template:
     path = resources.files("curbside.synthesis").joinpath("prompts", f"{name}.{COMPOSE_PROMPT_VERSION}.txt")
     return Template(path.read_text(encoding="utf-8"))
-
-
-def composed_sources(claim: Claim) -> tuple[Citation, ...]:
-    """The quotes behind ``claim``: its citations (for a composed sentence, those of every claim it
-    rests on), each with its exact quote."""
-    return claim.citations
 
 
 def compose_article(
@@ -127,14 +111,14 @@ def compose_article(
         if not part.claims:
             return ()
         if budget_s is not None and time.perf_counter() - started > budget_s:
-            tally.late_part(part.label)
+            tally.late.append(part.label)
             return part.claims
         ids = {f"c{n}": c for n, c in enumerate(part.claims, 1)}
         if on_token is not None:
             on_token(f"\n[{part.label}] ")  # which part the streamed reply belongs to
         sentences = _ask(backend, system, article.question, part, ids, retries, on_token, tally)
         if sentences is None:
-            tally.unusable_part(part.label)
+            tally.unusable.append(part.label)
             return part.claims
         framing = f"{article.question} {part.label}"
         checks = _Checks(vocabulary, embedder, asked, framing, relevance, min_relevance)
@@ -175,9 +159,9 @@ def compose_article(
             "backend": f"{backend.name}/{backend.model}",
             "prompt_version": COMPOSE_PROMPT_VERSION,
             "composed_sentences": tally.composed,
-            "failed_checks": tally.failed or [],
-            "unusable_parts": tally.unusable or [],
-            "over_budget_parts": tally.late or [],
+            "failed_checks": tally.failed,
+            "unusable_parts": tally.unusable,
+            "over_budget_parts": tally.late,
             "completion_tokens": int(tally.completion_tokens),
             "seconds": round(time.perf_counter() - started, 2),
         },
@@ -380,7 +364,7 @@ def _assemble(
             shown.update(id(c) for c in sources)
             tally.composed += 1
             continue
-        tally.fail(f"{part.label}: {why}")
+        tally.failed.append(f"{part.label}: {why}")
         note = f"{COMPOSITION_FAILED} ({why})"
         for claim in sources:
             if id(claim) not in shown:

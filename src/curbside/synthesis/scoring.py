@@ -19,7 +19,7 @@ from curbside.chunking import split_sentences
 from curbside.embeddings import Embedder
 from curbside.evidence import animal_only, document_weight
 from curbside.relevance import RelevanceModel, lexical_features, section_kind
-from curbside.subject import subject_of
+from curbside.subject import Subject, subject_of
 from curbside.synthesis.sentences import Candidate, QueryTerms, query_terms
 from curbside.synthesis.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_flags, signal
 from curbside.types import SECTION_SEPARATOR, Article, Claim, Document, Hit, Query, YesNo
@@ -213,19 +213,7 @@ def score_claims(
         return article
     subject = subject_of(query)
     lexical = np.asarray(
-        [
-            lexical_features(
-                query,
-                subject,
-                quote,
-                label=_label_at(doc, start),
-                part="body",
-                position=start / max(1, len(doc.body)),
-                evidence=document_weight(doc),
-                animal=animal_only(doc),
-            )
-            for quote, doc, start in todo.values()
-        ],
+        [_features_at(query, subject, quote, doc, start) for quote, doc, start in todo.values()],
         dtype=np.float32,
     )
     scores = model.score_sentences(query, [quote for quote, _, _ in todo.values()], lexical, embedder)
@@ -239,6 +227,23 @@ def score_claims(
         return claim if p is None else replace(claim, relevance=p)
 
     return article.map_claims(scored)
+
+
+def _features_at(query: Query, subject: Subject, text: str, doc: Document | None, start: int) -> list[float]:
+    """The lexical features of ``text`` read as a body sentence at offset ``start`` of ``doc`` (its
+    section, position, evidence level and species); neutral ones without a record."""
+    if doc is None:
+        return lexical_features(query, subject, text, part="body")
+    return lexical_features(
+        query,
+        subject,
+        text,
+        label=_label_at(doc, start),
+        part="body",
+        position=start / max(1, len(doc.body)),
+        evidence=document_weight(doc),
+        animal=animal_only(doc),
+    )
 
 
 def _label_at(doc: Document, offset: int) -> str:
@@ -264,17 +269,7 @@ def prose_relevance(
         cited = sources[0].citations[0] if sources and sources[0].citations else None
         doc = documents.get(cited.document_id) if cited is not None else None
         start = cited.start if cited is not None else 0
-        lexical = lexical_features(
-            query,
-            subject,
-            text,
-            label=_label_at(doc, start) if doc is not None else "",
-            part="body",
-            position=start / max(1, len(doc.body)) if doc is not None else 0.0,
-            evidence=document_weight(doc) if doc is not None else 0.0,
-            animal=animal_only(doc) if doc is not None else False,
-        )
-        vector = np.asarray([lexical], dtype=np.float32)
+        vector = np.asarray([_features_at(query, subject, text, doc, start)], dtype=np.float32)
         return float(model.score_sentences(query, [text], vector, embedder)[0])
 
     return score

@@ -65,3 +65,16 @@ def completion_text(result: Any, source: str) -> str:
     except (KeyError, IndexError, TypeError):
         raise ModelError(f"{source} returned an unexpected completion: {result!r:.300}") from None
     return content if isinstance(content, str) else ""
+
+
+def delta_pieces(chunk: Any) -> list[str]:
+    """The non-empty text pieces of one streamed chat-completion chunk (``choices[].delta.content``),
+    in the shape every OpenAI-style stream shares; anything else in the chunk is ignored."""
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    pieces = []
+    for choice in choices or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        piece = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(piece, str) and piece:
+            pieces.append(piece)
+    return pieces

@@ -23,7 +23,7 @@ from typing import Any
 
 from curbside.config import Settings
 from curbside.errors import ModelError
-from curbside.synthesis.backends.base import ChatMessage, TokenCallback, completion_text
+from curbside.synthesis.backends.base import ChatMessage, TokenCallback, completion_text, delta_pieces
 from curbside.synthesis.backends.local import LocalModel, import_runtime
 
 __all__ = ["LlamaCppBackend", "import_llama_cpp"]
@@ -158,9 +158,7 @@ def _collect_stream(chunks: Iterable[Any], on_token: TokenCallback) -> tuple[str
     """The streamed reply and its token count (llama-cpp-python streams one token per chunk)."""
     parts: list[str] = []
     for chunk in chunks:
-        for choice in chunk.get("choices") or ():
-            piece = (choice.get("delta") or {}).get("content")
-            if isinstance(piece, str) and piece:
-                parts.append(piece)
-                on_token(piece)
+        for piece in delta_pieces(chunk):
+            parts.append(piece)
+            on_token(piece)
     return "".join(parts), len(parts)

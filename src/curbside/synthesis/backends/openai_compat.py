@@ -29,7 +29,7 @@ import httpx
 
 from curbside.config import Settings
 from curbside.errors import ModelError, RemoteError, UnreachableError
-from curbside.synthesis.backends.base import ChatMessage, TokenCallback
+from curbside.synthesis.backends.base import ChatMessage, TokenCallback, delta_pieces
 
 __all__ = ["OpenAICompatBackend"]
 
@@ -319,12 +319,9 @@ class OpenAICompatBackend:
                     f"{self.url} failed mid-stream: {_error_text(event['error'])}", url=self.url
                 )
             self.last_usage = _usage(event) or self.last_usage
-            for choice in event.get("choices") or ():
-                delta = choice.get("delta") if isinstance(choice, dict) else None
-                piece = delta.get("content") if isinstance(delta, dict) else None
-                if isinstance(piece, str) and piece:
-                    streamed.append(piece)
-                    on_token(piece)
+            for piece in delta_pieces(event):
+                streamed.append(piece)
+                on_token(piece)
         return "".join(streamed)
 
 

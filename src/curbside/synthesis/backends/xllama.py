@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from curbside.config import Settings
 from curbside.errors import ModelError
-from curbside.synthesis.backends.base import ChatMessage, TokenCallback, completion_text
+from curbside.synthesis.backends.base import ChatMessage, TokenCallback, completion_text, delta_pieces
 from curbside.synthesis.backends.local import LocalModel, import_runtime
 
 __all__ = ["LOOPBACK", "XLlamaCppBackend", "import_xllamacpp"]
@@ -149,11 +149,9 @@ class XLlamaCppBackend(LocalModel):
             if isinstance(chunk, dict) and "error" in chunk:
                 failure.append(chunk)
                 return
-            for choice in (chunk or {}).get("choices") or ():
-                piece = (choice.get("delta") or {}).get("content")
-                if isinstance(piece, str) and piece:
-                    parts.append(piece)
-                    on_token(piece)
+            for piece in delta_pieces(chunk):
+                parts.append(piece)
+                on_token(piece)
             if isinstance(chunk, dict) and chunk.get("usage"):
                 usage.update(chunk["usage"])
 
