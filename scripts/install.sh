@@ -5,6 +5,7 @@
 #   server  PostgreSQL + pgvector                               bench   the bench/ peers (bm25s, psutil)
 #   llm     xllamacpp: prebuilt llama.cpp, no compile           dev     everything the test suite needs
 #   llamacpp  llama-cpp-python (compiles llama.cpp, ~8 min)
+#   milvus  chunk search in Milvus (pymilvus; milvus-lite for a local file)
 # e.g. ./scripts/install.sh embed,web
 # Every package comes from requirements/<extra>.txt at the exact version and sha256 that CI installed
 # (pip --require-hashes --no-deps), so a fresh machine resolves nothing of its own. To upgrade the

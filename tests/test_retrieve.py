@@ -1,13 +1,20 @@
-"""Hybrid retrieval on real SQLite stores: fusion, expansion, filters, evidence, diversity, errors."""
+"""Hybrid retrieval on real SQLite stores: fusion, expansion, filters, evidence, diversity, errors.
+
+Every test runs twice: on the SQLite store, and on the same store with its chunk search in Milvus
+(a milvus-lite file, filled as `curbside index` fills it; skipped, saying why, without the milvus
+extra), so that both engines give the retriever what it needs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from _milvus import open_synced
 from conftest import make_doc
 from curbside import api
 from curbside.config import Settings
@@ -18,6 +25,17 @@ from curbside.store.base import Batch, ChunkHit, FileProgress, merge_scores
 from curbside.store.sqlite import SQLiteStore
 from curbside.testing import FakeEmbedder
 from curbside.types import Chunk, Document, Hit, Section
+
+
+@pytest.fixture(params=["sqlite", "milvus"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLiteStore]:
+    location = str(tmp_path / "store.db")
+    if request.param == "milvus":
+        opened: Any = open_synced(location, Settings(db=location), tmp_path)
+    else:
+        opened = SQLiteStore(location)
+    yield opened  # typed as the SQLite store the tests were written for; the Milvus one quacks alike
+    opened.close()
 
 
 @pytest.fixture(scope="module")

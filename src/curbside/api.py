@@ -32,7 +32,8 @@ from curbside.relevance import load_relevance
 from curbside.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.screening import blocked_warning, screen_hits, visible_text
 from curbside.store import open_store
-from curbside.store.base import Store, StoreStats
+from curbside.store.base import Store, StoreStats, SyncReport
+from curbside.store.milvus import MilvusStore, sync
 from curbside.subject import with_word_counts
 from curbside.synthesis.scoring import score_claims
 from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
@@ -169,6 +170,7 @@ def index(
     limit: int | None = None,
     progress: IndexCallback | None = None,
     workers: int = 1,
+    on_sync: Callable[[SyncReport], None] | None = None,
 ) -> IndexReport:
     """Embed every chunk that has no vector from the configured embedder yet (see :mod:`curbside.indexing`).
 
@@ -177,6 +179,10 @@ def index(
     :class:`~curbside.indexing.IndexProgress` after each batch, the first after
     calibration with the run's estimated seconds.  ``workers`` > 1 embeds in that
     many processes, each with its own ``settings.embedder`` (see :mod:`curbside.bulk`).
+
+    With a search engine (``CURBSIDE_SEARCH``), the store's chunks and vectors are then
+    copied into it (:func:`curbside.store.milvus.sync`: only what is missing or changed, so
+    a killed fill is repaired by the next run); ``on_sync`` follows that fill.
     """
     settings = settings or Settings()
     if workers > 1 and embedder is not None:
@@ -185,7 +191,13 @@ def index(
         )
     emb = embedder or get_embedder(settings.embedder, settings)
     with _store(settings, store) as s:
-        return indexing.run(s, emb, settings, limit=limit, progress=progress, workers=workers)
+        if not isinstance(s, MilvusStore):
+            return indexing.run(s, emb, settings, limit=limit, progress=progress, workers=workers)
+        # Vectors are kept in the store (the source of truth: Milvus can be refilled without
+        # re-embedding), then the engine is filled from it.
+        report = indexing.run(s.inner, emb, settings, limit=limit, progress=progress, workers=workers)
+        report.search = sync(s.inner, s.search, emb.name, emb.dim, progress=on_sync)
+        return report
 
 
 def estimate_index(

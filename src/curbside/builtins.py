@@ -15,6 +15,10 @@ def register(registry: Registry) -> None:
 
     registry.add("store", "postgresql", open_postgres)
     registry.add("store", "postgres", open_postgres)
+    # --- search engines (CURBSIDE_SEARCH; a store searches itself without one) ---
+    from curbside.store.milvus import with_milvus
+
+    registry.add("search", "milvus", with_milvus)
     # --- sources (one line each) ---
     from curbside.sources.guidelines import SOURCE_TYPE as guideline
 

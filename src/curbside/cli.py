@@ -278,6 +278,7 @@ def show(ctx: Context, doc_id: str, as_json: bool, with_chunks: bool) -> None:
 def index(ctx: Context, limit: int | None, embedder: str | None, workers: int) -> None:
     """Embed the chunks that have no vector yet (resumable: stop and run again any time)."""
     from curbside.indexing import IndexProgress
+    from curbside.store.base import SyncReport
 
     settings = ctx.settings.model_copy(update={"embedder": embedder}) if embedder else ctx.settings
     with Reporter("chunks", console=err_console, interval=settings.progress_interval) as reporter:
@@ -296,12 +297,25 @@ def index(ctx: Context, limit: int | None, embedder: str | None, workers: int) -
                 )
             reporter.update("embedding", p.done, p.total, work_done=p.chars_done, work_total=p.chars_total)
 
-        report = api.index(settings=settings, limit=limit, progress=update, workers=workers)
+        chunks = api.stats(settings=settings).chunks if settings.search else 0
+
+        def synced(r: SyncReport) -> None:
+            reporter.update(
+                "search engine", r.rows, chunks, status=f"{r.upserted:,} sent, {r.deleted:,} deleted"
+            )
+
+        report = api.index(settings=settings, limit=limit, progress=update, workers=workers, on_sync=synced)
     click.echo(
         f"embedded {count(report.embedded, 'chunks')} with {report.embedder} in {format_duration(report.seconds)} "
         f"({report.rate:,.1f} chunks/s, {report.chars / report.seconds if report.seconds else 0:,.0f} "
         f"characters/s); {report.remaining:,} remaining"
     )
+    if report.search is not None:
+        r = report.search
+        click.echo(
+            f"search engine {settings.search}: {count(r.rows, 'chunks')} checked, {r.upserted:,} sent, "
+            f"{r.deleted:,} deleted in {format_duration(r.seconds)}"
+        )
 
 
 @cli.command()
@@ -793,6 +807,9 @@ def migrate(ctx: Context, source: str, target: str, as_json: bool) -> None:
         f"updated {d.updated:,}, unchanged {d.unchanged:,}; vectors {vectors}; {report.files:,} ingest files, "
         f"{report.problems:,} problem reports, {report.runs_added:,} runs added"
     )
+    if report.search is not None:
+        r = report.search
+        click.echo(f"search engine {ctx.settings.search}: {r.upserted:,} chunks sent, {r.deleted:,} deleted")
     if report.vectors_skipped:
         err_console.print(
             f"[yellow]{report.vectors_skipped:,} vectors skipped[/]: their chunks differ on the target "

@@ -93,6 +93,26 @@ class Settings(BaseSettings):
         description="maintenance_work_mem for building an HNSW index after a bulk vector load on a "
         "postgresql:// store (a graph that does not fit builds far more slowly); e.g. 512MB, 2GB.",
     )
+    search: str = Field(
+        default="",
+        description="Where chunk search runs: empty for the store itself; milvus://host:19530 (or "
+        "milvus+https://host:443) for a Milvus standalone or cluster; a local file path (ending .db) for "
+        "milvus-lite, a local stand-in for tests and trials. Documents and review data stay in the store.",
+    )
+    search_collection: str = Field(
+        default="curbside_chunks",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$",
+        description="Milvus collection holding the chunks (one per store).",
+    )
+    search_token: str | None = Field(
+        default=None,
+        description="Milvus token (user:password, or an API key) when the server requires authentication.",
+    )
+    search_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds to wait for the search engine before reporting it unreachable.",
+    )
     embedder: str = Field(
         default="minilm",
         description="Registered embedder used by `curbside index` and dense retrieval "

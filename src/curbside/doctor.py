@@ -94,6 +94,8 @@ def run_checks(
         lambda: _eutils(settings, transport),
     )
     checks = [_python(), *_store(settings, connect or _tcp_connect)]
+    if settings.search:
+        checks.append(_search_engine(settings))
     checks += [_vocabulary(), _embedder(settings), *_answer_models(settings)]
     checks += [llm_server, *_local_runtimes(settings, measure_llm), eutils]
     checks.append(_demo_files(settings))
@@ -231,7 +233,8 @@ def _store(settings: Settings, connect: Callable[[str, int, float], None]) -> It
             yield Check("store", "fail", f"{path} exists but is not a file", "set CURBSIDE_DB to a file path")
             return
     try:
-        store = open_store(location, settings)
+        # The store alone: the search engine (CURBSIDE_SEARCH) gets a check of its own.
+        store = open_store(location, settings.model_copy(update={"search": ""}))
     except CurbsideError as exc:
         yield Check("store", "fail", f"cannot open the store at {location}: {exc.message}", exc.hint or "")
         return
@@ -270,6 +273,41 @@ def _store(settings: Settings, connect: Callable[[str, int, float], None]) -> It
         status: Status = "ok" if missing <= 0 else "warn"
         fix = "" if missing <= 0 else f"`curbside index` embeds the {count(missing, 'remaining chunks')}"
         yield Check("vectors", status, f"embedded chunks by model: {embedded}", fix)
+
+
+def _search_engine(settings: Settings) -> Check:
+    """Milvus (``CURBSIDE_SEARCH``): reachable, and holding every chunk of the store with its vector."""
+    from curbside.store import open_store
+    from curbside.store.milvus import MilvusStore
+
+    name = "search engine"
+    fix = "`curbside index` fills it from the store (resumable)"
+
+    def probe() -> Check:
+        store = open_store(settings.db, settings)
+        try:
+            if not isinstance(store, MilvusStore):
+                return Check(name, "warn", f"CURBSIDE_SEARCH={settings.search}: not a Milvus engine")
+            chunks = store.inner.stats().chunks
+            held = store.search.count()
+            model = store.search.model()
+            vectors = store.search.count("has_vector == true") if model is not None else 0
+        finally:
+            store.close()
+        where = f"{settings.search} (Milvus, collection {settings.search_collection})"
+        detail = f"{where}: {held:,} of {count(chunks, 'chunks')}, {vectors:,} with a vector"
+        if model is not None:
+            detail += f" ({model[0]})"
+        return Check(
+            name, "ok" if held == chunks and chunks else "warn", detail, "" if held == chunks else fix
+        )
+
+    try:
+        return _with_deadline(probe, settings.search_timeout + _DEADLINE_SLACK_S)
+    except CurbsideError as exc:
+        return Check(name, "fail", exc.message, exc.hint or "")
+    except TimeoutError as exc:
+        return Check(name, "fail", f"{settings.search}: {exc}", "check that Milvus is running and reachable")
 
 
 def _postgres(settings: Settings, connect: Callable[[str, int, float], None]) -> Iterator[Check]:

@@ -86,6 +86,10 @@ class NotFoundError(StoreError):
     exit_code = 5
 
 
+class SearchEngineError(StoreError):
+    """The chunk search engine (``CURBSIDE_SEARCH``: Milvus) is unreachable, misconfigured or refused a call."""
+
+
 class PluginError(CurbsideError):
     exit_code = 2
 

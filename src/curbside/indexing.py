@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from curbside.config import Settings
 from curbside.embeddings import Embedder, length_batches
 from curbside.errors import InputError
-from curbside.store.base import Store
+from curbside.store.base import Store, SyncReport
 
 #: Calibration: this many groups of neighbouring lengths, spread over a window's length quantiles.
 _CALIBRATION_GROUPS = 4
@@ -58,6 +58,7 @@ class IndexReport:
     remaining: int
     seconds: float
     chars: int = 0
+    search: SyncReport | None = None  # the search engine's fill, when CURBSIDE_SEARCH names one
 
     @property
     def rate(self) -> float:

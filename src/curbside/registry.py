@@ -24,8 +24,17 @@ from typing import Any, Literal
 
 from curbside.errors import PluginError
 
-Kind = Literal["source", "embedder", "store", "reranker", "synthesizer", "chat", "renderer"]
-KINDS: tuple[Kind, ...] = ("source", "embedder", "store", "reranker", "synthesizer", "chat", "renderer")
+Kind = Literal["source", "embedder", "store", "search", "reranker", "synthesizer", "chat", "renderer"]
+KINDS: tuple[Kind, ...] = (
+    "source",
+    "embedder",
+    "store",
+    "search",
+    "reranker",
+    "synthesizer",
+    "chat",
+    "renderer",
+)
 ENTRY_POINT_GROUP = "curbside.plugins"
 
 

@@ -17,7 +17,10 @@ features that need nothing but numpy and the offline MiniLM embedder:
 Lexical features: the share of the question's subject the text names (weighted by
 rarity, :mod:`curbside.subject`), whether it names the main subject, word overlap,
 length, digits, negation, the abstract section and position, evidence level,
-animal-only research, and the question type.
+animal-only research, and the question type.  Known fault: the training corpus rebuilds its
+gold documents from snippets, without section labels, year or publication types, so these record
+features partly tell a rebuilt gold record from a real one; a model without them measured worse on
+9B and in a clinician audit, and was not kept (docs/answers.md, "What did not work").
 
 Each head's weight penalty is chosen on 9B (``training.L2_GRID``): with the light
 default the vector products fit 7B-8B's wording and a one-sentence abstract could

@@ -2,7 +2,9 @@
 
 ``open_store(location)`` picks the backend from the location: a ``postgresql://``
 URL or a SQLite path (optionally ``sqlite:///path``).  Backends are registered
-under the ``store`` kind by URL scheme, so a plugin can add another.
+under the ``store`` kind by URL scheme, so a plugin can add another.  With
+``CURBSIDE_SEARCH`` set, the store's chunk search runs in that engine instead
+(the ``search`` kind, e.g. :mod:`curbside.store.milvus`).
 """
 
 from __future__ import annotations
@@ -33,4 +35,25 @@ def open_store(location: str | None = None, settings: Settings | None = None) ->
         )
     factory = registry.get("store", scheme)
     store: Store = factory(location, settings)
+    if settings.search:
+        engine = search_engine_of(settings.search)
+        if engine not in registry.names("search"):
+            store.close()
+            raise ConfigError(
+                f"no search engine for CURBSIDE_SEARCH={settings.search!r} ({engine!r}); "
+                f"available: {', '.join(registry.names('search'))}"
+            )
+        try:
+            store = registry.get("search", engine)(store, settings)
+        except BaseException:
+            store.close()
+            raise
     return store
+
+
+def search_engine_of(search: str) -> str:
+    """The registered search engine a ``CURBSIDE_SEARCH`` value names: its URL scheme up to any ``+``
+    (``milvus+https://``), and milvus (milvus-lite) for a local path."""
+    if "://" not in search:
+        return "milvus"
+    return search.split("://", 1)[0].split("+", 1)[0].lower()

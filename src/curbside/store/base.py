@@ -87,6 +87,30 @@ class BatchResult:
         self.deleted += other.deleted
 
 
+@dataclass(frozen=True)
+class ChunkRow:
+    """A chunk with what a separate search engine needs to index and filter it (:meth:`Store.chunk_rows`)."""
+
+    key: int
+    chunk: Chunk
+    title: str
+    year: int | None
+    kind: str
+    publication_types: tuple[str, ...]
+    retracted: bool
+    vector: npt.NDArray[np.float32] | None  # of the model asked for; None until `curbside index` embeds it
+
+
+@dataclass
+class SyncReport:
+    """What one fill of a separate search engine from the store did (:func:`curbside.store.milvus.sync`)."""
+
+    rows: int = 0  # chunks read from the store
+    upserted: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+
+
 #: :meth:`Store.word_counts` stops counting here (a common word costs no more than a rare one).
 WORD_COUNT_CAP = 20_000
 
@@ -198,6 +222,11 @@ class Store(Protocol):
         ...
 
     def put_vectors(self, model: str, keys: Sequence[int], vectors: npt.NDArray[np.float32]) -> None: ...
+
+    def chunk_rows(self, model: str, after: int, limit: int) -> list[ChunkRow]:
+        """Up to ``limit`` chunks with keys above ``after``, in key order, each with its document's
+        filter fields and its ``model`` vector: what a search engine (Milvus) is filled from."""
+        ...
 
     def bulk_vectors(self, model: str, incoming: int) -> AbstractContextManager[None]:
         """Wraps storing about ``incoming`` vectors of ``model`` (``curbside index``, ``migrate``).

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curbside.errors import InputError
-from curbside.store.base import Batch, BatchResult, FileProgress, Store
+from curbside.store.base import Batch, BatchResult, FileProgress, Store, SyncReport
 from curbside.store.sqlite import SQLiteStore
 from curbside.types import Document, Malformed
 
@@ -52,6 +52,7 @@ class MigrateReport:
     problems: int = 0
     runs_added: int = 0
     seconds: float = 0.0
+    search: SyncReport | None = None  # the target's search engine, filled when CURBSIDE_SEARCH names one
 
 
 class _Side(Protocol):
@@ -307,23 +308,55 @@ def migrate_locations(
     from curbside.store import open_store, scheme_of
 
     settings = settings or Settings()
+    # Both stores are copied as stores; the search engine (CURBSIDE_SEARCH) is filled from the
+    # target afterwards, as `curbside index` fills it.
+    plain = settings.model_copy(update={"search": ""})
     if scheme_of(source) == "sqlite":
         # Opening a SQLite path creates the file: check first, so a typo is an error, not an empty copy.
         path = Path(source.removeprefix("sqlite:///")).expanduser()
         if not path.is_file():
             raise InputError(f"--from {source}: no such store file")
-    src = open_store(source, settings)
+    src = open_store(source, plain)
     try:
         stats = src.stats()
         if stats.documents == 0 and stats.files == 0:
             raise InputError(f"--from {src.location}: the source store is empty")
-        dst = open_store(target, settings)
+        dst = open_store(target, plain)
         try:
-            return migrate_store(src, dst, progress=progress, batch_size=settings.batch_size)
+            report = migrate_store(src, dst, progress=progress, batch_size=settings.batch_size)
+            if settings.search:
+                report.search = _fill_search(dst, settings, progress)
+            return report
         finally:
             dst.close()
     finally:
         src.close()
+
+
+def _fill_search(target: Store, settings: Any, progress: MigrateProgress | None) -> SyncReport:
+    """Fill the search engine ``settings.search`` names from ``target``, with the configured embedder's
+    vectors (:func:`curbside.store.milvus.sync`)."""
+    from curbside.embeddings import get_embedder
+    from curbside.store.milvus import MilvusSearch, sync
+
+    embedder = get_embedder(settings.embedder, settings)  # its name and size only: no model is loaded
+    search = MilvusSearch(
+        settings.search,
+        settings.search_collection,
+        token=settings.search_token,
+        timeout=settings.search_timeout,
+    )
+    total = target.stats().chunks
+    try:
+        return sync(
+            target,
+            search,
+            embedder.name,
+            embedder.dim,
+            progress=None if progress is None else lambda r: progress("search engine", r.rows, total),
+        )
+    finally:
+        search.close()
 
 
 def report_dict(report: MigrateReport) -> dict[str, Any]:
@@ -337,4 +370,5 @@ def report_dict(report: MigrateReport) -> dict[str, Any]:
         "problems": report.problems,
         "runs_added": report.runs_added,
         "seconds": round(report.seconds, 3),
+        "search": None if report.search is None else vars(report.search),
     }

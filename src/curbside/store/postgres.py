@@ -45,6 +45,7 @@ from curbside.store.base import (
     Batch,
     BatchResult,
     ChunkHit,
+    ChunkRow,
     FileProgress,
     SearchFilters,
     StoreStats,
@@ -671,6 +672,24 @@ class PostgresStore:
                 "SELECT document_id, ordinal, key FROM chunks WHERE document_id = ANY(%s)", (list(doc_ids),)
             ).fetchall()
         return {(d, o): key for d, o, key in rows}
+
+    def chunk_rows(self, model: str, after: int, limit: int) -> list[ChunkRow]:
+        with self._pool.connection() as conn, conn.cursor(binary=True) as cur:
+            rows = cur.execute(
+                'SELECT c.key, c.document_id, c.ordinal, c.section, c.start, c."end", c.text, c.title, '
+                "d.year, d.kind, d.publication_types, d.retracted, v.embedding FROM chunks c "
+                "JOIN documents d ON d.id = c.document_id "
+                "LEFT JOIN chunk_vectors v ON v.model = %s AND v.chunk_key = c.key "
+                "WHERE c.key > %s ORDER BY c.key LIMIT %s",
+                (model, after, limit),
+            ).fetchall()
+        # pgvector's binary form: int16 dimension, int16 unused, big-endian float4 values.
+        return [
+            ChunkRow(int(r[0]), Chunk(r[1], int(r[2]), r[3], int(r[4]), int(r[5]), r[6]), r[7], r[8], r[9],
+                     tuple(r[10]), bool(r[11]),
+                     None if r[12] is None else np.frombuffer(bytes(r[12])[4:], ">f4").astype(np.float32))
+            for r in rows
+        ]  # fmt: skip
 
     def iter_vectors(
         self, model: str, batch: int = 2000

@@ -36,6 +36,7 @@ from curbside.store.base import (
     Batch,
     BatchResult,
     ChunkHit,
+    ChunkRow,
     FileProgress,
     SearchFilters,
     StoreStats,
@@ -632,6 +633,21 @@ class SQLiteStore:
 
     def bulk_vectors(self, model: str, incoming: int) -> AbstractContextManager[None]:
         return nullcontext()  # vectors are scanned exactly: there is no index to keep up
+
+    def chunk_rows(self, model: str, after: int, limit: int) -> list[ChunkRow]:
+        rows = self._conn.execute(
+            'SELECT c.rowid, c.document_id, c.ordinal, c.section, c.start, c."end", c.text, c.title, d.year, '
+            "d.kind, d.publication_types, d.retracted, v.vector FROM chunks c "
+            "JOIN documents d ON d.id = c.document_id "
+            "LEFT JOIN chunk_vectors v ON v.model = ? AND v.chunk_rowid = c.rowid "
+            "WHERE c.rowid > ? ORDER BY c.rowid LIMIT ?",
+            (model, after, limit),
+        ).fetchall()
+        return [
+            ChunkRow(r[0], Chunk(*r[1:7]), r[7], r[8], r[9], tuple(json.loads(r[10])), bool(r[11]),
+                     None if r[12] is None else np.frombuffer(r[12], dtype=np.float32))
+            for r in rows
+        ]  # fmt: skip
 
     def _matrix(self, model: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         generation = self._conn.execute(
