@@ -10,6 +10,9 @@ Corpus (built once, cached under ``bench/out/bioasq-<key>/``, embedded resumably
 Retrieval, on the questions of ``--split`` (gold: their gold documents), in one run:
 ``bm25s`` (stop words + Snowball stemmer), and curbside BM25, hybrid, and hybrid with
 the learned reranker when the relevance model is installed.  nDCG@10, R@10, R@100, MRR.
+With ``--milvus`` the three curbside rows run again with their chunk search in Milvus
+(a milvus-lite file beside the corpus, filled from it by :func:`curbside.store.milvus.sync`):
+the ranking parity of the two engines on the same corpus.
 
 Answers: every question of the split asked through :func:`curbside.api.ask` with each
 ``--variant`` (default: ``rules``, the scoring before the learned models, and
@@ -39,6 +42,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import itertools
 import json
 import statistics
 import sys
@@ -113,17 +117,43 @@ class BM25s:
         return [self.ids[int(i)] for i in docs[0]]
 
 
-def retrieval(store: SQLiteStore, settings: Settings, questions: list[Question]) -> list[dict[str, Any]]:
+def milvus_copy(store: SQLiteStore, settings: Settings, path: Path) -> Any:
+    """``store`` with its chunk search in the milvus-lite file ``path``, filled (or topped up: only
+    missing or changed rows are sent) with the chunks and MiniLM vectors the SQLite store holds."""
+    from curbside.embeddings import get_embedder
+    from curbside.store.milvus import MilvusSearch, MilvusStore, sync
+
+    embedder = get_embedder(settings.embedder, settings)
+    search = MilvusSearch(str(path), settings.search_collection)
+    total = store.stats().chunks
+    last = [0.0]
+
+    def progress(r: Any) -> None:
+        if time.perf_counter() - last[0] > 10 or r.rows == total:
+            last[0] = time.perf_counter()
+            log(f"  filling Milvus: {r.rows:,}/{total:,} chunks checked, {r.upserted:,} sent")
+
+    report = sync(store, search, embedder.name, embedder.dim, progress=progress)
+    log(f"  Milvus holds {search.count():,} chunks ({report.upserted:,} sent in {report.seconds:.0f} s)")
+    return MilvusStore(store, search)
+
+
+def retrieval(
+    store: SQLiteStore, settings: Settings, questions: list[Question], milvus: Any = None
+) -> list[dict[str, Any]]:
     pairs = [(q.id, q.body) for q in questions if q.documents]
     qrels = {q.id: {d: 1.0 for d in q.documents} for q in questions if q.documents}
     runs: dict[str, Callable[..., list[str]]] = {"bm25s": BM25s(store)}
-    for name, mode, rerank in (
-        ("curbside-bm25", "bm25", False),
-        ("curbside-hybrid", "hybrid", False),
-        ("curbside-hybrid+relevance", "hybrid", True),
+    engines: list[tuple[str, Any]] = [("curbside", store)] + (
+        [("milvus", milvus)] if milvus is not None else []
+    )
+    for (engine, searched), (name, mode, rerank) in itertools.product(
+        engines,
+        (("bm25", "bm25", False), ("hybrid", "hybrid", False), ("hybrid+relevance", "hybrid", True)),
     ):
+        name = f"{engine}-{name}"
         configured = settings if rerank else settings.model_copy(update={"relevance_model": "none"})
-        retriever = api.make_retriever(configured, store)
+        retriever = api.make_retriever(configured, searched)
         if rerank and getattr(retriever.reranker, "model", None) is None:
             continue  # no relevance model installed: the row would repeat curbside-hybrid
         config = replace(retriever.config, mode=mode, max_per_document=1)
@@ -326,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
         help="per-question rows, JSON Lines, written as they are made; a rerun reuses the rows there (resume)",
     )
     parser.add_argument("--audience", default="clinician", choices=["clinician", "student", "patient"])
+    parser.add_argument(
+        "--milvus",
+        action="store_true",
+        help="also the curbside retrieval rows with chunk search in Milvus (a milvus-lite file beside the "
+        "corpus, filled from it; needs the milvus extra)",
+    )
     args = parser.parse_args(argv)
     data = shared_data_dir()
     if data is None or not (data / RELATIVE_PATH).is_file():
@@ -345,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     log(f"{len(questions)} {args.split} questions over {stats.documents:,} documents")
     if not args.skip_retrieval:
-        rows = retrieval(store, settings, questions)
+        milvus = milvus_copy(store, settings, store.path.parent / "milvus.db") if args.milvus else None
+        rows = retrieval(store, settings, questions, milvus)
         result["retrieval"] = rows
         print(f"{'run':<28} {'nDCG@10':>8} {'R@10':>6} {'R@100':>6} {'MRR':>6}")
         for r in rows:
