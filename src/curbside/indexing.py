@@ -133,6 +133,7 @@ def run(
     limit: int | None = None,
     progress: IndexCallback | None = None,
     workers: int = 1,
+    ray: str | None = None,
 ) -> IndexReport:
     """Embed every chunk (or the first ``limit``) without a vector from ``embedder``; see the module doc."""
     if workers < 1:
@@ -165,7 +166,11 @@ def run(
         progress(IndexProgress(0, total, 0, chars_total, 0.0))
     # Entered even with nothing to embed: it rebuilds an index an interrupted load left out.
     with store.bulk_vectors(embedder.name, total):
-        if workers > 1 and total:
+        if ray is not None and total:
+            from curbside.distributed import embed_ray
+
+            embed_ray(store, settings, embedder.name, address=ray, total=total, on_batch=report)
+        elif workers > 1 and total:
             from curbside.bulk import embed_parallel
 
             embed_parallel(
@@ -177,7 +182,7 @@ def run(
                 total=total,
                 on_batch=report,
             )
-        calibrated = workers > 1
+        calibrated = workers > 1 or ray is not None
         while state["done"] < total:
             window = store.chunks_to_embed(embedder.name, min(settings.embed_window, total - state["done"]))
             if not window:

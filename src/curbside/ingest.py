@@ -146,23 +146,31 @@ def ingest_paths(
     *,
     progress: ProgressCallback | None = None,
     workers: int = 1,
+    ray: str | None = None,
 ) -> IngestReport:
     """Ingest every file matched by ``patterns`` (see :func:`resolve_inputs`).
 
     ``workers`` > 1 parses that many files at once in worker processes
-    (:mod:`curbside.bulk`); the store ends the same as with one.
+    (:mod:`curbside.bulk`); ``ray`` (a Ray address, or ``"local"``) parses them as a Ray Data
+    pipeline (:mod:`curbside.distributed`).  The store ends the same either way.
     """
     settings = settings or Settings()
     if workers < 1:
         raise InputError(f"workers must be at least 1 (got {workers})")
+    if ray is not None and workers > 1:
+        raise InputError("--ray and --workers both choose where files are parsed: give one")
     started = time.perf_counter()
     report = IngestReport()
     inputs = resolve_inputs(patterns)
-    if workers > 1 and inputs:
+    if ray is not None and inputs:
+        from curbside.distributed import ingest_ray
+
+        ingest_ray(store, inputs, settings, address=ray, report=report, progress=progress)
+    elif workers > 1 and inputs:
         from curbside.bulk import ingest_parallel
 
         ingest_parallel(store, inputs, settings, workers=workers, report=report, progress=progress)
-    for path, source_type in inputs if workers == 1 else ():
+    for path, source_type in inputs if workers == 1 and ray is None else ():
         try:
             key = "sha256:" + file_digest(path)
             source = source_type.open(path, settings)
