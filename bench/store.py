@@ -403,7 +403,7 @@ def main() -> None:
                 n, ingest_s = ingest(store, corpus(base, done, size), key=f"bench-{name}")
                 if isinstance(store, PostgresStore):
                     store.analyze()  # what autovacuum does after a bulk load; ranking reads these statistics
-                chunk_replica = _replica_lookup(store)
+                chunk_replica = _replica_lookup(getattr(store, "inner", store))
                 chunked, put_s = embed_all(getattr(store, "inner", store), vectors, chunk_replica)
                 vectors.save()
                 extra: dict[str, Any] = {}

@@ -58,7 +58,7 @@ from curbside.store.base import (
     VectorCoverage,
     merge_scores,
 )
-from curbside.store.fts import indexed_text, parse, positions_of, words
+from curbside.store.fts import Any_, Expression, Phrase, indexed_text, parse, positions_of, words
 from curbside.types import Chunk, Document, Malformed
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ if TYPE_CHECKING:
 
 #: Rows read from the store and compared per round trip when filling Milvus.
 SYNC_BATCH: Final = 1000
+#: Seconds a count of the vectors Milvus holds is reused (the retriever reads it before every search).
+COVERAGE_TTL_S: Final = 30.0
 #: Milvus refuses a search ``limit`` above this (its ``topk`` cap).
 MAX_FETCH: Final = 16_384
 _TEXT_BYTES: Final = 65_535  # Milvus's longest VARCHAR
@@ -134,6 +136,13 @@ def filter_expression(filters: SearchFilters | None) -> str:
     return " and ".join(conds)
 
 
+def _any_word(expression: Expression) -> bool:
+    """An expression every BM25 hit satisfies: one word, or words joined by OR."""
+    if isinstance(expression, Phrase):
+        return len(expression.words) == 1
+    return isinstance(expression, Any_) and all(_any_word(p) for p in expression.parts)
+
+
 def row_digest(row: ChunkRow) -> int:
     """A signed 64-bit digest of everything Milvus holds for ``row``: a changed one is re-sent."""
     h = hashlib.blake2b(digest_size=8)
@@ -176,6 +185,8 @@ class MilvusSearch:
         self.search_target = search
         self.collection = collection
         self._loaded = False
+        self._model: tuple[str, int] | None = None  # the collection's (model, dim), once read
+        self._coverage: tuple[float, str, int] | None = None  # (when, model, vectors held)
         uri, self.lite = client_target(search)
         try:
             self._client = MilvusClient(uri=uri, token=token or "", timeout=timeout)
@@ -214,11 +225,25 @@ class MilvusSearch:
 
     def model(self) -> tuple[str, int] | None:
         """The embedding model and dimension the collection was made for (``None``: no collection)."""
+        if self._model is not None:
+            return self._model  # fixed when the collection is made; drop() forgets it
         if not self.exists():
             return None
         info = self._call("describe collection", lambda: self._client.describe_collection(self.collection))
         dim = next(int(f["params"]["dim"]) for f in info["fields"] if f["name"] == "dense")
-        return str((info.get("properties") or {}).get(_MODEL_PROPERTY, "")), dim
+        self._model = str((info.get("properties") or {}).get(_MODEL_PROPERTY, "")), dim
+        return self._model
+
+    def vectors_held(self, model: str) -> int:
+        """Rows with a ``model`` vector; counted at most every :data:`COVERAGE_TTL_S` seconds (the
+        retriever asks before every search, and a count over a large collection is not free)."""
+        held = self.model()
+        if held is None or held[0] != model:
+            return 0
+        now = time.monotonic()
+        if self._coverage is None or self._coverage[1] != model or now - self._coverage[0] > COVERAGE_TTL_S:
+            self._coverage = (now, model, self.count("has_vector == true"))
+        return self._coverage[2]
 
     def ensure(self, model: str, dim: int) -> None:
         """Create the collection for ``model`` vectors of ``dim``; refuse one made for another model."""
@@ -299,6 +324,7 @@ class MilvusSearch:
         if self.exists():
             self._call("drop collection", lambda: self._client.drop_collection(self.collection))
             self._loaded = False
+            self._model = self._coverage = None
 
     def count(self, expression: str = "") -> int:
         if not self.exists():
@@ -359,10 +385,12 @@ class MilvusSearch:
         ]
         if data:
             self._call("upsert", lambda: self._client.upsert(self.collection, data))
+            self._coverage = None
 
     def delete(self, keys: Sequence[int]) -> None:
         if keys:
             self._call("delete", lambda: self._client.delete(self.collection, ids=list(keys)))
+            self._coverage = None
 
     def flush(self) -> None:
         # milvus-lite has no flush; a server seals its growing segments so that counts and BM25 statistics
@@ -400,7 +428,8 @@ class MilvusSearch:
                 search_params={"metric_type": "BM25"},
             )
 
-        fetch = min(MAX_FETCH, max(3 * k, k + 50))
+        # Every hit of an OR of single words matches it; phrases and AND need more to choose from.
+        fetch = k if _any_word(expression) else min(MAX_FETCH, max(3 * k, k + 50))
         while True:
             found = self._hits(self._call("BM25 search", functools.partial(bm25, fetch)))
             kept = [
@@ -505,9 +534,7 @@ class MilvusStore:
     def vector_coverage(self, model: str) -> VectorCoverage:
         """Chunks in the store, and chunks whose vector Milvus holds (what dense search can find)."""
         chunks = self.inner.vector_coverage(model).chunks
-        held = self.search.model()
-        embedded = self.search.count("has_vector == true") if held is not None and held[0] == model else 0
-        return VectorCoverage(chunks=chunks, embedded=min(embedded, chunks))
+        return VectorCoverage(chunks=chunks, embedded=min(self.search.vectors_held(model), chunks))
 
     # --- the store's own ---
     def file_progress(self, key: str) -> FileProgress | None:
