@@ -393,11 +393,9 @@ class MilvusSearch:
             self._coverage = None
 
     def flush(self) -> None:
-        # milvus-lite has no flush; a server seals its growing segments so that counts and BM25 statistics
-        # include a bulk load.
-        flush = getattr(self._client, "flush", None)
-        if flush is not None and not self.lite:
-            self._call("flush", lambda: flush(self.collection))
+        """Seal the growing segments after a fill: Milvus then searches them through their indexes
+        (milvus-lite: 1.5 s per BM25 search over 10k unflushed rows, 15-30 ms flushed)."""
+        self._call("flush", lambda: self._client.flush(self.collection))
 
     # --- search ---
     def _hits(self, results: Any) -> list[tuple[ChunkHit, str]]:
