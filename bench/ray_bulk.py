@@ -9,8 +9,8 @@ records/s for ingest and chunks/s for embedding.
 * ``single``: ``api.ingest`` / ``api.index`` as ``curbside ingest`` / ``curbside index`` run them;
 * ``ray-local``: ``--ray`` (a local Ray instance with this machine's CPUs);
 * ``ray-2-nodes``: a head node and a second node, each its own raylet with half the CPUs, joined
-  over 127.0.0.1 (``ray.cluster_utils.Cluster``, token authentication on): the code path of a
-  real cluster address, the same machine's cores.
+  over this machine's own address (``ray.cluster_utils.Cluster``, token authentication on; the
+  traffic never leaves the machine): the code path of a real cluster address, the same cores.
 
 Embedding every chunk with MiniLM three times would take most of an hour on two cores, so the
 stats check embeds with the hashed test embedder (``--embedder fake``, every chunk), and the

@@ -25,6 +25,7 @@ callbacks.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -66,6 +67,10 @@ def ray_session(address: str) -> Iterator[Any]:
             "--ray needs Ray", hint="./scripts/install.sh ray (Ray Data from the checked-in lock)"
         ) from exc
     started = False
+    # Ray's C++ core logs notes at error level straight to this process's stderr (e.g. that an
+    # actor's constructor arguments live in the object store); curbside reports real failures as
+    # exceptions. A user's own RAY_BACKEND_LOG_LEVEL wins.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {
             "include_dashboard": False,
