@@ -52,7 +52,13 @@ def log(message: str) -> None:
 def local_ray(cpus: int) -> Iterator[str]:
     import ray
 
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    ray.init(
+        address="local",
+        num_cpus=cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
     try:
         yield "local"
     finally:

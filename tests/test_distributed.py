@@ -28,7 +28,13 @@ def ray_local() -> Iterator[Any]:
     ray = pytest.importorskip("ray", reason="ray is not installed: ./scripts/install.sh ray")
     import logging
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
     yield ray
     ray.shutdown()
 

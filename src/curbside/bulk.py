@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -62,7 +62,15 @@ from curbside.screening import flag_documents
 from curbside.sources.base import FileSourceType
 from curbside.store.base import Batch, FileProgress, Store
 
-__all__ = ["QUEUE_BATCHES", "Job", "WorkerError", "embed_parallel", "ingest_parallel", "plan_files"]
+__all__ = [
+    "QUEUE_BATCHES",
+    "Job",
+    "WorkerError",
+    "embed_parallel",
+    "end_file",
+    "ingest_parallel",
+    "plan_files",
+]
 
 #: Batches a worker may parse ahead of the writer (memory: this many x ``batch_size`` records).
 QUEUE_BATCHES = 4
@@ -243,31 +251,28 @@ def _write_file(
             flagged += flag_documents(parts[0])
             notify(Progress(name, fp.records_done, message[2], job.size))
         elif kind == "done":
-            store.finish_file(fp)
-            notify(Progress(name, fp.records_done, job.size, job.size, event="done"))
-            return InputReport(
-                name,
-                job.source_type,
-                "resumed" if job.resumed else "ingested",
-                fp.documents,
-                fp.deletions,
-                fp.malformed,
-                flagged=flagged,
-            )
+            return end_file(store, job, notify, flagged)
         elif kind == "failed":
-            notify(Progress(name, fp.records_done, event="failed", message=message[1]))
-            return InputReport(
-                name,
-                job.source_type,
-                "failed",
-                fp.documents,
-                fp.deletions,
-                fp.malformed,
-                error=message[1],
-                flagged=flagged,
-            )
+            return end_file(store, job, notify, flagged, error=message[1])
         else:
             raise WorkerError(f"the worker parsing {name} failed:\n{message[1]}")
+
+
+def end_file(
+    store: Store, job: Job, notify: ProgressCallback, flagged: list[tuple[str, str]], error: str | None = None
+) -> InputReport:
+    """Close a file's ingest: marked complete (or reported failed at ``error``), and its report."""
+    fp, name = job.progress, str(job.path)
+    if error is not None:
+        notify(Progress(name, fp.records_done, event="failed", message=error))
+        status: Literal["ingested", "resumed", "failed"] = "failed"
+    else:
+        store.finish_file(fp)
+        notify(Progress(name, fp.records_done, job.size, job.size, event="done"))
+        status = "resumed" if job.resumed else "ingested"
+    return InputReport(
+        name, job.source_type, status, fp.documents, fp.deletions, fp.malformed, error=error, flagged=flagged
+    )
 
 
 def _receive(out: Queue[_Message], process: SpawnProcess, name: str) -> _Message:

@@ -139,6 +139,16 @@ def _print_ingest(report: IngestReport, as_json: bool) -> None:
         err_console.print(f"[red]failed:[/] {escape(i.error or '')}")
 
 
+_ray_option = click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run as a Ray Data pipeline: alone, on a local Ray instance; with an ADDRESS (auto, host:6379, "
+    "ray://host:10001), on that cluster. Needs ./scripts/install.sh ray.",
+)
 #: What --ray accepts: local (the default with no value), auto, ray://host:port, host:port.
 _RAY_ADDRESS = re.compile(r"^(?:local|auto|ray://[\w.-]+(?::\d+)?|[\w.-]+:\d+)$")
 
@@ -157,16 +167,7 @@ _RAY_ADDRESS = re.compile(r"^(?:local|auto|ray://[\w.-]+(?::\d+)?|[\w.-]+:\d+)$"
     show_default=True,
     help="Parse this many files at once in worker processes (bulk ingest; same result as 1).",
 )
-@click.option(
-    "--ray",
-    "ray_address",
-    is_flag=False,
-    flag_value="local",
-    default=None,
-    metavar="[ADDRESS]",
-    help="Run as a Ray Data pipeline: alone, on a local Ray instance; with an ADDRESS (auto, host:6379, "
-    "ray://host:10001), on that cluster. Needs ./scripts/install.sh ray.",
-)
+@_ray_option
 @pass_ctx
 def ingest(
     ctx: Context,
@@ -299,16 +300,7 @@ def show(ctx: Context, doc_id: str, as_json: bool, with_chunks: bool) -> None:
     show_default=True,
     help="Embed in this many worker processes, each with its own model.",
 )
-@click.option(
-    "--ray",
-    "ray_address",
-    is_flag=False,
-    flag_value="local",
-    default=None,
-    metavar="[ADDRESS]",
-    help="Run as a Ray Data pipeline: alone, on a local Ray instance; with an ADDRESS (auto, host:6379, "
-    "ray://host:10001), on that cluster. Needs ./scripts/install.sh ray.",
-)
+@_ray_option
 @pass_ctx
 def index(
     ctx: Context, limit: int | None, embedder: str | None, workers: int, ray_address: str | None

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from curbside.bulk import Job, plan_files
+from curbside.bulk import Job, end_file, plan_files
 from curbside.config import Settings
 from curbside.embeddings import get_embedder
 from curbside.errors import ConfigError, CurbsideError, SourceError
@@ -78,7 +78,8 @@ def ray_session(address: str) -> Iterator[Any]:
             "logging_level": logging.ERROR,
         }
         try:
-            ray.init(address=None if address == LOCAL else address, **kwargs)
+            # "local" starts a new instance even where a stale cluster file points at a dead one.
+            ray.init(address=address, **kwargs)
         except Exception as exc:  # ConnectionError, RuntimeError, ValueError: all mean "no cluster there"
             raise ConfigError(
                 f"--ray {address}: cannot reach a Ray cluster there: {exc}",
@@ -194,30 +195,9 @@ def _write_rows(
             flagged[index] += flag_documents(parts[0])
             position = int(row["position"])
             notify(Progress(name, fp.records_done, None if position < 0 else position, job.size))
-        elif kind == "done":
-            store.finish_file(fp)
-            notify(Progress(name, fp.records_done, job.size, job.size, event="done"))
-            slots[index] = InputReport(
-                name,
-                job.source_type,
-                "resumed" if job.resumed else "ingested",
-                fp.documents,
-                fp.deletions,
-                fp.malformed,
-                flagged=flagged[index],
-            )
         else:
-            notify(Progress(name, fp.records_done, event="failed", message=row["message"]))
-            slots[index] = InputReport(
-                name,
-                job.source_type,
-                "failed",
-                fp.documents,
-                fp.deletions,
-                fp.malformed,
-                error=row["message"],
-                flagged=flagged[index],
-            )
+            error = None if kind == "done" else str(row["message"])
+            slots[index] = end_file(store, job, notify, flagged[index], error=error)
 
 
 # --------------------------------------------------------------------------------------------------
