@@ -36,6 +36,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -172,6 +173,9 @@ class MilvusSearch:
     def __init__(
         self, search: str, collection: str, *, token: str | None = None, timeout: float = 10.0
     ) -> None:
+        # gRPC's C core logs connection chatter (keep-alive GOAWAYs from milvus-lite) to stderr;
+        # curbside reports a failed call itself. A user's own GRPC_VERBOSITY wins.
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
         try:
             from pymilvus import MilvusClient
         except ImportError as exc:
