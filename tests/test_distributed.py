@@ -94,7 +94,10 @@ def test_ray_ingest_and_index_leave_the_store_the_single_process_path_leaves(
 def test_a_ray_worker_killed_mid_ingest_loses_and_doubles_nothing(ray_local: Any, tmp_path: Path) -> None:
     import psutil
 
-    big = medline_file(tmp_path / "big.xml", 6000)
+    # Large enough that parsing outlasts the first writes by seconds, even on a busy machine: the
+    # worker must still be parsing when the first batch has been written and it is killed.
+    records = 24_000
+    big = medline_file(tmp_path / "big.xml", records)
     serial, distributed = _settings(tmp_path, "serial"), _settings(tmp_path, "ray", batch_size=50)
     api.ingest([str(big)], settings=serial)
     first_batch = threading.Event()
@@ -120,8 +123,8 @@ def test_a_ray_worker_killed_mid_ingest_loses_and_doubles_nothing(ray_local: Any
     killer.join(5)
     assert killed, "no parse worker was found to kill"
     [file] = report.inputs
-    assert file.status == "ingested" and file.documents == 6000
-    assert report.result.inserted == 6000  # each record written once, though a task ran again
+    assert file.status == "ingested" and file.documents == records
+    assert report.result.inserted == records  # each record written once, though a task ran again
     _same_stats(serial, distributed)
 
 
