@@ -199,14 +199,12 @@ def index(
         )
     emb = embedder or get_embedder(settings.embedder, settings)
     with _store(settings, store) as s:
-        if not isinstance(s, MilvusStore):
-            return indexing.run(s, emb, settings, limit=limit, progress=progress, workers=workers, ray=ray)
         # Vectors are kept in the store (the source of truth: Milvus can be refilled without
-        # re-embedding), then the engine is filled from it.
-        report = indexing.run(
-            s.inner, emb, settings, limit=limit, progress=progress, workers=workers, ray=ray
-        )
-        report.search = sync(s.inner, s.search, emb.name, emb.dim, progress=on_sync)
+        # re-embedding), then a search engine is filled from it.
+        base = s.inner if isinstance(s, MilvusStore) else s
+        report = indexing.run(base, emb, settings, limit=limit, progress=progress, workers=workers, ray=ray)
+        if isinstance(s, MilvusStore):
+            report.search = sync(base, s.search, emb.name, emb.dim, progress=on_sync)
         return report
 
 

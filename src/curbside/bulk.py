@@ -210,9 +210,7 @@ def ingest_parallel(
         )
         process.start()
         running.append((job, process, out))
-        skip = job.progress.records_done
-        message = f"resuming after record {skip}" if job.resumed else ""
-        notify(Progress(str(job.path), skip, 0, job.size, event="start", message=message))
+        start_file(job, notify)
 
     try:
         while pending or running:
@@ -256,6 +254,13 @@ def _write_file(
             return end_file(store, job, notify, flagged, error=message[1])
         else:
             raise WorkerError(f"the worker parsing {name} failed:\n{message[1]}")
+
+
+def start_file(job: Job, notify: ProgressCallback) -> None:
+    """Announce a file's parse starting (or resuming after the records it has committed)."""
+    skip = job.progress.records_done
+    message = f"resuming after record {skip}" if job.resumed else ""
+    notify(Progress(str(job.path), skip, 0, job.size, event="start", message=message))
 
 
 def end_file(

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from curbside.bulk import Job, end_file, plan_files
+from curbside.bulk import Job, end_file, plan_files, start_file
 from curbside.config import Settings
 from curbside.embeddings import get_embedder
 from curbside.errors import ConfigError, CurbsideError, SourceError
@@ -156,9 +156,7 @@ def ingest_ray(
                 for j in jobs
             ]
             for job in jobs:
-                skip = job.progress.records_done
-                message = f"resuming after record {skip}" if job.resumed else ""
-                notify(Progress(str(job.path), skip, 0, job.size, event="start", message=message))
+                start_file(job, notify)
             dataset = ray.data.from_items(items, override_num_blocks=len(items)).flat_map(
                 _parse_file,
                 fn_kwargs={"settings": settings},

@@ -337,15 +337,10 @@ def _fill_search(target: Store, settings: Any, progress: MigrateProgress | None)
     """Fill the search engine ``settings.search`` names from ``target``, with the configured embedder's
     vectors (:func:`curbside.store.milvus.sync`)."""
     from curbside.embeddings import get_embedder
-    from curbside.store.milvus import MilvusSearch, sync
+    from curbside.store.milvus import connect, sync
 
     embedder = get_embedder(settings.embedder, settings)  # its name and size only: no model is loaded
-    search = MilvusSearch(
-        settings.search,
-        settings.search_collection,
-        token=settings.search_token,
-        timeout=settings.search_timeout,
-    )
+    search = connect(settings)
     total = target.stats().chunks
     try:
         return sync(

@@ -57,7 +57,7 @@ from curbside.store.base import (
     StoreStats,
     SyncReport,
     VectorCoverage,
-    merge_scores,
+    search_parts,
 )
 from curbside.store.fts import Any_, Expression, Phrase, indexed_text, parse, positions_of, words
 from curbside.types import Chunk, Document, Malformed
@@ -99,12 +99,13 @@ def _quiet_lite_server(lite: bool) -> Iterator[None]:
 
 def client_target(search: str) -> tuple[str, bool]:
     """The ``MilvusClient`` URI for a ``CURBSIDE_SEARCH`` value, and whether it is a milvus-lite file."""
-    if search.startswith("milvus://"):
-        return "http://" + search.removeprefix("milvus://"), False
-    if search.startswith("milvus+https://"):
-        return "https://" + search.removeprefix("milvus+https://"), False
-    if search.startswith("milvus+http://"):
-        return "http://" + search.removeprefix("milvus+http://"), False
+    for prefix, scheme in (
+        ("milvus://", "http://"),
+        ("milvus+https://", "https://"),
+        ("milvus+http://", "http://"),
+    ):
+        if search.startswith(prefix):
+            return scheme + search.removeprefix(prefix), False
     if "://" in search:
         raise SearchEngineError(
             f"CURBSIDE_SEARCH={search!r}: unknown scheme",
@@ -364,12 +365,13 @@ class MilvusSearch:
             deleted += len(rows)
         return deleted
 
-    def upsert(self, rows: Sequence[ChunkRow], dim: int) -> None:
+    def upsert(self, rows: Sequence[tuple[ChunkRow, int]], dim: int) -> None:
+        """Send ``(row, its row_digest)`` pairs, replacing rows with the same key."""
         zero = [0.0] * dim
         data = [
             {
                 "id": r.key,
-                "digest": row_digest(r),
+                "digest": digest,
                 "document_id": r.chunk.document_id,
                 "ordinal": r.chunk.ordinal,
                 "section": _clip(r.chunk.section, 1024),
@@ -385,7 +387,7 @@ class MilvusSearch:
                 "pub_types": [t.lower()[:128] for t in r.publication_types][:64],
                 "retracted": r.retracted,
             }
-            for r in rows
+            for r, digest in rows
         ]
         if data:
             self._call("upsert", lambda: self._client.upsert(self.collection, data))
@@ -415,7 +417,7 @@ class MilvusSearch:
     def search_text(self, match: str, k: int, filters: SearchFilters | None = None) -> list[ChunkHit]:
         expression = parse(match)
         query = " ".join(words(expression))
-        if not query or not self.exists():
+        if not query or self.model() is None:  # model(): read once, no round trip per search
             return []
         where = filter_expression(filters)
 
@@ -488,10 +490,11 @@ def sync(
     while rows := store.chunk_rows(model, after, batch):
         upto = rows[-1].key
         held = search.digests(after, upto)
-        wanted = {r.key: r for r in rows}
-        search.delete([key for key in held if key not in wanted])
-        report.deleted += sum(1 for key in held if key not in wanted)
-        changed = [r for r in rows if held.get(r.key) != row_digest(r)]
+        wanted = {r.key: row_digest(r) for r in rows}
+        stale = [key for key in held if key not in wanted]
+        search.delete(stale)
+        report.deleted += len(stale)
+        changed = [(r, wanted[r.key]) for r in rows if held.get(r.key) != wanted[r.key]]
         search.upsert(changed, dim)
         report.upserted += len(changed)
         report.rows += len(rows)
@@ -524,9 +527,7 @@ class MilvusStore:
         self, parts: Sequence[tuple[str, float]], k: int, filters: SearchFilters | None = None
     ) -> list[ChunkHit]:
         # One BM25 search per part, summed with their weights: what the SQLite store does.
-        if len(parts) == 1 and parts[0][1] == 1.0:
-            return self.search_text(parts[0][0], k, filters)
-        return merge_scores([(self.search_text(match, k, filters), weight) for match, weight in parts], k)
+        return search_parts(self, parts, k, filters)
 
     def search_vector(
         self, model: str, vector: npt.NDArray[np.float32], k: int, filters: SearchFilters | None = None
@@ -594,12 +595,16 @@ class MilvusStore:
         return self.inner.check()
 
 
-def with_milvus(store: Store, settings: Settings) -> MilvusStore:
-    """``store`` with its chunk search in the Milvus that ``settings.search`` names (the ``search`` plugin)."""
-    search = MilvusSearch(
+def connect(settings: Settings) -> MilvusSearch:
+    """The Milvus collection that ``settings.search`` and ``settings.search_collection`` name."""
+    return MilvusSearch(
         settings.search,
         settings.search_collection,
         token=settings.search_token,
         timeout=settings.search_timeout,
     )
-    return MilvusStore(store, search)
+
+
+def with_milvus(store: Store, settings: Settings) -> MilvusStore:
+    """``store`` with its chunk search in the Milvus that ``settings.search`` names (the ``search`` plugin)."""
+    return MilvusStore(store, connect(settings))
