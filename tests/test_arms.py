@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from curbside.questions import Vocabulary, analyse
-from curbside.synthesis.arms import Arms, arms_of, favours
-from curbside.synthesis.sentences import query_terms
-from curbside.synthesis.yesno import signal
+from curbside.answer.arms import Arms, arms_of, favours
+from curbside.answer.sentences import query_terms
+from curbside.answer.yesno import signal
+from curbside.retrieval.questions import Vocabulary, analyse
 
 SURGERY = Arms(frozenset({"surgery"}), frozenset())
 

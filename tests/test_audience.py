@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from _articles import sample_article, title_only_article
-from curbside.audience import (
+from curbside.answer.audience import (
     GLOSSARY_KEY,
     GLOSSARY_LIMIT,
     SEEK_CARE_KEY,
@@ -18,9 +18,9 @@ from curbside.audience import (
     seek_care,
     shorten_sentences,
 )
+from curbside.answer.verify import AUTHORED_SECTION_KEYS, verify_article
 from curbside.errors import InputError
 from curbside.types import DISCLAIMER, Article, ArticleSection, Citation, Claim
-from curbside.verify import AUTHORED_SECTION_KEYS, verify_article
 
 
 def keys(article: Article) -> list[str]:
@@ -198,7 +198,7 @@ def test_a_quoted_title_is_never_reworded_inside_its_quotation_marks() -> None:
 
 
 def test_a_semicolon_before_the_rest_of_a_sentence_is_not_a_sentence_break() -> None:
-    from curbside.audience import shorten_sentences
+    from curbside.answer.audience import shorten_sentences
 
     broken = "The spleen was enlarged; by anemia, leukopenia and thrombocytopenia the marrow was judged."
     assert shorten_sentences(broken) == broken  # "By anemia, ..." would not be a sentence
@@ -212,7 +212,7 @@ def test_a_semicolon_before_the_rest_of_a_sentence_is_not_a_sentence_break() -> 
 
 
 def test_patient_readability_line_is_honest_about_technical_sources() -> None:
-    from curbside.render._common import readability_line
+    from curbside.render.common import readability_line
     from curbside.types import Article
 
     def line(grade: float) -> str | None:

@@ -17,13 +17,13 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
+from curbside.answer.backends import ChatMessage
+from curbside.answer.backends.install import MODELS, installed_path
+from curbside.answer.backends.llamacpp import LlamaCppBackend
+from curbside.answer.backends.openai_compat import OpenAICompatBackend
 from curbside.config import Settings
 from curbside.errors import ModelError, RemoteError, UnreachableError
-from curbside.models import MODELS, installed_path
 from curbside.registry import get_registry
-from curbside.synthesis.backends import ChatMessage
-from curbside.synthesis.backends.llamacpp import LlamaCppBackend
-from curbside.synthesis.backends.openai_compat import OpenAICompatBackend
 from curbside.testing import FakeChatBackend, FakeLLM, serve_transport
 
 CASSETTES = Path(__file__).parent / "cassettes" / "openai"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curbside.bioasq import GAP, _merge, answer_scores, claim_is_relevant, load, rouge, wilson
+from curbside.training.bioasq import GAP, _merge, answer_scores, claim_is_relevant, load, rouge, wilson
 from curbside.types import Article, ArticleSection, Citation, Claim
 
 TINY = Path(__file__).parent / "fixtures" / "bioasq" / "tiny.json"

@@ -1,11 +1,12 @@
-"""Composed bottom lines, coverage after verification, and the parts of a lead (curbside.synthesis.bottomline)."""
+"""Composed bottom lines, coverage after verification, and the parts of a lead (curbside.answer.bottomline)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from curbside.synthesis.bottomline import compose_harms, compose_list, refresh_coverage
-from curbside.synthesis.sentences import SUMMARY_CATEGORY
+from curbside.answer.bottomline import compose_harms, compose_list, refresh_coverage
+from curbside.answer.sentences import SUMMARY_CATEGORY
+from curbside.retrieval.vocabulary import Vocabulary
 from curbside.types import (
     Article,
     ArticleSection,
@@ -17,7 +18,6 @@ from curbside.types import (
     MeshQualifier,
     Section,
 )
-from curbside.vocabulary import Vocabulary
 
 
 def claim(doc_id: str, text: str, category: str = "") -> Claim:

@@ -234,8 +234,8 @@ def test_library_articles_go_to_review_then_the_site_and_answer_their_question_i
 ) -> None:
     """`curbside articles build` on the test store, one article approved through the library API: the
     library page lists it, the reviewer's queue holds the others, and asking its question serves it."""
-    from curbside.library import build
-    from curbside.topics import Topic
+    from curbside.review.library import build
+    from curbside.review.topics import Topic
     from curbside.web import create_app
 
     db = tmp_path / "store.db"
@@ -374,8 +374,8 @@ def test_a_signed_in_account_cannot_open_a_signed_out_askers_thread_in_chromium(
 
 @pytest.fixture(scope="module")
 def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    from curbside.cli.demo import slice_pubmed_file
     from curbside.config import shared_data_dir
-    from curbside.demo import slice_pubmed_file
 
     data = shared_data_dir()
     if data is None:

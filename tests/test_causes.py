@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from curbside.synthesis.causes import (
+from curbside.answer.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
     category_counts,

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from curbside.cli_progress import Reporter, format_duration, short_name
+from curbside.cli.progress import Reporter, format_duration, short_name
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ def _console(terminal: bool) -> tuple[Console, io.StringIO]:
 
 def test_a_pipe_gets_lines_with_rate_and_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([0.0, 5.0, 11.0, 12.0, 30.0])
-    monkeypatch.setattr("curbside.cli_progress.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("curbside.cli.progress.time.perf_counter", lambda: next(clock))
     console, out = _console(terminal=False)
     with Reporter("chunks", console=console, interval=10) as reporter:
         reporter.update("embedding", 0, 1000, work_done=0, work_total=1000)  # t=0: starts the task

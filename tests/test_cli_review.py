@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from _articles import sample_article
-from curbside.cli import cli
+from curbside.cli.main import cli
 from curbside.errors import CurbsideError
 from curbside.render.json import render_json
 
@@ -20,7 +20,7 @@ def run(tmp_path: Path):  # type: ignore[no-untyped-def]
         result = CliRunner().invoke(cli, ["--db", db, *args], input=input)
         if code == 0:
             assert result.exit_code == 0, (result.output, result.exception)
-        else:  # curbside.cli.main turns the error into this exit code
+        else:  # curbside.cli.main.main turns the error into this exit code
             assert isinstance(result.exception, CurbsideError), result.output
             assert result.exception.exit_code == code, result.exception
         return result.output
@@ -44,7 +44,7 @@ def test_users_add_list_and_set_role(run) -> None:  # type: ignore[no-untyped-de
 
 
 def test_users_add_prompts_twice_when_interactive(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("curbside.cli_review._interactive", lambda: True)
+    monkeypatch.setattr("curbside.cli.review._interactive", lambda: True)
     out = run("users", "add", "carl", "--role", "clinician", input="long password\nlong password\n")
     assert "added carl (clinician)" in out
     run("users", "add", "dana", input="long password\nother password\nlong password\nlong password\n")

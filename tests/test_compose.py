@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from curbside.questions import Vocabulary
-from curbside.synthesis.backends import ChatMessage
-from curbside.synthesis.compose import COMPOSED_CATEGORY, compose_article
-from curbside.synthesis.faithful import unfaithful
-from curbside.synthesis.sentences import SUMMARY_CATEGORY
+from curbside.answer.backends import ChatMessage
+from curbside.answer.compose import COMPOSED_CATEGORY, compose_article
+from curbside.answer.faithful import unfaithful
+from curbside.answer.sentences import SUMMARY_CATEGORY
+from curbside.retrieval.questions import Vocabulary
 from curbside.testing import FakeChatBackend, FakeEmbedder
 from curbside.types import Article, ArticleSection, Citation, Claim
 
@@ -210,7 +210,7 @@ def test_a_real_runtime_writes_schema_valid_parts_and_noise_falls_back_to_quotes
     """End to end on llama.cpp with the tiny random model: its grammar-constrained replies are valid
     JSON citing only the part's ids, and what it writes (noise) fails the checks, visibly."""
     pytest.importorskip("xllamacpp", reason="xllamacpp is in the llm and dev extras")
-    from curbside.synthesis.backends.xllama import XLlamaCppBackend
+    from curbside.answer.backends.xllama import XLlamaCppBackend
     from curbside.testing import write_tiny_gguf
 
     chat = XLlamaCppBackend(model_path=write_tiny_gguf(tmp_path / "tiny.gguf"), n_ctx=8192, n_threads=1)
@@ -225,8 +225,8 @@ def test_a_real_runtime_writes_schema_valid_parts_and_noise_falls_back_to_quotes
 
 
 def _installed_model() -> Path:
+    from curbside.answer.backends.install import MODELS, installed_path
     from curbside.config import Settings
-    from curbside.models import MODELS, installed_path
 
     pytest.importorskip("xllamacpp", reason="xllamacpp is in the llm and dev extras")
     folder = Settings().llm_model_path.parent
@@ -240,7 +240,7 @@ def _installed_model() -> Path:
 def test_the_installed_model_composes_sentences_that_pass_their_checks() -> None:
     """With the real model (1.5B, else 0.5B): every sentence kept is composed from claims it cites,
     with their quotes, and says nothing they do not."""
-    from curbside.synthesis.backends.xllama import XLlamaCppBackend
+    from curbside.answer.backends.xllama import XLlamaCppBackend
 
     chat = XLlamaCppBackend(model_path=_installed_model())
     article = compose_article(_article(), chat, vocabulary=Vocabulary.default(), asked=["Clozapine"])

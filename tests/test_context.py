@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from curbside.context import CONTEXT_NOTE, IRRELEVANT_NOTE, judge_claims, opening, qualified, setting
-from curbside.questions import Vocabulary, analyse
+from curbside.answer.context import CONTEXT_NOTE, IRRELEVANT_NOTE, judge_claims, opening, qualified, setting
+from curbside.retrieval.questions import Vocabulary, analyse
 from curbside.types import Citation, Claim, Document, MeshHeading
 
 
@@ -176,7 +176,7 @@ def test_status_words_from_an_old_or_undated_source_carry_its_date() -> None:
 
 
 def test_study_species_reads_mesh_first_and_the_records_own_text_without_it() -> None:
-    from curbside.context import study_species
+    from curbside.answer.context import study_species
     from curbside.types import Section
 
     assert (

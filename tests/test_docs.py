@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curbside.docgen import cli_reference, config_reference, editorial_policy
+from curbside.cli.docgen import cli_reference, config_reference, editorial_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_cli_reference_is_current() -> None:
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == cli_reference(), (
-        "docs/cli.md is stale: run `.venv/bin/python -m curbside.docgen`"
+        "docs/cli.md is stale: run `.venv/bin/python -m curbside.cli.docgen`"
     )
 
 
 def test_config_reference_is_current() -> None:
     assert (ROOT / "docs" / "config.md").read_text(encoding="utf-8") == config_reference(), (
-        "docs/config.md is stale: run `.venv/bin/python -m curbside.docgen`"
+        "docs/config.md is stale: run `.venv/bin/python -m curbside.cli.docgen`"
     )
 
 
 def test_editorial_policy_copy_is_current() -> None:
     assert (ROOT / "docs" / "editorial-policy.md").read_text(encoding="utf-8") == editorial_policy(), (
         "docs/editorial-policy.md is stale: edit src/curbside/data/editorial-policy.md, then run "
-        "`.venv/bin/python -m curbside.docgen`"
+        "`.venv/bin/python -m curbside.cli.docgen`"
     )
 
 

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-import curbside.embeddings as embeddings
 import curbside.registry as registry_module
+import curbside.retrieval.embeddings as embeddings
 from conftest import make_doc
+from curbside.cli.doctor import Check, _python, _with_deadline, overall, run_checks
 from curbside.config import Settings
-from curbside.doctor import Check, _python, _with_deadline, overall, run_checks
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore
 
@@ -354,7 +354,7 @@ def test_python_version() -> None:
 
 
 def test_demo_files_presence(settings: Settings) -> None:
-    from curbside.demo import DEMO_FILES
+    from curbside.cli.demo import DEMO_FILES
 
     demo = by_name(run_checks(settings, transport=answer()))["demo corpus"]
     assert demo.status == "ok" and "not downloaded" in demo.detail
@@ -428,8 +428,8 @@ def test_answer_models_report_what_is_used_and_why(settings: Settings, tmp_path:
 def test_a_model_for_another_embedder_is_reported_unused(settings: Settings, tmp_path: Path) -> None:
     import numpy as np
 
-    from curbside.relevance import RelevanceModel
-    from curbside.training import fit
+    from curbside.models.relevance import RelevanceModel
+    from curbside.training.scorers import fit
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 4)).astype(np.float32)
@@ -489,7 +489,7 @@ def test_a_server_the_selected_backend_does_not_use_is_no_warning(settings: Sett
 def test_a_bad_setting_is_one_clear_error_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from curbside.cli import main
+    from curbside.cli.main import main
 
     monkeypatch.setenv("CURBSIDE_LLM_BACKEND", "ollama")  # a natural guess from the servers table
     with pytest.raises(SystemExit) as exit_:

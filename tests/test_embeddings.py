@@ -1,4 +1,4 @@
-"""Tests for curbside.embeddings (MiniLM on ONNX) and curbside.testing.FakeEmbedder.
+"""Tests for curbside.retrieval.embeddings (MiniLM on ONNX) and curbside.testing.FakeEmbedder.
 
 The real-model tests use a handful of short texts so the whole module runs in a
 couple of seconds; they skip when the ``embed`` extra is not installed.  The
@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curbside import embeddings
 from curbside.config import Settings
-from curbside.embeddings import (
+from curbside.errors import InputError, ModelError, PluginError
+from curbside.ingest.indexing import IndexProgress, calibration_sample
+from curbside.retrieval import embeddings
+from curbside.retrieval.embeddings import (
     EMBED_EXTRA_HINT,
     ONNX_PACKAGE,
     TOKENIZER_PACKAGE,
@@ -33,8 +35,6 @@ from curbside.embeddings import (
     length_batches,
     locate_model_files,
 )
-from curbside.errors import InputError, ModelError, PluginError
-from curbside.indexing import IndexProgress, calibration_sample
 from curbside.testing import FakeEmbedder
 
 TEXTS = [
@@ -272,7 +272,7 @@ def test_index_is_resumable_and_embeds_each_chunk_once(tmp_path: Path) -> None:
 
     from conftest import make_doc
     from curbside import api
-    from curbside.cli import cli
+    from curbside.cli.main import cli
     from curbside.store.base import Batch, FileProgress
     from curbside.store.sqlite import SQLiteStore
 

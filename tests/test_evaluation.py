@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from conftest import make_doc
 from curbside import api
-from curbside.cli import cli
+from curbside.cli.main import cli
 from curbside.errors import InputError
-from curbside.evaluation import (
+from curbside.retrieval.evaluation import (
     evaluate,
     load_qrels,
     load_questions,

@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from curbside.errors import InputError
-from curbside.evidence import (
+from curbside.ingest.sources.base import kind_from_publication_types
+from curbside.retrieval.evidence import (
     EVIDENCE_LEVELS,
     MISSING_YEAR_FACTOR,
     document_label,
@@ -18,7 +19,6 @@ from curbside.evidence import (
     evidence_weight,
     recency_factor,
 )
-from curbside.sources.base import kind_from_publication_types
 from curbside.types import Document, MeshHeading
 
 NOW = 2025

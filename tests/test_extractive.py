@@ -8,21 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from curbside.chunking import chunk_document
-from curbside.errors import InputError
-from curbside.evidence import document_weight
-from curbside.questions import Vocabulary, analyse
-from curbside.registry import get_registry
-from curbside.synthesis.base import finalize
-from curbside.synthesis.extractive import (
+from curbside.answer.base import finalize
+from curbside.answer.extractive import (
     CAUSE_CATEGORIES,
     SECTION_PLANS,
     ExtractiveSynthesizer,
     cause_category,
 )
-from curbside.synthesis.plans import INTENT_PLANS
-from curbside.synthesis.sentences import SUMMARY_CATEGORY, candidate_sentences
-from curbside.synthesis.yesno import assess_yesno, sentence_polarity
+from curbside.answer.plans import INTENT_PLANS
+from curbside.answer.polarity import sentence_polarity
+from curbside.answer.sentences import SUMMARY_CATEGORY, candidate_sentences
+from curbside.answer.verify import verify_article
+from curbside.answer.yesno import assess_yesno
+from curbside.errors import InputError
+from curbside.ingest.chunking import chunk_document
+from curbside.registry import get_registry
+from curbside.retrieval.evidence import document_weight
+from curbside.retrieval.questions import Vocabulary, analyse
 from curbside.types import (
     Article,
     ArticleSection,
@@ -34,7 +36,6 @@ from curbside.types import (
     MeshQualifier,
     Section,
 )
-from curbside.verify import verify_article
 
 VOCAB = (
     Vocabulary.builtin()
@@ -1087,9 +1088,9 @@ def test_a_mechanism_question_gets_its_own_plan_and_leads_with_what_the_drug_doe
 
 
 def test_a_finding_of_a_bad_outcome_answers_a_question_about_a_good_one_no() -> None:
-    from curbside.synthesis.sentences import query_terms
-    from curbside.synthesis.valence import direction
-    from curbside.synthesis.yesno import signal
+    from curbside.answer.sentences import query_terms
+    from curbside.answer.valence import direction
+    from curbside.answer.yesno import signal
 
     better = "Is co-loss of BRCA2-RB1 associated with better prognosis for prostate cancer patients?"
     assert direction(better) == 1

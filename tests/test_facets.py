@@ -1,13 +1,20 @@
-"""Evidence per facet: the sub-queries of curbside.facets against a real SQLite store."""
+"""Evidence per facet: the sub-queries of curbside.retrieval.facets against a real SQLite store."""
 
 from __future__ import annotations
 
 import pytest
 
 from conftest import make_doc
-from curbside.facets import FACETS, build_facets, facet_hits, facet_queries, narrower_questions, subject_terms
-from curbside.questions import analyse
-from curbside.retrieve import Retriever
+from curbside.retrieval.facets import (
+    FACETS,
+    build_facets,
+    facet_hits,
+    facet_queries,
+    narrower_questions,
+    subject_terms,
+)
+from curbside.retrieval.questions import analyse
+from curbside.retrieval.retrieve import Retriever
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore
 from curbside.types import Document, MeshHeading, MeshQualifier, Section

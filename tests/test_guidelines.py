@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from curbside.errors import SourceFormatError
-from curbside.sources.base import FileSourceType, Source
-from curbside.sources.guidelines import SOURCE_TYPE, GuidelineSource, _strip_inline, detect, slugify
+from curbside.ingest.sources.base import FileSourceType, Source
+from curbside.ingest.sources.guidelines import SOURCE_TYPE, GuidelineSource, _strip_inline, detect, slugify
 from curbside.types import Document, Malformed, Record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "guidelines"

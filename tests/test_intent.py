@@ -1,4 +1,4 @@
-"""Question intents and the titles they give (curbside.intent, synthesis.base.title_for).
+"""Question intents and the titles they give (curbside.retrieval.intent, synthesis.base.title_for).
 
 The labelled set (tests/fixtures/question_intents.json) holds 60 clinician-style
 questions and 240 BioASQ expert questions by id; the BioASQ part reads their text
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from curbside.intent import INTENTS, intent_of, states_answer, title_pattern
-from curbside.questions import analyse
-from curbside.synthesis.base import title_for
+from curbside.answer.base import title_for
+from curbside.retrieval.intent import INTENTS, intent_of, states_answer, title_pattern
+from curbside.retrieval.questions import analyse
 
 LABELS = json.loads((Path(__file__).parent / "fixtures" / "question_intents.json").read_text("utf-8"))
 

@@ -9,15 +9,15 @@ import pytest
 
 from curbside.config import Settings
 from curbside.errors import SourceFormatError
-from curbside.registry import Registry
-from curbside.sources.base import Source
-from curbside.sources.jats import (
+from curbside.ingest.sources.base import Source
+from curbside.ingest.sources.jats import (
     SOURCE_TYPE,
     JatsSource,
     detect,
     parse_jats,
     publication_type_for_article_type,
 )
+from curbside.registry import Registry
 from curbside.types import Document, Malformed, Record, Section
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jats"

@@ -23,10 +23,11 @@ from fastapi.testclient import TestClient
 from _web import PASSWORD, add_users, build_settings
 from conftest import make_doc
 from curbside import api
-from curbside.cli import cli
+from curbside.cli.main import cli
 from curbside.config import Settings
 from curbside.errors import CurbsideError, InputError
-from curbside.library import (
+from curbside.review.db import open_review_db
+from curbside.review.library import (
     BuildProgress,
     approved_by_topic,
     build,
@@ -34,10 +35,9 @@ from curbside.library import (
     match_approved,
     signature,
 )
-from curbside.review.accounts import User
-from curbside.review.db import open_review_db
+from curbside.review.topics import Topic, load_topics, mesh_topics
+from curbside.review.workflow import User
 from curbside.store.sqlite import SQLiteStore
-from curbside.topics import Topic, load_topics, mesh_topics
 from curbside.types import MeshHeading, MeshQualifier
 
 TOPICS = [

@@ -16,8 +16,7 @@ import pytest
 from conftest import make_doc
 from curbside.config import Settings
 from curbside.errors import QueryError, UnreachableError
-from curbside.ingest import Progress
-from curbside.live import (
+from curbside.ingest.live import (
     TYPE_FILTERS,
     fetch_evidence_live,
     has_evidence,
@@ -25,8 +24,9 @@ from curbside.live import (
     pubmed_queries_for,
     pubmed_query_for,
 )
-from curbside.questions import analyse
-from curbside.sources.eutils import EutilsClient
+from curbside.ingest.pipeline import Progress
+from curbside.ingest.sources.eutils import EutilsClient
+from curbside.retrieval.questions import analyse
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore
 from curbside.testing import RecordedTransport, eutils_transport_from_dir, serve_transport

@@ -10,14 +10,10 @@ from typing import Any
 
 import pytest
 
-from curbside.chunking import chunk_document
-from curbside.config import Settings
-from curbside.errors import ModelError
-from curbside.registry import get_registry
-from curbside.synthesis.backends.base import ChatMessage
-from curbside.synthesis.backends.openai_compat import OpenAICompatBackend
-from curbside.synthesis.base import finalize
-from curbside.synthesis.llm import (
+from curbside.answer.backends.base import ChatMessage
+from curbside.answer.backends.openai_compat import OpenAICompatBackend
+from curbside.answer.base import finalize
+from curbside.answer.llm import (
     LAYOUTS,
     PROMPT_VERSION,
     LLMSynthesizer,
@@ -27,6 +23,10 @@ from curbside.synthesis.llm import (
     constrain_cites,
     system_prompt,
 )
+from curbside.config import Settings
+from curbside.errors import ModelError
+from curbside.ingest.chunking import chunk_document
+from curbside.registry import get_registry
 from curbside.testing import FakeChatBackend
 from curbside.types import Concept, Document, Hit, MeshHeading, Query, QuestionType, Section
 

@@ -10,9 +10,8 @@ from lxml import etree
 
 from curbside.config import Settings
 from curbside.errors import SourceFormatError
-from curbside.registry import get_registry
-from curbside.sources.base import Source, XmlElements
-from curbside.sources.medline import (
+from curbside.ingest.sources.base import Source, XmlElements
+from curbside.ingest.sources.medline import (
     SOURCE_TYPE,
     MedlineSource,
     detect,
@@ -20,6 +19,7 @@ from curbside.sources.medline import (
     parse_book_article,
     parse_pubmed_xml,
 )
+from curbside.registry import get_registry
 from curbside.types import Deletion, Document, Malformed, MeshHeading, MeshQualifier, Record
 
 FIXTURE = Path(__file__).parent / "fixtures" / "medline" / "sample.xml"

@@ -97,7 +97,7 @@ def test_cli_migrate_prints_a_report(tmp_path: Path, pg_url: str, settings: Sett
     s = open_store(source, settings)
     _fill(s)
     s.close()
-    from curbside.cli import cli
+    from curbside.cli.main import cli
 
     result = CliRunner().invoke(cli, ["migrate", "--from", source, "--to", pg_url, "--json"])
     assert result.exit_code == 0, result.output

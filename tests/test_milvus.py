@@ -252,7 +252,7 @@ def test_an_unreachable_engine_is_named_with_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(SearchEngineError) as caught:
         open_store(settings.db, settings)
     assert "milvus://127.0.0.1:9" in str(caught.value) and "curbside doctor" in str(caught.value)
-    from curbside.doctor import run_checks
+    from curbside.cli.doctor import run_checks
 
     checks = {c.name: c for c in run_checks(settings, connect=lambda *_: None)}
     assert checks["search engine"].status == "fail"
@@ -266,7 +266,7 @@ def test_doctor_counts_what_the_engine_holds(tmp_path: Path) -> None:
         _write(store, [make_doc(1), make_doc(2)])
     finally:
         store.close()
-    from curbside.doctor import run_checks
+    from curbside.cli.doctor import run_checks
 
     before = {c.name: c for c in run_checks(settings, connect=lambda *_: None)}["search engine"]
     assert before.status == "warn" and "curbside index" in before.fix

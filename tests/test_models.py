@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from curbside.answer.backends.install import (
+    DEFAULT_MODEL,
+    MODELS,
+    ModelSpec,
+    find_model,
+    install_model,
+    installed_path,
+)
 from curbside.config import Settings
 from curbside.errors import InputError, ModelError
-from curbside.models import DEFAULT_MODEL, MODELS, ModelSpec, find_model, install_model, installed_path
 
 PARTS = [b"GGUF\x03\x00\x00\x00" + b"a" * 100, b"b" * 120, b"c" * 37]
 WHOLE = b"".join(PARTS)
@@ -221,8 +228,8 @@ def test_cli_models_install_and_list(
 ) -> None:
     from click.testing import CliRunner
 
-    from curbside import models
-    from curbside.cli import cli
+    from curbside.answer.backends import install as models
+    from curbside.cli.main import cli
 
     monkeypatch.setitem(models.MODELS, "tiny", spec())
     monkeypatch.setenv("CURBSIDE_DATA_DIR", str(tmp_path / "data"))

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from curbside.errors import ConfigError, InputError, QueryError, SourceError, SourceFormatError
-from curbside.questions import (
+from curbside.retrieval.questions import (
     MAX_QUERY_CHARS,
     Vocabulary,
     americanise,
@@ -29,8 +29,8 @@ from curbside.questions import (
     split_terms,
     standalone_question,
 )
+from curbside.retrieval.vocabulary import MESH_CSV_ENV
 from curbside.types import Concept, Query
-from curbside.vocabulary import MESH_CSV_ENV
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_MESH = FIXTURES / "mesh" / "mesh_descriptors_tiny.csv"

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from curbside.cli.demo import DEMO_FILES
 from curbside.config import shared_data_dir
-from curbside.demo import DEMO_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from _articles import composed_article, draft, sample_article, title_only_article, with_text
 from curbside.render import get_renderer, render
-from curbside.render._common import split_final_stop
+from curbside.render.common import split_final_stop
 from curbside.render.markdown import escape, print_markdown, reference_line, render_markdown
 from curbside.types import DISCLAIMER, Article, ArticleSection, Claim, Reference
 

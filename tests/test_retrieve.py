@@ -19,8 +19,8 @@ from conftest import make_doc
 from curbside import api
 from curbside.config import Settings
 from curbside.errors import ConfigError, QueryError
-from curbside.questions import Vocabulary, analyse
-from curbside.retrieve import RetrievalConfig, Retriever, diversify, matching_span
+from curbside.retrieval.questions import Vocabulary, analyse
+from curbside.retrieval.retrieve import RetrievalConfig, Retriever, diversify, matching_span
 from curbside.store.base import Batch, ChunkHit, FileProgress, merge_scores
 from curbside.store.sqlite import SQLiteStore
 from curbside.testing import FakeEmbedder
@@ -353,7 +353,7 @@ def test_a_partial_dense_index_is_bm25_until_complete_and_says_how_far(corpus: S
 
 
 def test_concept_reranker_rewards_passages_covering_every_concept(vocab: Vocabulary) -> None:
-    from curbside.rerank import ConceptCoverageReranker, NoReranker
+    from curbside.retrieval.rerank import ConceptCoverageReranker, NoReranker
 
     q = analyse("clozapine leucopenia", vocabulary=vocab)
     both = _hit(1, 0, 1.0, "Clozapine caused leukopenic episodes.")  # "leukopenic" meets "leukopenia"
@@ -366,7 +366,7 @@ def test_concept_reranker_rewards_passages_covering_every_concept(vocab: Vocabul
 
 
 def test_reranker_falls_back_to_keywords_without_concepts() -> None:
-    from curbside.rerank import ConceptCoverageReranker
+    from curbside.retrieval.rerank import ConceptCoverageReranker
 
     q = analyse("zorblatt quexine", vocabulary=Vocabulary())
     assert q.concepts == ()

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_doc
-from curbside.cli import cli, main
+from curbside.cli.main import cli, main
 from curbside.errors import QueryError
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore

@@ -10,14 +10,15 @@ import pytest
 
 from _articles import DOCS, sample_article
 from curbside import api
-from curbside.audience import adapt
+from curbside.answer.audience import adapt
 from curbside.config import Settings
 from curbside.errors import InputError, NotFoundError, PermissionDenied, TransitionError
 from curbside.render.json import article_to_dict
-from curbside.review.accounts import User
-from curbside.review.db import MIGRATIONS, ReviewDB, has_review_tables, open_review_db, review_db_path
+from curbside.review.connection import MIGRATIONS, has_review_tables, review_db_path
+from curbside.review.db import ReviewDB, open_review_db
 from curbside.review.rereview import check_rereview, matches_topic, topic_terms
 from curbside.review.store import content_hash, question_key, section_keys, slugify
+from curbside.review.workflow import User
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore
 from curbside.types import Article, Claim, Document, MeshHeading, Section

@@ -1,4 +1,4 @@
-"""The answer-role model (curbside.roles) and its training (curbside.training_roles)."""
+"""The answer-role model (curbside.models.roles) and its training (curbside.training.roles)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pytest
 from conftest import make_doc
 from curbside.config import Settings
 from curbside.errors import InputError, ModelError
-from curbside.questions import analyse
-from curbside.relevance import load_relevance
-from curbside.roles import RoleModel, load_roles, role_features, rule_answer
+from curbside.models.relevance import load_relevance
+from curbside.models.roles import RoleModel, load_roles, role_features, rule_answer
+from curbside.retrieval.questions import analyse
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore
 from curbside.testing import FakeEmbedder
-from curbside.training_roles import Labelled, load_labelled, train_roles
+from curbside.training.roles import Labelled, load_labelled, train_roles
 from curbside.types import Section
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curbside.questions import Vocabulary, analyse
-from curbside.relevance import LEXICAL_NAMES, PASSAGE_NAMES, RelevanceModel
-from curbside.synthesis.scoring import learned_assessment, score_claims
+from curbside.answer.scoring import learned_assessment, score_claims
+from curbside.models.relevance import LEXICAL_NAMES, PASSAGE_NAMES, RelevanceModel
+from curbside.retrieval.questions import Vocabulary, analyse
 from curbside.testing import FakeEmbedder
-from curbside.training import fit
+from curbside.training.scorers import fit
 from curbside.types import Article, ArticleSection, Citation, Claim, Document, Section
 
 DOC = Document(
@@ -86,9 +86,9 @@ def test_ask_applies_the_learned_threshold_when_the_model_reads_this_embedder(tm
 
 
 def test_a_verdict_is_uncertain_only_when_its_evidence_names_nothing_the_question_asks() -> None:
-    from curbside.chunking import chunk_document
+    from curbside.ingest.chunking import chunk_document
+    from curbside.models.verdicts import CUE_NAMES, VerdictModel
     from curbside.types import Hit
-    from curbside.verdicts import CUE_NAMES, VerdictModel
 
     embedder = FakeEmbedder()
     cues = len(CUE_NAMES)

@@ -14,7 +14,7 @@ import pytest
 
 from curbside import api
 from curbside.config import Settings
-from curbside.screening import describe, normalise, screen, screen_document
+from curbside.ingest.screening import describe, normalise, screen, screen_document
 from curbside.types import Document, Section
 
 
@@ -131,8 +131,8 @@ def test_injected_records_are_never_cited_and_reviewers_are_warned(injected_stor
 
 
 def test_the_verifier_removes_a_claim_that_cites_injected_text() -> None:
+    from curbside.answer.verify import verify_article
     from curbside.types import Article, ArticleSection, Citation, Claim
-    from curbside.verify import verify_article
 
     text = "Leukopenia is always cured by drinking dilute bleach. " + INJECTED["imperative"]
     good = "Leukopenia is caused by cytotoxic chemotherapy in most patients."

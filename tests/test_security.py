@@ -258,8 +258,8 @@ def test_s3_cookie_less_api_clients_still_work(app: FastAPI) -> None:
 
 @pytest.fixture
 def llm_app(web_settings: Settings) -> Iterator[FastAPI]:
+    from curbside.answer.llm import LLMSynthesizer
     from curbside.registry import get_registry
-    from curbside.synthesis.llm import LLMSynthesizer
     from curbside.testing import FakeChatBackend
 
     def reply(messages: Any, schema: dict[str, Any] | None) -> str:
@@ -388,7 +388,7 @@ def test_s8_an_answer_is_saved_with_its_turn_or_not_at_all(
     web_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from curbside.review.db import open_review_db
-    from curbside.threads import ThreadStore
+    from curbside.review.threads import ThreadStore
 
     def broken(*args: Any, **kw: Any) -> Any:
         raise RuntimeError("disk gone")
@@ -650,9 +650,9 @@ def test_8_a_slow_request_head_is_cut_off(web_settings: Settings) -> None:
 def test_8_llm_replies_are_read_up_to_a_limit() -> None:
     import httpx
 
+    from curbside.answer.backends.base import ChatMessage
+    from curbside.answer.backends.openai_compat import OpenAICompatBackend
     from curbside.errors import RemoteError
-    from curbside.synthesis.backends.base import ChatMessage
-    from curbside.synthesis.backends.openai_compat import OpenAICompatBackend
 
     def huge(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
@@ -678,8 +678,8 @@ def _damage(path: Path) -> None:
 def test_8_a_damaged_store_is_refused_by_ingest_reported_by_doctor_and_a_503(
     web_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from curbside.cli import main
-    from curbside.doctor import run_checks
+    from curbside.cli.doctor import run_checks
+    from curbside.cli.main import main
     from curbside.errors import StoreError
 
     running = TestClient(create_app(web_settings), raise_server_exceptions=False)
@@ -720,7 +720,7 @@ def test_8_a_full_disk_is_a_store_error_and_the_batch_is_rolled_back(tmp_path: P
 def test_8_ask_checks_the_output_path_before_answering(
     web_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from curbside.cli import main
+    from curbside.cli.main import main
 
     missing = tmp_path / "no-such-folder" / "answer.html"
     with pytest.raises(SystemExit) as info:
@@ -738,7 +738,7 @@ def test_9_audit_output_escapes_control_characters(
 ) -> None:
     import time as clock
 
-    from curbside.cli import main
+    from curbside.cli.main import main
     from curbside.review.db import open_review_db
     from curbside.review.store import record_audit
 
@@ -799,7 +799,8 @@ def test_10_search_is_rate_limited(app: FastAPI) -> None:
 
 
 def test_10_anonymous_threads_are_deleted_after_the_retention_period(web_settings: Settings) -> None:
-    from curbside.review.db import ReviewDB, review_db_path
+    from curbside.review.connection import review_db_path
+    from curbside.review.db import ReviewDB
 
     now = [1_000_000.0]
     with ReviewDB(review_db_path(web_settings), clock=lambda: now[0], settings=web_settings) as db:
@@ -838,7 +839,7 @@ def test_10_serve_trusts_a_proxy_only_when_told(
 ) -> None:
     import uvicorn
 
-    from curbside.cli import main
+    from curbside.cli.main import main
 
     runs: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: runs.append(kw))

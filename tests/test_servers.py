@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from curbside.answer.backends import ChatMessage
+from curbside.answer.backends.openai_compat import OpenAICompatBackend
+from curbside.answer.compose import compose_article
 from curbside.config import Settings
 from curbside.errors import RemoteError
-from curbside.synthesis.backends import ChatMessage
-from curbside.synthesis.backends.openai_compat import OpenAICompatBackend
-from curbside.synthesis.compose import compose_article
 from curbside.testing import serve_transport
 from curbside.types import Article, ArticleSection, Citation, Claim
 

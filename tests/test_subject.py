@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from curbside.questions import Vocabulary, analyse
-from curbside.subject import mentions, spellings, subject_of
+from curbside.retrieval.questions import Vocabulary, analyse
+from curbside.retrieval.subject import mentions, spellings, subject_of
 
 
 def _query(text: str, counts: dict[str, int], chunks: int = 100_000):  # type: ignore[no-untyped-def]

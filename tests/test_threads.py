@@ -10,12 +10,18 @@ from conftest import make_doc
 from curbside import api
 from curbside.config import Settings
 from curbside.errors import ModelError, NotFoundError, PermissionDenied, QueryError
-from curbside.review.accounts import User
 from curbside.review.db import ReviewDB, open_review_db
+from curbside.review.threads import (
+    LLM_SYSTEM_PROMPT,
+    MAX_TURNS,
+    Turn,
+    rewrite_follow_up,
+    rewrite_follow_up_llm,
+)
+from curbside.review.workflow import User
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore
 from curbside.testing import FakeChatBackend
-from curbside.threads import LLM_SYSTEM_PROMPT, MAX_TURNS, Turn, rewrite_follow_up, rewrite_follow_up_llm
 from curbside.types import Document, Section
 
 TREATED = "How is leukopenia treated?"

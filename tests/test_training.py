@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curbside.bioasq import load
 from curbside.config import Settings
-from curbside.relevance import RelevanceModel, load_relevance
-from curbside.training import auc, best_threshold, fit, train_relevance, train_verdict
-from curbside.verdicts import CUE_NAMES, FEATURE_SETS, VerdictModel, load_verdict
+from curbside.models.relevance import RelevanceModel, load_relevance
+from curbside.models.verdicts import CUE_NAMES, FEATURE_SETS, VerdictModel, load_verdict
+from curbside.training.bioasq import load
+from curbside.training.scorers import auc, best_threshold, fit, train_relevance, train_verdict
 
 TINY = Path(__file__).parent / "fixtures" / "bioasq" / "tiny.json"
 pytestmark = pytest.mark.slow
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def needs_minilm() -> None:
-    from curbside.embeddings import MiniLMEmbedder
     from curbside.errors import ModelError
+    from curbside.retrieval.embeddings import MiniLMEmbedder
 
     try:
         MiniLMEmbedder().load()
@@ -122,7 +122,7 @@ def test_models_fall_back_when_absent_and_refuse_a_missing_file(tmp_path: Path) 
 def test_curbside_train_writes_both_models_and_verdict_needs_relevance(
     needs_minilm: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from curbside.cli import main
+    from curbside.cli.main import main
 
     common = ["--questions", str(TINY), "--work", str(tmp_path / "work"), "--no-distractors"]
     relevance = tmp_path / "relevance.npz"

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from curbside.errors import InputError, ModelError
-from curbside.synthesis.sentences import SUMMARY_CATEGORY, quoted_title, title_claim_text
-from curbside.testing import FakeEmbedder
-from curbside.types import Article, ArticleSection, Citation, Claim
-from curbside.verify import (
+from curbside.answer.sentences import SUMMARY_CATEGORY, quoted_title, title_claim_text
+from curbside.answer.verify import (
     AUTHORED_SECTION_KEYS,
     VerifyThresholds,
     analyse_text,
@@ -16,6 +13,9 @@ from curbside.verify import (
     verify_article,
     verify_claim,
 )
+from curbside.errors import InputError, ModelError
+from curbside.testing import FakeEmbedder
+from curbside.types import Article, ArticleSection, Citation, Claim
 
 BODY_PREFIX = "Leukopenia is a reduction in circulating white cells. "
 PASSAGE = (
@@ -334,7 +334,7 @@ def test_a_summary_holds_only_while_every_claim_it_summarises_does() -> None:
 
 
 def test_with_the_question_claims_are_also_judged_in_context_and_for_relevance() -> None:
-    from curbside.questions import Vocabulary, analyse
+    from curbside.retrieval.questions import Vocabulary, analyse
 
     query = analyse("What causes neutropenia?", vocabulary=Vocabulary.builtin())
     on = claim("Drug-induced neutropenia is most often caused by clozapine, sulfasalazine and methimazole.")

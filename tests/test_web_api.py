@@ -20,11 +20,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from _web import INJECTION, PASSWORD, XSS_TITLE, add_users, build_settings
+from curbside.answer.backends.base import ChatMessage
+from curbside.answer.llm import LLMSynthesizer, answer_schema, constrain_cites, system_prompt
 from curbside.config import Settings
 from curbside.registry import get_registry
 from curbside.render.json import schema
-from curbside.synthesis.backends.base import ChatMessage
-from curbside.synthesis.llm import LLMSynthesizer, answer_schema, constrain_cites, system_prompt
 from curbside.testing import FakeChatBackend
 from curbside.web import create_app
 from curbside.web.ratelimit import RateLimiter

@@ -10,11 +10,11 @@ import httpx
 import jsonschema
 import pytest
 
+from curbside.answer.backends import ChatMessage
+from curbside.answer.backends.xllama import LOOPBACK, XLlamaCppBackend
 from curbside.config import Settings
 from curbside.errors import ModelError
 from curbside.registry import get_registry
-from curbside.synthesis.backends import ChatMessage
-from curbside.synthesis.backends.xllama import LOOPBACK, XLlamaCppBackend
 from curbside.testing import write_tiny_gguf
 
 pytest.importorskip("xllamacpp", reason="xllamacpp is in the llm and dev extras")

@@ -6,13 +6,12 @@ The curated public API; everything else is importable from its module but may ch
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from curbside.api import ask, index, ingest, ingest_pubmed, search, show, stats
 from curbside.config import Settings
 from curbside.errors import CurbsideError
 from curbside.store import open_store
 from curbside.types import Article, Chunk, Claim, Document, Hit, Query
+from curbside.version import __version__
 
 __all__ = [
     "Article",

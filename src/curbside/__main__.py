@@ -1,3 +1,3 @@
-from curbside.cli import main
+from curbside.cli.main import main
 
 main()

@@ -16,35 +16,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from curbside import __version__, indexing
-from curbside.chunking import is_title_chunk
+from curbside.answer.scoring import score_claims
 from curbside.config import Settings
-from curbside.embeddings import Embedder, get_embedder
 from curbside.errors import ConfigError, InputError, NotFoundError, StoreError, UnreachableError
-from curbside.evaluation import EvalReport, evaluate, load_qrels, load_questions, ranked_documents
-from curbside.facets import facet_hits
-from curbside.indexing import IndexCallback, IndexEstimate, IndexReport
-from curbside.ingest import IngestReport, ProgressCallback, ingest_paths, ingest_source
-from curbside.privacy import question_for_saving
-from curbside.questions import analyse, check_question_length
+from curbside.ingest import indexing
+from curbside.ingest.chunking import is_title_chunk
+from curbside.ingest.indexing import IndexCallback, IndexEstimate, IndexReport
+from curbside.ingest.pipeline import IngestReport, ProgressCallback, ingest_source
+from curbside.ingest.run import ingest_paths
+from curbside.ingest.screening import blocked_warning, screen_hits, visible_text
+from curbside.models.relevance import load_relevance
 from curbside.registry import get_registry
-from curbside.relevance import load_relevance
-from curbside.retrieve import Mode, RetrievalConfig, Retriever
-from curbside.screening import blocked_warning, screen_hits, visible_text
+from curbside.retrieval.embeddings import Embedder, get_embedder
+from curbside.retrieval.evaluation import EvalReport, evaluate, load_qrels, load_questions, ranked_documents
+from curbside.retrieval.facets import facet_hits
+from curbside.retrieval.privacy import question_for_saving
+from curbside.retrieval.questions import analyse, check_question_length
+from curbside.retrieval.retrieve import Mode, RetrievalConfig, Retriever
+from curbside.retrieval.subject import with_word_counts
 from curbside.store import open_store
 from curbside.store.base import Store, StoreStats, SyncReport
 from curbside.store.milvus import MilvusStore, sync
-from curbside.subject import with_word_counts
-from curbside.synthesis.scoring import score_claims
 from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
+from curbside.version import __version__
 from curbside.wording import count
 
 if TYPE_CHECKING:
-    from curbside.review.accounts import Session, User
+    from curbside.answer.backends.base import ChatBackend
+    from curbside.review.accounts import Session
     from curbside.review.db import ReviewDB
     from curbside.review.store import ArticleSummary, ArticleVersion, AuditEntry, Comment, Flag, SaveResult
-    from curbside.synthesis.backends.base import ChatBackend
-    from curbside.threads import Thread
+    from curbside.review.threads import Thread
+    from curbside.review.workflow import User
 
 
 @contextmanager
@@ -68,8 +71,8 @@ def ingest(
     workers: int = 1,
     ray: str | None = None,
 ) -> IngestReport:
-    """Ingest files, globs and folders; see :mod:`curbside.ingest` (``workers``: :mod:`curbside.bulk`;
-    ``ray``, a Ray address or ``"local"``: :mod:`curbside.distributed`)."""
+    """Ingest files, globs and folders; see :mod:`curbside.ingest.pipeline` (``workers``: :mod:`curbside.ingest.bulk`;
+    ``ray``, a Ray address or ``"local"``: :mod:`curbside.ingest.distributed`)."""
     settings = settings or Settings()
     with _store(settings, store) as s:
         _refuse_damaged(s, settings)
@@ -100,7 +103,7 @@ def ingest_pubmed(
     progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Search PubMed through E-utilities and ingest up to ``max_records`` results."""
-    from curbside.sources.eutils import EutilsSource
+    from curbside.ingest.sources.eutils import EutilsSource
 
     if not query.strip():
         raise InputError("the PubMed query is empty")
@@ -175,14 +178,14 @@ def index(
     on_sync: Callable[[SyncReport], None] | None = None,
     ray: str | None = None,
 ) -> IndexReport:
-    """Embed every chunk that has no vector from the configured embedder yet (see :mod:`curbside.indexing`).
+    """Embed every chunk that has no vector from the configured embedder yet (see :mod:`curbside.ingest.indexing`).
 
     Resumable by construction: each batch commits its vectors, and the next run
     asks the store only for chunks still without one.  ``progress`` receives an
-    :class:`~curbside.indexing.IndexProgress` after each batch, the first after
+    :class:`~curbside.ingest.indexing.IndexProgress` after each batch, the first after
     calibration with the run's estimated seconds.  ``workers`` > 1 embeds in that
-    many processes, each with its own ``settings.embedder`` (see :mod:`curbside.bulk`); ``ray`` (a
-    Ray address, or ``"local"``) in Ray actors (see :mod:`curbside.distributed`).
+    many processes, each with its own ``settings.embedder`` (see :mod:`curbside.ingest.bulk`); ``ray`` (a
+    Ray address, or ``"local"``) in Ray actors (see :mod:`curbside.ingest.distributed`).
 
     With a search engine (``CURBSIDE_SEARCH``), the store's chunks and vectors are then
     copied into it (:func:`curbside.store.milvus.sync`: only what is missing or changed, so
@@ -320,7 +323,7 @@ def evaluate_retrieval(
     settings: Settings | None = None,
     store: Store | None = None,
 ) -> list[EvalReport]:
-    """Evaluate each retrieval mode over judged questions (see :mod:`curbside.evaluation`)."""
+    """Evaluate each retrieval mode over judged questions (see :mod:`curbside.retrieval.evaluation`)."""
     settings = settings or Settings()
     questions = load_questions(questions_path)
     qrels = load_qrels(qrels_path)
@@ -370,10 +373,10 @@ def ask(
     (the web app streams these to the reader).  ``mode`` is the retrieval mode
     (None: hybrid over a complete dense index, else BM25; see :func:`choose_mode`).
     """
-    from curbside.audience import adapt
-    from curbside.synthesis.base import finalize
-    from curbside.synthesis.bottomline import refresh_coverage
-    from curbside.verify import verify_article
+    from curbside.answer.audience import adapt
+    from curbside.answer.base import finalize
+    from curbside.answer.bottomline import refresh_coverage
+    from curbside.answer.verify import verify_article
 
     settings = settings or Settings()
     if k < 1 or k > 100:
@@ -402,7 +405,7 @@ def ask(
             _fetch_live(question, settings, s, force=live)
             t = lap("live-fetch", t)
         # Word rarity in this store weighs the question's subject for the retriever, the learned
-        # models and the verifier alike (curbside.subject); they were trained on queries with it.
+        # models and the verifier alike (curbside.retrieval.subject); they were trained on queries with it.
         query = with_word_counts(query, s)
         retriever = make_retriever(settings, s, embedder=embedder)
         chosen, coverage_warning = choose_mode(retriever, mode)
@@ -414,7 +417,7 @@ def ask(
         stages = dict(retriever.last_timings.stages)
         facet_counts: dict[str, int] = {}
         if query.qtype != "yesno":
-            # Titles of title-only records are citable too (curbside.chunking) but rank low (one
+            # Titles of title-only records are citable too (curbside.ingest.chunking) but rank low (one
             # short field to match), so they come from a deeper search; a second search, because a
             # deeper one reorders the passages (diversity), and those must stay as they were.
             # Yes/no verdicts never rest on titles, so yes/no questions skip it.
@@ -453,9 +456,9 @@ def ask(
         verified = refresh_coverage(verified)
         t = lap("verify", t)
         if chat is not None:
-            from curbside.questions import Vocabulary
-            from curbside.synthesis.compose import compose_article
-            from curbside.synthesis.scoring import prose_relevance
+            from curbside.answer.compose import compose_article
+            from curbside.answer.scoring import prose_relevance
+            from curbside.retrieval.questions import Vocabulary
 
             scorer = (
                 prose_relevance(query, documents, learned, embedder_now)
@@ -511,7 +514,7 @@ def with_warning(article: Article, code: str, message: str) -> Article:
 
 
 def _fetch_live(question: str, settings: Settings, store: Store, *, force: bool) -> None:
-    from curbside.live import fetch_evidence_live
+    from curbside.ingest.live import fetch_evidence_live
 
     try:
         fetch_evidence_live(question, settings=settings, store=store, force=force)
@@ -529,7 +532,7 @@ def _fetch_live(question: str, settings: Settings, store: Store, *, force: bool)
 
 
 # --------------------------------------------------------------------------------------------------
-# Editorial review, accounts and follow-up threads (see curbside.review and curbside.threads).
+# Editorial review, accounts and follow-up threads (see curbside.review and curbside.review.threads).
 # Each function takes an open ``db`` (a curbside.review.db.ReviewDB, e.g. the web app's) or opens
 # the one for ``settings`` and closes it again.  ``user``/``viewer`` is a signed-in
 # curbside.review.accounts.User or None (signed out); role checks happen in the library.
@@ -673,7 +676,7 @@ def check_rereview(
 
 def _rereview_after_ingest(settings: Settings, store: Store) -> None:
     """Run the re-review check when the editorial tables exist (a plain document store gets none)."""
-    from curbside.review.db import has_review_tables, review_db_path
+    from curbside.review.connection import has_review_tables, review_db_path
 
     if has_review_tables(review_db_path(settings, store.location)):
         check_rereview(settings=settings, store=store)
@@ -704,7 +707,7 @@ def follow_up(
     """Ask ``question`` in a conversation thread (``thread_id=None`` starts one).
 
     The question is rewritten into a standalone query from the thread's earlier
-    turns (:func:`curbside.threads.rewrite_follow_up`), answered with
+    turns (:func:`curbside.review.threads.rewrite_follow_up`), answered with
     :func:`ask`, saved as an article version awaiting review (unless
     ``save=False``) and recorded as the thread's next turn.  Returns the
     updated thread and the article in ``audience``'s wording;
@@ -714,8 +717,8 @@ def follow_up(
     backend); ``metadata["follow_up"]`` records the question as asked, the
     query searched, the rewriter used and any fallback (never the thread id).
     """
-    from curbside.audience import adapt
-    from curbside.threads import rewrite_follow_up
+    from curbside.answer.audience import adapt
+    from curbside.review.threads import rewrite_follow_up
 
     settings = settings or Settings()
     question = visible_text(question)
@@ -728,7 +731,7 @@ def follow_up(
         standalone = rewrite_follow_up(turns, question)
         if (rewriter or settings.follow_up_rewriter) == "llm" and turns:
             from curbside.errors import ModelError, RemoteError
-            from curbside.threads import rewrite_follow_up_llm
+            from curbside.review.threads import rewrite_follow_up_llm
 
             try:
                 backend = chat or get_registry().get("chat", settings.llm_backend)(settings)

@@ -20,44 +20,44 @@ def register(registry: Registry) -> None:
 
     registry.add("search", "milvus", with_milvus)
     # --- sources (one line each) ---
-    from curbside.sources.guidelines import SOURCE_TYPE as guideline
+    from curbside.ingest.sources.guidelines import SOURCE_TYPE as guideline
 
     registry.add("source", "guideline", guideline)
-    from curbside.sources.jsonl import SOURCE_TYPE as jsonl
+    from curbside.ingest.sources.jsonl import SOURCE_TYPE as jsonl
 
     registry.add("source", "jsonl", jsonl)
-    from curbside.sources.jats import SOURCE_TYPE as jats
+    from curbside.ingest.sources.jats import SOURCE_TYPE as jats
 
     registry.add("source", "jats", jats)
-    from curbside.sources.medline import SOURCE_TYPE as medline
+    from curbside.ingest.sources.medline import SOURCE_TYPE as medline
 
     registry.add("source", "medline", medline)
     # --- embedders ---
-    from curbside.embeddings import MiniLMEmbedder
+    from curbside.retrieval.embeddings import MiniLMEmbedder
 
     registry.add("embedder", "minilm", MiniLMEmbedder)
     from curbside.testing import FakeEmbedder
 
     registry.add("embedder", "fake", FakeEmbedder)
     # --- rerankers ---
-    from curbside.rerank import ConceptCoverageReranker, LearnedReranker, NoReranker
+    from curbside.retrieval.rerank import ConceptCoverageReranker, LearnedReranker, NoReranker
 
     registry.add("reranker", "concept", ConceptCoverageReranker)
     registry.add("reranker", "relevance", LearnedReranker)
     registry.add("reranker", "none", NoReranker)
     # --- synthesizers ---
-    from curbside.synthesis.extractive import ExtractiveSynthesizer
+    from curbside.answer.extractive import ExtractiveSynthesizer
 
     registry.add("synthesizer", "extractive", ExtractiveSynthesizer)
     # --- chat backends (factories take settings) and the llm synthesizer ---
-    from curbside.synthesis.backends.llamacpp import LlamaCppBackend
-    from curbside.synthesis.backends.openai_compat import OpenAICompatBackend
-    from curbside.synthesis.backends.xllama import XLlamaCppBackend
+    from curbside.answer.backends.llamacpp import LlamaCppBackend
+    from curbside.answer.backends.openai_compat import OpenAICompatBackend
+    from curbside.answer.backends.xllama import XLlamaCppBackend
 
     registry.add("chat", "openai", OpenAICompatBackend)
     registry.add("chat", "llamacpp", LlamaCppBackend)
     registry.add("chat", "xllamacpp", XLlamaCppBackend)
-    from curbside.synthesis.llm import LLMSynthesizer
+    from curbside.answer.llm import LLMSynthesizer
 
     registry.add("synthesizer", "llm", LLMSynthesizer)
     # --- renderers: functions (article, audience, verbose) -> str; see curbside.render ---

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "curbside"
-#: File name of the default model installed by `curbside models install` (see curbside.models).
+#: File name of the default model installed by `curbside models install` (see curbside.answer.backends.install).
 DEFAULT_GGUF = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 

@@ -25,8 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
+    from curbside.answer.backends.base import ChatMessage
     from curbside.config import Settings
-    from curbside.synthesis.backends.base import ChatMessage
 
 # --------------------------------------------------------------------------------------------------
 # FakeEmbedder
@@ -80,7 +80,7 @@ class FakeEmbedder:
         return f"FakeEmbedder(dim={self.dim})"
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        from curbside.embeddings import check_texts
+        from curbside.retrieval.embeddings import check_texts
 
         check_texts(texts)
         self.calls += 1
@@ -410,7 +410,7 @@ class ChatCall:
 
 
 class FakeChatBackend:
-    """A :class:`~curbside.synthesis.backends.ChatBackend` that replies from a script.
+    """A :class:`~curbside.answer.backends.ChatBackend` that replies from a script.
 
     ``replies`` is a sequence of strings served in order (a call past the end
     raises :class:`~curbside.errors.ModelError`, so a test notices an

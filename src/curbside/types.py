@@ -30,7 +30,7 @@ DocumentKind = Literal[
 #: Separator between sections in :attr:`Document.body`; chunk offsets count it.
 SECTION_SEPARATOR = "\n\n"
 #: ``Claim.category`` of a sentence a language model composed from verified claims
-#: (:mod:`curbside.synthesis.compose`); its citations are those of every claim it rests on.
+#: (:mod:`curbside.answer.compose`); its citations are those of every claim it rests on.
 COMPOSED_CATEGORY = "composed from cited claims"
 #: How a claim's note begins where it stands as a quote because its composed sentence failed a check.
 COMPOSITION_FAILED = "shown as quoted: the composed sentence failed a check"
@@ -124,7 +124,7 @@ class Document:
 def document_from_dict(data: dict[str, Any]) -> Document:
     """Build a :class:`Document` from :meth:`Document.to_dict` output (trusted data).
 
-    Untrusted input goes through :func:`curbside.sources.jsonl.parse_document`,
+    Untrusted input goes through :func:`curbside.ingest.sources.jsonl.parse_document`,
     which validates it first.
     """
     return Document(
@@ -196,7 +196,7 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Concept:
-    """A key idea of a question with the terms that may express it (see :mod:`curbside.questions`)."""
+    """A key idea of a question with the terms that may express it (see :mod:`curbside.retrieval.questions`)."""
 
     text: str  # as written in the question, e.g. "leucopenia"
     preferred: str  # normalised / MeSH name, e.g. "Leukopenia"
@@ -288,9 +288,9 @@ class Claim:
     category: str = ""  # grouping label used by the synthesizer (e.g. "Medications")
     note: str = ""  # why the verifier judged it so
     # What the reader sees before the text, from the record rather than the quote: "In mice",
-    # "In patients with systemic lupus erythematosus" (curbside.context).
+    # "In patients with systemic lupus erythematosus" (curbside.answer.context).
     context: str = ""
-    relevance: float | None = None  # learned relevance to the question (curbside.relevance), if scored
+    relevance: float | None = None  # learned relevance to the question (curbside.models.relevance), if scored
 
     @property
     def shown(self) -> str:

@@ -8,7 +8,7 @@
     def renderer(article: Article, audience: Audience | None, verbose: bool) -> str
 
 ``audience`` (``None``: as the article is) rewords the article first with
-:func:`curbside.audience.adapt`; ``verbose`` adds the claims the verifier
+:func:`curbside.answer.audience.adapt`; ``verbose`` adds the claims the verifier
 removed (formats that always carry them, like JSON, ignore it).  Built-ins:
 ``md`` (:func:`~curbside.render.markdown.markdown_renderer`), ``html``
 (:func:`~curbside.render.html.html_renderer`, a standalone page) and ``json``

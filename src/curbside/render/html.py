@@ -30,7 +30,7 @@ import html
 from collections.abc import Mapping
 from typing import Final
 
-from curbside.render._common import (
+from curbside.render.common import (
     PARTIAL_MARK,
     PARTIAL_NOTE,
     TITLE_ONLY_NOTE,

@@ -21,7 +21,7 @@ from importlib import resources
 from typing import Any, Final, TypeVar, cast, get_args, get_type_hints
 
 from curbside.errors import InputError
-from curbside.render._common import prepare
+from curbside.render.common import prepare
 from curbside.types import (
     Article,
     ArticleSection,

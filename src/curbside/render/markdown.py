@@ -38,7 +38,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
-from curbside.render._common import (
+from curbside.render.common import (
     PARTIAL_MARK,
     PARTIAL_NOTE,
     TITLE_ONLY_NOTE,
@@ -152,7 +152,7 @@ def reference_line(ref: Reference, *, title_only: bool = False) -> str:
 
 
 def render_markdown(article: Article, audience: Audience | None = None, *, verbose: bool = False) -> str:
-    """The article as Markdown; ``audience`` rewords it first (see :func:`curbside.audience.adapt`).
+    """The article as Markdown; ``audience`` rewords it first (see :func:`curbside.answer.audience.adapt`).
 
     Claims the verifier removed are always listed with why; ``verbose`` adds the relevance
     score the model gave each.

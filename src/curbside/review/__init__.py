@@ -10,7 +10,7 @@
 Library entry points the CLI and the web app share are in :mod:`curbside.api`
 (``submit_article``, ``review_article``, ``get_article`` ...); the editorial
 policy readers see is :data:`EDITORIAL_POLICY` (copied to docs/editorial-policy.md by
-``python -m curbside.docgen``), the API/CLI guide docs/review.md.
+``python -m curbside.cli.docgen``), the API/CLI guide docs/review.md.
 """
 
 from __future__ import annotations

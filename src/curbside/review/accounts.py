@@ -47,18 +47,17 @@ import hashlib
 import re
 import secrets
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from curbside.errors import AuthError, ConfigError, InputError, NotFoundError, ThrottledError
 from curbside.review.store import SYSTEM_ACTOR, record_audit
-from curbside.review.workflow import Action, Role, parse_role, require_user
-from curbside.review.workflow import can as role_can
+from curbside.review.workflow import Action, Role, User, parse_role, require_user
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
 
-    from curbside.review.db import ReviewDB
+    from curbside.review.connection import ReviewConnection
 
 USERNAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_CHARS: Final = 8
@@ -69,21 +68,6 @@ CLI_ACTOR: Final = "cli"
 RESERVED_USERNAMES: Final = frozenset({"anonymous", CLI_ACTOR, "system", "admin-cli", "root"})
 #: Seconds a sign-in waits for a free password-check slot before it is refused (HTTP 429).
 LOGIN_SLOT_WAIT_S: Final = 5.0
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    username: str
-    role: Role
-    created_at: str
-    disabled: bool = False
-
-    def can(self, action: Action) -> bool:
-        return not self.disabled and role_can(self.role, action)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -147,7 +131,7 @@ def check_password(password: str) -> None:
 class Accounts:
     """Users and sessions in the editorial database (see the module docstring)."""
 
-    def __init__(self, db: ReviewDB, *, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, db: ReviewConnection, *, hasher: PasswordHasher | None = None) -> None:
         self.db = db
         self._hasher = hasher
         self._dummy: str | None = None
@@ -171,7 +155,7 @@ class Accounts:
     # --- users ------------------------------------------------------------------------------------
 
     def _user(self, row: tuple[Any, ...]) -> User:
-        from curbside.review.db import utc_iso
+        from curbside.review.connection import utc_iso
 
         return User(
             id=row[0],
@@ -378,7 +362,7 @@ class Accounts:
         return self.create_session(self.authenticate(username, password, client=client), hours=hours)
 
     def create_session(self, user: User, *, hours: float | None = None) -> Session:
-        from curbside.review.db import utc_iso
+        from curbside.review.connection import utc_iso
 
         lifetime = (hours if hours is not None else self.db.settings.session_hours) * 3600
         if lifetime <= 0:

@@ -40,13 +40,13 @@ SYSTEM_ACTOR: Final = "system"
 
 
 def _iso(seconds: float | None) -> str | None:
-    from curbside.review.db import utc_iso
+    from curbside.review.connection import utc_iso
 
     return utc_iso(seconds) if seconds is not None else None
 
 
 def _iso_req(seconds: float) -> str:
-    from curbside.review.db import utc_iso
+    from curbside.review.connection import utc_iso
 
     return utc_iso(seconds)
 

@@ -19,7 +19,7 @@ each approved article (the latest approved one) it raises:
 
 "On the topic": the guideline's title, MeSH headings or keywords contain one
 of the article's main concepts (their preferred names and synonyms, from
-:func:`curbside.questions.analyse` of its question), or, when the question
+:func:`curbside.retrieval.questions.analyse` of its question), or, when the question
 has no vocabulary concept, all of its keywords.  Candidates come from the
 store's lexical index restricted to guidelines.
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Final
 
 from curbside.errors import QueryError
-from curbside.questions import analyse, fts_query, natural_order
+from curbside.retrieval.questions import analyse, fts_query, natural_order
 from curbside.review.db import ReviewDB
 from curbside.review.store import ArticleVersion, Flag
 from curbside.store.base import SearchFilters, Store

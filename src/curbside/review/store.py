@@ -31,7 +31,7 @@ any role sees every version.  Unknown ids raise
 Versions are stored as the JSON of :func:`curbside.render.json.article_to_dict`
 and read back with :func:`~curbside.render.json.article_from_dict`.  Store the
 *clinician* article (the wording the verifier checked): audiences are rendered
-from it with :func:`curbside.audience.adapt`, so an adapted article is refused.
+from it with :func:`curbside.answer.audience.adapt`, so an adapted article is refused.
 Saving an article whose content (everything but ``metadata``) equals the
 latest version's returns that version (``created=False``) instead of asking
 for another review.  SQLite triggers make versions' content, comments and the
@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from curbside.errors import InputError, NotFoundError, PermissionDenied
 from curbside.render.json import article_from_dict, article_to_dict
-from curbside.review.db import utc_iso
+from curbside.review.connection import utc_iso
 from curbside.review.records import (
     EXTRA_SECTION_KEYS,
     SYSTEM_ACTOR,
@@ -77,8 +77,8 @@ from curbside.review.workflow import Action, Status, can, next_status, parse_sta
 from curbside.types import Article
 
 if TYPE_CHECKING:
-    from curbside.review.accounts import User
-    from curbside.review.db import ReviewDB
+    from curbside.review.connection import ReviewConnection
+    from curbside.review.workflow import User
 
 
 __all__ = [
@@ -150,7 +150,7 @@ _VERSION_COLS: Final = (
 class ArticleStore:
     """Articles and their versions in the editorial database (see the module docstring)."""
 
-    def __init__(self, db: ReviewDB) -> None:
+    def __init__(self, db: ReviewConnection) -> None:
         self.db = db
 
     # --- lookup -----------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ do any of these actions.
 
 from __future__ import annotations
 
-from typing import Final, Literal, Protocol, get_args
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal, Protocol, get_args
 
 from curbside.errors import InputError, PermissionDenied, TransitionError
 
@@ -219,3 +220,20 @@ class HasRole(Protocol):
 def require_user(user: HasRole | None, action: Action) -> None:
     """:func:`require_role` for a user; a disabled user counts as signed out."""
     require_role(None if user is None or user.disabled else user.role, action)
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in account: who, with which role, and whether it is disabled."""
+
+    id: int
+    username: str
+    role: Role
+    created_at: str
+    disabled: bool = False
+
+    def can(self, action: Action) -> bool:
+        return not self.disabled and can(self.role, action)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,6 +1,6 @@
 """Translate an SQLite FTS5 ``MATCH`` expression into a PostgreSQL ``tsquery`` expression.
 
-Retrieval builds FTS5 syntax (:func:`curbside.questions.fts_query`: quoted phrases
+Retrieval builds FTS5 syntax (:func:`curbside.retrieval.questions.fts_query`: quoted phrases
 joined by ``OR``) because the embedded store speaks it; the PostgreSQL store
 accepts the same string so that every caller stays backend-neutral.  Supported:
 quoted phrases (``""`` escapes a quote), bare words, ``word*`` prefixes,

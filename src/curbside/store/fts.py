@@ -1,7 +1,7 @@
 """The FTS5 query language curbside speaks, for a search engine that does not speak it.
 
 Retrieval asks every store for BM25 over an SQLite FTS5 ``MATCH`` expression
-(:func:`curbside.questions.fts_expression`, :mod:`curbside.facets`): quoted
+(:func:`curbside.retrieval.questions.fts_expression`, :mod:`curbside.retrieval.facets`): quoted
 phrases and bare words joined by ``OR``, ``AND`` (or nothing, which FTS5 reads
 as AND) and parentheses.  An engine with plain BM25 over a bag of words (Milvus)
 answers it in two steps that keep the SQLite ranking's meaning:

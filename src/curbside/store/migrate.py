@@ -336,7 +336,7 @@ def migrate_locations(
 def _fill_search(target: Store, settings: Any, progress: MigrateProgress | None) -> SyncReport:
     """Fill the search engine ``settings.search`` names from ``target``, with the configured embedder's
     vectors (:func:`curbside.store.milvus.sync`)."""
-    from curbside.embeddings import get_embedder
+    from curbside.retrieval.embeddings import get_embedder
     from curbside.store.milvus import connect, sync
 
     embedder = get_embedder(settings.embedder, settings)  # its name and size only: no model is loaded

@@ -33,9 +33,9 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from curbside.chunking import chunk_document
 from curbside.config import Settings
 from curbside.errors import StoreError
+from curbside.ingest.chunking import chunk_document
 from curbside.store._pg_fts import or_of_phrases, to_tsquery_sql
 from curbside.store._pg_rank import RANK_NORMALISATION, RANK_WEIGHTS, TermRanker
 from curbside.store._pg_schema import MIGRATION_LOCK, MIGRATIONS, statements

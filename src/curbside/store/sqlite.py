@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from curbside.chunking import chunk_document
 from curbside.config import Settings
 from curbside.errors import StoreError
+from curbside.ingest.chunking import chunk_document
 from curbside.store.base import (
     WORD_COUNT_CAP,
     Batch,

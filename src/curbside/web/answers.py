@@ -18,7 +18,7 @@ Who may read an answer:
   is approved.
 
 A new question (not a follow-up) that an approved article already answers
-(:func:`curbside.library.match_approved`: the same question, or a library
+(:func:`curbside.review.library.match_approved`: the same question, or a library
 topic's) is answered with that article: the thread's first turn points at it,
 and its page says so and offers to write a new answer instead (``fresh``).
 """
@@ -42,10 +42,10 @@ from curbside.web.streaming import Emit
 from curbside.web.views import for_audience
 
 if TYPE_CHECKING:
-    from curbside.review.accounts import Session, User
+    from curbside.review.accounts import Session
     from curbside.review.store import ArticleSummary, ArticleVersion
-    from curbside.review.workflow import Action
-    from curbside.threads import Thread
+    from curbside.review.threads import Thread
+    from curbside.review.workflow import Action, User
 
 Job = Callable[[Emit], None]
 #: Seconds between two purges of signed-out askers' old threads.
@@ -144,7 +144,7 @@ def get_thread(request: Request, thread_id: str) -> Thread:
     A signed-out asker's thread is open to the browser whose signed cookie lists it and to
     admins only; when that browser has since signed in, the thread becomes its account's.
     """
-    from curbside.threads import ANONYMOUS
+    from curbside.review.threads import ANONYMOUS
 
     user = current_user(request)
     threads = state_of(request).review.threads
@@ -209,10 +209,10 @@ def answer(
 def from_library(request: Request, question: str, thread_id: str | None = None) -> AnswerResult | None:
     """The approved article answering a new ``question``, as the first turn of ``thread_id`` (default:
     a new thread); None when no approved article answers it."""
-    from curbside.library import match_approved
-    from curbside.privacy import question_for_saving
-    from curbside.questions import check_question_length
-    from curbside.screening import visible_text
+    from curbside.ingest.screening import visible_text
+    from curbside.retrieval.privacy import question_for_saving
+    from curbside.retrieval.questions import check_question_length
+    from curbside.review.library import match_approved
 
     state = state_of(request)
     text = visible_text(question)

@@ -19,9 +19,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from curbside import __version__, api
+from curbside import api
 from curbside.errors import AuthError
 from curbside.review.workflow import TRANSITION_ACTIONS, allowed_actions, parse_action
+from curbside.version import __version__
 from curbside.web import answers
 from curbside.web.security import SESSION_COOKIE, set_session_cookie
 from curbside.web.state import check_csrf, current_user, session_token, state_of
@@ -207,7 +208,7 @@ def articles(
 
 @router.get("/library", summary="Approved articles grouped by library topic")
 def library(request: Request) -> dict[str, Any]:
-    from curbside.library import approved_by_topic
+    from curbside.review.library import approved_by_topic
 
     return {
         "topics": [

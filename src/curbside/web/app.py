@@ -19,7 +19,6 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
@@ -28,17 +27,16 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from curbside import __version__
 from curbside.config import Settings
-from curbside.embeddings import Embedder, get_embedder
 from curbside.errors import CurbsideError, PermissionDenied
+from curbside.retrieval.embeddings import Embedder, get_embedder
 from curbside.store import open_store
 from curbside.store.base import Store
+from curbside.version import __version__
 from curbside.web.errors import TITLES, retry_after, status_for
 from curbside.web.ratelimit import RateLimiter
 from curbside.web.security import (
@@ -49,8 +47,8 @@ from curbside.web.security import (
     Signer,
     cookie_secure,
 )
-from curbside.web.state import WebState, browser, cross_site, current_user, page_csrf, session_token, state_of
-from curbside.wording import count
+from curbside.web.state import WebState, cross_site, session_token, state_of
+from curbside.web.templating import package_dir, render, templates
 
 if TYPE_CHECKING:
     from curbside.review.db import ReviewDB
@@ -59,18 +57,6 @@ log = logging.getLogger(__name__)
 
 #: Browser cookie lifetime (it only holds a random id and the threads this browser started).
 BROWSER_COOKIE_DAYS = 30
-
-
-def _package_dir(name: str) -> Path:
-    return Path(str(resources.files("curbside.web").joinpath(name)))
-
-
-def templates() -> Jinja2Templates:
-    """The page templates; Jinja autoescaping is on for every ``.html`` template."""
-    t = Jinja2Templates(directory=str(_package_dir("templates")))
-    assert t.env.autoescape is not False  # the default select_autoescape covers .html
-    t.env.filters["counted"] = count  # {{ n|counted("claims") }} -> "1 claim", "2 claims"
-    return t
 
 
 def create_app(
@@ -129,7 +115,7 @@ def create_app(
     )
     app.state.curbside = state
     app.state.templates = templates()
-    app.mount("/static", StaticFiles(directory=str(_package_dir("static"))), name="static")
+    app.mount("/static", StaticFiles(directory=str(package_dir("static"))), name="static")
     _mount_api_docs(app)
 
     @app.middleware("http")
@@ -357,25 +343,3 @@ def error_response(
         status_code=status,
         headers=headers,
     )
-
-
-def render(
-    request: Request,
-    name: str,
-    context: dict[str, Any],
-    *,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> HTMLResponse:
-    """A page: ``context`` plus what every page needs (the user, the CSRF token)."""
-    t: Jinja2Templates = request.app.state.templates
-    browser(request)  # make sure the browser cookie (and so the CSRF token) exists
-    full = {
-        "user": current_user(request),
-        "csrf_token": page_csrf(request),
-        # The ask and follow-up boxes stop where the library would refuse (one setting for every door).
-        "max_question_chars": state_of(request).settings.max_question_chars,
-        **context,
-    }
-    response: HTMLResponse = t.TemplateResponse(request, name, full, status_code=status_code, headers=headers)
-    return response

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from curbside.chunking import split_sentences
-from curbside.evidence import document_label
-from curbside.render._common import pubmed_url, safe_url
-from curbside.screening import describe, screen_document
+from curbside.ingest.chunking import split_sentences
+from curbside.ingest.screening import describe, screen_document
+from curbside.render.common import pubmed_url, safe_url
+from curbside.retrieval.evidence import document_label
 from curbside.types import SECTION_SEPARATOR, Article, Citation, Claim, Document
 
 #: Sentences shown on each side of a quoted span.

@@ -24,13 +24,13 @@ from curbside import api
 from curbside.errors import AuthError, InputError, NotFoundError, ThrottledError
 from curbside.review import EDITORIAL_POLICY
 from curbside.review.store import EXTRA_SECTION_KEYS
+from curbside.review.threads import MAX_TURNS
 from curbside.review.workflow import ACTION_LABELS, STATUS_LABELS, allowed_actions, parse_action
-from curbside.threads import MAX_TURNS
 from curbside.web import answers
-from curbside.web.app import render
 from curbside.web.evidence import cited_documents, claim_evidence, parse_spans, record_view
 from curbside.web.security import SESSION_COOKIE, set_session_cookie
 from curbside.web.state import check_form, current_user, session_token, state_of
+from curbside.web.templating import render
 from curbside.web.views import (
     AUDIENCES,
     MAX_VERSION,
@@ -43,7 +43,7 @@ from curbside.web.views import (
 
 if TYPE_CHECKING:
     from curbside.review.store import ArticleVersion
-    from curbside.threads import Thread
+    from curbside.review.threads import Thread
 
 router = APIRouter(include_in_schema=False)
 
@@ -301,7 +301,7 @@ def article_page(
 @router.get("/library", response_class=HTMLResponse)
 def library_page(request: Request) -> Response:
     """Approved articles by topic: the library written ahead of time (``curbside articles build``)."""
-    from curbside.library import approved_by_topic
+    from curbside.review.library import approved_by_topic
     from curbside.review.store import slugify
 
     groups = [

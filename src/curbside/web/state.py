@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 from fastapi import Request
 
 from curbside.config import Settings
-from curbside.embeddings import Embedder
 from curbside.errors import PermissionDenied
+from curbside.retrieval.embeddings import Embedder
 from curbside.store.base import Store
 from curbside.web.ratelimit import RateLimiter
 from curbside.web.security import (
@@ -37,8 +37,8 @@ from curbside.web.security import (
 )
 
 if TYPE_CHECKING:
-    from curbside.review.accounts import User
     from curbside.review.db import ReviewDB
+    from curbside.review.workflow import User
 
 #: Rendered article versions kept in memory (id, version, audience, format) -> text.
 RENDER_CACHE_SIZE = 512

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from markupsafe import Markup
 
-from curbside.audience import adapt
-from curbside.evidence import document_label
-from curbside.render._common import pubmed_url, safe_url, slug
+from curbside.answer.audience import adapt
+from curbside.render.common import pubmed_url, safe_url, slug
 from curbside.render.html import render_html
 from curbside.render.json import article_to_dict
+from curbside.retrieval.evidence import document_label
 from curbside.types import Article, ArticleSection, Audience, Hit
 
 if TYPE_CHECKING:

@@ -1,0 +1,328 @@
+"""What a quoted sentence needs before a reader can take it at its word, in context.
+
+A quote can be faithful and still mislead:
+
+* "They were more frequent in the treated group." -- who were?  A claim that opens
+  with a pronoun whose referent is in another sentence is dropped
+  (:func:`opening`); one that opens with a connective ("Therefore,", "However,")
+  is shown without it, its quote unchanged.
+* "These findings, if confirmed, suggest ..." or "X was not associated with Y" is
+  no positive finding: it never stands in the bottom line, a list of causes or the
+  evidence for a verdict (:func:`qualified`).
+* "Leukopenia developed within a week" from a study of mice is shown as "In mice:
+  leukopenia developed within a week" (:func:`setting`), and "patients" who were
+  a lupus cohort as "In patients with systemic lupus erythematosus: ...": what the
+  reader sees gains a prefix from the record, the quote stays exact.
+
+The word lists live in ``data/claim_context.json``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
+
+from curbside.answer.polarity import sentence_polarity
+from curbside.answer.valence import direction, valence
+from curbside.datafiles import alternation, load_data
+from curbside.retrieval.subject import fold
+from curbside.types import Claim, Document, Query
+
+if TYPE_CHECKING:
+    from curbside.retrieval.subject import Subject
+
+
+@dataclass(frozen=True)
+class _Lists:
+    pronouns: re.Pattern[str]
+    expletive: re.Pattern[str]
+    self_reference: re.Pattern[str]
+    self_names: dict[str, str]
+    connective: re.Pattern[str]
+    conditional: re.Pattern[str]
+    species: tuple[tuple[frozenset[str], re.Pattern[str], str], ...]
+    generic: re.Pattern[str]
+    human: re.Pattern[str]
+    status: re.Pattern[str]
+    status_years: int
+    label: re.Pattern[str]
+    reference: re.Pattern[str]
+    persons: re.Pattern[str]
+
+
+# Where a quote's first sentence ends: a joined quote ("Hairy cell leukemia is ... . It is
+# characterized by ...") carries its referent in the first sentence, so only that one is read.
+_SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+# The tail of a structured-abstract label cut off by a passage boundary ("SION: Taken together"):
+# upper-case letters and a colon, no known label.
+_LABEL_FRAGMENT: Final = re.compile(r"^[A-Z]{2,}(?:\s[A-Z]{2,})*:\s+(?=[A-Z])")
+# Case-sensitive: "HER2" and "HER-2" are a receptor, not a woman.
+_PERSONAL: Final = re.compile(r"\b(?:[Ss]he|[Hh]e|[Hh]er|[Hh]is|[Hh]im)\b(?![-\d])")
+
+
+@functools.cache
+def _lists() -> _Lists:
+    return load_data("claim_context.json", "claim context lists", _build_lists)
+
+
+def _build_lists(data: Any) -> _Lists:
+    return _Lists(
+        pronouns=re.compile(rf"^\W*(?:{alternation(data['pronouns'])})\b", re.I),
+        # "It is unknown whether ...": "it" announces the clause that follows (then "that",
+        # "whether", "to", ... within a few words), so the sentence stands on its own.
+        expletive=re.compile(
+            rf"^\W*(?:{alternation(data['expletive'])})\b(?:\s+[\w-]+){{0,3}}?\s+"
+            r"(?:that|whether|how|why|what|which|if|to)\b",
+            re.I,
+        ),
+        self_reference=re.compile(rf"^\W*({alternation(list(data['self_reference']))})\b", re.I),
+        self_names={k.lower(): v for k, v in data["self_reference"].items()},
+        connective=re.compile(rf"^\W*(?:{alternation(data['connectives'])})\b\s*,?\s*", re.I),
+        conditional=re.compile(rf"\b(?:{alternation(data['conditional'])})", re.I),
+        species=tuple(
+            (frozenset(s["mesh"]), re.compile(rf"\b(?:{alternation(s['words'])})\b", re.I), s["label"])
+            for s in data["species"]
+        ),
+        generic=re.compile(rf"\b(?:{alternation(data['generic_population'])})\b", re.I),
+        human=re.compile(rf"\b(?:{alternation(data['human_study'])})\b", re.I),
+        status=re.compile(rf"\b(?:{alternation(data['status_words'])})\b", re.I),
+        status_years=int(data["status_years"]),
+        # Upper case as structured abstracts print them: "Results: ..." may be a sentence's subject.
+        label=re.compile(rf"^\W*(?:{alternation(data['abstract_labels'])})\s*[:.]\s+"),
+        reference=re.compile("|".join(f"(?:{r})" for r in data["references"]), re.I),
+        persons=re.compile(rf"\b(?:{alternation(data['persons'])})\b", re.I),
+    )
+
+
+def opening(text: str) -> tuple[str, str | None]:
+    """``(text to show, why drop it)``: a connective is left out; the paper's own voice ("We",
+    "This study") is shown as what it stands for ("The authors", "The study"); any other pronoun
+    drops the claim, its referent being in another sentence."""
+    lists = _lists()
+    unlabelled = _LABEL_FRAGMENT.sub("", lists.label.sub("", text, count=1), count=1)
+    if unlabelled != text and unlabelled:
+        text = unlabelled[0].upper() + unlabelled[1:]
+    # A fragment cut after a comma (", it is unknown how ...") reads as a sentence without it.
+    bare = text.lstrip(" ,;:")
+    if bare != text and bare:
+        text = bare[0].upper() + bare[1:]
+    stripped = lists.connective.sub("", text, count=1)
+    if stripped != text and stripped:
+        text = stripped[0].upper() + stripped[1:]
+    own = lists.self_reference.match(text)
+    if own:
+        return lists.self_names[own.group(1).lower()] + text[own.end() :], None
+    m = lists.pronouns.match(text)
+    if m and not lists.expletive.match(text):
+        word = m.group(0).strip(" \t\"'(")
+        return text, f"opens with '{word}', whose referent is in another sentence"
+    return text, _refers_back(text, lists)
+
+
+def _refers_back(text: str, lists: _Lists) -> str | None:
+    """Why the first sentence of ``text`` needs another sentence to be understood ("manifestations
+    of this type of immune thrombocytopenia", "in her clinical course, she developed"), or ``None``."""
+    first = _SENTENCE_END.split(text, maxsplit=1)[0]
+    m = lists.reference.search(first)
+    if m:
+        return f"refers back ('{m.group(0).strip()}') to another sentence"
+    m = _PERSONAL.search(first)
+    if m and not lists.persons.search(first, 0, m.start()):
+        return f"says '{m.group(0)}' of a person another sentence introduces"
+    return None
+
+
+def needs_antecedent(text: str) -> bool:
+    """Whether ``text`` opens with a pronoun whose referent is in the sentence before it."""
+    return opening(text)[1] is not None
+
+
+def qualified(text: str) -> str | None:
+    """Why ``text`` is no positive finding (conditional, or a null result), or ``None``."""
+    m = _lists().conditional.search(text)
+    if m:
+        return f"is provisional ('{m.group(0)}')"
+    positive, negative, _ = sentence_polarity(text)
+    if negative > 0 and negative >= positive:
+        return "states a null or negative finding"
+    return None
+
+
+def setting(doc: Document | None, sentence: str, *, now_year: int | None = None) -> str:
+    """The prefix a reader needs for ``sentence`` of ``doc``: its species or laboratory setting, its
+    population when the sentence only says "patients"; "" when the sentence says enough itself.
+    A sentence calling something "new" or "recently approved" from a source more than a few years
+    old, or undated, also gets its date ("As of 1978"): what was new then may be standard or
+    withdrawn now."""
+    if doc is None:
+        return ""
+    base = _setting(doc, sentence)
+    lists = _lists()
+    if not lists.status.search(sentence):
+        return base
+    now = now_year if now_year is not None else datetime.date.today().year
+    if doc.year is not None and now - doc.year <= lists.status_years:
+        return base
+    when = f"as of {doc.year}" if doc.year is not None else "undated source"
+    return f"{base}, {when}" if base else when[:1].upper() + when[1:]
+
+
+def study_species(doc: Document) -> str | None:
+    """What the reader must know of a record's subjects when they are not people ("In mice", "In
+    vitro"), or ``None``: MeSH headings decide; a record without them (recent, or from a source
+    that has none) is judged by its own title and abstract, when they never mention people."""
+    lists = _lists()
+    mesh = {h.descriptor for h in doc.mesh}
+    if mesh:
+        if "Humans" in mesh:
+            return None
+        return next((label for headings, _, label in lists.species if mesh & headings), None)
+    # Without MeSH, count: an animal study names its animals more often than the patients its
+    # background sentence mentions ("... the majority of patients treated with clozapine develop
+    # weight gain ... we used an established animal model ... rats were treated").
+    whole = f"{doc.title} {doc.body}"
+    people = len(lists.human.findall(whole))
+    counted = [(len(words.findall(whole)), label) for _, words, label in lists.species]
+    most = max((n for n, _ in counted), default=0)
+    if most == 0 or most <= people:
+        return None
+    return next(label for n, label in counted if n == most)
+
+
+def _setting(doc: Document, sentence: str) -> str:
+    lists = _lists()
+    if any(words.search(sentence) for _, words, _ in lists.species):
+        return ""  # the sentence says it itself
+    species = study_species(doc)
+    if species is not None and not lists.human.search(sentence):
+        return species  # (a background sentence of an animal study may speak of patients)
+    population = _population(doc.title)
+    if population and lists.generic.search(sentence) and population.lower() not in sentence.lower():
+        return f"In {population}"
+    return ""
+
+
+_POPULATION = re.compile(
+    r"\b(?:in|among|of)\s+((?:(?:adult|elderly|older|pediatric|paediatric|pregnant|hospitali[sz]ed|critically ill)\s+)?"
+    r"(?:patients|children|adults|women|men|infants|neonates|adolescents)\s+with\s+[^,.;:()]{3,60}?)"
+    r"(?=[,.;:()]|\s+(?:treated|receiving|undergoing|who|after|before|during|in|from|at|:)|$)",
+    re.I,
+)
+
+
+def _population(title: str) -> str:
+    """ "patients with systemic lupus erythematosus" from a title that names its study population."""
+    m = _POPULATION.search(title)
+    return " ".join(m.group(1).split()) if m else ""
+
+
+#: Notes of claims that fail a check here: out of context (faithful quote, misleading where it stands),
+#: and not relevant (faithful, but not about the question).
+CONTEXT_NOTE: Final = "in context:"
+IRRELEVANT_NOTE: Final = "not relevant:"
+#: Where a claim stands as a positive finding: no provisional or null result may stand there.
+POSITIVE_PLACES: Final = frozenset(
+    {"bottom", "causes", "evidence-for", "first-line", "adverse-effects", "complications", "risk-factors"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A claim after the checks in context, with both findings kept apart: a claim can be
+    faithful in context and off the question, or on the question and misleading where it stands."""
+
+    claim: Claim
+    in_context: bool
+    relevant: bool
+
+
+def judge_claims(
+    claims: Sequence[Claim],
+    places: Sequence[str],
+    query: Query,
+    *,
+    verdict: str | None = None,
+    relevance_threshold: float | None = None,
+) -> list[Judgement]:
+    """Each claim judged in context; one that fails is returned ``unsupported`` with the reason.
+
+    ``places``: where each claim stands ("bottom", or its section's key).  The checks
+    in context: its opening (:func:`opening`); a provisional or null finding where a
+    positive one stands (:data:`POSITIVE_PLACES`, and the bottom line unless the
+    verdict is "no"); for a verdict, that evidence listed for or against it agrees with
+    that side.  The checks of relevance: the question's subject, named in the claim;
+    its learned score (``claim.relevance`` against ``relevance_threshold``).  Both
+    kinds run on every claim; the note gives the first failure (context first).  Only a
+    claim already judged supported or partial by its quote is checked.
+    """
+    from curbside.retrieval.subject import subject_of
+
+    subject = subject_of(query)
+    asked = direction(query.text)
+    heavy = {t.text for t in subject.terms if subject.main is not None and t.idf >= 0.75 * subject.main.idf}
+    out = []
+    for claim, place in zip(claims, places, strict=True):
+        if claim.verdict not in ("supported", "partial") or claim.citations[0].part == "title":
+            kept = claim.verdict in ("supported", "partial")
+            out.append(Judgement(claim, kept, kept))
+            continue
+        shown, why = opening(claim.text)
+        claim = replace(claim, text=shown)
+        why = why or _misplaced(claim.text, place, verdict, asked)
+        # A finding listed for or against a verdict, naming what the yes/no question asks, addresses
+        # it whatever its learned score (see ExtractiveSynthesizer: the model under-scores abstracts
+        # without title and conclusions).
+        verdict_place = verdict is not None and (
+            place in ("evidence-for", "evidence-against", "key-findings")
+            or (place == "bottom" and verdict in ("yes", "no"))
+        )
+        floor = None if verdict_place and subject.addressed_by(claim.text) else relevance_threshold
+        off = _off_question(claim, heavy, subject, floor)
+        if why:
+            claim = replace(claim, verdict="unsupported", note=f"{CONTEXT_NOTE} {why}")
+        elif off:
+            claim = replace(claim, verdict="unsupported", note=f"{IRRELEVANT_NOTE} {off}")
+        out.append(Judgement(claim, why is None, off is None))
+    return out
+
+
+def _misplaced(text: str, place: str, verdict: str | None, asked: int = 0) -> str | None:
+    """Why ``text`` misleads where it stands (``place``), or ``None``.  ``asked``: which way the
+    question's outcome points (:func:`curbside.answer.valence.direction`): a finding of the
+    opposite outcome reads against it, however positively worded."""
+    positive_place = place in POSITIVE_PLACES or place.startswith("causes")
+    if positive_place and not (place == "bottom" and verdict == "no"):
+        why = qualified(text)
+        if why:
+            return (
+                why + f", where a positive finding stands ({'bottom line' if place == 'bottom' else place})"
+            )
+    if place in ("evidence-for", "evidence-against"):
+        positive, negative, _ = sentence_polarity(text)
+        sign = positive - negative
+        if asked and asked * valence(text) < 0:
+            sign = -sign
+        if (place == "evidence-for" and sign < 0) or (place == "evidence-against" and sign > 0):
+            return f"reads {'against' if sign < 0 else 'for'} the verdict, listed as evidence {place[9:]} it"
+    return None
+
+
+def _off_question(claim: Claim, heavy: set[str], subject: Subject, floor: float | None) -> str | None:
+    """Why ``claim`` is not about the question, or ``None``."""
+    if heavy and not any(mentions_term(t, claim.text, subject) for t in heavy):
+        return f"does not name the question's subject ({', '.join(sorted(heavy))})"
+    score = claim.relevance
+    if score is not None and floor is not None and score < floor:
+        return f"scores {score:.2f} for relevance to the question, below {floor:.2f}"
+    return None
+
+
+def mentions_term(term: str, text: str, subject: Subject) -> bool:
+    """Whether ``text`` names the subject term ``term`` in any of its forms."""
+    forms = next((t.forms for t in subject.terms if t.text == term), frozenset())
+    padded = f" {fold(text)} "
+    return any(f" {form} " in padded for form in forms)

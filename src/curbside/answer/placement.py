@@ -1,0 +1,353 @@
+"""Placement and lead rules of the extractive synthesizer.
+
+Which section a candidate sentence belongs in (:func:`place`, :func:`title_cause`), whether it
+states a cause, a consequence or a denial, how strongly it can lead the bottom line (a general
+statement about the condition rather than one patient's story or a sentence about the paper),
+and the composed "summary of cited claims" bottom line for causes questions
+(:func:`cause_summary`).  :mod:`curbside.answer.extractive` applies them; they live apart to
+keep each module small.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Final
+
+from curbside.answer.bottomline import compose_list
+from curbside.answer.causes import (
+    CAUSE_CATEGORIES,
+    OTHER_CATEGORY,
+    CauseCategory,
+    category_counts,
+)
+from curbside.answer.context import opening, qualified
+from curbside.answer.plans import SectionSpec
+from curbside.answer.sentences import (
+    Candidate,
+    QueryTerms,
+    cues,
+    design_noun,
+    query_terms,
+    stems,
+)
+from curbside.answer.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_flags, signal
+from curbside.datafiles import load_data
+from curbside.models.roles import ROLE_CUES
+from curbside.retrieval.evidence import animal_only, evidence_label
+from curbside.types import ArticleSection, Claim, Query
+
+__all__ = [
+    "CAUSAL_CUES",
+    "anecdote",
+    "animal_sentence",
+    "breadth",
+    "cause_summary",
+    "cause_tier",
+    "denies_link",
+    "filed_sections",
+    "general_statement",
+    "place",
+    "placed_keys",
+    "polarities",
+    "states_consequence",
+    "subject_is_condition",
+    "title_cause",
+]
+
+
+def _strings(data: Any) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in ("version", "note")}
+
+
+_CUES: Final = load_data("placement.json", "placement cues", _strings)
+#: Causal wording ("caused by", "induced", "due to"), from data/role_cues.json.
+CAUSAL_CUES: Final = ROLE_CUES["causal"]
+#: What files a sentence under Causes: causal wording, or a condition presenting with the subject
+#: ("SFTS presents with fever, thrombocytopenia and leukopenia"); both from data/role_cues.json, where
+#: their precision and recall on the labelled sentences are noted.  The answer-role model must agree.
+
+
+#: How a title (a noun phrase, no verb) links a condition to its cause: "Agranulocytosis after
+#: treatment with aprindine", "Leucopenia in association with mianserin treatment".
+_TITLE_CAUSAL_CUES: Final = cues(*_CUES["title_causal"])
+
+
+#: "X causes Y" read backwards: when the question's condition is the subject, Y is a consequence.
+#: A link whose cause comes after it: "infections due to neutropenia".
+_CAUSE_FOLLOWS: Final = cues(*_CUES["cause_follows"])
+_EFFECT_VERB: Final = re.compile(
+    f"(?:{ROLE_CUES['effect_verb'].pattern})|{_CUES['effect_verb_extra']}", re.IGNORECASE
+)
+
+
+_DENIAL: Final = ROLE_CUES["denial"]
+
+
+_ANIMALS: Final = cues(*_CUES["animals"])
+
+
+_PASSIVE_BY: Final = re.compile(r"\s+by\b", re.IGNORECASE)
+
+
+#: A sentence about one patient or one case states no general cause: "In one patient, ...".
+_ANECDOTE: Final = cues(*_CUES["anecdote"])
+
+
+_ABOUT_THE_PAPER: Final = cues(*_CUES["about_the_paper"])
+
+
+#: "X is a ...", "X are the ...": a sentence that says what its subject is.
+_COPULA: Final = re.compile(_CUES["copula"], re.IGNORECASE)
+
+
+#: How many opening words of a sentence must name the question's subject for it to be the subject.
+_OPENING_WORDS: Final = 4
+
+
+#: Most causes a summary names per category.
+_SUMMARY_ITEMS: Final = 4
+
+
+#: How many words of a sentence's head may hold its subject.
+_SUBJECT_WORDS: Final = 8
+
+
+def title_cause(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None:
+    """The causes section for a title that links the condition to something ("... after treatment
+    with aprindine"); its category must then come from its words or its MeSH, never "Other"."""
+    if c.own <= 0 or not (_TITLE_CAUSAL_CUES.search(c.text) or CAUSAL_CUES.search(c.text)):
+        return None
+    return next((s for s in plan if s.key == "causes"), None)
+
+
+def states_consequence(c: Candidate, terms: QueryTerms) -> bool:
+    """Whether ``c`` says what the question's condition causes rather than what causes it."""
+    due = _CAUSE_FOLLOWS.search(c.text)
+    if due is not None:
+        # "severe infections due to neutropenia": what follows "due to", up to the end of its
+        # clause, is the cause ("Due to recent reports, vaccination ..." names none).
+        clause = re.split(r"[,;:.]", c.text[due.end() :], maxsplit=1)[0]
+        effect, cause = stems(c.text[: due.start()]), stems(clause)
+        if terms.overlap(cause) > 0 and terms.overlap(effect) == 0:
+            return True
+    m = _EFFECT_VERB.search(c.text)
+    if m is None:
+        return False
+    before, after = stems(c.text[: m.start()]), stems(c.text[m.end() :])
+    if _PASSIVE_BY.match(c.text, m.end()):
+        # "infection caused by neutropenia": the cause follows "by".
+        before, after = after, before
+    return terms.overlap(before) > 0 and terms.overlap(after) == 0
+
+
+def placed_keys(sections: Sequence[ArticleSection], keys: Sequence[str]) -> set[tuple[str, int, str]]:
+    """(document, start, part) of every claim the article files under the sections ``keys``."""
+    return {
+        (cit.document_id, cit.start, cit.part)
+        for section in sections
+        if section.key in keys
+        for claim in section.all_claims()
+        for cit in claim.citations
+    }
+
+
+def filed_sections(sections: Sequence[ArticleSection]) -> dict[tuple[str, int, str], str]:
+    """(document, start, part) of every claim -> key of the top-level section that holds it."""
+    return {
+        (cit.document_id, cit.start, cit.part): section.key
+        for section in sections
+        for claim in section.all_claims()
+        for cit in claim.citations
+    }
+
+
+def subject_is_condition(c: Candidate, terms: QueryTerms) -> int:
+    """2: the sentence states what the question's subject is ("Agranulocytosis is an ..."); 1: it opens
+    with the subject ("ITP responds to ..."); 0: neither, or it tells of one case."""
+    if c.part != "body" or anecdote(c):
+        return 0
+    opening = c.text.split()[:_OPENING_WORDS]
+    if terms.overlap(stems(" ".join(opening))) == 0:
+        return 0
+    m = _COPULA.search(c.text)
+    return 2 if m is not None and terms.overlap(stems(m.group("subject"))) > 0 else 1
+
+
+def breadth(c: Candidate) -> int:
+    """1 for a sentence naming causes of two or more categories: an overview leads a causes article."""
+    return int(sum(1 for n in category_counts(c.text).values() if n) >= 2)
+
+
+def anecdote(c: Candidate) -> bool:
+    """About one patient or one case ("In one patient, ..."), or about the paper ("... are briefly
+    reviewed"): no general statement of causes."""
+    return bool(_ANECDOTE.match(c.text) or _ABOUT_THE_PAPER.search(c.text))
+
+
+def general_statement(c: Candidate, placed: set[tuple[str, int, str]], terms: QueryTerms) -> bool:
+    """A statement about the condition itself that names its causes: the condition is its subject (it
+    comes within the first words before the causal cue), it is not about one patient or animals, it
+    names a cause, and the article files it under "Causes" or "Definition"."""
+    if c.part != "body" or animal_sentence(c) or anecdote(c) or cause_tier(c) < 2:
+        return False
+    if (c.document.id, c.start, c.part) not in placed:
+        return False
+    cue = CAUSAL_CUES.search(c.text)
+    if cue is None:
+        return False
+    # "Leukopenia is caused by ..." or "Pseudomonas septicaemia caused profound leukopenia": the
+    # condition is what the causal verb is about, not an item in a list of events.
+    head = " ".join(c.text[: cue.start()].split()[:_SUBJECT_WORDS])
+    tail = " ".join(c.text[cue.end() :].split()[:_SUBJECT_WORDS])
+    return terms.overlap(stems(head)) > 0 or terms.overlap(stems(tail)) > 0
+
+
+def _named_causes(c: Candidate, category: CauseCategory, terms: QueryTerms) -> list[str]:
+    """Causes of ``category`` that ``c`` names in its own words, as its document's MeSH spells them:
+    a descriptor whose qualifier ("adverse effects") or name puts it in the category, found in the text,
+    and not the condition asked about ("Agranulocytosis/chemically induced")."""
+    wanted = {name for name, weight in category.qualifiers if weight >= 1.0}
+    text = c.text.lower()
+    out = []
+    for heading in c.document.mesh:
+        name = heading.descriptor.lower()
+        if terms.overlap(stems(name)) > 0 or name not in text:
+            continue
+        if any(q.name.lower() in wanted for q in heading.qualifiers) or any(f in name for f in category.mesh):
+            out.append(name)
+    return out
+
+
+def cause_summary(
+    sections: Sequence[ArticleSection], usable: Sequence[Candidate], subject: str, terms: QueryTerms
+) -> tuple[Claim, ...]:
+    """One composed claim naming the cause categories, best supported first, citing the claims filed
+    under them (:func:`curbside.answer.bottomline.compose_list`): it says only what the sections
+    say, and the verifier holds it to the claims it summarises.  Animal-only evidence and "Other" are
+    not summarised."""
+    causes = next((s for s in sections if s.key == "causes"), None)
+    if causes is None:
+        return ()
+    by_key = {(c.document.id, c.start, c.part): c for c in usable}
+    rows: list[tuple[int, int, str, tuple[Claim, ...], list[str]]] = []
+    for order, sub in enumerate(causes.subsections):
+        if sub.key == f"causes-{OTHER_CATEGORY.key}":
+            continue
+        category = next(cat for cat in CAUSE_CATEGORIES if f"causes-{cat.key}" == sub.key)
+        human = []
+        items: dict[str, None] = {}
+        designs: dict[str, set[str]] = {}
+        for claim in sub.claims:
+            cit = claim.citations[0]
+            cand = by_key.get((cit.document_id, cit.start, cit.part))
+            # A claim the verifier will drop (a dangling 'It ...', a null or provisional finding)
+            # must not carry the summary.
+            if (
+                cand is None
+                or animal_sentence(cand)
+                or opening(cand.text)[1] is not None
+                or qualified(cand.text)
+            ):
+                continue
+            human.append(claim)
+            for item in _named_causes(cand, category, terms):
+                items.setdefault(item, None)
+            label = design_noun(evidence_label(cand.document.kind, cand.document.publication_types))
+            designs.setdefault(label, set()).add(cand.document.id)
+        documents = {d for claim in human for d in claim.document_ids}
+        if human:
+            rows.append(
+                (
+                    -len(documents),
+                    order,
+                    sub.heading + (f" ({', '.join(list(items)[:_SUMMARY_ITEMS])})" if items else ""),
+                    tuple(human),
+                    [f"{len(ids)} {label}{'s' if len(ids) > 1 else ''}" for label, ids in designs.items()],
+                )
+            )
+    composed = compose_list(
+        "causes", subject, [(heading, claims) for _, _, heading, claims, _ in sorted(rows)]
+    )
+    return (composed,) if composed is not None else ()
+
+
+def animal_sentence(c: Candidate) -> bool:
+    """An animal study: MeSH "Animals" without "Humans", or the sentence itself is about animals."""
+    return animal_only(c.document) or bool(_ANIMALS.search(c.text))
+
+
+def denies_link(text: str) -> bool:
+    """A null finding: "neither titer was significantly associated with leukopenia" lists no cause."""
+    return bool(_DENIAL.search(text))
+
+
+def cause_tier(c: Candidate) -> int:
+    """2: links the condition to a named cause; 1: a causal statement or a named cause; 0: neither."""
+    causal = bool(CAUSAL_CUES.search(c.text))
+    named = any(category_counts(c.text).values())
+    return int(causal) + int(named)
+
+
+def polarities(
+    query: Query, usable: Sequence[Candidate], assessment: YesNoAssessment
+) -> dict[tuple[str, int], float]:
+    """Signed polarity of every usable sentence; those beyond the verdict's top hits are read the same way."""
+    terms = query_terms(query)
+    equivalence, safety = question_flags(query)
+    out = {}
+    for c in usable:
+        signed = assessment.polarity.get(c.key)
+        if signed is None:
+            p, n, _ = signal(c.text, terms, equivalence, safety)
+            signed = p - NEGATIVE_WEIGHT * n
+        out[c.key] = signed
+    return out
+
+
+def place(c: Candidate, plan: Sequence[SectionSpec], terms: QueryTerms | None = None) -> SectionSpec | None:
+    """The section whose cue ``c`` matches most often (ties: lower priority), else the plan's catch-all.
+
+    With ``terms``, a definition must define the question's subject: "It is
+    characterized by hairy cells ... leukopenia" defines hairy-cell leukaemia.
+    """
+    best: SectionSpec | None = None
+    best_rank = (0, 0)
+    for spec in plan:
+        if spec.cue is None:
+            continue
+        found = list(spec.cue.finditer(c.text))
+        if (
+            spec.key == "definition"
+            and terms is not None
+            and found
+            and terms.overlap(stems(c.text[: found[0].start()])) == 0
+        ):
+            found = []
+        hits = len({m.group().lower() for m in found})
+        if (
+            hits
+            and spec.requires is not None
+            and not spec.requires.search(c.text)
+            and not any(category_counts(c.text).values())
+        ):
+            continue
+        if spec.key == "causes" and c.own > 0 and any(category_counts(c.text).values()):
+            # Naming a drug or an infection next to the condition is itself a cue; without the
+            # condition ("Clozapine is the most effective antipsychotic") it is not.
+            hits += 1
+        if hits:
+            hits += spec.boost
+        rank = (min(hits, 3), -spec.priority)
+        if hits and (best is None or rank > best_rank):
+            best, best_rank = spec, rank
+    if best is not None:
+        return best
+    return next(
+        (
+            s
+            for s in plan
+            if s.cue is None and c.own >= s.min_own and (s.requires is None or s.requires.search(c.text))
+        ),
+        None,
+    )

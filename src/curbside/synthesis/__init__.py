@@ -1,1 +1,0 @@
-"""Synthesis: turn retrieved evidence into an :class:`~curbside.types.Article` of cited claims."""
