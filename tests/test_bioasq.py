@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from curbside.training.bioasq import GAP, _merge, answer_scores, claim_is_relevant, load, rouge, wilson
+from curbside.training.bioasq import (
+    GAP,
+    answer_scores,
+    claim_is_relevant,
+    load,
+    merge_snippets,
+    rouge,
+    wilson,
+)
 from curbside.types import Article, ArticleSection, Citation, Claim
 
 TINY = Path(__file__).parent / "fixtures" / "bioasq" / "tiny.json"
@@ -36,11 +44,11 @@ def test_gold_spans_are_found_by_their_text() -> None:
 
 
 def test_merge_joins_overlaps_and_marks_gaps() -> None:
-    assert _merge([(0, "Alpha beta gamma delta."), (11, "gamma delta. Epsilon zeta.")]) == (
+    assert merge_snippets([(0, "Alpha beta gamma delta."), (11, "gamma delta. Epsilon zeta.")]) == (
         "Alpha beta gamma delta. Epsilon zeta."
     )
-    assert _merge([(0, "One two three."), (500, "Far away.")]) == f"One two three.{GAP}Far away."
-    assert _merge([(0, "Inside text here."), (7, "text")]) == "Inside text here."
+    assert merge_snippets([(0, "One two three."), (500, "Far away.")]) == f"One two three.{GAP}Far away."
+    assert merge_snippets([(0, "Inside text here."), (7, "text")]) == "Inside text here."
 
 
 def test_answer_scores_judge_claims_by_their_cited_spans() -> None:

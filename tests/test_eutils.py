@@ -28,7 +28,7 @@ from curbside.ingest.sources.eutils import (
     EutilsSource,
     RateLimiter,
     SearchNotice,
-    _parse_retry_after,
+    parse_retry_after,
 )
 from curbside.testing import (
     RecordedTransport,
@@ -275,11 +275,11 @@ def test_retry_after_beyond_limit_fails_at_once(
 
 def test_retry_after_http_date() -> None:
     later = datetime.now(UTC) + timedelta(seconds=30)
-    seconds = _parse_retry_after(format_datetime(later, usegmt=True))
+    seconds = parse_retry_after(format_datetime(later, usegmt=True))
     assert seconds is not None and 25 < seconds <= 30
-    assert _parse_retry_after("12") == 12.0
-    assert _parse_retry_after("soon") is None
-    assert _parse_retry_after(None) is None
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
 
 
 def test_five_500s_raise_remote_error(

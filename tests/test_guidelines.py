@@ -11,7 +11,7 @@ import pytest
 
 from curbside.errors import SourceFormatError
 from curbside.ingest.sources.base import FileSourceType, Source
-from curbside.ingest.sources.guidelines import SOURCE_TYPE, GuidelineSource, _strip_inline, detect, slugify
+from curbside.ingest.sources.guidelines import SOURCE_TYPE, GuidelineSource, detect, slugify, strip_inline
 from curbside.types import Document, Malformed, Record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "guidelines"
@@ -297,7 +297,7 @@ def test_missing_file_raises(tmp_path: Path) -> None:
     ],
 )
 def test_strip_inline(markdown: str, plain: str) -> None:
-    assert _strip_inline(markdown) == plain
+    assert strip_inline(markdown) == plain
 
 
 def test_slugify() -> None:

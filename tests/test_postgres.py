@@ -13,12 +13,12 @@ from conftest import make_doc
 from curbside import api
 from curbside.config import Settings
 from curbside.errors import StoreError
-from curbside.store import _pg_vectors
-from curbside.store._pg_fts import or_of_phrases, to_tsquery_sql
-from curbside.store._pg_rank import TermRanker
-from curbside.store._pg_schema import MIGRATIONS
-from curbside.store._pg_vectors import has_index
+from curbside.store import pg_vectors
 from curbside.store.base import Batch, FileProgress, SearchFilters
+from curbside.store.pg_fts import or_of_phrases, to_tsquery_sql
+from curbside.store.pg_rank import TermRanker
+from curbside.store.pg_schema import MIGRATIONS
+from curbside.store.pg_vectors import has_index
 from curbside.store.postgres import PostgresStore, redact
 from curbside.testing import FakeEmbedder
 from curbside.types import Section
@@ -239,7 +239,7 @@ def _has_index(pg: PostgresStore, model: str) -> bool:
 def test_a_bulk_load_builds_the_index_once_at_the_end(
     pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_pg_vectors, "BULK_MIN", 10)
+    monkeypatch.setattr(pg_vectors, "BULK_MIN", 10)
     emb = _vector_store(pg)
     seen: list[bool] = []
     real_put = pg.put_vectors
@@ -269,7 +269,7 @@ def test_a_small_load_keeps_the_live_index(pg: PostgresStore, monkeypatch: pytes
 def test_an_interrupted_bulk_load_leaves_the_index_to_the_next_run(
     pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_pg_vectors, "BULK_MIN", 10)
+    monkeypatch.setattr(pg_vectors, "BULK_MIN", 10)
     emb = _vector_store(pg)
     todo = pg.chunks_to_embed(emb.name, 100)
     with pytest.raises(KeyboardInterrupt), pg.bulk_vectors(emb.name, len(todo)):
@@ -290,7 +290,7 @@ def test_an_interrupted_bulk_load_leaves_the_index_to_the_next_run(
 def test_only_one_bulk_load_defers_at_a_time(
     pg_url: str, pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_pg_vectors, "BULK_MIN", 10)
+    monkeypatch.setattr(pg_vectors, "BULK_MIN", 10)
     emb = _vector_store(pg)
     todo = pg.chunks_to_embed(emb.name, 100)
     pg.put_vectors(emb.name, [k for k, _ in todo[:1]], emb.embed([todo[0][1]]))

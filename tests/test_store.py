@@ -25,7 +25,8 @@ from curbside.errors import StoreError
 from curbside.store import open_store, scheme_of
 from curbside.store.base import Batch, BatchResult, FileProgress, SearchFilters, Store, VectorCoverage
 from curbside.store.milvus import MilvusStore
-from curbside.store.sqlite import MIGRATIONS, SQLiteStore
+from curbside.store.sqlite import SQLiteStore
+from curbside.store.sqlite_schema import MIGRATIONS
 from curbside.types import Document, Malformed, Section
 
 

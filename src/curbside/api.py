@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -34,7 +33,52 @@ from curbside.retrieval.privacy import question_for_saving
 from curbside.retrieval.questions import analyse, check_question_length
 from curbside.retrieval.retrieve import Mode, RetrievalConfig, Retriever
 from curbside.retrieval.subject import with_word_counts
-from curbside.store import open_store
+from curbside.review.service import (
+    add_user as add_user,
+)
+from curbside.review.service import (
+    audit_log as audit_log,
+)
+from curbside.review.service import (
+    check_rereview as check_rereview,
+)
+from curbside.review.service import (
+    comment_article as comment_article,
+)
+from curbside.review.service import (
+    get_article as get_article,
+)
+from curbside.review.service import (
+    list_articles as list_articles,
+)
+from curbside.review.service import (
+    list_users as list_users,
+)
+from curbside.review.service import (
+    login as login,
+)
+from curbside.review.service import (
+    logout as logout,
+)
+from curbside.review.service import (
+    resolve_flag as resolve_flag,
+)
+from curbside.review.service import (
+    review_article as review_article,
+)
+from curbside.review.service import (
+    review_db,
+)
+from curbside.review.service import (
+    session_user as session_user,
+)
+from curbside.review.service import (
+    set_role as set_role,
+)
+from curbside.review.service import (
+    submit_article as submit_article,
+)
+from curbside.store import using_store
 from curbside.store.base import Store, StoreStats, SyncReport
 from curbside.store.milvus import MilvusStore, sync
 from curbside.types import Article, ArticleWarning, Audience, Chunk, Document, Hit, Query
@@ -43,23 +87,9 @@ from curbside.wording import count
 
 if TYPE_CHECKING:
     from curbside.answer.backends.base import ChatBackend
-    from curbside.review.accounts import Session
     from curbside.review.db import ReviewDB
-    from curbside.review.store import ArticleSummary, ArticleVersion, AuditEntry, Comment, Flag, SaveResult
     from curbside.review.threads import Thread
     from curbside.review.workflow import User
-
-
-@contextmanager
-def _store(settings: Settings, store: Store | None) -> Iterator[Store]:
-    if store is not None:
-        yield store
-        return
-    opened = open_store(settings.db, settings)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def ingest(
@@ -74,7 +104,7 @@ def ingest(
     """Ingest files, globs and folders; see :mod:`curbside.ingest.pipeline` (``workers``: :mod:`curbside.ingest.bulk`;
     ``ray``, a Ray address or ``"local"``: :mod:`curbside.ingest.distributed`)."""
     settings = settings or Settings()
-    with _store(settings, store) as s:
+    with using_store(settings, store) as s:
         _refuse_damaged(s, settings)
         report = ingest_paths(s, paths, settings, progress=progress, workers=workers, ray=ray)
         _rereview_after_ingest(settings, s)
@@ -112,7 +142,7 @@ def ingest_pubmed(
     settings = settings or Settings()
     report = IngestReport()
     source = EutilsSource(query, max_records=max_records, settings=settings)
-    with _store(settings, store) as s:
+    with using_store(settings, store) as s:
         _refuse_damaged(s, settings)
         # A live query's answer changes over time, so each run is its own input (a repeat
         # re-reads; unchanged records cost nothing because their content hash matches).
@@ -135,7 +165,7 @@ def ingest_pubmed(
 
 def stats(*, settings: Settings | None = None, store: Store | None = None) -> StoreStats:
     settings = settings or Settings()
-    with _store(settings, store) as s:
+    with using_store(settings, store) as s:
         return s.stats()
 
 
@@ -157,7 +187,7 @@ def show(
     """A stored document and its chunks; :class:`NotFoundError` when absent."""
     settings = settings or Settings()
     wanted = normalise_id(doc_id)
-    with _store(settings, store) as s:
+    with using_store(settings, store) as s:
         doc = s.get_document(wanted)
         if doc is None:
             raise NotFoundError(
@@ -201,7 +231,7 @@ def index(
             "ray embeds with settings.embedder in Ray actors: pass neither workers nor an embedder"
         )
     emb = embedder or get_embedder(settings.embedder, settings)
-    with _store(settings, store) as s:
+    with using_store(settings, store) as s:
         # Vectors are kept in the store (the source of truth: Milvus can be refilled without
         # re-embedding), then a search engine is filled from it.
         base = s.inner if isinstance(s, MilvusStore) else s
@@ -217,7 +247,7 @@ def estimate_index(
     """How many chunks ``curbside index`` has left and its time at a rate measured here (a few seconds)."""
     settings = settings or Settings()
     emb = embedder or get_embedder(settings.embedder, settings)
-    with _store(settings, store) as s:
+    with using_store(settings, store) as s:
         return indexing.estimate(s, emb, settings)
 
 
@@ -306,7 +336,7 @@ def search(
     )
     if include_retracted:
         query = replace(query, exclude_retracted=False)
-    with _store(settings, store) as s:
+    with using_store(settings, store) as s:
         retriever = make_retriever(settings, s, embedder=embedder)
         chosen, warning = choose_mode(retriever, mode)
         hits = retriever.search(query, k, config=replace(retriever.config, mode=chosen))
@@ -327,7 +357,7 @@ def evaluate_retrieval(
     settings = settings or Settings()
     questions = load_questions(questions_path)
     qrels = load_qrels(qrels_path)
-    with _store(settings, store) as s:
+    with using_store(settings, store) as s:
         retriever = make_retriever(settings, s)
         available: list[Mode] = ["hybrid", "bm25", "dense"] if retriever.embedder else ["bm25"]
         wanted = list(modes) if modes else available
@@ -399,7 +429,7 @@ def ask(
     synth = get_registry().get("synthesizer", "extractive" if composing else synthesizer)(settings)
     # Made now, so that a missing model or runtime fails before any retrieval work.
     chat = get_registry().get("chat", settings.llm_backend)(settings) if composing else None
-    with _store(settings, store) as s:
+    with using_store(settings, store) as s:
         # Not stats(): it scans every document (~0.3 s at 50k), and this runs on every question.
         if live or next(iter(s.iter_documents()), None) is None:
             _fetch_live(question, settings, s, force=live)
@@ -531,149 +561,6 @@ def _fetch_live(question: str, settings: Settings, store: Store, *, force: bool)
         ) from exc
 
 
-# --------------------------------------------------------------------------------------------------
-# Editorial review, accounts and follow-up threads (see curbside.review and curbside.review.threads).
-# Each function takes an open ``db`` (a curbside.review.db.ReviewDB, e.g. the web app's) or opens
-# the one for ``settings`` and closes it again.  ``user``/``viewer`` is a signed-in
-# curbside.review.accounts.User or None (signed out); role checks happen in the library.
-
-
-@contextmanager
-def _review_db(
-    settings: Settings, db: ReviewDB | None, store_location: str | None = None
-) -> Iterator[ReviewDB]:
-    from curbside.review.db import open_review_db
-
-    if db is not None:
-        yield db
-        return
-    opened = open_review_db(settings, store_location=store_location)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-def submit_article(
-    article: Article,
-    *,
-    user: User | None = None,
-    article_id: str | None = None,
-    force_new: bool = False,
-    settings: Settings | None = None,
-    db: ReviewDB | None = None,
-) -> SaveResult:
-    """Save ``article`` (the clinician rendering) as a new version awaiting review; see ArticleStore.save_version."""
-    with _review_db(settings or Settings(), db) as d:
-        return d.articles.save_version(article, user=user, article_id=article_id, force_new=force_new)
-
-
-def review_article(
-    ref: str,
-    action: str,
-    *,
-    user: User,
-    version: int | None = None,
-    comment: str = "",
-    section: str | None = None,
-    settings: Settings | None = None,
-    db: ReviewDB | None = None,
-) -> ArticleVersion:
-    """Take a review action (start_review, approve, request_changes, reject, resubmit) on a version."""
-    from curbside.review.workflow import parse_action
-
-    with _review_db(settings or Settings(), db) as d:
-        return d.articles.review(
-            ref, parse_action(action), user=user, version=version, comment=comment, section=section
-        )
-
-
-def comment_article(
-    ref: str,
-    body: str,
-    *,
-    user: User,
-    version: int | None = None,
-    section: str | None = None,
-    settings: Settings | None = None,
-    db: ReviewDB | None = None,
-) -> Comment:
-    """A reviewer's comment on one section (a section key) or on the whole version."""
-    with _review_db(settings or Settings(), db) as d:
-        return d.articles.comment(ref, body, user=user, version=version, section=section)
-
-
-def get_article(
-    ref: str,
-    *,
-    version: int | None = None,
-    viewer: User | None = None,
-    settings: Settings | None = None,
-    db: ReviewDB | None = None,
-) -> ArticleVersion:
-    """An article version by id or slug; signed out only the latest approved one (else PermissionDenied)."""
-    with _review_db(settings or Settings(), db) as d:
-        return d.articles.get(ref, version, viewer=viewer)
-
-
-def list_articles(
-    *,
-    status: str | None = None,
-    viewer: User | None = None,
-    flagged: bool | None = None,
-    limit: int = 100,
-    offset: int = 0,
-    settings: Settings | None = None,
-    db: ReviewDB | None = None,
-) -> list[ArticleSummary]:
-    """Saved articles, most recently updated first (signed out: only those with an approved version)."""
-    from curbside.review.workflow import parse_status
-
-    wanted = parse_status(status) if status else None
-    with _review_db(settings or Settings(), db) as d:
-        return d.articles.list(wanted, viewer=viewer, flagged=flagged, limit=limit, offset=offset)
-
-
-def audit_log(
-    ref: str | None = None,
-    *,
-    user: User | None,
-    limit: int = 200,
-    settings: Settings | None = None,
-    db: ReviewDB | None = None,
-) -> list[AuditEntry]:
-    """The append-only audit log (all articles, or one), oldest first; needs reviewer or admin."""
-    from curbside.review.accounts import require
-
-    require(user, "view_audit")
-    with _review_db(settings or Settings(), db) as d:
-        return d.articles.audit_entries(ref, limit=limit)
-
-
-def resolve_flag(
-    flag_id: int,
-    *,
-    user: User,
-    comment: str = "",
-    settings: Settings | None = None,
-    db: ReviewDB | None = None,
-) -> Flag:
-    """Close a re-review flag after checking the article."""
-    with _review_db(settings or Settings(), db) as d:
-        return d.articles.resolve_flag(flag_id, user=user, comment=comment)
-
-
-def check_rereview(
-    *, settings: Settings | None = None, store: Store | None = None, db: ReviewDB | None = None
-) -> list[Flag]:
-    """Flag approved articles whose cited sources were retracted or that a newer guideline supersedes."""
-    from curbside.review.rereview import check_rereview as check
-
-    settings = settings or Settings()
-    with _store(settings, store) as s, _review_db(settings, db, s.location) as d:
-        return check(d, s)
-
-
 def _rereview_after_ingest(settings: Settings, store: Store) -> None:
     """Run the re-review check when the editorial tables exist (a plain document store gets none)."""
     from curbside.review.connection import has_review_tables, review_db_path
@@ -724,7 +611,7 @@ def follow_up(
     question = visible_text(question)
     check_question_length(question, settings.max_question_chars)
     question, removed = question_for_saving(question, settings)
-    with _store(settings, store) as s, _review_db(settings, db, s.location) as d:
+    with using_store(settings, store) as s, review_db(settings, db, s.location) as d:
         thread = d.threads.get(thread_id, viewer=user) if thread_id else None
         turns = thread.turns if thread else ()
         note: dict[str, object] = {"question": " ".join(question.split()), "rewriter": "rules"}
@@ -780,55 +667,3 @@ def follow_up(
                 viewer=user,
             )
         return thread, adapt(article, audience) if audience != "clinician" else article
-
-
-def add_user(
-    username: str,
-    password: str,
-    role: str = "reader",
-    *,
-    actor: User | None = None,
-    settings: Settings | None = None,
-    db: ReviewDB | None = None,
-) -> User:
-    """Create a user (``actor=None``: the operator at the command line; else an admin)."""
-    with _review_db(settings or Settings(), db) as d:
-        return d.accounts.add_user(username, password, role, actor=actor)
-
-
-def list_users(*, settings: Settings | None = None, db: ReviewDB | None = None) -> list[User]:
-    with _review_db(settings or Settings(), db) as d:
-        return d.accounts.list_users()
-
-
-def set_role(
-    username: str,
-    role: str,
-    *,
-    actor: User | None = None,
-    settings: Settings | None = None,
-    db: ReviewDB | None = None,
-) -> User:
-    with _review_db(settings or Settings(), db) as d:
-        return d.accounts.set_role(username, role, actor=actor)
-
-
-def login(
-    username: str, password: str, *, settings: Settings | None = None, db: ReviewDB | None = None
-) -> Session:
-    """Check the password and open a session; AuthError / ThrottledError otherwise."""
-    with _review_db(settings or Settings(), db) as d:
-        return d.accounts.login(username, password)
-
-
-def logout(token: str, *, settings: Settings | None = None, db: ReviewDB | None = None) -> bool:
-    with _review_db(settings or Settings(), db) as d:
-        return d.accounts.revoke_session(token)
-
-
-def session_user(
-    token: str | None, *, settings: Settings | None = None, db: ReviewDB | None = None
-) -> User | None:
-    """The user a session token belongs to, or None (unknown, expired, revoked)."""
-    with _review_db(settings or Settings(), db) as d:
-        return d.accounts.session_user(token)

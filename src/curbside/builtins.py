@@ -11,10 +11,10 @@ def register(registry: Registry) -> None:
     from curbside.store.sqlite import open_sqlite
 
     registry.add("store", "sqlite", open_sqlite)
-    from curbside.store._pg_open import open_postgres
+    from curbside.store import open_postgres_store
 
-    registry.add("store", "postgresql", open_postgres)
-    registry.add("store", "postgres", open_postgres)
+    registry.add("store", "postgresql", open_postgres_store)
+    registry.add("store", "postgres", open_postgres_store)
     # --- search engines (CURBSIDE_SEARCH; a store searches itself without one) ---
     from curbside.store.milvus import with_milvus
 

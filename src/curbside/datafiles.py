@@ -32,3 +32,16 @@ def alternation(words: Iterable[str]) -> str:
 def any_of(patterns: Iterable[str]) -> str:
     """One regular expression matching any of ``patterns``."""
     return "|".join(f"(?:{p})" for p in patterns)
+
+
+def rules_of(*keys: str) -> Callable[[Any], dict[str, Any]]:
+    """A ``build`` for :func:`load_data` that checks the file holds every one of ``keys`` (a missing
+    one is the file's error, named at start-up, not a ``KeyError`` deep in a run)."""
+
+    def build(data: Any) -> dict[str, Any]:
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise KeyError(", ".join(missing))
+        return {k: data[k] for k in keys}
+
+    return build

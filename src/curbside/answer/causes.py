@@ -1,7 +1,7 @@
 """Cause categories for causes articles: what puts a sentence or a document under "Medications".
 
-Rules are data, so a reviewer can read why a cause is listed where it is:
-each :class:`CauseCategory` has MeSH descriptor fragments, MeSH qualifier
+Rules are data (``data/cause_categories.json``), so a reviewer can read why a cause is listed
+where it is: each :class:`CauseCategory` has MeSH descriptor fragments, MeSH qualifier
 weights ("chemically induced", "virology") and words matched in the sentence
 itself.  :func:`cause_category` tries the sentence's words first and the
 document's MeSH second.
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from curbside.answer.sentences import cues
+from curbside.datafiles import load_data
 from curbside.types import Document
 
 __all__ = [
@@ -43,131 +44,28 @@ class CauseCategory:
     words: re.Pattern[str] | None
 
 
-def _fragments(text: str) -> tuple[str, ...]:
-    return tuple(text.split("|"))
+def _build(data: Any) -> tuple[tuple[CauseCategory, ...], re.Pattern[str], int]:
+    categories = tuple(
+        CauseCategory(
+            c["key"],
+            c["label"],
+            tuple(c["mesh"]),
+            tuple((name, float(weight)) for name, weight in c["qualifiers"].items()),
+            cues(*c["words"]) if c["words"] else None,
+        )
+        for c in data["categories"]
+    )
+    if not categories or categories[-1].words is not None:
+        raise ValueError("the last category must be the fallback, with no words")
+    return categories, cues(*data["vaccine"]), int(data["overview"])
 
 
+_CATEGORIES, _VACCINE, _OVERVIEW = load_data("cause_categories.json", "cause categories", _build)
 #: Cause categories in display order; "other" is the fallback and matches nothing itself.
-CAUSE_CATEGORIES: Final[tuple[CauseCategory, ...]] = (
-    CauseCategory(
-        "infections",
-        "Infections",
-        _fragments(
-            "infection|sepsis|bacteremia|viremia|hiv|hepatitis|tuberculosis|malaria|virus diseases"
-            "|epstein-barr"
-            "|cytomegalovirus|influenza|covid-19|dengue|typhoid|brucellosis|leishmaniasis|parvovirus|measles"
-            "|ehrlichiosis|rickettsia|mononucleosis"
-        ),
-        (("virology", 1.5), ("microbiology", 1.5), ("parasitology", 1.5)),
-        cues(
-            r"vir(?:al|us|uses)\b|hiv\b|aids\b|seps[ie]s|septic|bacter|tubercul|malaria|hepatitis|infecti"
-            r"|cytomegalovirus|cmv\b|epstein|ebv\b|influenza|covid|sars-cov|dengue|typhoid|brucell|leishmania"
-            r"|parvovirus|measles|rickettsi|ehrlichi|mononucleosis"
-        ),
-    ),
-    CauseCategory(
-        "medications",
-        "Medications and toxins",
-        _fragments(
-            "antineoplastic|antipsychotic|clozapine|drug-related side effects|drug hypersensitivity"
-            "|antithyroid"
-            "|methimazole|propylthiouracil|carbamazepine|methotrexate|benzene|radiation injuries"
-            "|immunosuppressive agents|anti-bacterial agents|alcoholism|ethanol|alcohol drinking"
-            "|dimethyl fumarate"
-        ),
-        # "drug therapy" on a condition means *treated with* drugs, which in a cytopenia paper is
-        # often the cause (chemotherapy); it weighs little so that any stronger signal wins.
-        (
-            ("chemically induced", 2.0),
-            ("adverse effects", 2.0),
-            ("toxicity", 2.0),
-            ("poisoning", 2.0),
-            ("drug therapy", 0.5),
-        ),
-        cues(
-            r"drug-induced|drug-related|drugs?\b|medications?\b|chemotherap|cytotoxic|clozapine|methotrexate"
-            r"|carbamazepine|valpro|antibiotic|beta-lactam|penicillin|cephalosporin|vancomycin|trimethoprim"
-            r"|sulfamethoxazole|co-trimoxazole|linezolid|ganciclovir|zidovudine|azathioprine|mycophenolate"
-            r"|rituximab|antithyroid|methimazole|carbimazole|propylthiouracil|dapsone|deferiprone"
-            r"|sulfasalazine"
-            r"|interferon|ticlopidine|phenytoin|levamisole|benzene|radiation|radiotherapy|toxins?\b|toxic\b"
-            r"|alcohol|immunosuppress|antipsychotic|anticonvulsant|nsaids?\b|metamizole|dipyrone|myelotoxic"
-            r"|fumarate|dmf\b|ocrelizumab|fingolimod|cladribine|alemtuzumab|levamisole|aminopyrine|mianserin"
-            r"|cyclophosphamide|azathioprine|thiopurine"
-            # Drug-name stems: monoclonal antibodies, kinase inhibitors, platins, taxanes, anthracyclines.
-            r"|\w+(?:mab|tinib|ciclib|platin|taxel|rubicin|mustine|citabine|trexate)\b"
-        ),
-    ),
-    CauseCategory(
-        "malignancy",
-        "Malignancy and marrow infiltration",
-        _fragments(
-            "leukemia|lymphoma|neoplasm|multiple myeloma|primary myelofibrosis|carcinoma|myelophthisic"
-        ),
-        (),
-        cues(
-            r"leuka?emi|lymphoma|myeloma|malignan|cancers?\b|tumou?rs?\b|metasta|neoplas|marrow infiltration"
-            r"|myelophthisi|carcinoma|myelofibrosis|large granular lymphocyt|hairy cell|reticuloendotheliosis"
-        ),
-    ),
-    CauseCategory(
-        "autoimmune",
-        "Autoimmune and inflammatory",
-        _fragments("lupus|autoimmune|arthritis, rheumatoid|felty|sjogren|sarcoidosis|vasculitis"),
-        (),
-        cues(
-            r"lupus|sle\b|autoimmun|rheumatoid|felty|sj[oö]gren|anti-?neutrophil antibod|sarcoid|vasculitis"
-            r"|immune-mediated|autoantibod"
-        ),
-    ),
-    CauseCategory(
-        "marrow-failure",
-        "Bone-marrow failure",
-        _fragments(
-            "anemia, aplastic|myelodysplastic|bone marrow failure|bone marrow diseases|pancytopenia"
-            "|hemoglobinuria, paroxysmal"
-        ),
-        (),
-        cues(
-            r"aplastic|myelodysplas|mds\b|marrow failure|hypoplas|paroxysmal nocturnal|pnh\b|pure white cell"
-        ),
-    ),
-    CauseCategory(
-        "sequestration",
-        "Liver disease and hypersplenism",
-        _fragments("hypersplenism|splenomegaly|hypertension, portal|liver cirrhosis"),
-        (),
-        cues(r"hypersplen|splenomegal|sequestration|portal hypertension|cirrhosis"),
-    ),
-    CauseCategory(
-        "nutritional",
-        "Nutritional deficiencies",
-        _fragments(
-            "vitamin b 12 deficiency|folic acid deficiency|malnutrition|anorexia nervosa|starvation"
-            "|deficiency diseases|copper"
-        ),
-        (),
-        cues(
-            r"vitamin b ?12|b12\b|cobalamin|folate|folic acid|copper deficiency|malnutrition|malnourish"
-            r"|anorexia nervosa|starvation|nutritional|zinc"
-        ),
-    ),
-    CauseCategory(
-        "congenital",
-        "Inherited and congenital disorders",
-        _fragments("congenital|hereditary|familial|genetic diseases|shwachman|chediak|wiskott|barth"),
-        (("congenital", 2.0), ("genetics", 1.5)),
-        cues(
-            r"congenital|inherited|hereditary|familial|genetic|mutation|germline|kostmann|shwachman|elane\b"
-            r"|hax1\b|cyclic neutropenia|barth|chediak|wiskott|gata2\b|whim\b|autosomal|recessive"
-            r"|pathogenic variants?|glycogen storage"
-        ),
-    ),
-    CauseCategory("other", "Other", (), (), None),
-)
+CAUSE_CATEGORIES: Final = _CATEGORIES
 OTHER_CATEGORY: Final = CAUSE_CATEGORIES[-1]
 #: A sentence naming this many categories is an overview ("infections, drugs and malignancy...").
-OVERVIEW_CATEGORIES: Final = 3
+OVERVIEW_CATEGORIES: Final = _OVERVIEW
 
 
 def document_categories(doc: Document) -> dict[str, float]:
@@ -185,11 +83,6 @@ def document_categories(doc: Document) -> dict[str, float]:
                         boost = 2.0 if qualifier.major or heading.major else 1.0
                         scores[cat.key] = scores.get(cat.key, 0.0) + weight * boost
     return scores
-
-
-#: A vaccine is a medical product, not an infection: "thrombocytopenia after COVID-19 vaccines" names
-#: the vaccine as the cause, and the disease it prevents only as its name.
-_VACCINE: Final = cues(r"vaccin|immuni[sz]ation")
 
 
 def category_counts(text: str) -> dict[str, int]:

@@ -146,7 +146,7 @@ def _cached(path: Path, spec: DemoFile) -> bool:
     return _sha256(path) == spec.sha256
 
 
-def _run(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def run_command(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(command), capture_output=True, text=True, check=False)
 
 
@@ -183,7 +183,7 @@ def fetch_demo_files(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SourceError(f"cannot create the demo folder {folder}: {exc.strerror or exc}") from exc
-    with _sdist_path(sdist, folder, say, runner or _run) as archive:
+    with _sdist_path(sdist, folder, say, runner or run_command) as archive:
         _extract(archive, missing, folder, say)
     return paths
 

@@ -93,7 +93,7 @@ def run_checks(
         lambda: _unused_is_no_warning(settings, _openai_server(settings, transport)),
         lambda: _eutils(settings, transport),
     )
-    checks = [_python(), *_store(settings, connect or _tcp_connect)]
+    checks = [python_check(), *_store(settings, connect or _tcp_connect)]
     if settings.search:
         checks.append(_search_engine(settings))
     checks += [_vocabulary(), _embedder(settings), *_answer_models(settings)]
@@ -107,7 +107,7 @@ def run_checks(
 # --------------------------------------------------------------------------------------------------
 
 
-def _with_deadline(probe: Callable[[], T], seconds: float) -> T:
+def with_deadline(probe: Callable[[], T], seconds: float) -> T:
     """Run ``probe`` in a daemon thread; ``TimeoutError`` if it has not finished after ``seconds``.
 
     A daemon thread, so a probe stuck in ``getaddrinfo`` neither blocks doctor nor
@@ -134,7 +134,7 @@ def _with_deadline(probe: Callable[[], T], seconds: float) -> T:
 def _concurrently(*probes: Callable[[], Check]) -> list[Check]:
     """Run checks in threads and return their results in order.
 
-    Each check bounds its own waiting (see :func:`_with_deadline`), so joining
+    Each check bounds its own waiting (see :func:`with_deadline`), so joining
     without a timeout cannot hang.  A check that raised is a bug: its exception
     is re-raised here with its traceback.
     """
@@ -175,7 +175,7 @@ def _http_get(
             response.read()
             return response
 
-    return _with_deadline(probe, timeout + _DEADLINE_SLACK_S)
+    return with_deadline(probe, timeout + _DEADLINE_SLACK_S)
 
 
 def _describe(exc: BaseException) -> str:
@@ -193,7 +193,7 @@ def _tcp_connect(host: str, port: int, timeout: float) -> None:
         with socket.create_connection((host, port), timeout=timeout):
             pass
 
-    _with_deadline(probe, timeout + _DEADLINE_SLACK_S)
+    with_deadline(probe, timeout + _DEADLINE_SLACK_S)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def _tcp_connect(host: str, port: int, timeout: float) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _python(info: tuple[int, ...] = tuple(sys.version_info[:3])) -> Check:
+def python_check(info: tuple[int, ...] = tuple(sys.version_info[:3])) -> Check:
     version = ".".join(map(str, info))
     if info[:2] < MIN_PYTHON:
         needed = ".".join(map(str, MIN_PYTHON))
@@ -303,7 +303,7 @@ def _search_engine(settings: Settings) -> Check:
         )
 
     try:
-        return _with_deadline(probe, settings.search_timeout + _DEADLINE_SLACK_S)
+        return with_deadline(probe, settings.search_timeout + _DEADLINE_SLACK_S)
     except CurbsideError as exc:
         return Check(name, "fail", exc.message, exc.hint or "")
     except TimeoutError as exc:

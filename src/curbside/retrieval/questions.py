@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Final, get_args
+from typing import Final, cast, get_args
 
+from curbside.datafiles import load_data, rules_of
 from curbside.errors import QueryError
 from curbside.retrieval.vocabulary import (
     POSSESSIVE,
@@ -37,7 +38,6 @@ from curbside.retrieval.vocabulary import (
     norm_token,
     term_key,
     term_tokens,
-    word_set,
 )
 from curbside.types import Concept, DocumentKind, Query, QuestionType
 
@@ -59,67 +59,45 @@ __all__ = [
     "standalone_question",
 ]
 
+_RULES: Final = load_data(
+    "questions.json",
+    "question cues",
+    rules_of(
+        "auxiliaries",
+        "wh_words",
+        "comparison",
+        "dosing",
+        "intents",
+        "definition",
+        "topic_words",
+        "referring_nouns",
+        "determiner_nouns",
+        "dummy_it",
+        "intent_nouns",
+        "frame_words",
+        "object_verbs",
+    ),
+)
+
 #: Longest question accepted, in characters; longer text is a document, not a question.
 MAX_QUERY_CHARS: Final = 2000
 
 # --------------------------------------------------------------------------------------
 # Question type.
 
-_AUX: Final = word_set(
-    "is are does do can should could will has have was were did would may might must shall"
-)
-_WH: Final = word_set(
-    "what which who whom whose when where why how define describe explain list name tell give"
-)
+_AUX: Final = frozenset(_RULES["auxiliaries"])
+_WH: Final = frozenset(_RULES["wh_words"])
 _CLAUSE: Final = re.compile(r"[:;,?!]|\.(?=\s)|\s[-–—]+\s|--")
 _FIRST_WORD: Final = re.compile(r"[^\W\d_]+")
 
-_COMPARISON: Final = re.compile(
-    r"\bvs\b|\bversus\b|\bcompared? (?:with|to)\b|\bcomparisons? (?:of|between|with)\b|\bcompare\b"
-    r"|\bdifferences? between\b|\b(?:better|worse|safer|more effective|less effective) than\b"
-    r"|\b(?:superior|inferior|non-?inferior) to\b"
-)
-_DOSING: Final = re.compile(
-    r"\bdos(?:e|es|ing|age|ages)\b|\b\d+(?:\.\d+)?\s*(?:mg|mcg|µg|g|ml|units?|iu)\b|\bmg(?:/kg)?\b|\bmcg\b"
-    r"|\bhow much\b|\btitrat\w*"
-)
+_COMPARISON: Final = re.compile(_RULES["comparison"])
+_DOSING: Final = re.compile(_RULES["dosing"])
 # Intents searched by position: the earliest match wins ("risk factors for mortality" asks
 # for causes, "mortality of ... treated with" for prognosis); ties go to the earlier entry.
-_INTENTS: Final[tuple[tuple[QuestionType, re.Pattern[str]], ...]] = (
-    (
-        "prognosis",
-        re.compile(
-            r"\bprognos\w*|\bsurviv\w*|\boutcomes?\b|\bmortality\b|\blife expectancy\b|\bnatural history\b"
-            r"|\brecurrence\b"
-        ),
-    ),
-    (
-        "diagnosis",
-        re.compile(
-            r"\bdiagnos\w*|\bhow (?:to|do you|do i|should i|can i|should we|do we) (?:test|screen|detect|confirm"
-            r"|investigate|work)|\btest(?:s|ing)? for\b|\bwork-? ?up\b|\bevaluat\w*|\bscreen(?:ing)? for\b"
-            r"|\binvestigations? (?:of|for)\b|\bdifferential\b"
-        ),
-    ),
-    (
-        "treatment",
-        re.compile(
-            r"\btreat\w*|\bmanag\w*|\btherap\w*|\bfirst-? ?line\b|\bsecond-? ?line\b|\bdrug of choice\b"
-            r"|\bmedications? for\b|\bcured?\b"
-        ),
-    ),
-    (
-        "causes",
-        re.compile(
-            r"\bcaus\w*|\ba?etiolog\w*|\bwhy (?:do|does|is|are|did|would|can)\b|\brisk factors?\b"
-            r"|\bpathogenesis\b|\bpathophysiolog\w*"
-        ),
-    ),
+_INTENTS: Final[tuple[tuple[QuestionType, re.Pattern[str]], ...]] = tuple(
+    (cast(QuestionType, k), re.compile(p)) for k, p in _RULES["intents"]
 )
-_DEFINITION: Final = re.compile(
-    r"^\W*(?:what|who)(?:['’]s| is| are)\b|\bdefin\w*|\bclassif\w*|\bmeaning of\b"
-    r"|\bwhat does .+ (?:mean|stand for)\b|\bexplain\b|\bdescribe\b"
-)
+_DEFINITION: Final = re.compile(_RULES["definition"])
 
 
 def _is_yesno(lower: str) -> bool:
@@ -134,10 +112,7 @@ def _is_yesno(lower: str) -> bool:
 
 #: A title-style question's last part starting with one of these asks for a topic, not a verdict
 #: ("Leukopenia: causes?").
-_TOPIC_WORDS: Final = word_set(
-    "cause causes etiology aetiology treatment treatments therapy management diagnosis definition dose "
-    "dosing prognosis symptoms signs overview types classification options"
-)
+_TOPIC_WORDS: Final = frozenset(_RULES["topic_words"])
 _TITLE_BREAK: Final = re.compile(r"[:,]|\.(?=\s)|\s[-–—]+\s|--")
 
 
@@ -366,20 +341,9 @@ def fts_query(query: Query) -> str:
 # --------------------------------------------------------------------------------------
 # Follow-up questions.
 
-_REFERRING_NOUNS: Final = (
-    "conditions?|diseases?|disorders?|illness(?:es)?|problems?|syndromes?|infections?|drugs?|medications?"
-    "|medicines?|agents?|tumou?rs?|cancers?"
-)
-_DETERMINER_NOUNS: Final = word_set(
-    "dose dosage test result level finding patient case study approach regimen option procedure symptom sign "
-    "complication risk age group population effect side treatment therapy one time"
-)
-_DUMMY_IT: Final = re.compile(
-    r"\bit(?:['’]s|\s+is|\s+was)?\s+(?:(?:very|really|ever|still|also|always|ever)\s+)?"
-    r"(?:safe|possible|true|necessary|worth|better|ok|okay|advisable|important|reasonable|appropriate|useful"
-    r"|wise|normal|dangerous|likely|unlikely|common|rare|recommended|known)\s+(?:to|that|for\s+\w+\s+to)\b",
-    re.IGNORECASE,
-)
+_REFERRING_NOUNS: Final = _RULES["referring_nouns"]
+_DETERMINER_NOUNS: Final = frozenset(_RULES["determiner_nouns"])
+_DUMMY_IT: Final = re.compile(_RULES["dummy_it"], re.IGNORECASE)
 _PRONOUN: Final = re.compile(
     rf"\b(?P<det>this|that|these|those|the)\s+(?P<noun>{_REFERRING_NOUNS})\b"
     r"|\b(?P<poss>its|their)\b"
@@ -387,21 +351,9 @@ _PRONOUN: Final = re.compile(
     r"|\b(?P<bare>this|these|those)\b(?P<next>\s+[\w-]+)?",
     re.IGNORECASE,
 )
-_INTENT_NOUNS: Final = frozenset(
-    norm_token(w)
-    for w in word_set(
-        "treatment management diagnosis prognosis cause causes symptoms complications dose dosing prevention "
-        "screening risk effects mortality outcome outcomes therapy workup investigations tests options "
-        "guidelines incidence prevalence pathophysiology"
-    )
-)
-_FRAME_WORDS: Final = STOP_WORDS | word_set(
-    "treated treat treatment treatments management managed manage diagnosed diagnosis diagnose prognosis "
-    "caused symptoms signs dose dosing risk factors therapy effective safe first-line options role"
-)
-_OBJECT_VERBS: Final = word_set(
-    "stop start use give take continue prescribe switch add avoid treat test screen monitor repeat restart"
-)
+_INTENT_NOUNS: Final = frozenset(norm_token(w) for w in _RULES["intent_nouns"])
+_FRAME_WORDS: Final = STOP_WORDS | frozenset(_RULES["frame_words"])
+_OBJECT_VERBS: Final = frozenset(_RULES["object_verbs"])
 _CARRY_PREP: Final = re.compile(
     r"^(?P<lead>(?:(?:and|but|so|what|how)\s+)*(?:about\s+)?)"
     r"(?P<prep>in|with|for|during|after|before|among|without)\s+(?P<rest>.+)$",

@@ -9,10 +9,30 @@ under the ``store`` kind by URL scheme, so a plugin can add another.  With
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 from curbside.config import Settings
 from curbside.errors import ConfigError
 from curbside.registry import get_registry
 from curbside.store.base import Store
+
+if TYPE_CHECKING:
+    from curbside.store.postgres import PostgresStore
+
+
+def open_postgres_store(location: str, settings: Settings) -> PostgresStore:
+    """The registry's factory for ``postgresql://`` stores: psycopg (the optional ``server`` extra)
+    is imported only when one is opened, and its absence is a :class:`ConfigError` with the fix."""
+    try:
+        from curbside.store.postgres import open_postgres
+    except ImportError as exc:
+        raise ConfigError(
+            f"the PostgreSQL store needs the psycopg package ({exc.name} is not installed)",
+            hint="./scripts/install.sh server",
+        ) from exc
+    return open_postgres(location, settings)
 
 
 def scheme_of(location: str) -> str:
@@ -57,3 +77,16 @@ def search_engine_of(search: str) -> str:
     if "://" not in search:
         return "milvus"
     return search.split("://", 1)[0].split("+", 1)[0].lower()
+
+
+@contextmanager
+def using_store(settings: Settings, store: Store | None) -> Iterator[Store]:
+    """``store`` itself, or the store of ``settings.db`` opened for the block and closed after it."""
+    if store is not None:
+        yield store
+        return
+    opened = open_store(settings.db, settings)
+    try:
+        yield opened
+    finally:
+        opened.close()

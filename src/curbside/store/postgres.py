@@ -3,14 +3,14 @@
 * documents are rows with the full normalised record as JSON text (no pickle);
 * chunks are rows with character offsets into the document body and a generated
   ``tsvector`` (title weight A, text weight B) under a GIN index; ``search_text``
-  accepts the FTS5 expression retrieval builds (see :mod:`._pg_fts`) and ranks
+  accepts the FTS5 expression retrieval builds (see :mod:`.pg_fts`) and ranks
   with ``ts_rank_cd`` (cover density, length-normalised), a title match weighing
   twice a text match as in the SQLite store's BM25;
 * vectors live in ``chunk_vectors`` (pgvector) with one partial HNSW index per
   embedding model (inner product: embedders emit unit rows, so it is cosine and the
   score equals the SQLite store's dot product); filtered kNN uses pgvector's
   iterative index scan so that ``k`` hits survive the filters;
-* schema changes are named, append-only migrations (:mod:`._pg_schema`);
+* schema changes are named, append-only migrations (:mod:`.pg_schema`);
 * connections come from a ``psycopg_pool`` pool; one ingest batch is one
   transaction, so a killed ingest resumes exactly as with SQLite.
 
@@ -36,10 +36,6 @@ from psycopg_pool import ConnectionPool
 from curbside.config import Settings
 from curbside.errors import StoreError
 from curbside.ingest.chunking import chunk_document
-from curbside.store._pg_fts import or_of_phrases, to_tsquery_sql
-from curbside.store._pg_rank import RANK_NORMALISATION, RANK_WEIGHTS, TermRanker
-from curbside.store._pg_schema import MIGRATION_LOCK, MIGRATIONS, statements
-from curbside.store._pg_vectors import binary_copy, bulk_load, ensure_model, vector_literal
 from curbside.store.base import (
     WORD_COUNT_CAP,
     Batch,
@@ -52,6 +48,10 @@ from curbside.store.base import (
     VectorCoverage,
     search_parts,
 )
+from curbside.store.pg_fts import filter_sql, or_of_phrases, to_tsquery_sql
+from curbside.store.pg_rank import RANK_NORMALISATION, RANK_WEIGHTS, TermRanker
+from curbside.store.pg_schema import MIGRATION_LOCK, MIGRATIONS, statements
+from curbside.store.pg_vectors import binary_copy, bulk_load, ensure_model, vector_literal
 from curbside.types import Chunk, Document, Malformed, document_from_dict
 
 _TABLES = ("documents", "chunks", "ingest_files", "ingest_runs", "problems", "vector_models", "chunk_vectors")
@@ -72,27 +72,6 @@ def _clean(text: str | None) -> str | None:
     # PostgreSQL text cannot hold NUL; U+FFFD keeps the length, so chunk offsets stay valid.
     # The record itself is stored as JSON, where NUL is escaped, and round-trips unchanged.
     return None if text is None else text.replace("\x00", "\ufffd")
-
-
-def _filter_sql(filters: SearchFilters | None) -> sql.Composable:
-    """SQL conditions on the ``documents d`` alias, as literals (see :meth:`PostgresStore.search_text`)."""
-    if filters is None:
-        return sql.SQL("")
-    conds: list[sql.Composable] = []
-    if filters.year_from is not None:
-        conds.append(sql.SQL("d.year >= {}").format(sql.Literal(int(filters.year_from))))
-    if filters.year_to is not None:
-        conds.append(sql.SQL("d.year <= {}").format(sql.Literal(int(filters.year_to))))
-    if filters.kinds:
-        conds.append(sql.SQL("d.kind = ANY({}::text[])").format(sql.Literal(list(filters.kinds))))
-    if filters.publication_types:
-        wanted = [t.lower() for t in filters.publication_types]
-        conds.append(sql.SQL("d.publication_types && {}::text[]").format(sql.Literal(wanted)))
-    if filters.exclude_retracted:
-        conds.append(sql.SQL("NOT d.retracted"))
-    if not conds:
-        return sql.SQL("")
-    return sql.SQL(" AND ") + sql.SQL(" AND ").join(conds)
 
 
 def _key(doc: Document) -> str:
@@ -484,7 +463,7 @@ class PostgresStore:
     # usable, and no '%' inside a search phrase can be mistaken for a placeholder.
     def search_text(self, match: str, k: int, filters: SearchFilters | None = None) -> list[ChunkHit]:
         phrases = or_of_phrases(match)
-        if phrases is not None:  # what retrieval builds: ranked by BM25 (see _pg_rank)
+        if phrases is not None:  # what retrieval builds: ranked by BM25 (see pg_rank)
             ranked = self._ranked([(p, 1.0) for p in phrases], k, filters, repr(match))
             if ranked is not None:
                 return ranked
@@ -498,7 +477,7 @@ class PostgresStore:
             norm=sql.Literal(RANK_NORMALISATION),
             tsquery=tsquery,
             tsquery2=tsquery,
-            where=_filter_sql(filters),
+            where=filter_sql(filters),
             k=sql.Literal(int(k)),
         )
         try:
@@ -529,7 +508,7 @@ class PostgresStore:
         """BM25 over ``(phrase, weight)`` terms, or ``None`` while the table has no statistics yet."""
         try:
             with self._pool.connection() as conn:
-                rows = self._ranker.search(conn, weighted, k, sql.SQL(_CHUNK_COLUMNS), _filter_sql(filters))
+                rows = self._ranker.search(conn, weighted, k, sql.SQL(_CHUNK_COLUMNS), filter_sql(filters))
         except psycopg.Error as exc:
             raise StoreError(f"full-text query {label} failed: {exc}") from exc
         return None if rows is None else [ChunkHit(Chunk(*r[:6]), float(r[7]), r[6]) for r in rows]
@@ -611,7 +590,7 @@ class PostgresStore:
             ) from exc
 
     def bulk_vectors(self, model: str, incoming: int) -> AbstractContextManager[None]:
-        """Build ``model``'s HNSW index once, after the block, when ``incoming`` is large (see _pg_vectors)."""
+        """Build ``model``'s HNSW index once, after the block, when ``incoming`` is large (see pg_vectors)."""
         return bulk_load(self._pool, model, incoming, self._deferred, build_memory=self.build_memory)
 
     def search_vector(
@@ -649,7 +628,7 @@ class PostgresStore:
             "JOIN chunks c ON c.key = v.chunk_key JOIN documents d ON d.id = c.document_id "
             "WHERE v.model = {model}{where} ORDER BY {distance} LIMIT {k}"
         ).format(
-            distance=distance, model=sql.Literal(model), where=_filter_sql(filters), k=sql.Literal(int(k))
+            distance=distance, model=sql.Literal(model), where=filter_sql(filters), k=sql.Literal(int(k))
         )
         with self._pool.connection() as conn:
             if exact or k > self.ef_search:

@@ -85,7 +85,7 @@ def doc_id(url: str) -> str:
     return f"pmid:{match.group(1)}"
 
 
-def _merge(texts: Iterable[tuple[int, str]]) -> str:
+def merge_snippets(texts: Iterable[tuple[int, str]]) -> str:
     """Abstract snippets, ordered by offset, joined: overlapping words merged, gaps marked."""
     out = ""
     for _, text in sorted(set(texts), key=lambda item: (item[0], -len(item[1]))):
@@ -119,7 +119,7 @@ def load(path: Path) -> Dataset:
                 abstracts.setdefault(did, []).append((int(s.get("offsetInBeginSection", 0)), s["text"]))
     documents: dict[str, Document] = {}
     for did in sorted(set(titles) | set(abstracts)):
-        body = _merge(abstracts.get(did, []))
+        body = merge_snippets(abstracts.get(did, []))
         documents[did] = Document(
             id=did,
             title=titles.get(did, ""),

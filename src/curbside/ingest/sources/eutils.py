@@ -546,7 +546,7 @@ class EutilsClient:
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     def _retry_delay(self, response: httpx.Response, attempt: int, url: str) -> float:
-        retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if retry_after is None:
             return _backoff(attempt)
         if retry_after > MAX_RETRY_AFTER_S:
@@ -564,7 +564,7 @@ def _backoff(attempt: int) -> float:
     return float(min(BACKOFF_BASE_S * 2**attempt, BACKOFF_MAX_S))
 
 
-def _parse_retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header: delta-seconds or an HTTP date; None when absent or unreadable."""
     if not value:
         return None

@@ -383,7 +383,7 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _LINK_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S+")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
-# Inline syntax, applied in this order by _strip_inline.
+# Inline syntax, applied in this order by strip_inline.
 _ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>|~<])")
 _PROTECT_BASE = 0xF0000  # escaped characters hide in a private-use plane while emphasis is removed
 _PROTECTED = re.compile("[\U000f0000-\U000f007f]")
@@ -402,7 +402,7 @@ _INLINE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def _strip_inline(text: str) -> str:
+def strip_inline(text: str) -> str:
     """Markdown inline syntax to plain text: ``**x**`` -> x, ``[t](u)`` -> t, entities decoded."""
     text = _ESCAPED.sub(lambda m: chr(_PROTECT_BASE + ord(m.group(1))), text)
     for pattern, repl in _INLINE_RULES:
@@ -439,7 +439,7 @@ def _markdown_events(text: str) -> list[_Heading | str]:
             if kind == "code":
                 block = clean_text(" ".join(lines))
             else:
-                block = _strip_inline(" ".join(lines))
+                block = strip_inline(" ".join(lines))
                 if kind in ("item", "row"):
                     block = _as_sentence(block)
             if block:
@@ -465,12 +465,12 @@ def _markdown_events(text: str) -> list[_Heading | str]:
             continue
         if m := _ATX.match(line):
             flush()
-            heading = _strip_inline(m.group(2) or "")
+            heading = strip_inline(m.group(2) or "")
             if heading:
                 events.append(_Heading(len(m.group(1)), heading))
             continue
         if kind == "para" and (m := _SETEXT.match(line)):
-            heading = _strip_inline(" ".join(lines))
+            heading = strip_inline(" ".join(lines))
             lines.clear()
             flush()
             if heading:

@@ -122,7 +122,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0004_lexeme_statistics",
         """
         -- ANALYZE keeps the 10 x target most common lexemes of a tsvector column with their
-        -- frequencies; full-text ranking reads them as document frequencies (see _pg_rank).
+        -- frequencies; full-text ranking reads them as document frequencies (see pg_rank).
         -- 1000 tracks ~10,000 lexemes, down to ~0.1% of chunks.
         ALTER TABLE chunks ALTER COLUMN tsv SET STATISTICS 1000
         """,

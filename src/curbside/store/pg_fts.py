@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from curbside.errors import StoreError
+from curbside.store.base import SearchFilters
 
 CONFIG = "curbside_english"  # created by migration 0001: English stems, no stop words
 
@@ -183,7 +184,7 @@ def to_tsquery_sql(match: str) -> sql.Composable:
 
 def or_of_phrases(match: str) -> list[str] | None:
     """The phrases of ``match`` when it is a plain ``"a" OR "b c" OR word`` list (what retrieval
-    builds), else ``None``.  Such a query can be ranked term by term (see :mod:`._pg_rank`)."""
+    builds), else ``None``.  Such a query can be ranked term by term (see :mod:`.pg_rank`)."""
     toks = _tokens(match)
     phrases: list[str] = []
     for i, tok in enumerate(toks):
@@ -199,3 +200,25 @@ def or_of_phrases(match: str) -> list[str] | None:
 
 def phrase_sql(phrase: str) -> sql.Composable:
     return sql.SQL("phraseto_tsquery({}::regconfig, {})").format(sql.Literal(CONFIG), sql.Literal(phrase))
+
+
+def filter_sql(filters: SearchFilters | None) -> sql.Composable:
+    """Search filters as SQL conditions on the ``documents d`` alias, as literals
+    (see :meth:`curbside.store.postgres.PostgresStore.search_text`)."""
+    if filters is None:
+        return sql.SQL("")
+    conds: list[sql.Composable] = []
+    if filters.year_from is not None:
+        conds.append(sql.SQL("d.year >= {}").format(sql.Literal(int(filters.year_from))))
+    if filters.year_to is not None:
+        conds.append(sql.SQL("d.year <= {}").format(sql.Literal(int(filters.year_to))))
+    if filters.kinds:
+        conds.append(sql.SQL("d.kind = ANY({}::text[])").format(sql.Literal(list(filters.kinds))))
+    if filters.publication_types:
+        wanted = [t.lower() for t in filters.publication_types]
+        conds.append(sql.SQL("d.publication_types && {}::text[]").format(sql.Literal(wanted)))
+    if filters.exclude_retracted:
+        conds.append(sql.SQL("NOT d.retracted"))
+    if not conds:
+        return sql.SQL("")
+    return sql.SQL(" AND ") + sql.SQL(" AND ").join(conds)

@@ -30,7 +30,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from curbside.errors import StoreError
-from curbside.store._pg_schema import MIGRATION_LOCK
+from curbside.store.pg_schema import MIGRATION_LOCK
 
 MODEL_LOCK = MIGRATION_LOCK + 1  # transaction lock: two writers registering one new model
 BULK_LOCK = MIGRATION_LOCK + 2  # session lock: held for a whole bulk load

@@ -42,7 +42,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from curbside.store._pg_fts import CONFIG, phrase_sql
+from curbside.store.pg_fts import CONFIG, phrase_sql
 
 MIN_CHUNKS = 1  # any store with statistics: BM25 here, as in FTS5, whatever the size
 FREQ_TTL_S = 600.0  # statistics are re-read this often (autovacuum re-analyses as the table grows)
