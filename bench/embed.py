@@ -52,7 +52,7 @@ import numpy as np
 
 from curbside import api
 from curbside.config import Settings, shared_data_dir
-from curbside.ingest.indexing import IndexProgress
+from curbside.ingestion.indexing import IndexProgress
 from curbside.retrieval.embeddings import MiniLMEmbedder, load_runtime, locate_model_files, model_inputs
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -27,8 +27,8 @@ from pathlib import Path
 from lxml import etree
 
 from curbside.config import Settings, shared_data_dir
-from curbside.ingest.run import ingest_paths
-from curbside.ingest.sources.medline import MedlineSource
+from curbside.ingestion.run import ingest_paths
+from curbside.ingestion.sources.medline import MedlineSource
 from curbside.store.sqlite import SQLiteStore
 
 

@@ -76,8 +76,8 @@ from rich.table import Table
 from curbside import api
 from curbside.cli.demo import slice_pubmed_file
 from curbside.config import Settings, shared_data_dir
-from curbside.ingest.indexing import IndexProgress
-from curbside.ingest.run import ingest_paths
+from curbside.ingestion.indexing import IndexProgress
+from curbside.ingestion.run import ingest_paths
 from curbside.retrieval.embeddings import MiniLMEmbedder
 from curbside.retrieval.evaluation import EvalReport, evaluate, percentile, ranked_documents
 from curbside.retrieval.questions import Vocabulary

@@ -65,7 +65,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curbside.config import Settings, shared_data_dir
-from curbside.ingest.sources.medline import MedlineSource
+from curbside.ingestion.sources.medline import MedlineSource
 from curbside.retrieval.questions import analyse, fts_query
 from curbside.retrieval.retrieve import Retriever, filters_for
 from curbside.store.base import Batch, FileProgress, Store

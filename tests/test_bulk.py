@@ -18,7 +18,7 @@ import pytest
 from curbside import api
 from curbside.config import Settings
 from curbside.errors import InputError
-from curbside.ingest.run import ingest_paths
+from curbside.ingestion.run import ingest_paths
 from curbside.store import open_store
 from curbside.store.base import Store
 from curbside.store.sqlite import SQLiteStore

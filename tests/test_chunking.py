@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 
-from curbside.ingest.chunking import chunk_document, is_title_chunk, split_sentences, title_span
+from curbside.ingestion.chunking import chunk_document, is_title_chunk, split_sentences, title_span
 from curbside.types import Document, Section
 
 

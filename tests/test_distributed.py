@@ -18,7 +18,7 @@ import pytest
 from curbside import api
 from curbside.config import Settings
 from curbside.errors import InputError
-from curbside.ingest.pipeline import Progress
+from curbside.ingestion.pipeline import Progress
 
 FIXTURE = Path(__file__).parent / "fixtures" / "medline" / "sample.xml"
 

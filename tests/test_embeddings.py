@@ -22,7 +22,7 @@ import pytest
 
 from curbside.config import Settings
 from curbside.errors import InputError, ModelError, PluginError
-from curbside.ingest.indexing import IndexProgress, calibration_sample
+from curbside.ingestion.indexing import IndexProgress, calibration_sample
 from curbside.retrieval import embeddings
 from curbside.retrieval.embeddings import (
     EMBED_EXTRA_HINT,

@@ -12,8 +12,8 @@ import pytest
 
 from curbside.config import Settings
 from curbside.errors import InputError, QueryError, RemoteError, UnreachableError
-from curbside.ingest.sources.base import Source
-from curbside.ingest.sources.europepmc import EuropePmcClient, EuropePmcSource, document_from_result
+from curbside.ingestion.sources.base import Source
+from curbside.ingestion.sources.europepmc import EuropePmcClient, EuropePmcSource, document_from_result
 from curbside.testing import RecordedTransport
 from curbside.types import Document, Malformed, MeshHeading, MeshQualifier, Record, Section
 

@@ -22,8 +22,8 @@ import pytest
 
 from curbside.config import Settings, shared_data_dir
 from curbside.errors import InputError, RemoteError, UnreachableError
-from curbside.ingest.sources.base import Source
-from curbside.ingest.sources.eutils import (
+from curbside.ingestion.sources.base import Source
+from curbside.ingestion.sources.eutils import (
     EutilsClient,
     EutilsSource,
     RateLimiter,
@@ -637,7 +637,7 @@ def test_real_efetch_responses_parse(settings: Settings, clock: FakeClock, name:
     transport.add("efetch.fcgi", path, params={"id": pmid})
     with make_client(settings, transport, clock) as client:
         data = client.efetch_pubmed([pmid])
-    from curbside.ingest.sources.medline import parse_pubmed_xml
+    from curbside.ingestion.sources.medline import parse_pubmed_xml
 
     docs = [r for r in parse_pubmed_xml(data, name) if isinstance(r, Document)]
     assert docs[0].id == f"pmid:{pmid}"

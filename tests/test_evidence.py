@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from curbside.errors import InputError
-from curbside.ingest.sources.base import kind_from_publication_types
+from curbside.ingestion.sources.base import kind_from_publication_types
 from curbside.retrieval.evidence import (
     EVIDENCE_LEVELS,
     MISSING_YEAR_FACTOR,

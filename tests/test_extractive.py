@@ -21,7 +21,7 @@ from curbside.answer.sentences import SUMMARY_CATEGORY, candidate_sentences
 from curbside.answer.verify import verify_article
 from curbside.answer.yesno import assess_yesno
 from curbside.errors import InputError
-from curbside.ingest.chunking import chunk_document
+from curbside.ingestion.chunking import chunk_document
 from curbside.registry import get_registry
 from curbside.retrieval.evidence import document_weight
 from curbside.retrieval.questions import Vocabulary, analyse

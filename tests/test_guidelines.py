@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from curbside.errors import SourceFormatError
-from curbside.ingest.sources.base import FileSourceType, Source
-from curbside.ingest.sources.guidelines import SOURCE_TYPE, GuidelineSource, detect, slugify, strip_inline
+from curbside.ingestion.sources.base import FileSourceType, Source
+from curbside.ingestion.sources.guidelines import SOURCE_TYPE, GuidelineSource, detect, slugify, strip_inline
 from curbside.types import Document, Malformed, Record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "guidelines"

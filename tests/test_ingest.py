@@ -14,8 +14,8 @@ import pytest
 
 from curbside.config import Settings
 from curbside.errors import InputError
-from curbside.ingest.pipeline import resolve_inputs
-from curbside.ingest.run import ingest_paths
+from curbside.ingestion.pipeline import resolve_inputs
+from curbside.ingestion.run import ingest_paths
 from curbside.store.sqlite import SQLiteStore
 
 
@@ -208,7 +208,7 @@ def test_store_writes_the_documents_own_hash_and_json(tmp_path: Path) -> None:
     """The store's one-pass serialisation must agree with Document.content_hash() and to_dict()."""
     import json
 
-    from curbside.ingest.sources.medline import MedlineSource
+    from curbside.ingestion.sources.medline import MedlineSource
     from curbside.store.sqlite import serialise_document
     from curbside.types import Document, document_from_dict
 

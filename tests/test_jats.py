@@ -9,8 +9,8 @@ import pytest
 
 from curbside.config import Settings
 from curbside.errors import SourceFormatError
-from curbside.ingest.sources.base import Source
-from curbside.ingest.sources.jats import (
+from curbside.ingestion.sources.base import Source
+from curbside.ingestion.sources.jats import (
     SOURCE_TYPE,
     JatsSource,
     detect,

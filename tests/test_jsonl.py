@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from curbside.errors import InputError, SourceFormatError
-from curbside.ingest.sources.base import Source
-from curbside.ingest.sources.jsonl import (
+from curbside.ingestion.sources.base import Source
+from curbside.ingestion.sources.jsonl import (
     SOURCE_TYPE,
     DocumentLine,
     JsonlSource,
@@ -255,7 +255,7 @@ def test_docs_schema_matches_code() -> None:
     documented: dict[str, Any] = json.loads(_fenced_json_blocks(schema_part)[0])
     assert documented == json_schema(), (
         "docs/jsonl.md is out of date; regenerate its JSON Schema block with: python -c "
-        "'import json; from curbside.ingest.sources.jsonl import json_schema; print(json.dumps(json_schema(), indent=2))'"
+        "'import json; from curbside.ingestion.sources.jsonl import json_schema; print(json.dumps(json_schema(), indent=2))'"
     )
 
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import make_doc
 from curbside.config import Settings
 from curbside.errors import QueryError, UnreachableError
-from curbside.ingest.live import (
+from curbside.ingestion.live import (
     TYPE_FILTERS,
     fetch_evidence_live,
     has_evidence,
@@ -24,8 +24,8 @@ from curbside.ingest.live import (
     pubmed_queries_for,
     pubmed_query_for,
 )
-from curbside.ingest.pipeline import Progress
-from curbside.ingest.sources.eutils import EutilsClient
+from curbside.ingestion.pipeline import Progress
+from curbside.ingestion.sources.eutils import EutilsClient
 from curbside.retrieval.questions import analyse
 from curbside.store.base import Batch, FileProgress
 from curbside.store.sqlite import SQLiteStore

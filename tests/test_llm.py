@@ -25,7 +25,7 @@ from curbside.answer.llm import (
 )
 from curbside.config import Settings
 from curbside.errors import ModelError
-from curbside.ingest.chunking import chunk_document
+from curbside.ingestion.chunking import chunk_document
 from curbside.registry import get_registry
 from curbside.testing import FakeChatBackend
 from curbside.types import Concept, Document, Hit, MeshHeading, Query, QuestionType, Section

@@ -10,8 +10,8 @@ from lxml import etree
 
 from curbside.config import Settings
 from curbside.errors import SourceFormatError
-from curbside.ingest.sources.base import Source, XmlElements
-from curbside.ingest.sources.medline import (
+from curbside.ingestion.sources.base import Source, XmlElements
+from curbside.ingestion.sources.medline import (
     SOURCE_TYPE,
     MedlineSource,
     detect,

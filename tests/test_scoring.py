@@ -86,7 +86,7 @@ def test_ask_applies_the_learned_threshold_when_the_model_reads_this_embedder(tm
 
 
 def test_a_verdict_is_uncertain_only_when_its_evidence_names_nothing_the_question_asks() -> None:
-    from curbside.ingest.chunking import chunk_document
+    from curbside.ingestion.chunking import chunk_document
     from curbside.models.verdicts import CUE_NAMES, VerdictModel
     from curbside.types import Hit
 

@@ -14,7 +14,7 @@ import pytest
 
 from curbside import api
 from curbside.config import Settings
-from curbside.ingest.screening import describe, normalise, screen, screen_document
+from curbside.ingestion.screening import describe, normalise, screen, screen_document
 from curbside.types import Document, Section
 
 

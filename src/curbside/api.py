@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 from curbside.answer.scoring import score_claims
 from curbside.config import Settings
 from curbside.errors import ConfigError, InputError, NotFoundError, StoreError, UnreachableError
-from curbside.ingest import indexing
-from curbside.ingest.chunking import is_title_chunk
-from curbside.ingest.indexing import IndexCallback, IndexEstimate, IndexReport
-from curbside.ingest.pipeline import IngestReport, ProgressCallback, ingest_source
-from curbside.ingest.run import ingest_paths
-from curbside.ingest.screening import blocked_warning, screen_hits, visible_text
+from curbside.ingestion import indexing
+from curbside.ingestion.chunking import is_title_chunk
+from curbside.ingestion.indexing import IndexCallback, IndexEstimate, IndexReport
+from curbside.ingestion.pipeline import IngestReport, ProgressCallback, ingest_source
+from curbside.ingestion.run import ingest_paths
+from curbside.ingestion.screening import blocked_warning, screen_hits, visible_text
 from curbside.models.relevance import load_relevance
 from curbside.registry import get_registry
 from curbside.retrieval.embeddings import Embedder, get_embedder
@@ -101,8 +101,8 @@ def ingest(
     workers: int = 1,
     ray: str | None = None,
 ) -> IngestReport:
-    """Ingest files, globs and folders; see :mod:`curbside.ingest.pipeline` (``workers``: :mod:`curbside.ingest.bulk`;
-    ``ray``, a Ray address or ``"local"``: :mod:`curbside.ingest.distributed`)."""
+    """Ingest files, globs and folders; see :mod:`curbside.ingestion.pipeline` (``workers``: :mod:`curbside.ingestion.bulk`;
+    ``ray``, a Ray address or ``"local"``: :mod:`curbside.ingestion.distributed`)."""
     settings = settings or Settings()
     with using_store(settings, store) as s:
         _refuse_damaged(s, settings)
@@ -133,7 +133,7 @@ def ingest_pubmed(
     progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Search PubMed through E-utilities and ingest up to ``max_records`` results."""
-    from curbside.ingest.sources.eutils import EutilsSource
+    from curbside.ingestion.sources.eutils import EutilsSource
 
     if not query.strip():
         raise InputError("the PubMed query is empty")
@@ -208,14 +208,14 @@ def index(
     on_sync: Callable[[SyncReport], None] | None = None,
     ray: str | None = None,
 ) -> IndexReport:
-    """Embed every chunk that has no vector from the configured embedder yet (see :mod:`curbside.ingest.indexing`).
+    """Embed every chunk that has no vector from the configured embedder yet (see :mod:`curbside.ingestion.indexing`).
 
     Resumable by construction: each batch commits its vectors, and the next run
     asks the store only for chunks still without one.  ``progress`` receives an
-    :class:`~curbside.ingest.indexing.IndexProgress` after each batch, the first after
+    :class:`~curbside.ingestion.indexing.IndexProgress` after each batch, the first after
     calibration with the run's estimated seconds.  ``workers`` > 1 embeds in that
-    many processes, each with its own ``settings.embedder`` (see :mod:`curbside.ingest.bulk`); ``ray`` (a
-    Ray address, or ``"local"``) in Ray actors (see :mod:`curbside.ingest.distributed`).
+    many processes, each with its own ``settings.embedder`` (see :mod:`curbside.ingestion.bulk`); ``ray`` (a
+    Ray address, or ``"local"``) in Ray actors (see :mod:`curbside.ingestion.distributed`).
 
     With a search engine (``CURBSIDE_SEARCH``), the store's chunks and vectors are then
     copied into it (:func:`curbside.store.milvus.sync`: only what is missing or changed, so
@@ -447,7 +447,7 @@ def ask(
         stages = dict(retriever.last_timings.stages)
         facet_counts: dict[str, int] = {}
         if query.qtype != "yesno":
-            # Titles of title-only records are citable too (curbside.ingest.chunking) but rank low (one
+            # Titles of title-only records are citable too (curbside.ingestion.chunking) but rank low (one
             # short field to match), so they come from a deeper search; a second search, because a
             # deeper one reorders the passages (diversity), and those must stay as they were.
             # Yes/no verdicts never rest on titles, so yes/no questions skip it.
@@ -544,7 +544,7 @@ def with_warning(article: Article, code: str, message: str) -> Article:
 
 
 def _fetch_live(question: str, settings: Settings, store: Store, *, force: bool) -> None:
-    from curbside.ingest.live import fetch_evidence_live
+    from curbside.ingestion.live import fetch_evidence_live
 
     try:
         fetch_evidence_live(question, settings=settings, store=store, force=force)

@@ -20,16 +20,16 @@ def register(registry: Registry) -> None:
 
     registry.add("search", "milvus", with_milvus)
     # --- sources (one line each) ---
-    from curbside.ingest.sources.guidelines import SOURCE_TYPE as guideline
+    from curbside.ingestion.sources.guidelines import SOURCE_TYPE as guideline
 
     registry.add("source", "guideline", guideline)
-    from curbside.ingest.sources.jsonl import SOURCE_TYPE as jsonl
+    from curbside.ingestion.sources.jsonl import SOURCE_TYPE as jsonl
 
     registry.add("source", "jsonl", jsonl)
-    from curbside.ingest.sources.jats import SOURCE_TYPE as jats
+    from curbside.ingestion.sources.jats import SOURCE_TYPE as jats
 
     registry.add("source", "jats", jats)
-    from curbside.ingest.sources.medline import SOURCE_TYPE as medline
+    from curbside.ingestion.sources.medline import SOURCE_TYPE as medline
 
     registry.add("source", "medline", medline)
     # --- embedders ---

@@ -124,7 +124,7 @@ class Document:
 def document_from_dict(data: dict[str, Any]) -> Document:
     """Build a :class:`Document` from :meth:`Document.to_dict` output (trusted data).
 
-    Untrusted input goes through :func:`curbside.ingest.sources.jsonl.parse_document`,
+    Untrusted input goes through :func:`curbside.ingestion.sources.jsonl.parse_document`,
     which validates it first.
     """
     return Document(

@@ -39,7 +39,7 @@ from typing import Any, Final, Literal, TypedDict
 from curbside.answer.sentences import title_claim_parts
 from curbside.answer.verify import AUTHORED_SECTION_KEYS
 from curbside.errors import ConfigError, InputError
-from curbside.ingest.chunking import split_sentences
+from curbside.ingestion.chunking import split_sentences
 from curbside.types import Article, ArticleSection, Audience, Claim
 
 AUDIENCES: Final[tuple[Audience, ...]] = ("clinician", "student", "patient")

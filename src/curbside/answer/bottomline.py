@@ -16,6 +16,7 @@ from typing import Final
 
 from curbside.answer.context import opening
 from curbside.answer.sentences import SUMMARY_CATEGORY
+from curbside.datafiles import load_data, rules_of
 from curbside.retrieval.evidence import animal_only
 from curbside.retrieval.vocabulary import Vocabulary, natural_order
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document
@@ -29,13 +30,15 @@ __all__ = [
     "without_repeats",
 ]
 
+_RULES: Final = load_data("bottom_line.json", "bottom-line word lists", rules_of("harm_qualifiers", "nouns"))
+
 #: MeSH qualifiers with which MEDLINE's indexers mark a condition as a harm of what the paper studies.
-_HARM_QUALIFIERS: Final = frozenset({"chemically induced", "etiology", "complications", "induced chemically"})
+_HARM_QUALIFIERS: Final = frozenset(_RULES["harm_qualifiers"])
 #: Most named items in one composed sentence: a bottom line, not the section retold.
 _ITEMS: Final = 4
 #: A harms article naming fewer distinct harms (in human evidence) than this is not a complete list.
 _FEW_HARMS: Final = 3
-_NOUNS: Final = {"causes": "causes", "adverse_effects": "adverse effects", "complications": "complications"}
+_NOUNS: Final = dict(_RULES["nouns"])
 
 
 def _join(items: Sequence[str]) -> str:

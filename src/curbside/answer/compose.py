@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from curbside.answer.backends.base import ChatBackend, ChatMessage, TokenCallback
 from curbside.answer.faithful import unfaithful
 from curbside.answer.sentences import SUMMARY_CATEGORY
+from curbside.datafiles import load_data, rules_of
 from curbside.errors import ModelError
 from curbside.types import (
     COMPOSED_CATEGORY,
@@ -50,11 +51,9 @@ __all__ = ["COMPOSED_CATEGORY", "COMPOSE_PROMPT_VERSION", "compose_article"]
 
 COMPOSE_PROMPT_VERSION: Final = "v1"
 _MAX_SENTENCE_CHARS: Final = 400
-_READERS: Final = {
-    "clinician": "clinicians",
-    "student": "medical students (define a technical term the first time it appears)",
-    "patient": "patients and families: short sentences in plain words, with a technical term explained in brackets",
-}
+_READERS: Final[dict[str, str]] = load_data("llm_prompt_parts.json", "prompt parts", rules_of("readers"))[
+    "readers"
+]
 
 
 @dataclass(frozen=True)

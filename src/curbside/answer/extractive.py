@@ -81,7 +81,15 @@ from curbside.answer.placement import (
     subject_is_condition,
     title_cause,
 )
-from curbside.answer.plans import INTENT_LEADS, INTENT_PLANS, SECTION_PLANS, TOPIC_CUES, SectionSpec
+from curbside.answer.plans import (
+    INTENT_LEADS,
+    INTENT_PLANS,
+    LEAD_SECTIONS,
+    SECTION_PLANS,
+    TOPIC_CUES,
+    YESNO_SECTIONS,
+    SectionSpec,
+)
 from curbside.answer.scoring import learned_assessment, learned_candidates
 from curbside.answer.sentences import (
     Candidate,
@@ -94,7 +102,7 @@ from curbside.answer.sentences import (
 from curbside.answer.yesno import YesNoAssessment, assess_yesno
 from curbside.config import Settings
 from curbside.errors import InputError, ModelError
-from curbside.ingest.chunking import is_title_chunk
+from curbside.ingestion.chunking import is_title_chunk
 from curbside.models.relevance import RelevanceModel, load_relevance, section_kind
 from curbside.models.roles import LIST_INTENTS, load_roles
 from curbside.models.verdicts import VerdictModel, confidence_label, load_verdict
@@ -104,7 +112,7 @@ from curbside.retrieval.intent import Intent, intent_of, states_answer
 from curbside.retrieval.questions import asks_yes_no
 from curbside.retrieval.subject import subject_of
 from curbside.retrieval.vocabulary import Vocabulary
-from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Hit, Query, QuestionType
+from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Hit, Query
 
 __all__ = [
     "CAUSE_CATEGORIES",
@@ -126,14 +134,6 @@ _BOTTOM_LINE_QUALITY: Final = 0.9
 #: Within one document the duplicate threshold is this share of ``duplicate_jaccard``: abstracts restate
 #: their results in the conclusion with other words ("There were novel cases of X" / "We found two cases of X").
 _SAME_DOCUMENT_FACTOR: Final = 0.7
-#: Per question type: how strongly filing a sentence under a section qualifies it to lead the article.
-_LEAD_SECTIONS: Final[dict[QuestionType, dict[str, int]]] = {
-    "definition": {"definition": 2},
-    "treatment": {"first-line": 2, "alternatives": 1, "effectiveness": 1},
-    "diagnosis": {"workup": 2, "tests": 1, "definition": 1},
-    "dosing": {"dosing": 2, "adjustments": 1},
-    "prognosis": {"outcomes": 1, "prognostic-factors": 1},
-}
 #: A bottom-line sentence ranks at most this many tiers below the lead.
 _BOTTOM_LINE_TIER_GAP: Final = 2
 #: Learned relevance a bottom line's second or third quoted sentence needs (the lead needs the usual
@@ -151,11 +151,6 @@ _ANSWER_SECTIONS: Final = frozenset({"causes", "adverse-effects", "complications
 #: Intents whose answers about a narrower descriptor of the subject answer the question too.
 _NARROWER_INTENTS: Final = frozenset({"causes", "risk_factors", "complications"})
 _CAUSE_SIDE: Final = frozenset({"causes", "special-populations"})
-_YESNO_SECTIONS: Final = {
-    "evidence-for": ("Evidence for", "Findings in the sources that point towards yes."),
-    "evidence-against": ("Evidence against", "Findings in the sources that point towards no."),
-    "key-findings": ("Key findings", "Other relevant findings, neither for nor against."),
-}
 
 
 def _off_topic_warning(query: Query, found: int) -> ArticleWarning:
@@ -333,7 +328,7 @@ class ExtractiveSynthesizer:
             placed = placed_keys(sections, ("causes", "definition"))
             filed = filed_sections(sections)
             lead_weights, topic = INTENT_LEADS.get(
-                intent, (_LEAD_SECTIONS.get(query.qtype, {}), TOPIC_CUES.get(query.qtype))
+                intent, (LEAD_SECTIONS.get(query.qtype, {}), TOPIC_CUES.get(query.qtype))
             )
             main = subject_of(query).main
             forms = main.forms if main is not None else frozenset()
@@ -610,7 +605,7 @@ class ExtractiveSynthesizer:
     ) -> list[ArticleSection]:
         """Evidence for, against and neither; the side that agrees with the verdict comes first."""
         used: list[Candidate] = []
-        buckets: dict[str, list[Candidate]] = {key: [] for key in _YESNO_SECTIONS}
+        buckets: dict[str, list[Candidate]] = {key: [] for key in YESNO_SECTIONS}
         subject = subject_of(query)
         for c in usable:
             signed = polarity[c.key]
@@ -626,9 +621,9 @@ class ExtractiveSynthesizer:
         return [
             ArticleSection(
                 key,
-                _YESNO_SECTIONS[key][0],
+                YESNO_SECTIONS[key][0],
                 tuple(c.claim() for c in buckets[key]),
-                intro=_YESNO_SECTIONS[key][1],
+                intro=YESNO_SECTIONS[key][1],
             )
             for key in order
         ]

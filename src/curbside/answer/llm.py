@@ -28,17 +28,19 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from string import Template
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from curbside.answer.backends.base import ChatBackend, ChatMessage, TokenCallback
 from curbside.answer.base import drop_empty_sections, title_for
-from curbside.answer.extractive import CAUSE_CATEGORIES, SECTION_PLANS
+from curbside.answer.causes import CAUSE_CATEGORIES
+from curbside.answer.plans import SECTION_PLANS, YESNO_SECTIONS
 from curbside.answer.sentences import on_topic_documents
 from curbside.config import Settings
+from curbside.datafiles import load_data, rules_of
 from curbside.errors import ModelError
-from curbside.ingest.chunking import split_sentences
+from curbside.ingestion.chunking import split_sentences
 from curbside.retrieval.evidence import document_label
 from curbside.types import (
     SECTION_SEPARATOR,
@@ -107,54 +109,18 @@ class SectionSpec:
         return self.key.replace("-", "_")
 
 
+_PARTS: Final = load_data(
+    "llm_prompt_parts.json", "prompt parts", rules_of("guidance", "yesno_guidance", "question_types")
+)
 #: What belongs in each section, told to the model; a section without an entry uses its intro.
-_GUIDANCE: dict[str, str] = {
-    "definition": "what it is, with diagnostic thresholds and main types",
-    "causes": "causes grouped by category, one cause or finding per claim",
-    "special-populations": "differences in children, pregnancy, older adults or particular groups",
-    "significance": "why it matters: complications, risks, outcomes",
-    "pitfalls": "common errors, misconceptions and cautions that the passages point out",
-    "first-line": "preferred initial therapies",
-    "alternatives": "second-line options, for intolerance or failure",
-    "effectiveness": "reported treatment effects, with figures",
-    "dosing": "doses, routes, frequency and duration exactly as stated",
-    "monitoring": "what to monitor, adverse effects to watch for",
-    "workup": "how to approach the diagnosis: history, examination, order of tests",
-    "tests": "tests, thresholds and their accuracy (sensitivity, specificity)",
-    "differential": "conditions to tell it apart from",
-    "classification": "types, grades or subtypes",
-    "outcomes": "survival, recurrence, complications, with figures",
-    "prognostic-factors": "what predicts a better or worse course",
-    "adjustments": "renal, hepatic, age, weight or interaction adjustments",
-    "comparisons": "head-to-head findings, with effect sizes",
-    "safety": "adverse effects and harms",
-    "key-findings": "the findings that answer the question",
-    "evidence-for": "findings that point towards yes",
-    "evidence-against": "findings that point towards no",
-}
+_GUIDANCE: Final[dict[str, str]] = dict(_PARTS["guidance"])
 #: The extractive catch-all ("Other findings") asks a model for padding; the model is told to answer.
 _SKIPPED = frozenset({"other-findings"})
 
 #: Yes/no articles: the verdict plus evidence on each side (the extractive synthesizer's sections).
-_YESNO_LAYOUT = (
-    SectionSpec(
-        "evidence-for",
-        "Evidence for",
-        _GUIDANCE["evidence-for"],
-        intro="Findings in the sources that point towards yes.",
-    ),
-    SectionSpec(
-        "evidence-against",
-        "Evidence against",
-        _GUIDANCE["evidence-against"],
-        intro="Findings in the sources that point towards no.",
-    ),
-    SectionSpec(
-        "key-findings",
-        "Key findings",
-        "other relevant findings, neither for nor against",
-        intro="Other relevant findings, neither for nor against.",
-    ),
+_YESNO_LAYOUT: Final = tuple(
+    SectionSpec(key, heading, _PARTS["yesno_guidance"][key], intro=intro)
+    for key, (heading, intro) in YESNO_SECTIONS.items()
 )
 
 
@@ -182,17 +148,7 @@ LAYOUTS: dict[QuestionType, tuple[SectionSpec, ...]] = {q: _layout(q) for q in g
 #: Cause categories a grouped section may use, by label (what the model writes) -> key.
 CATEGORIES: dict[str, str] = {c.label: c.key for c in CAUSE_CATEGORIES}
 
-_QTYPE_LABELS: dict[QuestionType, str] = {
-    "definition": "definition",
-    "causes": "causes / etiology",
-    "diagnosis": "diagnosis",
-    "treatment": "treatment",
-    "dosing": "dosing",
-    "prognosis": "prognosis",
-    "comparison": "comparison",
-    "yesno": "yes/no question",
-    "general": "general",
-}
+_QTYPE_LABELS: Final[dict[QuestionType, str]] = dict(_PARTS["question_types"])
 
 
 # --- answer schema --------------------------------------------------------------------------------

@@ -22,8 +22,10 @@ __all__ = [
     "CAUSE_SECTION_CUES",
     "INTENT_LEADS",
     "INTENT_PLANS",
+    "LEAD_SECTIONS",
     "SECTION_PLANS",
     "TOPIC_CUES",
+    "YESNO_SECTIONS",
     "SectionSpec",
 ]
 
@@ -62,6 +64,8 @@ class _Plans:
     intents: dict[Intent, tuple[SectionSpec, ...]]
     topics: dict[QuestionType, re.Pattern[str]]
     leads: dict[Intent, tuple[dict[str, int], re.Pattern[str]]]
+    type_leads: dict[QuestionType, dict[str, int]]
+    yesno: dict[str, tuple[str, str]]
 
 
 def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
@@ -115,6 +119,8 @@ def _build(data: Any) -> _Plans:
         leads={
             cast(Intent, k): (dict(v["sections"]), cue(v["topic"])) for k, v in data["intent_leads"].items()
         },
+        type_leads={cast(QuestionType, k): dict(v) for k, v in data["type_leads"].items()},
+        yesno={k: (str(heading), str(intro)) for k, (heading, intro) in data["yesno_sections"].items()},
     )
 
 
@@ -135,3 +141,7 @@ INTENT_PLANS: Final = _PLANS.intents
 TOPIC_CUES: Final = _PLANS.topics
 #: The sections (section key -> lead weight) and topic that lead an intent's article.
 INTENT_LEADS: Final = _PLANS.leads
+#: Per question type: how strongly filing a sentence under a section qualifies it to lead the article.
+LEAD_SECTIONS: Final = _PLANS.type_leads
+#: Sections of a yes/no article (key -> heading, intro), filled by polarity.
+YESNO_SECTIONS: Final = _PLANS.yesno

@@ -17,7 +17,7 @@ import numpy as np
 
 from curbside.answer.sentences import Candidate, QueryTerms, query_terms
 from curbside.answer.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_flags, signal
-from curbside.ingest.chunking import split_sentences
+from curbside.ingestion.chunking import split_sentences
 from curbside.models.relevance import RelevanceModel, lexical_features, section_kind
 from curbside.models.verdicts import Evidence, VerdictModel, choose_evidence, coverage_cues
 from curbside.retrieval.embeddings import Embedder

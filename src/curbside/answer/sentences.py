@@ -13,7 +13,7 @@ document's evidence weight, the weight of the abstract section it sits in
 questions are penalised).
 
 A record without any abstract contributes its *title* (its placeholder
-``TITLE`` chunk has no text, :mod:`curbside.ingest.chunking`): one candidate whose
+``TITLE`` chunk has no text, :mod:`curbside.ingestion.chunking`): one candidate whose
 span indexes :attr:`Document.title` (``part == "title"``), judged by a title's
 own quality rules (a noun phrase is fine, a question is not) and scored at
 :data:`TITLE_ONLY_FACTOR` so that an abstract sentence saying as much comes
@@ -34,7 +34,8 @@ from typing import Final
 from curbside.answer.arms import Arms, arms_of
 from curbside.answer.context import needs_antecedent
 from curbside.answer.valence import direction
-from curbside.ingest.chunking import TITLE_SECTION, is_title_chunk, split_sentences, title_span
+from curbside.datafiles import load_data, rules_of
+from curbside.ingestion.chunking import TITLE_SECTION, is_title_chunk, split_sentences, title_span
 from curbside.retrieval.evidence import animal_only, document_weight, evidence_label
 from curbside.retrieval.questions import americanise, natural_order
 from curbside.types import SECTION_SEPARATOR, Citation, CitedPart, Claim, Document, Hit, Query
@@ -57,6 +58,12 @@ __all__ = [
     "title_claim_text",
 ]
 
+_RULES: Final = load_data(
+    "sentences.json",
+    "candidate sentence cues",
+    rules_of("methods", "aim_start", "lead_marker", "section_weights", "design_nouns", "frame_words"),
+)
+
 
 def cues(*alternatives: str) -> re.Pattern[str]:
     """A case-insensitive pattern matching any ``|``-separated alternative at a word start."""
@@ -70,69 +77,24 @@ _STAT: Final = re.compile(r"\((?:n\s*=\s*)?\d[\d.,]*\s*%?[^()]{0,12}\)", re.IGNO
 _STAT_DUMP: Final = 4
 _NUMBERISH: Final = re.compile(r"\S*\d\S*")
 _ANY_WORD: Final = re.compile(r"\S+")
-_METHODS_CUES: Final = cues(
-    r"we (?:enrolled|recruited|included|randomi[sz]ed|conducted|performed|analy[sz]ed|reviewed"
-    r"|retrospectively"
-    r"|prospectively|investigated|examined|assessed|evaluated|sought|aimed|studied|identified|searched|report"
-    r"|describe|present|collected|measured|compared|used)",
-    r"(?:patients|participants|subjects|women|men|children|adults) were (?:included|divided|followed|selected"
-    r"|interviewed|asked|studied)",
-    r"(?:was|were) (?:randomi[sz]ed|randomly (?:assigned|allocated)|enrolled|recruited|allocated|assigned)"
-    r" (?:to|into|in|from|at)",
-    r"(?:the )?(?:aim|objective|purpose|goal)s? (?:of|was|were)|data were (?:collected|analy[sz]ed"
-    r"|extracted)",
-    r"this (?:study|paper|article|report|review) (?:was|is|aims|aimed|describes|reports|presents|examines)",
-    r"a (?:retrospective|prospective|cross-sectional|case-control|cohort) (?:study|analysis|review) (?:of"
-    r"|was)",
-    r"was (?:conducted|performed|carried out)",
-    r"(?:primary |secondary )?end-?points?\b|outcome measures?\b",
-    r"(?:was|were) (?:investigated|examined|studied|evaluated|assessed|analy[sz]ed) (?:by|using|with)",
-)
-_AIM_START: Final = re.compile(
-    r"(?:to|we (?:sought|aimed|wanted) to) (?:examine|determine|assess|evaluate|investigate|compare|test"
-    r"|explore|identify|describe|study|analy[sz]e|clarify|characteri[sz]e)\b",
-    re.IGNORECASE,
-)
+_METHODS_CUES: Final = cues(*_RULES["methods"])
+_AIM_START: Final = re.compile(_RULES["aim_start"], re.IGNORECASE)
 _PRONOUN_START: Final = re.compile(r"(?:It|This|These|They|He|She|Its|Their)\b")
 #: Leading discourse markers dropped from a claim when what follows starts like a sentence.
-_LEAD_MARKER: Final = re.compile(
-    r"^(?:in (?:conclusion|summary|addition)|to conclude|overall|taken together|collectively|in short"
-    r"|conclusions?|summary|furthermore|moreover|additionally|thus|therefore|finally|importantly|notably)"
-    r"\s*[,:]\s*",
-    re.IGNORECASE,
-)
+_LEAD_MARKER: Final = re.compile(_RULES["lead_marker"], re.IGNORECASE)
 _TRUNCATED: Final = re.compile(r"\s*\(ABSTRACT TRUNCATED(?: AT \d+ WORDS)?\)\s*$", re.IGNORECASE)
 #: Applied to sentences of documents about animals only (:func:`curbside.retrieval.evidence.animal_only`).
 _ANIMAL_ONLY_FACTOR: Final = 0.5
 # Structured-abstract labels and the weight of a sentence under them; first match wins, so
 # "SUMMARY OF BACKGROUND DATA" is background and "MEASUREMENTS AND MAIN RESULTS" results.
-_SECTION_WEIGHTS: Final = (
-    (cues(r"background|introduction|context|objective|aim|purpose|rationale|importance|limitation"), 0.85),
-    (cues(r"conclu|interpretation|summary|implication|recommendation"), 1.15),
-    (cues(r"result|finding|outcome|synthesis"), 1.0),
-    (cues(r"discussion|comment"), 0.95),
-    (
-        cues(
-            r"method|design|setting|patient|participant|subject|material|intervention|measure|procedure"
-            r"|population|sample|extraction|selection|search|sources|eligibility"
-        ),
-        0.6,
-    ),
+_SECTION_WEIGHTS: Final = tuple(
+    (cues(*alternatives), float(weight)) for alternatives, weight in _RULES["section_weights"]
 )
 _UNLABELLED_WEIGHT: Final = 0.95
 #: Score factor of a title-only record's title: a finding stated in an abstract comes first.
 TITLE_ONLY_FACTOR: Final = 0.8
 #: How the design of a title-only record is named in its claim ("Reported in a case report titled ...").
-_DESIGN_NOUNS: Final = {
-    "Guideline": "guideline",
-    "Meta-analysis": "meta-analysis",
-    "Systematic review": "systematic review",
-    "RCT": "randomized controlled trial",
-    "Review": "review",
-    "Case report": "case report",
-    "Editorial": "editorial",
-    "Research": "research article",
-}
+_DESIGN_NOUNS: Final[dict[str, str]] = dict(_RULES["design_nouns"])
 _TRANSLATED_NOTE: Final = " (English translation of the title)"
 _TITLE_CLAIM: Final = re.compile(
     r'Reported in an? (?P<design>[a-z -]+) titled "(?P<title>[^"]+)"(?:'
@@ -140,11 +102,7 @@ _TITLE_CLAIM: Final = re.compile(
     + r")?\."
 )
 #: Question words that name the kind of question, not its subject: matching them proves nothing.
-_FRAME_WORDS: Final = (
-    "treat treated treatment treatments cause causes caused causing diagnose diagnosed diagnosis manage "
-    "managed management therapy therapies prognosis dose dosing effect effects use used role mechanism "
-    "mechanisms action"
-)
+_FRAME_WORDS: Final = " ".join(_RULES["frame_words"])
 
 
 def _stem(word: str) -> str:

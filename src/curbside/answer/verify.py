@@ -2,7 +2,7 @@
 
 Every claim of a draft article is compared with each span it cites
 (:attr:`Citation.quote`) and with the sentence-level pieces of that span
-(single sentences and adjacent pairs, from :func:`curbside.ingest.chunking.split_sentences`).
+(single sentences and adjacent pairs, from :func:`curbside.ingestion.chunking.split_sentences`).
 For each candidate span three checks run:
 
 * **Lexical support** -- the share of the claim's content words found in the
@@ -56,14 +56,16 @@ from numpy.typing import NDArray
 
 from curbside.answer.context import judge_claims
 from curbside.answer.sentences import SUMMARY_CATEGORY, quoted_title
+from curbside.datafiles import load_data, rules_of
 from curbside.errors import InputError, ModelError
-from curbside.ingest.chunking import split_sentences
-from curbside.ingest.screening import describe, screen
+from curbside.ingestion.chunking import split_sentences
+from curbside.ingestion.screening import describe, screen
 from curbside.retrieval.embeddings import Embedder
 from curbside.retrieval.questions import americanise
 from curbside.types import Article, ArticleSection, Citation, Claim, Query, Verdict
 from curbside.wording import count
 
+_RULES: Final = load_data("verify_words.json", "verifier word lists", rules_of("stop_words", "suffixes"))
 #: Sections written by curbside itself (glossary, general safety advice): uncited by design, never verified.
 AUTHORED_SECTION_KEYS: Final = frozenset({"glossary", "seek-care"})
 
@@ -102,22 +104,7 @@ DEFAULT_THRESHOLDS: Final = VerifyThresholds()
 # --------------------------------------------------------------------------------------------------
 
 
-def _words(text: str) -> frozenset[str]:
-    """The whitespace-separated words of a word list."""
-    return frozenset(text.split())
-
-
-_STOP_WORDS: Final = _words(
-    """
-    a about above after again against all also am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each either else etc for from further had
-    has have having he her here hers him his how i if in into is it its itself just may me might more most
-    much must my of off on once only or other our out over own per same shall she should so some such than
-    that the their them then there these they this those though through thus to too under until up upon us
-    very via was we were what when where whereas which while who whom whose why will with within would yet
-    you your often usually commonly generally typically include includes including included percent cent
-    """
-)
+_STOP_WORDS: Final = frozenset(_RULES["stop_words"])
 # Cues that negate the content words after them; "absence"/"lack" only when followed by "of".
 _NEGATION_CUES: Final = frozenset({"not", "no", "never", "none", "neither", "nor", "without", "cannot"})
 _NEGATION_OF_CUES: Final = frozenset({"absence", "lack"})
@@ -144,13 +131,7 @@ _NUMBER_WORDS: Final = {
 # (suffix, replacement, shortest stem left).  The "-at-" family keeps its "at" so that "treated",
 # "treating" and "treat" agree, as do "associated" and "association"; "-er" comes off longer words
 # only ("smoker"/"smoking", "higher"/"high"; not "fever", "liver", "older").
-_SUFFIXES: Final = (
-    ("izations", "iz", 4), ("ization", "iz", 4), ("ational", "at", 4), ("ations", "at", 4),
-    ("ation", "at", 4), ("ating", "at", 4), ("ators", "at", 4), ("ator", "at", 4), ("ated", "at", 4),
-    ("ates", "at", 4), ("ate", "at", 4), ("ities", "", 3), ("ity", "", 3), ("ments", "", 3),
-    ("ment", "", 3), ("ness", "", 3), ("ingly", "", 3), ("ings", "", 3), ("ing", "", 3), ("edly", "", 3),
-    ("ed", "", 3), ("ers", "", 4), ("er", "", 4), ("ies", "y", 3), ("es", "", 3), ("s", "", 3), ("ly", "", 3),
-)  # fmt: skip
+_SUFFIXES: Final = tuple((str(s), str(r), int(n)) for s, r, n in _RULES["suffixes"])  # fmt: skip
 _MIN_STEM: Final = 3
 #: Two stems at least this long sharing this share of the shorter one count as a half match.
 _FUZZY_MIN_PREFIX: Final = 7
@@ -593,7 +574,7 @@ def verify_article(
     left without claims is dropped.  Sections curbside writes itself
     (:data:`AUTHORED_SECTION_KEYS`) are passed through unverified.
     A claim citing a record in ``blocked`` (id -> why), or whose text or cited
-    quote addresses a language model (:mod:`curbside.ingest.screening`), is removed.
+    quote addresses a language model (:mod:`curbside.ingestion.screening`), is removed.
     With ``query``, each claim is also judged in context (:func:`curbside.answer.context.judge_claims`):
     its opening, a provisional or null finding where a positive one stands, the
     question's subject, its learned relevance against ``relevance_threshold``, and

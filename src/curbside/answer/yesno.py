@@ -39,7 +39,8 @@ from curbside.answer.sentences import (
     stems,
 )
 from curbside.answer.valence import valence
-from curbside.ingest.chunking import is_title_chunk
+from curbside.datafiles import load_data, rules_of
+from curbside.ingestion.chunking import is_title_chunk
 from curbside.types import Hit, Query, YesNo
 
 __all__ = [
@@ -50,17 +51,18 @@ __all__ = [
     "signal",
 ]
 
-_CLAUSE_SPLIT: Final = re.compile(r",?\s+(?:but|whereas|while|although|however|except)\b|;\s*", re.IGNORECASE)
+_RULES: Final = load_data(
+    "yesno.json",
+    "yes/no cues",
+    rules_of("clause_split", "equivalence_question", "safety_question", "no_harm"),
+)
+
+_CLAUSE_SPLIT: Final = re.compile(_RULES["clause_split"], re.IGNORECASE)
 #: Questions asking whether two things are alike: a significant difference answers them "no".
-_EQUIVALENCE_QUESTION: Final = cues(
-    r"same|similar|equivalent|identical|comparable|as (?:\w+ ){1,2}as\b|non-?inferior"
-)
+_EQUIVALENCE_QUESTION: Final = cues(*_RULES["equivalence_question"])
 #: Questions asking whether something is safe: "no complications" answers them "yes".
-_SAFETY_QUESTION: Final = cues(r"safe|safely|feasible|tolerated|harmless")
-_NO_HARM: Final = cues(
-    r"(?:no|without|there (?:was|were) no) (?:\w+ ){0,2}(?:complications?|adverse|deaths?|mortality|morbidity"
-    r"|readmissions?|recurrences?|infections?|leaks?|injur(?:y|ies)|failures?|conversions?)"
-)
+_SAFETY_QUESTION: Final = cues(*_RULES["safety_question"])
+_NO_HARM: Final = cues(*_RULES["no_harm"])
 #: One negative cue outweighs one positive: null results are stated once, effects several ways.
 NEGATIVE_WEIGHT: Final = 1.5
 _RANK_WEIGHTS: Final = (1.0, 0.6, 0.4)

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from curbside.config import Settings
 from curbside.errors import ConfigError
-from curbside.ingest.pipeline import IngestReport
+from curbside.ingestion.pipeline import IngestReport
 
 __all__ = ["Context", "err_console", "load_settings", "pass_ctx", "print_ingest"]
 

@@ -50,8 +50,8 @@ from lxml import etree
 
 from curbside.config import Settings
 from curbside.errors import CurbsideError, InputError, SourceError, SourceFormatError, UnreachableError
-from curbside.ingest.indexing import IndexCallback, IndexReport
-from curbside.ingest.pipeline import IngestReport, ProgressCallback
+from curbside.ingestion.indexing import IndexCallback, IndexReport
+from curbside.ingestion.pipeline import IngestReport, ProgressCallback
 from curbside.store.base import Store
 from curbside.wording import count
 

@@ -175,7 +175,7 @@ def show(ctx: Context, doc_id: str, as_json: bool, with_chunks: bool) -> None:
             data["chunks"] = [asdict(c) for c in chunks]
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    from curbside.ingest.screening import describe, screen_document
+    from curbside.ingestion.screening import describe, screen_document
 
     console = Console()
     console.print(f"[bold]{escape(doc.title)}[/]")
@@ -231,7 +231,7 @@ def index(
     """Embed the chunks that have no vector yet (resumable: stop and run again any time)."""
     if ray_address is not None and not _RAY_ADDRESS.match(ray_address):
         raise click.BadParameter(f"{ray_address!r} is not a Ray address", param_hint="--ray")
-    from curbside.ingest.indexing import IndexProgress
+    from curbside.ingestion.indexing import IndexProgress
     from curbside.store.base import SyncReport
 
     settings = ctx.settings.model_copy(update={"embedder": embedder}) if embedder else ctx.settings

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from curbside.ingest.pipeline import Progress as IngestProgress
+from curbside.ingestion.pipeline import Progress as IngestProgress
 from curbside.wording import count
 
 

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Final, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from curbside.datafiles import load_data, rules_of
 from curbside.errors import ConfigError, ModelError
 from curbside.retrieval.evidence import animal_only
 from curbside.retrieval.subject import Subject, fold, frame_words, subject_of
@@ -58,72 +59,18 @@ if TYPE_CHECKING:
     from curbside.config import Settings
     from curbside.retrieval.embeddings import Embedder
 
+_RULES: Final = load_data(
+    "relevance_features.json", "relevance model features", rules_of("section_of", "negation", "stop")
+)
+
 MODEL_FILE: Final = "models/relevance.npz"
 FORMAT: Final = 1
 QUESTION_TYPES: Final[tuple[str, ...]] = get_args(QuestionType)
 SECTIONS: Final = ("title", "background", "methods", "results", "conclusions", "other")
-_SECTION_OF: Final = {
-    "background": "background", "introduction": "background", "objective": "background",
-    "objectives": "background", "purpose": "background", "aim": "background", "aims": "background",
-    "context": "background", "importance": "background", "rationale": "background",
-    "methods": "methods", "method": "methods", "design": "methods", "setting": "methods",
-    "participants": "methods", "patients": "methods", "materials and methods": "methods",
-    "interventions": "methods", "measurements": "methods", "main outcome measures": "methods",
-    "study design": "methods", "patients and methods": "methods",
-    "results": "results", "findings": "results", "main results": "results",
-    "conclusions": "conclusions", "conclusion": "conclusions", "interpretation": "conclusions",
-    "discussion": "conclusions", "implications": "conclusions", "summary": "conclusions",
-}  # fmt: skip
-_NEGATION = re.compile(r"\b(?:no|not|none|neither|nor|without|never|failed to|unlikely|absence of)\b", re.I)
+_SECTION_OF: Final[dict[str, str]] = dict(_RULES["section_of"])
+_NEGATION = re.compile(_RULES["negation"], re.I)
 _DIGIT = re.compile(r"\d")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "by",
-        "with",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "what",
-        "which",
-        "who",
-        "how",
-        "why",
-        "when",
-        "where",
-        "does",
-        "do",
-        "did",
-        "can",
-        "could",
-        "should",
-        "would",
-        "will",
-        "may",
-        "might",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "as",
-        "from",
-    ]
-)
+_STOP = frozenset(_RULES["stop"])
 LEXICAL_NAMES: Final = (
     "subject_coverage", "mentions_main", "word_overlap", "log_words", "digits", "negation",
     "position", "evidence", "animal_only", "is_title",

@@ -31,9 +31,11 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
+from curbside.datafiles import load_data, rules_of
 from curbside.errors import InputError
 from curbside.types import Document
 
+_RULES: Final = load_data("evidence_levels.json", "evidence levels", rules_of("labels", "pubtype_category"))
 #: Weight of each evidence category, from the document kind (``DocumentKind``) plus ``trial``.
 EVIDENCE_LEVELS: Final[Mapping[str, float]] = MappingProxyType(
     {
@@ -51,66 +53,12 @@ EVIDENCE_LEVELS: Final[Mapping[str, float]] = MappingProxyType(
 )
 
 #: Display label of each category, used in reference lists.
-_LABELS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "guideline": "Guideline",
-        "meta-analysis": "Meta-analysis",
-        "systematic-review": "Systematic review",
-        "rct": "RCT",
-        "review": "Review",
-        "trial": "Research",
-        "research": "Research",
-        "case-report": "Case report",
-        "other": "Research",
-        "editorial": "Editorial",
-    }
-)
+_LABELS: Final[Mapping[str, str]] = MappingProxyType(dict(_RULES["labels"]))
 
 # PubMed publication types (lowercased) -> category.  Exact names, because substring
 # matching would turn "Review of Reported Cases" or "Retraction of Publication" into
 # something they are not.
-_PUBTYPE_CATEGORY: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "practice guideline": "guideline",
-        "guideline": "guideline",
-        "consensus development conference": "guideline",
-        "consensus development conference, nih": "guideline",
-        "meta-analysis": "meta-analysis",
-        "network meta-analysis": "meta-analysis",
-        "systematic review": "systematic-review",
-        "randomized controlled trial": "rct",
-        "randomised controlled trial": "rct",
-        "randomized controlled trial, veterinary": "rct",
-        "clinical trial": "trial",
-        "controlled clinical trial": "trial",
-        "pragmatic clinical trial": "trial",
-        "equivalence trial": "trial",
-        "adaptive clinical trial": "trial",
-        "clinical trial, veterinary": "trial",
-        "review": "review",
-        "scoping review": "review",
-        "observational study": "research",
-        "observational study, veterinary": "research",
-        "cohort study": "research",
-        "case-control study": "research",
-        "cross-sectional study": "research",
-        "comparative study": "research",
-        "multicenter study": "research",
-        "validation study": "research",
-        "evaluation study": "research",
-        "clinical study": "research",
-        "twin study": "research",
-        "case reports": "case-report",
-        "case report": "case-report",
-        "editorial": "editorial",
-        "comment": "editorial",
-        "letter": "editorial",
-        "news": "editorial",
-        "newspaper article": "editorial",
-        "interview": "editorial",
-        "personal narrative": "editorial",
-    }
-)
+_PUBTYPE_CATEGORY: Final[Mapping[str, str]] = MappingProxyType(dict(_RULES["pubtype_category"]))
 
 #: Kinds that say nothing specific about design: publication types may move them down as well as up.
 _UNSPECIFIC_KINDS: Final = frozenset({"research", "other"})

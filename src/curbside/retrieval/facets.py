@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from curbside.datafiles import load_data
-from curbside.ingest.chunking import is_title_chunk
+from curbside.ingestion.chunking import is_title_chunk
 from curbside.retrieval.intent import Intent, intent_of
 from curbside.retrieval.questions import analyse, fts_expression
 from curbside.retrieval.retrieve import Retriever, filters_for
@@ -176,7 +176,7 @@ def facet_hits(
     counts: dict[str, int] = {}
     for facet, match in facet_queries(query, intent):
         found = retriever.search_match(match, 3 * per_facet, filters)
-        # A title-only record is citable by its title (curbside.ingest.chunking): "Leucopenia in association
+        # A title-only record is citable by its title (curbside.ingestion.chunking): "Leucopenia in association
         # with mianserin treatment" is the whole record, and the answer.
         found = [
             h

@@ -13,11 +13,13 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Final, Protocol
 
 from curbside.config import Settings
+from curbside.datafiles import load_data, rules_of
 from curbside.types import Hit, Query
 
+_RULES: Final = load_data("rerank.json", "reranker word lists", rules_of("frame_words"))
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
@@ -42,54 +44,7 @@ class NoReranker:
 
 
 #: "Does X affect Y?", "Is X associated with Y?": the verbs and nouns of the question's frame.
-_FRAME_WORDS = frozenset(
-    [
-        "affect",
-        "affects",
-        "affected",
-        "effect",
-        "effects",
-        "impact",
-        "impacts",
-        "influence",
-        "influences",
-        "associated",
-        "association",
-        "associations",
-        "related",
-        "relation",
-        "relationship",
-        "increase",
-        "increases",
-        "increased",
-        "decrease",
-        "decreases",
-        "decreased",
-        "reduce",
-        "reduces",
-        "reduced",
-        "improve",
-        "improves",
-        "improved",
-        "predict",
-        "predicts",
-        "predictive",
-        "predictor",
-        "role",
-        "use",
-        "used",
-        "using",
-        "among",
-        "differ",
-        "different",
-        "difference",
-        "patients",
-        "outcome",
-        "outcomes",
-        "factor",
-        "factors",
-    ]
-)
+_FRAME_WORDS = frozenset(_RULES["frame_words"])
 
 _ENDINGS = ("", "s", "ic", "ia", "al", "ics", "ias", "als", "ical", "icals", "ial", "ials")
 

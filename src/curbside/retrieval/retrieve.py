@@ -374,7 +374,7 @@ def matching_span(hit: Hit, query: Query) -> tuple[int, int]:
     Shown under each search hit so a reader sees *why* it matched; falls back to
     the chunk's first sentence.
     """
-    from curbside.ingest.chunking import split_sentences
+    from curbside.ingestion.chunking import split_sentences
     from curbside.retrieval.questions import expand_terms
 
     wanted = {w for term in expand_terms(query) for w in _WORD.findall(term.lower())}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from curbside.config import shared_data_dir
+from curbside.datafiles import load_data, rules_of
 from curbside.errors import ConfigError, InputError, SourceError, SourceFormatError
 from curbside.types import Concept
 
@@ -30,99 +31,35 @@ from curbside.types import Concept
 MAX_TERM_WORDS: Final = 6
 
 # --------------------------------------------------------------------------------------
-# Spelling variants.  Rules act on one lowercase word; both tables are deliberately
-# narrow (word stems listed) because a general "ae" -> "e" rule would also rewrite
-# "aerobic" or "aeruginosa" in the variants shown to users.
+# Spelling variants.  Rules act on one lowercase word; both tables (data/spelling_and_words.json,
+# with the stop words and the other word lists of this module) are deliberately narrow (word stems
+# listed) because a general "ae" -> "e" rule would also rewrite "aerobic" or "aeruginosa" in the
+# variants shown to users.
 
 _Rule = tuple[re.Pattern[str], str]
-_IZE = (  # stems whose British -ise/-ised/-ising is American -ize (not "exercise", "advise", "promise")
-    "(random|hospital|standard|normal|immun|steril|optim|minim|character|local|general|stabil|categor|util"
-    "|visual|recogn|special|revascular|vascular|organ|anonym|mobil|sensit|neutral|summar|central|emphas"
-    "|priorit|metabol|ion|capital)"
+_Rules = tuple[re.Pattern[str], tuple[_Rule, ...]]  # (any rule matches, the rules in order)
+_WORDS: Final = load_data(
+    "spelling_and_words.json",
+    "spelling rules and word lists",
+    rules_of(
+        "stems", "to_american", "to_british", "stop_words", "generic_terms", "secondary", "abbreviation_words"
+    ),
 )
 
 
-_Rules = tuple[re.Pattern[str], tuple[_Rule, ...]]  # (any rule matches, the rules in order)
-
-
-def _rules(table: str) -> _Rules:
-    """Parse ``pattern replacement`` pairs, one per line; ``IZE`` and ``OUR`` expand to stem groups."""
-    pairs = (line.split("#")[0].split() for line in table.strip().splitlines())
-    stems = {"IZE": _IZE, "OUR": "(tum|col|behavi|hum|lab|fav|od|vap|rum)"}
+def _rules(table: list[list[str]]) -> _Rules:
+    """Compile ``[pattern, replacement, comment]`` rules; ``IZE`` and ``OUR`` in a pattern expand to the
+    stem groups of the data file."""
+    stems = _WORDS["stems"]
     rules = tuple(
-        (re.compile(functools.reduce(lambda p, kv: p.replace(*kv), stems.items(), pat)), repl)
-        for pat, repl in pairs
+        (re.compile(functools.reduce(lambda p, kv: p.replace(*kv), stems.items(), rule[0])), rule[1])
+        for rule in table
     )
     return re.compile("|".join(f"(?:{p.pattern})" for p, _ in rules)), rules
 
 
-_TO_AMERICAN: Final = _rules(
-    r"""
-    leuc(?=o(?!v)|a)                            leuk      # leucopenia, leucaemia; not leucovorin, leucine
-    aemi                                        emi       # anaemia, ischaemic, septicaemia
-    haem                                        hem       # haemorrhage, haematology
-    oe(?=soph|dem|strog|strad|striol|strous)    e         # oesophagus, oedema, lymphoedema, oestrogen
-    paed                                        ped       # paediatric, orthopaedic
-    ^foet fet
-    ^faec fec
-    ^coeli celi
-    ^caesar cesar
-    ^caec cec
-    anaes anes
-    gynaec gynec
-    ^aetiol etiol
-    rrhoe rrhe                                            # diarrhoea, gonorrhoea
-    pnoe pne                                              # dyspnoea, apnoea
-    ^OURour \1or                                          # tumour, behavioural
-    isation ization
-    ^IZEis(e|ed|es|er|ers|ing)$ \1iz\2
-    ^(ana|dia|para|cata|hydro|electro)lys(e|ed|ing)$ \1lyz\2
-    ^(fib|cent|lit|theat|calib)re(s|d)?$ \1er\2
-    sulph sulf
-    ^ageing$ aging
-    ^aluminium$ aluminum
-    ^grey$ gray
-    ^programme(s?)$ program\1
-    ^manoeuvre(s?)$ maneuver\1
-    ^defence(s?)$ defense\1
-    """
-)
-_TO_BRITISH: Final = _rules(
-    r"""
-    ^leuk(?=o(?!v))                             leuc      # leukopenia -> leucopenia; leukemia -> leukaemia
-    ^hem(?=o|a)                                 haem      # hemorrhage, hematoma; not hemisphere
-    (?<!acad)(?<!a)emia$                        aemia
-    (glyc|isch|an|ur|lipid|kal|natr|calc|tox|septic|leuk|vol|ox|bacter|vir)emic$ \1aemic
-    ^(lymph)?edem \1oedem
-    ^gastroesophag gastro-oesophag
-    ^esophag oesophag
-    ^estr(?=ogen|adiol|iol|ous$) oestr
-    pediatr paediatr
-    orthoped orthopaed
-    ^fet(al|us|uses)$ foet\1
-    ^fec(al|es)$ faec\1
-    ^celiac coeliac
-    ^cesarean caesarean
-    ^cec(um|al)$ caec\1
-    anesthe anaesthe
-    gynec gynaec
-    ^etiolog aetiolog
-    rrhe(a|ic)$ rrhoe\1
-    pnea$ pnoea
-    ^OURor(s|ed|ing)?$ \1our\2
-    ^behavioral$ behavioural
-    ization isation
-    ^IZEiz(e|ed|es|er|ers|ing)$ \1is\2
-    ^(ana|dia|para|cata|hydro|electro)lyz(e|ed|ing)$ \1lys\2
-    ^(fib|cent|lit|theat|calib)er(s?)$ \1re\2
-    sulf sulph
-    ^aging$ ageing
-    ^aluminum$ aluminium
-    ^gray$ grey
-    ^maneuver(s?)$ manoeuvre\1
-    ^defense(s?)$ defence\1
-    """
-)
+_TO_AMERICAN: Final = _rules(_WORDS["to_american"])
+_TO_BRITISH: Final = _rules(_WORDS["to_british"])
 
 _WORD: Final = re.compile(r"[^\W\d_]+")
 
@@ -211,50 +148,16 @@ def word_set(text: str, sep: str | None = None) -> frozenset[str]:
     return frozenset(w.strip() for w in text.split(sep) if w.strip())
 
 
-STOP_WORDS: Final = word_set(
-    """
-    a about above after again against all also am an and any are aren as at be because been before being
-    below between both but by can cannot could couldn did didn do does doesn doing don down during each
-    either else etc ever every few for from further get gets got had hadn has hasn have haven having he her
-    here hers herself him himself his how however i if in into is isn it its itself just let lets like may
-    me might mightn more most must mustn my myself neither no nor not now of off often on once one ones only
-    or other others otherwise our ours ourselves out over own per please quite rather really s same shall
-    shan she should shouldn so some such t than that the their theirs them themselves then there these they
-    this those though through thus to too under until up upon us very via vs versus was wasn we were weren
-    what whatever when whenever where whereas wherever whether which while who whom whose why will with
-    within without won would wouldn yet you your yours yourself yourselves
-    cause causes define definition meaning mean means explain describe tell know known best usual usually
-    typical typically currently common commonly main difference differences much many kind kinds type
-    types way ways thing things anything something someone anyone
-    """
-)
+STOP_WORDS: Final = frozenset(_WORDS["stop_words"])
 _STOP_KEYS: Final = frozenset(norm_token(w) for w in STOP_WORDS)
 
 # Terms that name the *kind* of question or study, not its subject: never concepts (the
 # question type carries them) even where MeSH has a descriptor of that name.
-_GENERIC_TERMS: Final = word_set(
-    "therapeutics|treatment|therapy|management|diagnosis|prognosis|mortality|survival|death|risk|risk factors"
-    "|time factors|treatment outcome|drug therapy|signs and symptoms|causality|etiology|disease|syndrome"
-    "|patients|humans|persons|time|outcome|role|methods|research|evidence|efficacy|safety|effect|use"
-    "|incidence|prevalence|association|symptoms|dose|dosage|physicians|health|comparison|hope|life|work"
-    "|play|language|light|affect|lead|back|hand|arm|face|attitude|awareness|behavior|books|cells|communication"
-    "|consensus|contraindications|culture|economics|education|emergencies|environment|fear|genes|goals"
-    "|growth|happiness|history|knowledge|learning|love|marriage|medicine|motivation|names|perception"
-    "|plasma|pleasure|policy|pressure|probability|reading|rest|running|serum|sound|teaching|thinking"
-    "|tissues|trust|uncertainty|water|writing|air|art|music|color|movement|noise|family|friends",
-    "|",
-)
+_GENERIC_TERMS: Final = frozenset(_WORDS["generic_terms"])
 _GENERIC_KEYS: Final = frozenset(" ".join(norm_token(w) for w in t.split()) for t in _GENERIC_TERMS)
 
 # Populations and settings: concepts, but never the "main" concept a pronoun refers to.
-SECONDARY_KEYS: Final = frozenset(
-    norm_token(w)
-    for w in word_set(
-        "child children infant infants newborn adult adults aged elderly adolescent adolescents women woman "
-        "men man male female pregnancy pregnant population hospitals hospital mothers fathers parents nurses "
-        "students volunteers dentists inpatients outpatients smokers"
-    )
-)
+SECONDARY_KEYS: Final = frozenset(norm_token(w) for w in _WORDS["secondary"])
 
 
 # --------------------------------------------------------------------------------------
@@ -264,7 +167,7 @@ SECONDARY_KEYS: Final = frozenset(
 MESH_CSV_ENV: Final = "CURBSIDE_MESH_CSV"
 
 # Abbreviations that are also English words: matched only in their written case.
-_ABBREV_WORDS: Final = frozenset({"aids", "cart", "mind", "rest", "care", "dash"})
+_ABBREV_WORDS: Final = frozenset(_WORDS["abbreviation_words"])
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from curbside.config import Settings
 from curbside.errors import StoreError
-from curbside.ingest.chunking import chunk_document
+from curbside.ingestion.chunking import chunk_document
 from curbside.store.base import (
     WORD_COUNT_CAP,
     Batch,

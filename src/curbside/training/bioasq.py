@@ -268,7 +268,7 @@ def build_store(
     """
     from curbside import api
     from curbside.config import Settings
-    from curbside.ingest.run import ingest_paths
+    from curbside.ingestion.run import ingest_paths
     from curbside.retrieval.embeddings import get_embedder
     from curbside.store.sqlite import SQLiteStore
 

@@ -41,7 +41,7 @@ from curbside.answer.scoring import learned_candidates, verdict_evidence
 from curbside.answer.sentences import candidate_sentences, stems
 from curbside.answer.yesno import question_flags
 from curbside.errors import InputError
-from curbside.ingest.chunking import chunk_document, is_title_chunk, split_sentences
+from curbside.ingestion.chunking import chunk_document, is_title_chunk, split_sentences
 from curbside.models.relevance import (
     Head,
     RelevanceModel,
@@ -103,13 +103,23 @@ def _gold_sentences(doc: Document) -> list[tuple[str, int, int, str, str]]:
 
 
 #: What the relevance examples' features are made by; the verdict rows depend on these and VERDICT_CODE.
-FEATURE_CODE: Final = ("relevance.py", "subject.py", "synthesis/sentences.py", "data/question_frame.json")
+FEATURE_CODE: Final = (
+    "models/relevance.py",
+    "retrieval/subject.py",
+    "answer/sentences.py",
+    "data/question_frame.json",
+    "data/relevance_features.json",
+    "data/sentences.json",
+)
 VERDICT_CODE: Final = (
-    "verdicts.py",
-    "synthesis/scoring.py",
-    "synthesis/yesno.py",
-    "synthesis/arms.py",
+    "models/verdicts.py",
+    "answer/scoring.py",
+    "answer/yesno.py",
+    "answer/polarity.py",
+    "answer/arms.py",
     "data/comparison.json",
+    "data/polarity.json",
+    "data/yesno.json",
 )
 
 

@@ -209,7 +209,7 @@ def answer(
 def from_library(request: Request, question: str, thread_id: str | None = None) -> AnswerResult | None:
     """The approved article answering a new ``question``, as the first turn of ``thread_id`` (default:
     a new thread); None when no approved article answers it."""
-    from curbside.ingest.screening import visible_text
+    from curbside.ingestion.screening import visible_text
     from curbside.retrieval.privacy import question_for_saving
     from curbside.retrieval.questions import check_question_length
     from curbside.review.library import match_approved

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from curbside.ingest.chunking import split_sentences
-from curbside.ingest.screening import describe, screen_document
+from curbside.ingestion.chunking import split_sentences
+from curbside.ingestion.screening import describe, screen_document
 from curbside.render.common import pubmed_url, safe_url
 from curbside.retrieval.evidence import document_label
 from curbside.types import SECTION_SEPARATOR, Article, Citation, Claim, Document

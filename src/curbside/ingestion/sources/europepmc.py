@@ -33,8 +33,8 @@ import httpx
 
 from curbside.config import Settings
 from curbside.errors import InputError, QueryError, RemoteError, UnreachableError
-from curbside.ingest.sources.base import clean_text, is_retraction_type, kind_from_publication_types
-from curbside.ingest.sources.jats import publication_type_for_article_type
+from curbside.ingestion.sources.base import clean_text, is_retraction_type, kind_from_publication_types
+from curbside.ingestion.sources.jats import publication_type_for_article_type
 from curbside.types import Document, Malformed, MeshHeading, MeshQualifier, Record, Section
 from curbside.version import __version__
 

@@ -36,7 +36,7 @@ from typing import IO
 from lxml import etree
 
 from curbside.errors import SourceFormatError
-from curbside.ingest.sources.base import (
+from curbside.ingestion.sources.base import (
     GZIP_ERRORS,
     CountingReader,
     FileSourceType,
@@ -95,7 +95,7 @@ _PUB_TYPES: dict[_RawKey, tuple[tuple[str, ...], DocumentKind, bool]] = {}
 
 
 def _clean(text: str | None) -> str:
-    """Collapse whitespace runs and strip, as :func:`~curbside.ingest.sources.base.clean_text` does.
+    """Collapse whitespace runs and strip, as :func:`~curbside.ingestion.sources.base.clean_text` does.
 
     ``str.split()`` splits on exactly the characters the regex ``\\s`` matches,
     and is several times faster on the short strings that dominate here.

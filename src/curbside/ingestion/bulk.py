@@ -6,7 +6,7 @@ Parallel ingest (:func:`ingest_parallel`, ``curbside ingest --workers N``):
   started with the ``spawn`` method (the same on every platform, and no child
   ever inherits the parent's open database connection);
 * a worker groups records into batches exactly as the serial ingest does
-  (:func:`curbside.ingest.pipeline.batched`) and sends them over a bounded queue, so it
+  (:func:`curbside.ingestion.pipeline.batched`) and sends them over a bounded queue, so it
   parses at most a few batches ahead of the writer and memory stays flat;
 * the parent is the only writer: it writes each batch in one transaction
   through the :class:`~curbside.store.base.Store` protocol (any backend), file
@@ -47,7 +47,7 @@ import numpy.typing as npt
 
 from curbside.config import Settings
 from curbside.errors import CurbsideError, SourceError
-from curbside.ingest.pipeline import (
+from curbside.ingestion.pipeline import (
     BatchParts,
     IngestReport,
     InputReport,
@@ -56,8 +56,8 @@ from curbside.ingest.pipeline import (
     batched,
     file_digest,
 )
-from curbside.ingest.screening import flag_documents
-from curbside.ingest.sources.base import FileSourceType
+from curbside.ingestion.screening import flag_documents
+from curbside.ingestion.sources.base import FileSourceType
 from curbside.registry import get_registry
 from curbside.retrieval.embeddings import Embedder, get_embedder, length_batches
 from curbside.store.base import Batch, FileProgress, Store

@@ -51,7 +51,7 @@ from lxml import etree
 
 from curbside.config import Settings
 from curbside.errors import SourceFormatError
-from curbside.ingest.sources.base import FileSourceType, Source, clean_text
+from curbside.ingestion.sources.base import FileSourceType, Source, clean_text
 from curbside.types import Document, Malformed, Record, Section
 
 __all__ = ["SOURCE_TYPE", "GuidelineSource", "detect", "slugify"]
@@ -79,7 +79,7 @@ def slugify(text: str, max_length: int = MAX_SLUG) -> str:
 
 
 class GuidelineSource:
-    """One guideline file (Markdown, HTML or PDF) as a one-record :class:`~curbside.ingest.sources.base.Source`."""
+    """One guideline file (Markdown, HTML or PDF) as a one-record :class:`~curbside.ingestion.sources.base.Source`."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

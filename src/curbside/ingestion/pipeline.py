@@ -23,8 +23,8 @@ from typing import Literal
 
 from curbside.config import Settings
 from curbside.errors import InputError, SourceError
-from curbside.ingest.screening import flag_documents, visible_text
-from curbside.ingest.sources.base import FileSourceType, Source
+from curbside.ingestion.screening import flag_documents, visible_text
+from curbside.ingestion.sources.base import FileSourceType, Source
 from curbside.registry import get_registry
 from curbside.store.base import Batch, BatchResult, FileProgress, Store
 from curbside.types import Deletion, Document, Malformed, Record
@@ -215,7 +215,7 @@ def batched(records: Iterable[Record], skip: int, size: int) -> Iterator[BatchPa
     documents before its deletions, which would reorder them).  On a
     :class:`SourceError` the records read before it come out as a last batch,
     then the error is raised.  The serial ingest and the bulk workers
-    (:mod:`curbside.ingest.bulk`) both batch with this, so both write the same batches.
+    (:mod:`curbside.ingestion.bulk`) both batch with this, so both write the same batches.
     """
     documents: list[Document] = []
     deletions: list[str] = []

@@ -16,8 +16,8 @@
   retraction notices are asked for.
 
 :func:`fetch_evidence_live` runs that search through
-:class:`~curbside.ingest.sources.eutils.EutilsSource` and
-:func:`~curbside.ingest.pipeline.ingest_source` under the key ``pubmed:live:<query>``,
+:class:`~curbside.ingestion.sources.eutils.EutilsSource` and
+:func:`~curbside.ingestion.pipeline.ingest_source` under the key ``pubmed:live:<query>``,
 so the records are stored for reuse and asking the same question again costs
 no request.  If the typed search finds nothing, the search without the type
 filter is tried once.
@@ -31,9 +31,10 @@ from collections.abc import Iterator
 from typing import Final
 
 from curbside.config import Settings
+from curbside.datafiles import load_data, rules_of
 from curbside.errors import QueryError, SourceError
-from curbside.ingest.pipeline import IngestReport, ProgressCallback, ingest_source
-from curbside.ingest.sources.eutils import EutilsClient, EutilsSource
+from curbside.ingestion.pipeline import IngestReport, ProgressCallback, ingest_source
+from curbside.ingestion.sources.eutils import EutilsClient, EutilsSource
 from curbside.retrieval.questions import analyse, fts_query, natural_order
 from curbside.retrieval.retrieve import filters_for
 from curbside.store.base import Store
@@ -48,26 +49,18 @@ __all__ = [
     "pubmed_query_for",
 ]
 
+_RULES: Final = load_data("live_search.json", "live search filters", rules_of("type_filters", "cue_word"))
+
 #: PubMed filters that narrow a search to what each question type asks about.
 #: Subheadings (``[sh]``) are exploded by PubMed: ``etiology`` includes ``chemically induced``.
-TYPE_FILTERS: Final[dict[QuestionType, str]] = {
-    "causes": '("etiology"[sh] OR "risk factors"[mh])',
-    "treatment": '("therapy"[sh] OR "therapeutics"[mh])',
-    "diagnosis": '("diagnosis"[sh] OR "diagnosis"[mh])',
-    "prognosis": '("prognosis"[mh] OR "mortality"[sh] OR "treatment outcome"[mh])',
-    "dosing": '("administration and dosage"[sh] OR "dose-response relationship, drug"[mh])',
-}
+TYPE_FILTERS: Final[dict[QuestionType, str]] = dict(_RULES["type_filters"])
 #: Text-word terms per concept: the preferred name and the first synonyms (more only dilute precision).
 MAX_TIAB_TERMS = 6
 #: Content words used when a question has no recognised concept.
 MAX_KEYWORDS = 6
 
 # Words that state the question type rather than its subject; the type filter covers them.
-_CUE_WORD: Final = re.compile(
-    r"^(?:caus\w*|a?etiolog\w*|risk|factors?|pathogenesis|treat\w*|therap\w*|manag\w*|cured?|diagnos\w*"
-    r"|evaluat\w*|prognos\w*|outcomes?|surviv\w*|mortality|dos(?:e|es|ing|age)|common|main|best|usual"
-    r"|first-line|options?)$"
-)
+_CUE_WORD: Final = re.compile(_RULES["cue_word"])
 # An abbreviation ("HTN", "ASA", "CVA") means many things in titles and abstracts; the MeSH
 # heading and the spelled-out synonyms already find the articles that use it.
 _ABBREVIATION: Final = re.compile(r"^[A-Z0-9-]{2,6}$")
@@ -177,7 +170,7 @@ def fetch_evidence_live(
     already has ``min_hits`` lexical hits for the question, unless ``force``.
     A search already run (same PubMed query) is not repeated: its stored
     results are reused.  ``client`` defaults to a new
-    :class:`~curbside.ingest.sources.eutils.EutilsClient` on ``settings`` (closed
+    :class:`~curbside.ingestion.sources.eutils.EutilsClient` on ``settings`` (closed
     afterwards).
 
     Raises :class:`~curbside.errors.QueryError` for an unusable question and

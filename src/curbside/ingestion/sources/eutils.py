@@ -20,7 +20,7 @@ expires after a few hours, so replaying one would only produce errors later.
 :class:`EutilsSource` turns a PubMed query into a stream of records: one
 ``esearch``, then ``efetch`` in batches (through the history server when more
 than one batch is needed), each batch parsed by
-:func:`curbside.ingest.sources.medline.parse_pubmed_xml`.
+:func:`curbside.ingestion.sources.medline.parse_pubmed_xml`.
 
 Failures become :mod:`curbside.errors`: :class:`~curbside.errors.UnreachableError`
 when NCBI cannot be reached at all, :class:`~curbside.errors.RemoteError` for an
@@ -50,7 +50,7 @@ from lxml import etree
 
 from curbside.config import Settings
 from curbside.errors import InputError, RemoteError, UnreachableError
-from curbside.ingest.sources.medline import parse_pubmed_xml
+from curbside.ingestion.sources.medline import parse_pubmed_xml
 from curbside.types import Record
 from curbside.version import __version__
 

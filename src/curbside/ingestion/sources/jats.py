@@ -36,7 +36,7 @@ from lxml import etree
 
 from curbside.config import Settings
 from curbside.errors import SourceFormatError
-from curbside.ingest.sources.base import (
+from curbside.ingestion.sources.base import (
     GZIP_ERRORS,
     CountingReader,
     FileSourceType,

@@ -4,7 +4,7 @@ The same code runs on a local Ray instance (``--ray`` alone: started for the run
 and on a cluster (``--ray ADDRESS``: ``auto``, ``host:6379`` from inside the cluster, or
 ``ray://host:10001`` through Ray Client; a multi-node cluster wants ``RAY_AUTH_MODE=token``).
 
-* **ingest**: one Ray task per input file parses it (:func:`curbside.ingest.pipeline.batched`, the
+* **ingest**: one Ray task per input file parses it (:func:`curbside.ingestion.pipeline.batched`, the
   batches the serial ingest writes) and streams its batches back; this process is the only
   writer and writes them through the :class:`~curbside.store.base.Store` protocol, file by file
   in input order, so the store ends exactly as a serial ingest leaves it.  Each batch carries the
@@ -36,10 +36,10 @@ import numpy as np
 
 from curbside.config import Settings
 from curbside.errors import ConfigError, CurbsideError, SourceError
-from curbside.ingest.bulk import Job, end_file, plan_files, start_file
-from curbside.ingest.pipeline import IngestReport, InputReport, Progress, ProgressCallback, batched
-from curbside.ingest.screening import flag_documents
-from curbside.ingest.sources.base import FileSourceType
+from curbside.ingestion.bulk import Job, end_file, plan_files, start_file
+from curbside.ingestion.pipeline import IngestReport, InputReport, Progress, ProgressCallback, batched
+from curbside.ingestion.screening import flag_documents
+from curbside.ingestion.sources.base import FileSourceType
 from curbside.registry import get_registry
 from curbside.retrieval.embeddings import get_embedder
 from curbside.store.base import Batch, Store

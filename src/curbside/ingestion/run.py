@@ -1,7 +1,7 @@
 """Which of the three ways an ingest runs: one process, worker processes, or a Ray Data pipeline.
 
-:func:`ingest_paths` resolves the inputs and hands them to :mod:`~curbside.ingest.pipeline` (one
-process), :mod:`~curbside.ingest.bulk` (``workers`` > 1) or :mod:`~curbside.ingest.distributed`
+:func:`ingest_paths` resolves the inputs and hands them to :mod:`~curbside.ingestion.pipeline` (one
+process), :mod:`~curbside.ingestion.bulk` (``workers`` > 1) or :mod:`~curbside.ingestion.distributed`
 (``ray``); the store ends the same either way.  It sits above the three so that they need not
 know one another.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from curbside.config import Settings
 from curbside.errors import CurbsideError, InputError
-from curbside.ingest.pipeline import (
+from curbside.ingestion.pipeline import (
     IngestReport,
     InputReport,
     ProgressCallback,
@@ -39,8 +39,8 @@ def ingest_paths(
     """Ingest every file matched by ``patterns`` (see :func:`resolve_inputs`).
 
     ``workers`` > 1 parses that many files at once in worker processes
-    (:mod:`curbside.ingest.bulk`); ``ray`` (a Ray address, or ``"local"``) parses them as a Ray Data
-    pipeline (:mod:`curbside.ingest.distributed`).  The store ends the same either way.
+    (:mod:`curbside.ingestion.bulk`); ``ray`` (a Ray address, or ``"local"``) parses them as a Ray Data
+    pipeline (:mod:`curbside.ingestion.distributed`).  The store ends the same either way.
     """
     settings = settings or Settings()
     if workers < 1:
@@ -51,11 +51,11 @@ def ingest_paths(
     report = IngestReport()
     inputs = resolve_inputs(patterns)
     if ray is not None and inputs:
-        from curbside.ingest.distributed import ingest_ray
+        from curbside.ingestion.distributed import ingest_ray
 
         ingest_ray(store, inputs, settings, address=ray, report=report, progress=progress)
     elif workers > 1 and inputs:
-        from curbside.ingest.bulk import ingest_parallel
+        from curbside.ingestion.bulk import ingest_parallel
 
         ingest_parallel(store, inputs, settings, workers=workers, report=report, progress=progress)
     for path, source_type in inputs if workers == 1 and ray is None else ():

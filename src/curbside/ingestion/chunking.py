@@ -20,53 +20,14 @@ stored chunk is unchanged, existing stores need no re-chunking.
 from __future__ import annotations
 
 import re
+from typing import Final
 
+from curbside.datafiles import load_data, rules_of
 from curbside.types import SECTION_SEPARATOR, Chunk, Document
 
+_RULES: Final = load_data("abbreviations.json", "sentence-splitting abbreviations", rules_of("abbreviations"))
 # Tokens that end with a full stop without ending a sentence.
-_ABBREVIATIONS = frozenset(
-    [
-        "e.g",
-        "i.e",
-        "et",
-        "al",
-        "vs",
-        "fig",
-        "figs",
-        "ref",
-        "refs",
-        "no",
-        "nos",
-        "approx",
-        "ca",
-        "cf",
-        "dr",
-        "mr",
-        "mrs",
-        "ms",
-        "prof",
-        "st",
-        "vol",
-        "resp",
-        "min",
-        "max",
-        "incl",
-        "dept",
-        "univ",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-    ]
-)
+_ABBREVIATIONS = frozenset(_RULES["abbreviations"])
 #: Section label of the one chunk of a record without any section text.
 TITLE_SECTION = "TITLE"
 _TRANSLATED = re.compile(r"\s*\(author's transl\)", re.IGNORECASE)

@@ -27,7 +27,7 @@ from typing_extensions import TypedDict
 
 from curbside.config import Settings
 from curbside.errors import InputError, SourceFormatError
-from curbside.ingest.sources.base import GZIP_ERRORS, FileSourceType, Source, open_maybe_gzip
+from curbside.ingestion.sources.base import GZIP_ERRORS, FileSourceType, Source, open_maybe_gzip
 from curbside.types import Deletion, Document, DocumentKind, Malformed, Record, document_from_dict
 
 __all__ = [

@@ -167,11 +167,11 @@ def run(
     # Entered even with nothing to embed: it rebuilds an index an interrupted load left out.
     with store.bulk_vectors(embedder.name, total):
         if ray is not None and total:
-            from curbside.ingest.distributed import embed_ray
+            from curbside.ingestion.distributed import embed_ray
 
             embed_ray(store, settings, embedder.name, address=ray, total=total, on_batch=report)
         elif workers > 1 and total:
-            from curbside.ingest.bulk import embed_parallel
+            from curbside.ingestion.bulk import embed_parallel
 
             embed_parallel(
                 store,
