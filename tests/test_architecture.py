@@ -194,7 +194,9 @@ def test_no_module_over_800_lines() -> None:
 def test_every_package_says_what_it_takes_and_gives() -> None:
     for init in sorted(PACKAGE.rglob("__init__.py")):
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
-        assert doc and len(doc) > 60, f"{init.relative_to(PACKAGE.parent)} has no docstring saying what it holds"
+        assert doc and len(doc) > 60, (
+            f"{init.relative_to(PACKAGE.parent)} has no docstring saying what it holds"
+        )
 
 
 def test_public_names_do_not_hide_packages() -> None:
