@@ -52,6 +52,7 @@ class _Lists:
     label: re.Pattern[str]
     reference: re.Pattern[str]
     persons: re.Pattern[str]
+    population: re.Pattern[str]
 
 
 # Where a quote's first sentence ends: a joined quote ("Hairy cell leukemia is ... . It is
@@ -95,6 +96,7 @@ def _build_lists(data: Any) -> _Lists:
         label=re.compile(rf"^\W*(?:{alternation(data['abstract_labels'])})\s*[:.]\s+"),
         reference=re.compile("|".join(f"(?:{r})" for r in data["references"]), re.I),
         persons=re.compile(rf"\b(?:{alternation(data['persons'])})\b", re.I),
+        population=re.compile(data["population"], re.I),
     )
 
 
@@ -206,17 +208,9 @@ def _setting(doc: Document, sentence: str) -> str:
     return ""
 
 
-_POPULATION = re.compile(
-    r"\b(?:in|among|of)\s+((?:(?:adult|elderly|older|pediatric|paediatric|pregnant|hospitali[sz]ed|critically ill)\s+)?"
-    r"(?:patients|children|adults|women|men|infants|neonates|adolescents)\s+with\s+[^,.;:()]{3,60}?)"
-    r"(?=[,.;:()]|\s+(?:treated|receiving|undergoing|who|after|before|during|in|from|at|:)|$)",
-    re.I,
-)
-
-
 def _population(title: str) -> str:
     """ "patients with systemic lupus erythematosus" from a title that names its study population."""
-    m = _POPULATION.search(title)
+    m = _lists().population.search(title)
     return " ".join(m.group(1).split()) if m else ""
 
 
