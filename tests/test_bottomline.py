@@ -42,7 +42,7 @@ def test_a_composed_list_keeps_labels_that_hold_an_and_apart() -> None:
     assert compose_list("causes", "Leukopenia", [("Infections", [])]) is None
 
 
-def test_a_harm_worded_otherwise_than_mesh_is_named_as_its_record_indexes_it() -> None:
+def test_a_harm_worded_otherwise_than_mesh_is_named_in_the_claims_words() -> None:
     text = "Two patients receiving clozapine developed grand mal seizures."
     record = Document(
         "pmid:412427",
@@ -66,10 +66,7 @@ def test_a_harm_worded_otherwise_than_mesh_is_named_as_its_record_indexes_it() -
         frozenset({"clozapine"}),
     )
     assert composed is not None
-    assert (
-        composed.text
-        == "Reported adverse effects of clozapine in the retrieved sources include tonic-clonic epilepsy."
-    )
+    assert composed.text == "Reported adverse effects of clozapine in the retrieved sources include seizures."
     assert [c.document_id for c in composed.citations] == [record.id]
 
 

@@ -289,7 +289,8 @@ def test_a_null_finding_is_not_listed_as_a_cause() -> None:
             )
         ],
     )
-    texts = [c.text for s in ask("What causes leukopenia?", null).sections for c in s.all_claims()]
+    article = ask("What causes leukopenia?", null)
+    texts = [c.text for c in (*article.bottom_line, *(c for s in article.sections for c in s.all_claims()))]
     assert any(t.startswith("Steroid therapy caused") for t in texts)
     assert not any(t.startswith("Neither") for t in texts)
 
@@ -999,9 +1000,13 @@ def test_an_adverse_effects_question_gets_the_adverse_effects_plan_and_title() -
     assert keys[0] == "adverse-effects" and "definition" not in keys
     harms = " ".join(c.text for c in article.sections[0].claims)
     assert "Seizures" in harms and "atypical antipsychotic" not in harms
-    # The harm quoted as the bottom line is not quoted again in the list.
-    lead = " ".join(c.text for c in article.bottom_line)
-    assert "agranulocytosis" in lead and "agranulocytosis" not in harms
+    # The bottom line is composed from the list: it names each harm in the claims' own words.
+    lead = article.bottom_line[0]
+    assert lead.text == (
+        "Reported adverse effects of clozapine in the retrieved sources include seizures, weight gain "
+        "and agranulocytosis."
+    )
+    assert lead.category == SUMMARY_CATEGORY and "agranulocytosis" in harms
 
 
 def test_a_sentence_opening_with_a_pronoun_is_quoted_with_the_sentence_it_refers_to() -> None:
@@ -1108,3 +1113,94 @@ def test_a_finding_of_a_bad_outcome_answers_a_question_about_a_good_one_no() -> 
     )
     positive, negative, _ = signal(finding, plain, False, False)
     assert positive > negative  # without a direction in the question, an association is a yes
+
+
+# --- issue 13: findings under their title, human before animal, composed leads ---------------------
+
+
+def test_a_provisional_sentence_leaves_the_sentence_before_it_quotable() -> None:
+    from curbside.answer.sentences import with_antecedents
+    from curbside.ingestion.chunking import split_sentences
+
+    text = (
+        "Clozapine was evaluated in 12 chronic schizophrenic patients with tardive dyskinesia. "
+        "However, out of a total of 12 patients, neutropenia occurred in two patients. "
+        "If these adverse effects are confirmed in a larger sample size, its routine use seems unlikely. "
+        "Hairy cell leukemia is a rare disorder. It is characterized by pancytopenia. "
+        "These findings were confirmed."
+    )
+    quotes = [text[s:e] for s, e in with_antecedents(text, split_sentences(text))]
+    assert quotes == [
+        "Clozapine was evaluated in 12 chronic schizophrenic patients with tardive dyskinesia.",
+        "However, out of a total of 12 patients, neutropenia occurred in two patients.",
+        "If these adverse effects are confirmed in a larger sample size, its routine use seems unlikely.",
+        "Hairy cell leukemia is a rare disorder. It is characterized by pancytopenia.",
+        "These findings were confirmed.",  # two sentences at most: it does not join the pair
+    ]
+
+
+def test_title_context_names_the_design_year_and_subject() -> None:
+    from curbside.answer.sentences import title_context
+
+    report = doc(902, "Clozapine and seizures", [("", "x")], year=2008, kind="case-report")
+    assert title_context(report, "clozapine").startswith("In a 2008 ")
+    undated = doc(903, "Clozapine and seizures", [("", "x")], year=None, publication_types=("Editorial",))
+    assert title_context(undated, "clozapine") == "In an editorial on clozapine"
+
+
+def test_animal_evidence_does_not_pad_a_list_with_enough_human_evidence() -> None:
+    human = doc(
+        904,
+        "Clozapine adverse effects in a national cohort",
+        [
+            (
+                "RESULTS",
+                "Clozapine-induced agranulocytosis occurred in 0.8% of patients in the first year. "
+                "Seizures and weight gain were the most frequent adverse effects of clozapine.",
+            )
+        ],
+        mesh=(mesh("Humans"),),
+    )
+    rats = doc(
+        905,
+        "Clozapine-induced insulin resistance in rats",
+        [("RESULTS", "Clozapine caused a large increase in peripheral epinephrine in treated rats.")],
+        mesh=(mesh("Animals"), mesh("Rats")),
+    )
+    article = ask("What are the adverse effects of clozapine?", human, rats)
+    harms = next(s for s in article.sections if s.key == "adverse-effects")
+    assert [c.citations[0].document_id for c in harms.claims] == [human.id, human.id]
+    alone = ask("What are the adverse effects of clozapine?", rats)
+    cited = [
+        c.citations[0].document_id
+        for c in (*alone.bottom_line, *(c for s in alone.sections for c in s.all_claims()))
+    ]
+    assert rats.id in cited  # without human evidence the animal finding is shown (labelled by the verifier)
+
+
+def test_a_causes_article_with_two_categories_leads_with_its_composed_summary() -> None:
+    article = ask("What are the causes of leukopenia?", CLOZAPINE, GENERAL_CAUSES, HIV)
+    lead = article.bottom_line[0]
+    assert lead.category == SUMMARY_CATEGORY
+    assert lead.text.startswith("Reported causes of leukopenia in the retrieved sources include")
+    quoted = {(c.citations[0].document_id, c.citations[0].start) for c in article.bottom_line[1:]}
+    listed = {
+        (c.citations[0].document_id, c.citations[0].start) for s in article.sections for c in s.all_claims()
+    }
+    assert not quoted & listed  # no verbatim repeat
+
+
+def test_what_a_paper_covers_is_not_listed_as_a_finding() -> None:
+    review = doc(
+        906,
+        "Levamisole agranulocytosis",
+        [
+            (
+                "",
+                "Levamisole induced agranulocytosis in a patient treated for arthritis. "
+                "Levamisole induced agranulocytosis and serum vitamin B12 binding proteins are briefly reviewed.",
+            )
+        ],
+    )
+    texts = [c.text for s in ask("What causes leukopenia?", review).sections for c in s.all_claims()]
+    assert not any("briefly reviewed" in t for t in texts)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from curbside.answer.scoring import learned_assessment, score_claims
-from curbside.models.relevance import LEXICAL_NAMES, PASSAGE_NAMES, RelevanceModel
+from curbside.models.relevance import LEXICAL_NAMES, PASSAGE_NAMES, Head, RelevanceModel
 from curbside.retrieval.questions import Vocabulary, analyse
 from curbside.testing import FakeEmbedder
 from curbside.training.scorers import fit
@@ -106,3 +106,56 @@ def test_a_verdict_is_uncertain_only_when_its_evidence_names_nothing_the_questio
     assert assess(DOC) == "yes"
     unrelated = Document("pmid:2", "Weather", (Section("The weather was mild in the spring.", "RESULTS"),))
     assert assess(unrelated) == "uncertain"
+
+
+def _subject_model(embedder: FakeEmbedder) -> RelevanceModel:
+    """A sentence head that says "relevant" exactly when the text names the question's subject (the
+    first lexical feature, subject coverage): what reading a sentence under its title must change."""
+    width = embedder.dim + 1 + len(LEXICAL_NAMES)
+    w1 = np.zeros((width, 1), np.float32)
+    w1[embedder.dim + 1, 0] = 10.0  # subject coverage
+    sentence = Head(
+        np.zeros(width, np.float32),
+        np.ones(width, np.float32),
+        w1,
+        np.zeros(1, np.float32),
+        np.ones((1, 1), np.float32),
+        np.full(1, -5.0, np.float32),
+    )
+    n = len(PASSAGE_NAMES)
+    passage = Head(
+        np.zeros(n, np.float32),
+        np.ones(n, np.float32),
+        np.zeros((n, 1), np.float32),
+        np.zeros(1, np.float32),
+        np.ones((1, 1), np.float32),
+        np.zeros(1, np.float32),
+    )
+    return RelevanceModel(sentence, passage, 0.5, {"version": "t", "embedder": embedder.name})
+
+
+def test_a_finding_that_does_not_name_the_subject_is_read_under_its_title() -> None:
+    from curbside.answer.scoring import in_title_context, learned_candidates
+    from curbside.answer.sentences import candidate_sentences
+    from curbside.types import Chunk, Hit
+
+    titled = Document(
+        "pmid:7",
+        "Clozapine in tardive dyskinesia",
+        (Section("Out of 12 patients, neutropenia occurred in two patients.", ""),),
+    )
+    other = Document(
+        "pmid:8",
+        "Lithium and the parathyroid",
+        (Section("Out of 12 patients, neutropenia occurred in two patients taking it.", ""),),
+    )
+    hits = [Hit(Chunk(d.id, 0, "", 0, len(d.body), d.body), d, score=1.0) for d in (titled, other)]
+    embedder = FakeEmbedder()
+    model = _subject_model(embedder)
+    query = analyse("What are the adverse effects of clozapine?", vocabulary=Vocabulary.builtin())
+    scored = learned_candidates(query, candidate_sentences(query, hits), model, embedder)
+    assert all(c.relevance < 0.5 for c in scored)  # neither sentence names clozapine
+    out, lifted = in_title_context(query, scored, model, embedder, 0.5)
+    by_doc = {c.document.id: c for c in out}
+    assert lifted == {by_doc[titled.id].key}  # the title names clozapine; lithium's does not
+    assert by_doc[titled.id].relevance >= 0.5 and by_doc[other.id].relevance < 0.5

@@ -483,10 +483,11 @@ def test_review_page_shows_each_claims_cited_passage_and_links_the_record(app: F
     items = tree.xpath("//section[@id='evidence']//li[contains(@class,'claim-evidence')]")
     assert items
     for item in items:
-        marks = item.xpath(".//blockquote[@class='cited-passage']//mark")
-        assert marks, item.text_content()
-        passage = item.xpath("string(.//blockquote[@class='cited-passage']/p)")
-        assert all(m.text_content() in passage for m in marks)  # the quote sits inside its context
+        quotes = item.xpath(".//blockquote[@class='cited-passage']")
+        assert quotes and item.xpath(".//blockquote[@class='cited-passage']//mark"), item.text_content()
+        for quote in quotes:  # a composed bottom line cites several passages, each with its marks
+            passage = quote.xpath("string(./p)")
+            assert all(m.text_content() in passage for m in quote.xpath(".//mark"))  # inside its context
         links = item.xpath(".//div[@class='cited-source']/a/@href")
         assert links and all(re.fullmatch(r"/records/[\w:./-]+\?hl=(body|title):\d+-\d+", h) for h in links)
     # The record page shows the whole abstract with that span highlighted, its MeSH and a PubMed link.

@@ -147,10 +147,13 @@ def drop_empty_sections(sections: Sequence[ArticleSection]) -> tuple[ArticleSect
 
 def _with_settings(article: Article, documents: Mapping[str, Document]) -> Article:
     from curbside.answer.context import setting
+    from curbside.answer.sentences import SUMMARY_CATEGORY
 
     def one(claim: Claim) -> Claim:
         if claim.context or not claim.citations or claim.citations[0].part == "title":
             return claim
+        if claim.category == SUMMARY_CATEGORY:
+            return claim  # composed from several claims: each carries its own setting in its section
         found = setting(documents.get(claim.citations[0].document_id), claim.text)
         return replace(claim, context=found) if found else claim
 

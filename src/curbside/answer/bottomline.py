@@ -14,10 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Final
 
-from curbside.answer.context import opening
+from curbside.answer.context import opening, reads_as_animal
 from curbside.answer.sentences import SUMMARY_CATEGORY
 from curbside.datafiles import load_data, rules_of
-from curbside.retrieval.evidence import animal_only
 from curbside.retrieval.vocabulary import Vocabulary, natural_order
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document
 
@@ -39,6 +38,8 @@ _ITEMS: Final = 4
 #: A harms article naming fewer distinct harms (in human evidence) than this is not a complete list.
 _FEW_HARMS: Final = 3
 _NOUNS: Final = dict(_RULES["nouns"])
+#: Most concepts a claim may name for all of them to be taken as harms when MeSH indexes none.
+_NAMED: Final = 2
 
 
 def _join(items: Sequence[str]) -> str:
@@ -74,23 +75,23 @@ def compose_list(intent: str, subject: str, groups: Sequence[tuple[str, Sequence
 
 
 def _harm_names(claim: Claim, doc: Document, vocabulary: Vocabulary, exclude: frozenset[str]) -> list[str]:
-    """Harms ``claim`` names that its document's MeSH files as induced or a complication."""
+    """The harms ``claim`` names, in its own words' concepts: those its document's MeSH files as
+    induced or a complication; else the one or two concepts it names besides the subject ("grand mal
+    seizures" -> seizures, where MeSH indexed Epilepsy, Tonic-Clonic: a bottom line says what its
+    claims say, not what an indexer chose); else none (a sentence naming three or more things, an
+    organ or a vaccine among them, does not say which are harms)."""
     indexed = {
         h.descriptor.lower()
         for h in doc.mesh
         if any(q.name.lower() in _HARM_QUALIFIERS for q in h.qualifiers)
     }
-    out = []
-    for concept in vocabulary.find(claim.text):
-        name = concept.preferred.lower()
-        if name in indexed and name not in exclude:
-            out.append(natural_order(concept.preferred).lower())
-    harms = sorted(indexed - exclude)
-    if not out and len(harms) == 1:
-        # The claim words the harm otherwise than MeSH ("grand mal seizures" for Epilepsy,
-        # Tonic-Clonic): a record indexed with one harm reports that one.
-        out.append(natural_order(harms[0]).lower())
-    return out
+    found = [c for c in vocabulary.find(claim.text) if c.preferred.lower() not in exclude]
+    named = [natural_order(c.preferred).lower() for c in found if c.preferred.lower() in indexed]
+    if named:
+        return named
+    if len(found) <= _NAMED:
+        return [natural_order(c.preferred).lower() for c in found]  # the few things the claim names
+    return []  # many things and none indexed as a harm: which are harms, the words do not say
 
 
 def compose_harms(
@@ -101,18 +102,25 @@ def compose_harms(
     vocabulary: Vocabulary,
     exclude: frozenset[str],
 ) -> Claim | None:
-    """The harms a harms section's human evidence names, each with the claims naming it."""
+    """The harms a harms section's human evidence names, each with the claims naming it; ``None``
+    when most of its human claims name none that can be told (then a quoted claim leads)."""
     key = "adverse-effects" if intent == "adverse_effects" else "complications"
     section = next((s for s in sections if s.key == key), None)
     if section is None:
         return None
     by_name: dict[str, list[Claim]] = {}
+    human = unnamed = 0
     for claim in section.claims:
         doc = documents.get(claim.citations[0].document_id) if claim.citations else None
-        if doc is None or animal_only(doc) or opening(claim.text)[1] is not None:
+        if doc is None or reads_as_animal(doc, claim.text) or opening(claim.text)[1] is not None:
             continue
-        for name in _harm_names(claim, doc, vocabulary, exclude):
+        human += 1
+        names = _harm_names(claim, doc, vocabulary, exclude)
+        unnamed += not names
+        for name in names:
             by_name.setdefault(name, []).append(claim)
+    if 2 * unnamed >= human:
+        return None  # most harms could not be named: a quoted one leads rather than a list of few
     ranked = sorted(by_name.items(), key=lambda kv: -len({c.citations[0].document_id for c in kv[1]}))
     return compose_list(intent, subject, ranked)
 

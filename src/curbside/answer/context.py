@@ -143,6 +143,12 @@ def needs_antecedent(text: str) -> bool:
     return opening(text)[1] is not None
 
 
+def provisional(text: str) -> bool:
+    """Whether ``text`` states a finding only provisionally ("If these adverse effects are
+    confirmed ...", "remains to be shown")."""
+    return _lists().conditional.search(text) is not None
+
+
 def qualified(text: str) -> str | None:
     """Why ``text`` is no positive finding (conditional, or a null result), or ``None``."""
     m = _lists().conditional.search(text)
@@ -195,6 +201,17 @@ def study_species(doc: Document) -> str | None:
     return next(label for n, label in counted if n == most)
 
 
+def reads_as_animal(doc: Document, sentence: str) -> bool:
+    """Whether ``sentence`` reports animal or laboratory evidence as a reader meets it: it names a
+    species itself, or its record studies animals and the sentence does not speak of people (the
+    background sentence of a rat study, "the majority of patients treated with clozapine develop
+    metabolic dysregulation", is about patients)."""
+    lists = _lists()
+    if any(words.search(sentence) for _, words, _ in lists.species):
+        return True
+    return study_species(doc) is not None and not lists.human.search(sentence)
+
+
 def _setting(doc: Document, sentence: str) -> str:
     lists = _lists()
     if any(words.search(sentence) for _, words, _ in lists.species):
@@ -218,6 +235,11 @@ def _population(title: str) -> str:
 #: and not relevant (faithful, but not about the question).
 CONTEXT_NOTE: Final = "in context:"
 IRRELEVANT_NOTE: Final = "not relevant:"
+#: Question types and intents whose bottom line states a finding (see :func:`judge_claims`).
+_FINDING_TYPES: Final = frozenset({"yesno", "causes", "treatment", "comparison", "prognosis"})
+_FINDING_INTENTS: Final = frozenset(
+    {"causes", "risk_factors", "adverse_effects", "complications", "treatment", "prognosis", "prevention"}
+)
 #: Where a claim stands as a positive finding: no provisional or null result may stand there.
 POSITIVE_PLACES: Final = frozenset(
     {"bottom", "causes", "evidence-for", "first-line", "adverse-effects", "complications", "risk-factors"}
@@ -253,11 +275,17 @@ def judge_claims(
     kinds run on every claim; the note gives the first failure (context first).  Only a
     claim already judged supported or partial by its quote is checked.
     """
+    from curbside.retrieval.intent import intent_of
     from curbside.retrieval.subject import subject_of
 
     subject = subject_of(query)
     asked = direction(query.text)
     heavy = {t.text for t in subject.terms if subject.main is not None and t.idf >= 0.75 * subject.main.idf}
+    # A bottom line stands as a positive finding where the question asks for one (a verdict, a cause,
+    # a harm, a first-line option); "What is X?" is answered as well by "X shows similar efficacy".
+    finding_asked = (
+        verdict is not None or query.qtype in _FINDING_TYPES or intent_of(query.text) in _FINDING_INTENTS
+    )
     out = []
     for claim, place in zip(claims, places, strict=True):
         if claim.verdict not in ("supported", "partial") or claim.citations[0].part == "title":
@@ -266,7 +294,9 @@ def judge_claims(
             continue
         shown, why = opening(claim.text)
         claim = replace(claim, text=shown)
-        why = why or _misplaced(claim.text, place, verdict, asked)
+        why = why or _misplaced(
+            claim.text, place if place != "bottom" or finding_asked else "", verdict, asked
+        )
         # A finding listed for or against a verdict, naming what the yes/no question asks, addresses
         # it whatever its learned score (see ExtractiveSynthesizer: the model under-scores abstracts
         # without title and conclusions).
@@ -307,7 +337,9 @@ def _misplaced(text: str, place: str, verdict: str | None, asked: int = 0) -> st
 
 def _off_question(claim: Claim, heavy: set[str], subject: Subject, floor: float | None) -> str | None:
     """Why ``claim`` is not about the question, or ``None``."""
-    if heavy and not any(mentions_term(t, claim.text, subject) for t in heavy):
+    # As the reader sees it: a finding its context places ("In a 1978 research article on clozapine")
+    # names the subject there.
+    if heavy and not any(mentions_term(t, claim.shown, subject) for t in heavy):
         return f"does not name the question's subject ({', '.join(sorted(heavy))})"
     score = claim.relevance
     if score is not None and floor is not None and score < floor:

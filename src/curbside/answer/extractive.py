@@ -50,7 +50,8 @@ When nothing relevant is found the article has no claims and an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Final
 
 from curbside.answer.base import drop_empty_sections, subject_name, title_for
@@ -66,6 +67,7 @@ from curbside.answer.causes import (
 )
 from curbside.answer.context import POSITIVE_PLACES, needs_antecedent, qualified
 from curbside.answer.placement import (
+    about_the_paper,
     anecdote,
     animal_sentence,
     breadth,
@@ -90,7 +92,7 @@ from curbside.answer.plans import (
     YESNO_SECTIONS,
     SectionSpec,
 )
-from curbside.answer.scoring import learned_assessment, learned_candidates
+from curbside.answer.scoring import in_title_context, learned_assessment, learned_candidates
 from curbside.answer.sentences import (
     Candidate,
     QueryTerms,
@@ -98,6 +100,7 @@ from curbside.answer.sentences import (
     jaccard,
     on_topic_documents,
     query_terms,
+    title_context,
 )
 from curbside.answer.yesno import YesNoAssessment, assess_yesno
 from curbside.config import Settings
@@ -151,6 +154,20 @@ _ANSWER_SECTIONS: Final = frozenset({"causes", "adverse-effects", "complications
 #: Intents whose answers about a narrower descriptor of the subject answer the question too.
 _NARROWER_INTENTS: Final = frozenset({"causes", "risk_factors", "complications"})
 _CAUSE_SIDE: Final = frozenset({"causes", "special-populations"})
+#: Intents whose findings a paper about the subject may report without naming it ("neutropenia
+#: occurred in two patients"): harms.  Causes are not among them: in the papers about a condition
+#: every sentence names something, and the title then made epidemiology read as causes.
+_HARM_INTENTS: Final = frozenset({"adverse_effects", "complications"})
+#: Human claims after which an answer section takes no animal evidence.
+_HUMAN_ENOUGH: Final = 2
+
+
+def _categories_named(sections: Sequence[ArticleSection]) -> int:
+    """Cause categories (not "Other") with claims in the article's causes section."""
+    causes = next((s for s in sections if s.key == "causes"), None)
+    if causes is None:
+        return 0
+    return sum(1 for sub in causes.subsections if sub.claims and sub.key != f"causes-{OTHER_CATEGORY.key}")
 
 
 def _off_topic_warning(query: Query, found: int) -> ArticleWarning:
@@ -233,10 +250,20 @@ class ExtractiveSynthesizer:
         candidates = candidate_sentences(query, hits)
         model = self._relevance_model()
         intent = intent_of(query.text)
+        lifted: dict[tuple[str, int], str] = {}
         if model is not None:
             # What causes a narrower condition (agranulocytosis) causes the one asked about (leukopenia).
             narrower = narrower_questions(query) if intent in _NARROWER_INTENTS else []
             candidates = learned_candidates(query, candidates, model[0], model[1], narrower)
+            if intent in _HARM_INTENTS:
+                # A finding of a paper about the subject that does not repeat its name ("neutropenia
+                # occurred in two patients" under "Clozapine in tardive dyskinesia").
+                candidates, raised = in_title_context(
+                    query, candidates, model[0], model[1], self.min_relevance
+                )
+                name = subject_name(query)
+                name = name[:1].lower() + name[1:] if name[1:].islower() else name  # "clozapine", "HIV"
+                lifted = {c.key: title_context(c.document, name) for c in candidates if c.key in raised}
             on_topic = {h.document.id for h in hits}  # the model weighs the subject itself
         else:
             on_topic = on_topic_documents(query, hits, min_coverage=self.min_coverage)
@@ -324,7 +351,7 @@ class ExtractiveSynthesizer:
             plan = INTENT_PLANS.get(intent, SECTION_PLANS[query.qtype])
             not_answers = self._not_answers(query, intent, usable, model[1] if model is not None else None)
             metadata["not_answers"] = len(not_answers)
-            sections = self._planned_sections(plan, usable, terms, not_answers)
+            sections = self._planned_sections(plan, usable, terms, not_answers, lifted)
             placed = placed_keys(sections, ("causes", "definition"))
             filed = filed_sections(sections)
             lead_weights, topic = INTENT_LEADS.get(
@@ -365,10 +392,22 @@ class ExtractiveSynthesizer:
             list_intent = "causes" if query.qtype == "causes" else intent
             # A list question's bottom line names what the sections found, citing them (composed).
             if list_intent == "causes":
-                if any(general_statement(c, placed, terms) for c in usable):
-                    bottom_line = bottom_line[:1]  # a source states the causes in general: it leads
+                # The composed summary leads when it names two or more categories; a source's general
+                # statement ("Leukopenia is most often caused by drugs ... and by viral infections")
+                # leads where the sections support fewer, and then its list does not repeat it.
+                summary = cause_summary(sections, usable, name, terms)
+                general = any(general_statement(c, placed, terms) for c in usable)
+                if summary and (_categories_named(sections) >= 2 or not general):
+                    bottom_line = summary
                 else:
-                    bottom_line = cause_summary(sections, usable, name, terms) or bottom_line[:1]
+                    # Only a sentence the article files as a cause (or a definition) answers a causes
+                    # question; a consequence is no bottom line (the coverage warning says what is missing).
+                    bottom_line = tuple(
+                        c
+                        for c in bottom_line[:1]
+                        if (c.citations[0].document_id, c.citations[0].start, c.citations[0].part) in placed
+                    )
+                    sections = without_repeats(bottom_line, sections)
             elif list_intent in ("adverse_effects", "complications"):
                 documents = {c.document.id: c.document for c in usable}
                 asked = frozenset(c.preferred.lower() for c in query.concepts)
@@ -526,9 +565,19 @@ class ExtractiveSynthesizer:
         usable: Sequence[Candidate],
         terms: QueryTerms,
         not_answers: Collection[tuple[str, int]] = (),
+        lifted: Mapping[tuple[str, int], str] | None = None,
     ) -> list[ArticleSection]:
-        """Sentences into the plan's sections; causes under categories; consequences to significance."""
+        """Sentences into the plan's sections; causes under categories; consequences to significance.
+
+        ``lifted``: sentences relevant only under their document's title (:func:`in_title_context`),
+        with the context a reader sees before them ("In a 1978 research article on clozapine"); they
+        may fill a list's answer sections and no other.  In an answer section animal evidence
+        comes after human evidence, and only while the section has fewer than
+        :data:`_HUMAN_ENOUGH` human claims: a clinical list does not pad itself with mice.
+        """
         significance = next((s for s in plan if s.key == "significance"), None)
+        lifted = lifted or {}
+        human: dict[str, int] = {}
         used: list[Candidate] = []
         buckets: dict[str, list[Candidate]] = {spec.key: [] for spec in plan}
         overview: list[Candidate] = []
@@ -538,8 +587,8 @@ class ExtractiveSynthesizer:
             spec = place(c, plan, terms)
             if c.part == "title" and (spec is None or spec.cue is None):
                 spec = title_cause(c, plan)
-            if spec is None or self._duplicate(c, used):
-                continue
+            if spec is None or self._duplicate(c, used) or about_the_paper(c):
+                continue  # (what a paper covers is no finding to list)
             if spec.key in _CAUSE_SIDE and significance is not None and states_consequence(c, terms):
                 spec = significance
             if spec is significance and animal_sentence(c):
@@ -548,6 +597,14 @@ class ExtractiveSynthesizer:
                 continue  # "X was not associated with leukopenia" lists no cause
             if spec.key in _ANSWER_SECTIONS and c.key in not_answers:
                 continue  # cue words of a cause or harm, but not one (a treatment, a null finding)
+            if c.key in lifted and spec.key not in _ANSWER_SECTIONS:
+                continue
+            if (
+                spec.key in _ANSWER_SECTIONS
+                and animal_sentence(c)
+                and human.get(spec.key, 0) >= _HUMAN_ENOUGH
+            ):
+                continue
             # What the verifier would remove in context makes room here for the next sentence: a
             # dangling "It ...", or a null or provisional finding where a positive one stands.
             if needs_antecedent(c.text) or (
@@ -575,19 +632,26 @@ class ExtractiveSynthesizer:
             if len(target) < self.max_claims_per_section and same_document < _PER_DOCUMENT:
                 target.append(c)
                 used.append(c)
+                if not animal_sentence(c):
+                    human[spec.key] = human.get(spec.key, 0) + 1
         for chosen in (*buckets.values(), overview, *by_category.values()):
             chosen.sort(key=_reading_order)
         sections = []
+
+        def claim(c: Candidate, category: str = "") -> Claim:
+            made = c.claim(category)
+            return replace(made, context=lifted[c.key]) if c.key in lifted else made
+
         for spec in plan:
-            claims = tuple(c.claim() for c in buckets[spec.key])
+            claims = tuple(claim(c) for c in buckets[spec.key])
             subsections: tuple[ArticleSection, ...] = ()
             if spec.key == "causes":
-                claims = tuple(c.claim() for c in overview)
+                claims = tuple(claim(c) for c in overview)
                 subsections = tuple(
                     ArticleSection(
                         key=f"causes-{cat.key}",
                         heading=cat.label,
-                        claims=tuple(c.claim(cat.label) for c in by_category.get(cat.key, ())),
+                        claims=tuple(claim(c, cat.label) for c in by_category.get(cat.key, ())),
                     )
                     for cat in CAUSE_CATEGORIES
                 )

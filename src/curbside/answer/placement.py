@@ -21,7 +21,7 @@ from curbside.answer.causes import (
     CauseCategory,
     category_counts,
 )
-from curbside.answer.context import opening, qualified
+from curbside.answer.context import opening, qualified, reads_as_animal
 from curbside.answer.plans import SectionSpec
 from curbside.answer.sentences import (
     Candidate,
@@ -34,11 +34,12 @@ from curbside.answer.sentences import (
 from curbside.answer.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_flags, signal
 from curbside.datafiles import load_data
 from curbside.models.roles import ROLE_CUES
-from curbside.retrieval.evidence import animal_only, evidence_label
+from curbside.retrieval.evidence import evidence_label
 from curbside.types import ArticleSection, Claim, Query
 
 __all__ = [
     "CAUSAL_CUES",
+    "about_the_paper",
     "anecdote",
     "animal_sentence",
     "breadth",
@@ -179,10 +180,15 @@ def breadth(c: Candidate) -> int:
     return int(sum(1 for n in category_counts(c.text).values() if n) >= 2)
 
 
+def about_the_paper(c: Candidate) -> bool:
+    """What the paper covers ("... are briefly reviewed", "... was studied"), not a finding."""
+    return bool(_ABOUT_THE_PAPER.search(c.text))
+
+
 def anecdote(c: Candidate) -> bool:
     """About one patient or one case ("In one patient, ..."), or about the paper ("... are briefly
     reviewed"): no general statement of causes."""
-    return bool(_ANECDOTE.match(c.text) or _ABOUT_THE_PAPER.search(c.text))
+    return bool(_ANECDOTE.match(c.text)) or about_the_paper(c)
 
 
 def general_statement(c: Candidate, placed: set[tuple[str, int, str]], terms: QueryTerms) -> bool:
@@ -274,7 +280,7 @@ def cause_summary(
 
 def animal_sentence(c: Candidate) -> bool:
     """An animal study: MeSH "Animals" without "Humans", or the sentence itself is about animals."""
-    return animal_only(c.document) or bool(_ANIMALS.search(c.text))
+    return reads_as_animal(c.document, c.text) or bool(_ANIMALS.search(c.text))
 
 
 def denies_link(text: str) -> bool:

@@ -73,6 +73,63 @@ def learned_candidates(
     return scored
 
 
+def in_title_context(
+    query: Query,
+    candidates: Sequence[Candidate],
+    model: RelevanceModel,
+    embedder: Embedder,
+    threshold: float,
+) -> tuple[list[Candidate], set[tuple[str, int]]]:
+    """``candidates`` with the sentences that report a finding of a paper *about* the subject, without
+    naming it, scored again as a reader sees them: under the cited title.
+
+    "Neutropenia occurred in two patients, convulsion in one ..." answers "What are the adverse
+    effects of clozapine?" in a paper titled "Clozapine in tardive dyskinesia", though the sentence
+    never says "clozapine" and the model, reading it alone, scores it 0.18.  A body sentence below
+    ``threshold`` that does not name the subject, from a document whose title does, is scored as the
+    title and the sentence read together.
+    Returns the candidates, best first, and the keys of those the title lifted over ``threshold``:
+    they may fill a list's answer sections only, where the answer-role model also vets them.
+    """
+    subject = subject_of(query)
+    picked = [
+        i
+        for i, c in enumerate(candidates)
+        if c.part == "body"
+        and c.relevance < threshold
+        and not subject.mentions_main(c.text)
+        and subject.addressed_by(c.document.title)
+    ]
+    if not picked:
+        return list(candidates), set()
+    texts = [f"{candidates[i].document.title} {candidates[i].text}" for i in picked]
+    rows = [
+        lexical_features(
+            query,
+            subject,
+            text,
+            label=candidates[i].label,
+            part="body",
+            position=candidates[i].start / max(1, len(candidates[i].document.body)),
+            evidence=candidates[i].evidence,
+            animal=animal_only(candidates[i].document),
+        )
+        for i, text in zip(picked, texts, strict=True)
+    ]
+    p = model.score_sentences_any([query], texts, [np.asarray(rows, dtype=np.float32)], embedder)
+    out = list(candidates)
+    lifted: set[tuple[str, int]] = set()
+    for i, score in zip(picked, p, strict=True):
+        if score >= threshold:
+            c = out[i]
+            out[i] = replace(
+                c, own=float(score), relevance=float(score), score=float(score) * (0.9 + 0.1 * c.evidence)
+            )
+            lifted.add(c.key)
+    out.sort(key=lambda c: (-c.score, c.document.id, c.start))
+    return out, lifted
+
+
 def learned_assessment(
     query: Query,
     hits: Sequence[Hit],

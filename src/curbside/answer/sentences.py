@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from curbside.answer.arms import Arms, arms_of
-from curbside.answer.context import needs_antecedent
+from curbside.answer.context import needs_antecedent, provisional
 from curbside.answer.valence import direction
 from curbside.datafiles import load_data, rules_of
 from curbside.ingestion.chunking import TITLE_SECTION, is_title_chunk, split_sentences, title_span
@@ -56,6 +56,7 @@ __all__ = [
     "stems",
     "title_claim_parts",
     "title_claim_text",
+    "title_context",
 ]
 
 _RULES: Final = load_data(
@@ -221,6 +222,16 @@ def design_noun(label: str) -> str:
     return _DESIGN_NOUNS.get(label, "research article")
 
 
+def title_context(doc: Document, subject: str) -> str:
+    """What a reader needs before a sentence that reports a finding of ``doc`` without naming the
+    question's ``subject``, which its title names: "In a 1978 research article on clozapine"."""
+    noun = design_noun(evidence_label(doc.kind, doc.publication_types))
+    when = f"{doc.year} " if doc.year else ""
+    first = (when or noun)[:1].lower()
+    article = "an" if first in "aeio8" or when.startswith(("11", "18")) else "a"
+    return f"In {article} {when}{noun} on {subject}"
+
+
 def title_claim_text(title: str, label: str, *, translated: bool = False) -> str:
     """``Reported in a case report titled "<title>".`` for a title-only record of design ``label``;
     ``translated`` says the quoted title is MEDLINE's English translation of a foreign-language one."""
@@ -318,11 +329,14 @@ def with_antecedents(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[
     opens its passage or the joined quote would run past :data:`_MAX_JOINED` characters; the
     verifier then drops it, as before."""
     out: list[tuple[int, int]] = []
-    dangling = False  # whether out[-1] itself opens with a pronoun (then it is no antecedent)
+    dangling = False  # whether out[-1] opens with a pronoun or is a pair (then it is no antecedent)
     for s, e in spans:
         needs = needs_antecedent(text[s:e])  # once per sentence: this runs for every retrieved one
-        if out and needs and not dangling and e - out[-1][0] <= _MAX_JOINED:
+        # A provisional sentence ("If these adverse effects are confirmed ...") would make the
+        # sentence before it provisional too: it stays alone (and is dropped), its antecedent quotable.
+        if out and needs and not dangling and e - out[-1][0] <= _MAX_JOINED and not provisional(text[s:e]):
             out[-1] = (out[-1][0], e)
+            dangling = True  # two sentences at most: a third that points back stays alone (dropped)
         else:
             out.append((s, e))
             dangling = needs
