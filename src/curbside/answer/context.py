@@ -56,8 +56,9 @@ class _Lists:
 
 
 # Where a quote's first sentence ends: a joined quote ("Hairy cell leukemia is ... . It is
-# characterized by ...") carries its referent in the first sentence, so only that one is read.
-_SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+# characterized by ...") carries its referent in the first sentence, so only that one is read.  An
+# ellipsis after a full stop marks a gap between quoted snippets (BioASQ's rebuilt abstracts).
+_SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'…])")
 # The tail of a structured-abstract label cut off by a passage boundary ("SION: Taken together"):
 # upper-case letters and a colon, no known label.
 _LABEL_FRAGMENT: Final = re.compile(r"^[A-Z]{2,}(?:\s[A-Z]{2,})*:\s+(?=[A-Z])")

@@ -402,11 +402,14 @@ class ExtractiveSynthesizer:
                 else:
                     # Only a sentence the article files as a cause (or a definition) answers a causes
                     # question; a consequence is no bottom line (the coverage warning says what is missing).
-                    bottom_line = tuple(
+                    as_cause = tuple(
                         c
                         for c in bottom_line[:1]
                         if (c.citations[0].document_id, c.citations[0].start, c.citations[0].part) in placed
                     )
+                    # With nothing filed anywhere, the best relevant sentence still answers what it can.
+                    empty = not any(s.all_claims() for s in sections)
+                    bottom_line = as_cause or (bottom_line[:1] if empty else ())
                     sections = without_repeats(bottom_line, sections)
             elif list_intent in ("adverse_effects", "complications"):
                 documents = {c.document.id: c.document for c in usable}
