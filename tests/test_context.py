@@ -263,3 +263,14 @@ def test_a_bad_outcome_stands_as_evidence_against_a_question_about_a_good_one() 
         "reads against the verdict"
         in judge_claims([worse], ["evidence-for"], query, verdict="yes")[0].claim.note
     )
+
+
+def test_a_gap_between_quoted_snippets_ends_the_first_sentence() -> None:
+    # BioASQ's rebuilt abstracts join snippets with "…": a back-reference in a later snippet is
+    # no opening of the claim.
+    text = (
+        "In this review, we discuss the novel NY-ESO-1 targeted vaccine regimen, CMB305. … CMB305 "
+        "induces T cell responses in SS and MRC patients and these patients had excellent survival."
+    )
+    assert opening(text)[1] is None
+    assert opening("Three of these eight patients developed thrombocytopenia.")[1] is not None

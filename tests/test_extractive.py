@@ -1204,3 +1204,19 @@ def test_what_a_paper_covers_is_not_listed_as_a_finding() -> None:
     )
     texts = [c.text for s in ask("What causes leukopenia?", review).sections for c in s.all_claims()]
     assert not any("briefly reviewed" in t for t in texts)
+
+
+def test_a_causes_question_with_nothing_filed_still_leads_with_its_best_sentence() -> None:
+    scube = doc(
+        907,
+        "Disruption of Scube2 impairs endochondral bone formation",
+        [
+            (
+                "RESULTS",
+                "Gain and loss-of-function studies demonstrated that SCUBE2 exerted an osteogenic function "
+                "by enhancing osteoblast differentiation.",
+            )
+        ],
+    )
+    article = ask("What is caused by SCUBE2 loss-of-function?", scube)
+    assert article.bottom_line and article.bottom_line[0].citations[0].document_id == scube.id
