@@ -1220,3 +1220,21 @@ def test_a_causes_question_with_nothing_filed_still_leads_with_its_best_sentence
     )
     article = ask("What is caused by SCUBE2 loss-of-function?", scube)
     assert article.bottom_line and article.bottom_line[0].citations[0].document_id == scube.id
+
+
+def test_a_sentence_cut_inside_its_parenthesis_or_stating_an_aim_is_no_claim() -> None:
+    cut = doc(
+        908,
+        "Holoprosencephaly in Chile",
+        [
+            (
+                "",
+                "Holoprosencephaly is a midline brain malformation of the forebrain. All cases of "
+                "holoprosencephaly registered in the 15 Chilean Hospitals of the Latin American Study (ECLAM. "
+                "To estimate holoprosencephaly prevalence at birth in the region.",
+            )
+        ],
+    )
+    texts = [c.text for c in all_claims(ask("What is holoprosencephaly?", cut))]
+    assert any(t.startswith("Holoprosencephaly is a midline") for t in texts)
+    assert not any("ECLAM" in t or t.startswith("To estimate") for t in texts)

@@ -273,7 +273,8 @@ def _quality(text: str) -> float:
         q *= 0.4
     if text.endswith("?"):  # a question the authors asked states nothing
         q *= 0.3
-    if text[:1] in "([" or text[:1].islower():  # the tail of a sentence the splitter broke
+    # The tail of a sentence the splitter broke, or its head ("... Malformations (ECLAM").
+    if text[:1] in "([" or text[:1].islower() or text.count("(") > text.count(")"):
         q *= 0.4
     elif _AIM_START.match(text):  # "To examine whether p53 predicts response": the question, not a finding
         q *= 0.3
