@@ -554,6 +554,11 @@ def test_sentence_polarity_cues() -> None:
     assert (pos, neg) == (0, 0)
     _, _, hedge = sentence_polarity("These results may suggest a benefit; further studies are needed.")
     assert hedge >= 2
+    # The Lancet prints decimals with a middle dot: a null result all the same.
+    pos, neg, _ = sentence_polarity(
+        "Good outcome in 61·4% and 59·2% (adjusted risk ratio 1·04, 95% CI 0·96-1·14; p=0·35)."
+    )
+    assert pos == 0 and neg == 2
 
 
 # --- guarantees ------------------------------------------------------------------------------------

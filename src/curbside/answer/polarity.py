@@ -42,6 +42,11 @@ _SCOPE_END: Final = re.compile(r"[,;:.()]|\b(?:but|whereas|while|although|and)\b
 _NEXT_WORD: Final = re.compile(r"\s*\S+")
 
 
+def _number(text: str) -> float:
+    """A decimal as printed: "0.35" or "0·35"."""
+    return float(text.replace("·", "."))
+
+
 def _blank(text: str, start: int, end: int) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
@@ -78,14 +83,14 @@ def sentence_polarity(text: str) -> tuple[float, float, float]:
     positive = 0.0
     for m in _P_VALUE.finditer(masked):
         masked = _blank(masked, m.start(), m.end())
-        op, value = m.group(1).lower(), float(m.group(2))
+        op, value = m.group(1).lower(), _number(m.group(2))
         if op.startswith(("<", "≤", "less")) or (op == "=" and value <= 0.05):
             positive += value <= 0.05  # "p < 0.2" is no finding either way
         else:
             negative += 1
     positive += len(_POSITIVE.findall(masked))
     for m in _RATIO_CI.finditer(text):
-        low, high = float(m.group(1)), float(m.group(2))
+        low, high = _number(m.group(1)), _number(m.group(2))
         if low <= high:
             negative += low <= 1.0 <= high
             positive += not low <= 1.0 <= high
