@@ -62,7 +62,9 @@ __all__ = [
 _RULES: Final = load_data(
     "sentences.json",
     "candidate sentence cues",
-    rules_of("methods", "aim_start", "lead_marker", "section_weights", "design_nouns", "frame_words"),
+    rules_of(
+        "methods", "aim_start", "lead_marker", "section_weights", "design_nouns", "frame_words", "list_nouns"
+    ),
 )
 
 
@@ -80,6 +82,9 @@ _NUMBERISH: Final = re.compile(r"\S*\d\S*")
 _ANY_WORD: Final = re.compile(r"\S+")
 _METHODS_CUES: Final = cues(*_RULES["methods"])
 _AIM_START: Final = re.compile(_RULES["aim_start"], re.IGNORECASE)
+#: What a list question asks for, named: a sentence listing complications with their percentages is
+#: a statement, not a table row.
+_LIST_NOUNS: Final = re.compile(_RULES["list_nouns"], re.IGNORECASE)
 _PRONOUN_START: Final = re.compile(r"(?:It|This|These|They|He|She|Its|Their)\b")
 #: Leading discourse markers dropped from a claim when what follows starts like a sentence.
 _LEAD_MARKER: Final = re.compile(_RULES["lead_marker"], re.IGNORECASE)
@@ -267,7 +272,8 @@ def _quality(text: str) -> float:
     elif len(words) > 60:
         q *= 0.5
     numbers = len(_NUMBERISH.findall(text)) / len(words) if words else 0.0
-    if numbers > 0.4 or len(_STAT.findall(text)) >= _STAT_DUMP or text.count("%") >= _STAT_DUMP:
+    stat_dump = len(_STAT.findall(text)) >= _STAT_DUMP or text.count("%") >= _STAT_DUMP
+    if numbers > 0.4 or (stat_dump and not _LIST_NOUNS.search(text)):
         q *= 0.4
     if _METHODS_CUES.search(text):
         q *= 0.4
