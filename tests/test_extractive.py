@@ -1243,3 +1243,20 @@ def test_a_sentence_cut_inside_its_parenthesis_or_stating_an_aim_is_no_claim() -
     texts = [c.text for c in all_claims(ask("What is holoprosencephaly?", cut))]
     assert any(t.startswith("Holoprosencephaly is a midline") for t in texts)
     assert not any("ECLAM" in t or t.startswith("To estimate") for t in texts)
+
+
+def test_a_list_of_complications_with_percentages_is_a_statement_not_a_table_row() -> None:
+    report = doc(
+        909,
+        "Incidence and complications of meningococcal infections",
+        [
+            (
+                "",
+                "Shock (18.85%) and intravascular coagulation (12%) were the complications of meningococcal "
+                "infection more frequently found, followed by convulsions (4.81%), arthritis (4.81%) and "
+                "skin necrosis (4.81%).",
+            )
+        ],
+    )
+    texts = [c.text for c in all_claims(ask("What are the complications of meningococcal infection?", report))]
+    assert any(t.startswith("Shock (18.85%)") for t in texts)
