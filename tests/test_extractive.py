@@ -1258,5 +1258,7 @@ def test_a_list_of_complications_with_percentages_is_a_statement_not_a_table_row
             )
         ],
     )
-    texts = [c.text for c in all_claims(ask("What are the complications of meningococcal infection?", report))]
+    texts = [
+        c.text for c in all_claims(ask("What are the complications of meningococcal infection?", report))
+    ]
     assert any(t.startswith("Shock (18.85%)") for t in texts)
