@@ -29,6 +29,12 @@ def alternation(words: Iterable[str]) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
 
 
+def cues(*alternatives: str) -> re.Pattern[str]:
+    """A case-insensitive pattern matching any ``|``-separated alternative at a word start: how the
+    cue lists of the data files are read."""
+    return re.compile(r"\b(?:" + "|".join(alternatives) + ")", re.IGNORECASE)
+
+
 def any_of(patterns: Iterable[str]) -> str:
     """One regular expression matching any of ``patterns``."""
     return "|".join(f"(?:{p})" for p in patterns)

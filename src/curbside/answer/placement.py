@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 from curbside.answer.bottomline import compose_list
 from curbside.answer.causes import (
@@ -32,7 +32,7 @@ from curbside.answer.sentences import (
     stems,
 )
 from curbside.answer.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_flags, signal
-from curbside.datafiles import load_data
+from curbside.datafiles import load_data, rules_of
 from curbside.models.roles import ROLE_CUES
 from curbside.retrieval.evidence import evidence_label
 from curbside.types import ArticleSection, Claim, Query
@@ -57,11 +57,19 @@ __all__ = [
 ]
 
 
-def _strings(data: Any) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("version", "note")}
-
-
-_CUES: Final = load_data("placement.json", "placement cues", _strings)
+_CUES: Final = load_data(
+    "placement.json",
+    "placement cues",
+    rules_of(
+        "title_causal",
+        "cause_follows",
+        "effect_verb_extra",
+        "animals",
+        "anecdote",
+        "about_the_paper",
+        "copula",
+    ),
+)
 #: Causal wording ("caused by", "induced", "due to"), from data/role_cues.json.
 CAUSAL_CUES: Final = ROLE_CUES["causal"]
 #: What files a sentence under Causes: causal wording, or a condition presenting with the subject

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast
 
-from curbside.datafiles import load_data
+from curbside.datafiles import any_of, cues, load_data
 from curbside.models.roles import ROLE_CUES
 from curbside.retrieval.intent import Intent
 from curbside.types import QuestionType
@@ -69,7 +69,7 @@ class _Plans:
 
 
 def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+    return re.compile(any_of(p.pattern for p in patterns), re.IGNORECASE)
 
 
 def _build(data: Any) -> _Plans:
@@ -86,7 +86,7 @@ def _build(data: Any) -> _Plans:
             if isinstance(spec, dict):
                 built[name] = _any_of([cue(part, (*seen, name)) for part in spec["any"]])
             else:
-                built[name] = re.compile(r"\b(?:" + "|".join(spec) + ")", re.IGNORECASE)
+                built[name] = cues(*spec)
         return built[name]
 
     def section(fields: dict[str, Any], base: SectionSpec | None = None) -> SectionSpec:

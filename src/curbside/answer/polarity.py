@@ -10,17 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from curbside.datafiles import load_data
+from curbside.datafiles import cues, load_data
 
 __all__ = ["sentence_polarity"]
 
 
-def _cues(*alternatives: str) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(alternatives) + ")", re.IGNORECASE)
-
-
 def _build(data: Any) -> dict[str, re.Pattern[str]]:
-    built = {key: _cues(*data[key]) for key in ("negative_strong", "negative_weak", "positive", "hedge")}
+    built = {key: cues(*data[key]) for key in ("negative_strong", "negative_weak", "positive", "hedge")}
     built["p_value"] = re.compile(data["p_value"], re.IGNORECASE)
     built["ratio_ci"] = re.compile(data["ratio_ci"], re.IGNORECASE)
     return built

@@ -47,19 +47,7 @@ def learned_candidates(
     queries = [query, *narrower]
     lexicals = [
         np.asarray(
-            [
-                lexical_features(
-                    q,
-                    subject,
-                    c.text,
-                    label=c.label,
-                    part=c.part,
-                    position=c.start / max(1, len(c.document.body)),
-                    evidence=c.evidence,
-                    animal=animal_only(c.document),
-                )
-                for c in candidates
-            ],
+            [_candidate_features(q, subject, c) for c in candidates],
             dtype=np.float32,
         )
         for q, subject in ((q, subject_of(q)) for q in queries)
@@ -104,16 +92,7 @@ def in_title_context(
         return list(candidates), set()
     texts = [f"{candidates[i].document.title} {candidates[i].text}" for i in picked]
     rows = [
-        lexical_features(
-            query,
-            subject,
-            text,
-            label=candidates[i].label,
-            part="body",
-            position=candidates[i].start / max(1, len(candidates[i].document.body)),
-            evidence=candidates[i].evidence,
-            animal=animal_only(candidates[i].document),
-        )
+        _candidate_features(query, subject, candidates[i], text)
         for i, text in zip(picked, texts, strict=True)
     ]
     p = model.score_sentences_any([query], texts, [np.asarray(rows, dtype=np.float32)], embedder)
@@ -284,6 +263,21 @@ def score_claims(
         return claim if p is None else replace(claim, relevance=p)
 
     return article.map_claims(scored)
+
+
+def _candidate_features(query: Query, subject: Subject, c: Candidate, text: str | None = None) -> list[float]:
+    """The lexical features of candidate ``c`` (its section, position, evidence level and species),
+    read from ``text`` when given (the sentence under its title) rather than its own."""
+    return lexical_features(
+        query,
+        subject,
+        c.text if text is None else text,
+        label=c.label,
+        part=c.part,
+        position=c.start / max(1, len(c.document.body)),
+        evidence=c.evidence,
+        animal=animal_only(c.document),
+    )
 
 
 def _features_at(query: Query, subject: Subject, text: str, doc: Document | None, start: int) -> list[float]:

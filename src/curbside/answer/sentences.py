@@ -34,7 +34,7 @@ from typing import Final
 from curbside.answer.arms import Arms, arms_of
 from curbside.answer.context import needs_antecedent, provisional
 from curbside.answer.valence import direction
-from curbside.datafiles import load_data, rules_of
+from curbside.datafiles import cues, load_data, rules_of
 from curbside.ingestion.chunking import TITLE_SECTION, is_title_chunk, split_sentences, title_span
 from curbside.retrieval.evidence import animal_only, document_weight, evidence_label
 from curbside.retrieval.questions import americanise, natural_order
@@ -66,11 +66,6 @@ _RULES: Final = load_data(
         "methods", "aim_start", "lead_marker", "section_weights", "design_nouns", "frame_words", "list_nouns"
     ),
 )
-
-
-def cues(*alternatives: str) -> re.Pattern[str]:
-    """A case-insensitive pattern matching any ``|``-separated alternative at a word start."""
-    return re.compile(r"\b(?:" + "|".join(alternatives) + ")", re.IGNORECASE)
 
 
 _TOKEN: Final = re.compile(r"[a-z0-9]+")
