@@ -21,6 +21,7 @@ from curbside.retrieval.vocabulary import Vocabulary, natural_order
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document
 
 __all__ = [
+    "cause_categories_found",
     "compose_harms",
     "compose_list",
     "coverage_warning",
@@ -125,15 +126,20 @@ def compose_harms(
     return compose_list(intent, subject, ranked)
 
 
+def cause_categories_found(sections: Sequence[ArticleSection]) -> list[ArticleSection]:
+    """The cause-category subsections (not "Other") of an article's causes section that hold claims."""
+    causes = next((s for s in sections if s.key == "causes"), None)
+    if causes is None:
+        return []
+    return [sub for sub in causes.subsections if sub.claims and not sub.key.endswith("-other")]
+
+
 def coverage_warning(intent: str, subject: str, sections: Sequence[ArticleSection]) -> ArticleWarning | None:
     """What part of a list question the sections leave unanswered, or ``None``."""
     if intent == "causes":
-        causes = next((s for s in sections if s.key == "causes"), None)
-        if causes is None:
+        if not any(s.key == "causes" for s in sections):
             return None
-        found = [
-            sub.heading.lower() for sub in causes.subsections if sub.claims and not sub.key.endswith("-other")
-        ]
+        found = [sub.heading.lower() for sub in cause_categories_found(sections)]
         name = _in_sentence(subject)
         if not found:
             what = f"no retrieved source states a cause of {name} that falls in a cause category"

@@ -55,7 +55,13 @@ from dataclasses import replace
 from typing import Final
 
 from curbside.answer.base import drop_empty_sections, subject_name, title_for
-from curbside.answer.bottomline import compose_harms, coverage_warning, spare_sections, without_repeats
+from curbside.answer.bottomline import (
+    cause_categories_found,
+    compose_harms,
+    coverage_warning,
+    spare_sections,
+    without_repeats,
+)
 from curbside.answer.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
@@ -160,14 +166,6 @@ _CAUSE_SIDE: Final = frozenset({"causes", "special-populations"})
 _HARM_INTENTS: Final = frozenset({"adverse_effects", "complications"})
 #: Human claims after which an answer section takes no animal evidence.
 _HUMAN_ENOUGH: Final = 2
-
-
-def _categories_named(sections: Sequence[ArticleSection]) -> int:
-    """Cause categories (not "Other") with claims in the article's causes section."""
-    causes = next((s for s in sections if s.key == "causes"), None)
-    if causes is None:
-        return 0
-    return sum(1 for sub in causes.subsections if sub.claims and sub.key != f"causes-{OTHER_CATEGORY.key}")
 
 
 def _off_topic_warning(query: Query, found: int) -> ArticleWarning:
@@ -397,7 +395,7 @@ class ExtractiveSynthesizer:
                 # leads where the sections support fewer, and then its list does not repeat it.
                 summary = cause_summary(sections, usable, name, terms)
                 general = any(general_statement(c, placed, terms) for c in usable)
-                if summary and (_categories_named(sections) >= 2 or not general):
+                if summary and (len(cause_categories_found(sections)) >= 2 or not general):
                     bottom_line = summary
                 else:
                     # Only a sentence the article files as a cause (or a definition) answers a causes
