@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from curbside.answer.bottomline import compose_harms, compose_list, refresh_coverage
+from curbside.answer.bottomline import compose_harms, compose_list, names_no_harm, refresh_coverage
 from curbside.answer.sentences import SUMMARY_CATEGORY
 from curbside.retrieval.vocabulary import Vocabulary
 from curbside.types import (
@@ -99,3 +99,74 @@ def test_coverage_is_said_again_from_what_the_verifier_kept() -> None:
     # Not marked by the synthesizer (a language model's article): left as it is.
     unmarked = replace(article, metadata={})
     assert refresh_coverage(unmarked) is unmarked
+
+
+def small_vocabulary() -> Vocabulary:
+    v = Vocabulary()
+    for name in (
+        "Shock",
+        "Arthritis",
+        "Skin",
+        "Necrosis",
+        "Neutropenia",
+        "Meningococcal Infections",
+        "Clozapine",
+    ):
+        v.add(name)
+    v.add("Seizures", synonyms=["convulsions", "convulsion"])
+    v.add("Meningococcal Vaccines", synonyms=["meningococcal vaccine"])
+    return v
+
+
+def test_the_items_of_a_counted_list_are_named_as_harms() -> None:
+    text = (
+        "Shock (18.85%) and intravascular coagulation (12%) were the complications more frequently found, "
+        "followed by convulsions (4.81%), arthritis (4.81%) and skin necrosis (4.81%)."
+    )
+    record = Document("pmid:415652", "Complications of meningococcal infections", (Section(text),))
+    section = ArticleSection("complications", "Complications", (claim(record.id, text),))
+    composed = compose_harms(
+        "complications",
+        "meningococcal infection",
+        [section],
+        {record.id: record},
+        small_vocabulary(),
+        frozenset({"meningococcal infections"}),
+    )
+    assert composed is not None
+    assert composed.text == (
+        "Reported complications of meningococcal infection in the retrieved sources include shock, "
+        "intravascular coagulation, seizures and arthritis."
+    )
+    # Counted in patients, with an aside in parentheses between the harm and its count.
+    text = (
+        "Out of a total of 12 patients, neutropenia (800 and 1120) occurred in two patients, convulsion in one "
+        "patient, marked withdrawal effects in three patients and shock with arthritis in one patient."
+    )
+    record = Document("pmid:1", "Clozapine in tardive dyskinesia", (Section(text),))
+    section = ArticleSection("adverse-effects", "Adverse effects", (claim(record.id, text),))
+    composed = compose_harms(
+        "adverse_effects",
+        "clozapine",
+        [section],
+        {record.id: record},
+        small_vocabulary(),
+        frozenset({"clozapine"}),
+    )
+    assert composed is not None
+    assert composed.text.endswith(
+        "include neutropenia, seizures, marked withdrawal effects and shock with arthritis."
+    )
+
+
+def test_a_sentence_naming_only_the_subject_and_a_vaccine_names_no_harm() -> None:
+    v, asked = small_vocabulary(), frozenset({"meningococcal infections"})
+    assert names_no_harm(
+        "Only one possible case of meningococcal infection occurred among 520 contacts vaccinated with "
+        "meningococcal vaccine.",
+        v,
+        asked,
+    )
+    assert not names_no_harm("Shock was the most frequent complication of meningococcal infection.", v, asked)
+    # A sentence naming nothing the vocabulary knows is not judged.
+    assert not names_no_harm("Purpura fulminans led to amputation in two children.", v, asked)

@@ -6,8 +6,10 @@ from curbside.answer.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
     category_counts,
+    category_noun,
     cause_category,
     document_categories,
+    names_category,
 )
 from curbside.types import Document, MeshHeading, MeshQualifier
 
@@ -40,3 +42,14 @@ def test_mesh_qualifiers_weigh_in_when_the_sentence_names_no_cause() -> None:
     assert cause_category("Counts recovered within two weeks.", drugs).key == "medications"
     virus = doc(MeshHeading("Leukopenia", qualifiers=(MeshQualifier("virology"),)))
     assert cause_category("Counts recovered within two weeks.", virus).key == "infections"
+
+
+def test_a_named_cause_is_more_than_its_category() -> None:
+    drugs = next(c for c in CAUSE_CATEGORIES if c.key == "medications")
+    cancer = next(c for c in CAUSE_CATEGORIES if c.key == "malignancy")
+    assert names_category("adalimumab", drugs)
+    assert names_category("viral vector COVID-19 vaccines", drugs)  # a vaccine is a medical product
+    assert names_category("hairy cell leukemia", cancer)
+    assert not names_category("hairy cell leukemia", drugs)
+    assert category_noun("Vaccination") and category_noun("viruses") and category_noun("Neoplasms")
+    assert not category_noun("adalimumab")

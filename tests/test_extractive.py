@@ -1262,3 +1262,103 @@ def test_a_list_of_complications_with_percentages_is_a_statement_not_a_table_row
         c.text for c in all_claims(ask("What are the complications of meningococcal infection?", report))
     ]
     assert any(t.startswith("Shock (18.85%)") for t in texts)
+
+
+def test_a_labelled_aim_and_a_list_of_headings_are_no_claims() -> None:
+    record = doc(
+        910,
+        "Holoprosencephaly: a review",
+        [
+            ("", "Holoprosencephaly is a midline brain malformation of the forebrain."),
+            ("AIM", "To estimate holoprosencephaly prevalence at birth."),
+            (
+                "",
+                "Holoprosencephaly is addressed under the following headings: alobar, semilobar, and lobar "
+                "holoprosencephaly; arrhinencephaly; genetic causes of holoprosencephaly.",
+            ),
+        ],
+    )
+    texts = [c.text for c in all_claims(ask("What is holoprosencephaly?", record))]
+    assert any(t.startswith("Holoprosencephaly is a midline") for t in texts)
+    assert not any("To estimate" in t or "following headings" in t for t in texts)
+
+
+def test_a_title_linking_the_condition_to_nothing_is_no_cause() -> None:
+    vague = doc(
+        911,
+        "[Prospective diagnostic status of immunologic leukopenia].",
+        [],
+        publication_types=("Review",),
+        mesh=(mesh("Leukopenia", "immunology"), mesh("Autoimmune Diseases", "diagnosis")),
+    )
+    article = ask("What are the causes of leukopenia?", *CAUSE_DOCS, vague, MIANSERIN)
+    quoted = [c.citations[0].document_id for c in title_claims(article)]
+    assert MIANSERIN.id in quoted and vague.id not in quoted
+
+
+def test_the_condition_as_a_patients_history_is_no_cause_or_consequence() -> None:
+    case = doc(
+        912,
+        "Crop circles in optical coherence tomography",
+        [
+            (
+                "",
+                "A 57-year-old woman with a history of idiopathic leukopenia presented with chest pain and "
+                "myocardial infarction after coronary intervention.",
+            )
+        ],
+    )
+    article = ask("What are the causes of leukopenia?", *CAUSE_DOCS, case)
+    assert not any("history of" in c.text for c in all_claims(article))
+
+
+def test_a_cause_summary_names_causes_of_a_record_without_mesh() -> None:
+    record = doc(
+        913,
+        "Thrombocytopenia in leukemia",
+        [("", "Leukemia causes thrombocytopenia by marrow infiltration.")],
+    )
+    drug = doc(
+        914,
+        "Thrombocytopenia after heparin",
+        [("", "Heparin-induced thrombocytopenia is an immune drug reaction caused by heparin.")],
+    )
+    article = ask("What causes thrombocytopenia?", record, drug)
+    lead = article.bottom_line[0].text
+    assert "malignancy (leukemia)" in lead, lead
+
+
+def test_a_reference_to_the_study_groups_needs_its_antecedent() -> None:
+    record = doc(
+        915,
+        "Meningococcal disease in children",
+        [
+            (
+                "",
+                "A brief course of the disease, shock and leucopenia were more frequent with hyperacute sepsis, "
+                "whereas fever was present with equal frequency in the three groups.",
+            )
+        ],
+    )
+    article = ask("What are the causes of leukopenia?", *CAUSE_DOCS, record)
+    assert not any("three groups" in c.text for c in all_claims(article))
+
+
+def test_a_bottom_line_names_the_subject_as_the_question_writes_it() -> None:
+    report = doc(
+        916,
+        "Incidence and complications of meningococcal infections",
+        [
+            (
+                "",
+                "Shock (18.85%) and intravascular coagulation (12%) were the complications of meningococcal "
+                "infection more frequently found, followed by convulsions (4.81%) and arthritis (4.81%).",
+            )
+        ],
+    )
+    article = ask("What are the complications of meningococcal infection?", report)
+    (lead,) = article.bottom_line
+    # The title capitalises the subject ("Complications of Meningococcal ..."); mid-sentence it reads
+    # as the question wrote it.
+    assert lead.text.startswith("Reported complications of meningococcal"), lead.text
+    assert lead.text.endswith("include shock, intravascular coagulation, seizures and arthritis."), lead.text

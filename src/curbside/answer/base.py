@@ -70,6 +70,20 @@ def subject_name(query: Query) -> str:
     return " ".join(words)
 
 
+def subject_in_sentence(query: Query) -> str:
+    """The subject's name as it reads mid-sentence: as the question writes it where the question
+    names it so ("meningococcal infection", "HIV"), else the title's name with a lower-case first
+    word where that word is a common noun ("leukopenia"; "Crohn Disease" kept)."""
+    name = subject_name(query)
+    if not name:
+        return ""
+    asked = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", query.text, re.IGNORECASE)
+    if asked is not None and asked.start() > 0:
+        return asked.group(0)
+    first = name.split(" ", 1)[0]
+    return name[:1].lower() + name[1:] if first[1:].islower() and " " not in name else name
+
+
 def finalize(article: Article, documents: Mapping[str, Document]) -> Article:
     """Number references by first citation (bottom line, then sections in order), add warnings, and give
     each claim the setting its record adds ("In mice", "In patients with ..."; :func:`curbside.answer.context.setting`)."""

@@ -10,21 +10,26 @@ of sources.  Whatever the bottom line quotes is not quoted again in a section (:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Final
 
+from curbside.answer.causes import CAUSE_CATEGORIES, names_category
 from curbside.answer.context import opening, reads_as_animal
 from curbside.answer.sentences import SUMMARY_CATEGORY
 from curbside.datafiles import load_data, rules_of
 from curbside.retrieval.vocabulary import Vocabulary, natural_order
-from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Document
+from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Concept, Document
 
 __all__ = [
     "cause_categories_found",
     "compose_harms",
     "compose_list",
     "coverage_warning",
+    "harm_concepts",
+    "in_sentence",
+    "names_no_harm",
     "refresh_coverage",
     "spare_sections",
     "without_repeats",
@@ -53,8 +58,8 @@ def _join(items: Sequence[str]) -> str:
     return f"{sep.join(items[:-1])}{last}{items[-1]}"
 
 
-def _in_sentence(name: str) -> str:
-    """A title's subject as it reads mid-sentence: "leukopenia", but "HIV" and "Crohn Disease" kept."""
+def in_sentence(name: str) -> str:
+    """A name as it reads mid-sentence: "leukopenia", "adalimumab", but "HIV" and "Crohn Disease" kept."""
     first = name.split(" ", 1)[0]
     return name[:1].lower() + name[1:] if first[1:].islower() and " " not in name else name
 
@@ -68,31 +73,86 @@ def compose_list(intent: str, subject: str, groups: Sequence[tuple[str, Sequence
     if not kept or not subject:
         return None
     noun = _NOUNS.get(intent, "findings")
-    subject = _in_sentence(subject)
+    subject = in_sentence(subject)
     labels = [label[:1].lower() + label[1:] if not label[:2].isupper() else label for label, _ in kept]
     text = f"Reported {noun} of {subject} in the retrieved sources include {_join(labels)}."
     citations = tuple(dict.fromkeys(cit for _, claims in kept for claim in claims for cit in claim.citations))
     return Claim(text, citations, category=SUMMARY_CATEGORY)
 
 
+_DRUGS: Final = next(c for c in CAUSE_CATEGORIES if c.key == "medications")
+#: An item of a counted list: "shock (18.85%)", "seizures (n = 3)".
+_COUNTED_ITEM: Final = re.compile(r"([^(),;:]{2,60}?)\s*\(\s*(?:n\s*=\s*)?\d+(?:[.,·]\d+)?\s*%?\s*\)")
+#: An item counted in patients: "neutropenia occurred in two patients, convulsion in one".
+_ITEM_IN_PATIENTS: Final = re.compile(
+    r"([^(),;:]{2,60}?)\s+(?:occurred\s+|was seen\s+|developed\s+)?in\s+"
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|\d+)\s+(?:patients?|cases?|subjects?|children)\b"
+)
+#: A parenthesis inside a counted list ("neutropenia (800 and 1120) occurred in two patients").
+_ASIDE: Final = re.compile(r"\s*\([^()]*\)")
+_LEADING_LINK: Final = re.compile(r"^\s*(?:and|or|followed by|as well as|with)\s+", re.IGNORECASE)
+
+
+def _is_drug(concept: Concept) -> bool:
+    return any(names_category(n, _DRUGS) for n in (concept.text, concept.preferred))
+
+
+def harm_concepts(text: str, vocabulary: Vocabulary, exclude: frozenset[str]) -> list[Concept]:
+    """The concepts ``text`` names that could be a harm: not the subject asked about (``exclude``,
+    lowercase preferred names), and not a drug or vaccine."""
+    return [c for c in vocabulary.find(text) if c.preferred.lower() not in exclude and not _is_drug(c)]
+
+
+def names_no_harm(text: str, vocabulary: Vocabulary, exclude: frozenset[str]) -> bool:
+    """The answer detector of a harms article: whether ``text`` names, besides the subject
+    (``exclude``), only drugs or vaccines ("one case among 520 contacts vaccinated with meningococcal
+    vaccine"; "clozapine is the most effective antipsychotic"). A sentence naming no concept the
+    vocabulary knows is not judged (a vocabulary without MeSH knows few)."""
+    found = [c for c in vocabulary.find(text) if c.preferred.lower() not in exclude]
+    return bool(found) and all(_is_drug(c) for c in found)
+
+
+def _counted_items(text: str, found: Sequence[Concept]) -> list[str]:
+    """The harms of a counted list ("shock (18.85%) and intravascular coagulation (12%) were the
+    complications more frequently found, followed by convulsions (4.81%)"; "neutropenia occurred in two
+    patients, convulsion in one patient"): each item from the first concept named in it ("skin
+    necrosis"; a concept alone by its heading: "convulsion" -> seizures), or a short item whole."""
+    items = [m.group(1) for m in _COUNTED_ITEM.finditer(text)]
+    items += [m.group(1) for m in _ITEM_IN_PATIENTS.finditer(_ASIDE.sub("", text))]
+    out: list[str] = []
+    for item in items:
+        inside = sorted(((i, c) for c in found if (i := item.find(c.text)) >= 0), key=lambda ic: ic[0])
+        if inside:
+            start, first = inside[0]
+            rest = item[start:].strip()
+            alone = rest.lower() == first.text.lower()
+            out.append(natural_order(first.preferred).lower() if alone else rest.lower())
+            continue
+        words = _LEADING_LINK.sub("", item).split()
+        if 0 < len(words) <= _NAMED + 1:
+            out.append(" ".join(words).lower())
+    return list(dict.fromkeys(out))
+
+
 def _harm_names(claim: Claim, doc: Document, vocabulary: Vocabulary, exclude: frozenset[str]) -> list[str]:
     """The harms ``claim`` names, in its own words' concepts: those its document's MeSH files as
     induced or a complication; else the one or two concepts it names besides the subject ("grand mal
     seizures" -> seizures, where MeSH indexed Epilepsy, Tonic-Clonic: a bottom line says what its
-    claims say, not what an indexer chose); else none (a sentence naming three or more things, an
-    organ or a vaccine among them, does not say which are harms)."""
+    claims say, not what an indexer chose); else the items of a counted list; else none (a sentence
+    naming three or more things, an organ among them, does not say which are harms)."""
     indexed = {
         h.descriptor.lower()
         for h in doc.mesh
         if any(q.name.lower() in _HARM_QUALIFIERS for q in h.qualifiers)
     }
-    found = [c for c in vocabulary.find(claim.text) if c.preferred.lower() not in exclude]
+    found = harm_concepts(claim.text, vocabulary, exclude)
     named = [natural_order(c.preferred).lower() for c in found if c.preferred.lower() in indexed]
     if named:
         return named
     if len(found) <= _NAMED:
         return [natural_order(c.preferred).lower() for c in found]  # the few things the claim names
-    return []  # many things and none indexed as a harm: which are harms, the words do not say
+    # Many things and none indexed as a harm: only a counted list says which are the harms.
+    return _counted_items(claim.text, found)
 
 
 def compose_harms(
@@ -120,7 +180,7 @@ def compose_harms(
         unnamed += not names
         for name in names:
             by_name.setdefault(name, []).append(claim)
-    if 2 * unnamed >= human:
+    if 2 * unnamed > human:
         return None  # most harms could not be named: a quoted one leads rather than a list of few
     ranked = sorted(by_name.items(), key=lambda kv: -len({c.citations[0].document_id for c in kv[1]}))
     return compose_list(intent, subject, ranked)
@@ -140,7 +200,7 @@ def coverage_warning(intent: str, subject: str, sections: Sequence[ArticleSectio
         if not any(s.key == "causes" for s in sections):
             return None
         found = [sub.heading.lower() for sub in cause_categories_found(sections)]
-        name = _in_sentence(subject)
+        name = in_sentence(subject)
         if not found:
             what = f"no retrieved source states a cause of {name} that falls in a cause category"
         else:
@@ -161,7 +221,7 @@ def coverage_warning(intent: str, subject: str, sections: Sequence[ArticleSectio
             return ArticleWarning(
                 "partial-evidence",
                 f"Evidence covers part of the question: the retrieved sources give {listed} on {noun} "
-                f"of {_in_sentence(subject)}; this is not a complete list{tail}.",
+                f"of {in_sentence(subject)}; this is not a complete list{tail}.",
             )
     return None
 

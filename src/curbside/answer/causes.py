@@ -23,8 +23,10 @@ __all__ = [
     "OVERVIEW_CATEGORIES",
     "CauseCategory",
     "category_counts",
+    "category_noun",
     "cause_category",
     "document_categories",
+    "names_category",
 ]
 
 
@@ -44,7 +46,7 @@ class CauseCategory:
     words: re.Pattern[str] | None
 
 
-def _build(data: Any) -> tuple[tuple[CauseCategory, ...], re.Pattern[str], int]:
+def _build(data: Any) -> tuple[tuple[CauseCategory, ...], re.Pattern[str], int, frozenset[str]]:
     categories = tuple(
         CauseCategory(
             c["key"],
@@ -57,10 +59,13 @@ def _build(data: Any) -> tuple[tuple[CauseCategory, ...], re.Pattern[str], int]:
     )
     if not categories or categories[-1].words is not None:
         raise ValueError("the last category must be the fallback, with no words")
-    return categories, cues(*data["vaccine"]), int(data["overview"])
+    nouns = frozenset(n.lower() for n in data["category_nouns"])
+    return categories, cues(*data["vaccine"]), int(data["overview"]), nouns
 
 
-_CATEGORIES, _VACCINE, _OVERVIEW = load_data("cause_categories.json", "cause categories", _build)
+_CATEGORIES, _VACCINE, _OVERVIEW, _CATEGORY_NOUNS = load_data(
+    "cause_categories.json", "cause categories", _build
+)
 #: Cause categories in display order; "other" is the fallback and matches nothing itself.
 CAUSE_CATEGORIES: Final = _CATEGORIES
 OTHER_CATEGORY: Final = CAUSE_CATEGORIES[-1]
@@ -95,6 +100,19 @@ def category_counts(text: str) -> dict[str, int]:
         counts["infections"] = 0
         counts["medications"] = counts.get("medications", 0) + 1
     return counts
+
+
+def names_category(name: str, category: CauseCategory) -> bool:
+    """Whether ``name`` (a concept as a sentence writes it, or its MeSH name) is a cause of
+    ``category`` in its own words ("adalimumab", "hairy cell leukemia")."""
+    if category.key == "medications" and _VACCINE.search(name):
+        return True
+    return category.words is not None and category.words.search(name) is not None
+
+
+def category_noun(name: str) -> bool:
+    """Whether ``name`` says no more than a cause category does ("viruses", "vaccination")."""
+    return name.lower() in _CATEGORY_NOUNS
 
 
 def cause_category(

@@ -54,11 +54,12 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Final
 
-from curbside.answer.base import drop_empty_sections, subject_name, title_for
+from curbside.answer.base import drop_empty_sections, subject_in_sentence, title_for
 from curbside.answer.bottomline import (
     cause_categories_found,
     compose_harms,
     coverage_warning,
+    names_no_harm,
     spare_sections,
     without_repeats,
 )
@@ -86,6 +87,7 @@ from curbside.answer.placement import (
     placed_keys,
     polarities,
     states_consequence,
+    subject_as_history,
     subject_is_condition,
     title_cause,
 )
@@ -259,8 +261,7 @@ class ExtractiveSynthesizer:
                 candidates, raised = in_title_context(
                     query, candidates, model[0], model[1], self.min_relevance
                 )
-                name = subject_name(query)
-                name = name[:1].lower() + name[1:] if name[1:].islower() else name  # "clozapine", "HIV"
+                name = subject_in_sentence(query)  # "clozapine", "HIV", "meningococcal infection"
                 lifted = {c.key: title_context(c.document, name) for c in candidates if c.key in raised}
             on_topic = {h.document.id for h in hits}  # the model weighs the subject itself
         else:
@@ -384,7 +385,7 @@ class ExtractiveSynthesizer:
                 return 1 + core + subject - anecdote(c)
 
             bottom_line = self._bottom_line(usable, None, {}, tier)
-            name = subject_name(query)
+            name = subject_in_sentence(query)
             if not bottom_line and topic is not None and query.qtype != "causes":
                 warnings.append(_off_topic_warning(query, len(usable)))
             list_intent = "causes" if query.qtype == "causes" else intent
@@ -467,17 +468,25 @@ class ExtractiveSynthesizer:
     def _not_answers(
         self, query: Query, intent: Intent, usable: Sequence[Candidate], embedder: Embedder | None
     ) -> set[tuple[str, int]]:
-        """Keys of the sentences the answer-role model (curbside.models.roles) says state no cause or harm
-        of the subject; empty for other intents, or without the model or the relevance model's
-        ``embedder`` (whose vectors it reads)."""
+        """Keys of the sentences that state no cause or harm of the subject: for a harms article, those
+        naming nothing but the subject and drugs or vaccines (:func:`names_no_harm`); for any list
+        intent, those the answer-role model (curbside.models.roles) rejects, where the model and the
+        relevance model's ``embedder`` (whose vectors it reads) are there."""
+        out: set[tuple[str, int]] = set()
+        if intent in _HARM_INTENTS:
+            # The answer detector of a harms article: a sentence that names nothing besides the
+            # subject but drugs or vaccines ("one case among 520 contacts vaccinated") names no harm.
+            asked = frozenset(c.preferred.lower() for c in query.concepts)
+            vocabulary = Vocabulary.default()
+            out = {c.key for c in usable if names_no_harm(c.text, vocabulary, asked)}
         if self.roles is None or embedder is None or intent not in LIST_INTENTS or not usable:
-            return set()
+            return out
         if self.roles.embedder != embedder.name:
-            return set()
+            return out
         p = self.roles.answers(
             query, intent, [c.text for c in usable], [c.part == "title" for c in usable], embedder
         )
-        return {c.key for c, pa in zip(usable, p, strict=True) if pa <= self.roles.threshold}
+        return out | {c.key for c, pa in zip(usable, p, strict=True) if pa <= self.roles.threshold}
 
     def _usable(self, c: Candidate) -> bool:
         """Relevant, of good quality, and itself about the question.
@@ -594,6 +603,8 @@ class ExtractiveSynthesizer:
                 spec = significance
             if spec is significance and animal_sentence(c):
                 continue  # the clinical significance of a condition is what it does to people
+            if spec.key in (*_CAUSE_SIDE, "significance") and subject_as_history(c, terms):
+                continue  # the condition as a patient's past: the sentence is about something else
             if spec.key == "causes" and denies_link(c.text):
                 continue  # "X was not associated with leukopenia" lists no cause
             if spec.key in _ANSWER_SECTIONS and c.key in not_answers:
@@ -614,6 +625,8 @@ class ExtractiveSynthesizer:
                 continue
             if c.part == "title" and spec.cue is None:
                 continue  # a title goes only where it names what the section is about
+            if spec.key == "causes" and c.part == "title" and title_cause(c, plan) is None:
+                continue  # a title that links the condition to nothing ("Diagnostic status of ...")
             if spec.key == "causes":
                 counts = category_counts(c.text)
                 if sum(1 for n in counts.values() if n) >= OVERVIEW_CATEGORIES:

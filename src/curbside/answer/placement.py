@@ -14,12 +14,14 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from curbside.answer.bottomline import compose_list
+from curbside.answer.bottomline import compose_list, in_sentence
 from curbside.answer.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
     CauseCategory,
     category_counts,
+    category_noun,
+    names_category,
 )
 from curbside.answer.context import opening, qualified, reads_as_animal
 from curbside.answer.plans import SectionSpec
@@ -35,6 +37,7 @@ from curbside.answer.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_fla
 from curbside.datafiles import load_data, rules_of
 from curbside.models.roles import ROLE_CUES
 from curbside.retrieval.evidence import evidence_label
+from curbside.retrieval.vocabulary import Vocabulary
 from curbside.types import ArticleSection, Claim, Query
 
 __all__ = [
@@ -52,6 +55,7 @@ __all__ = [
     "placed_keys",
     "polarities",
     "states_consequence",
+    "subject_as_history",
     "subject_is_condition",
     "title_cause",
 ]
@@ -68,6 +72,7 @@ _CUES: Final = load_data(
         "anecdote",
         "about_the_paper",
         "copula",
+        "history",
     ),
 )
 #: Causal wording ("caused by", "induced", "due to"), from data/role_cues.json.
@@ -115,7 +120,7 @@ _OPENING_WORDS: Final = 4
 
 
 #: Most causes a summary names per category.
-_SUMMARY_ITEMS: Final = 4
+_SUMMARY_ITEMS: Final = 3
 
 
 #: How many words of a sentence's head may hold its subject.
@@ -128,6 +133,18 @@ def title_cause(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None
     if c.own <= 0 or not (_TITLE_CAUSAL_CUES.search(c.text) or CAUSAL_CUES.search(c.text)):
         return None
     return next((s for s in plan if s.key == "causes"), None)
+
+
+_HISTORY: Final = re.compile(_CUES["history"], re.IGNORECASE)
+
+
+def subject_as_history(c: Candidate, terms: QueryTerms) -> bool:
+    """Whether ``c`` names the question's condition only as a patient's past ("a 57-year-old woman
+    with a history of idiopathic thrombocytopenia presented with chest pain"): then the sentence is
+    about something else, and the condition is neither an effect nor a consequence in it."""
+    if _HISTORY.search(c.text) is None:
+        return False
+    return terms.overlap(stems(_HISTORY.sub(" ", c.text))) == 0
 
 
 def states_consequence(c: Candidate, terms: QueryTerms) -> bool:
@@ -218,19 +235,30 @@ def general_statement(c: Candidate, placed: set[tuple[str, int, str]], terms: Qu
 
 
 def _named_causes(c: Candidate, category: CauseCategory, terms: QueryTerms) -> list[str]:
-    """Causes of ``category`` that ``c`` names in its own words, as its document's MeSH spells them:
-    a descriptor whose qualifier ("adverse effects") or name puts it in the category, found in the text,
-    and not the condition asked about ("Agranulocytosis/chemically induced")."""
+    """Causes of ``category`` that ``c`` names, as the sentence writes them, and not the condition
+    asked about ("Agranulocytosis/chemically induced"): first the concepts its document's MeSH files
+    in the category (by a qualifier such as "adverse effects", or by name: "adenine arabinoside" for
+    Vidarabine/adverse effects), else, for a record without MeSH (in-process, or not MEDLINE), the
+    concepts named in the category's own words ("adalimumab", "hairy cell leukemia")."""
     wanted = {name for name, weight in category.qualifiers if weight >= 1.0}
-    text = c.text.lower()
-    out = []
-    for heading in c.document.mesh:
-        name = heading.descriptor.lower()
-        if terms.overlap(stems(name)) > 0 or name not in text:
-            continue
-        if any(q.name.lower() in wanted for q in heading.qualifiers) or any(f in name for f in category.mesh):
-            out.append(name)
-    return out
+    indexed = {
+        h.descriptor.lower()
+        for h in c.document.mesh
+        if any(q.name.lower() in wanted for q in h.qualifiers)
+        or any(f in h.descriptor.lower() for f in category.mesh)
+    }
+    by_mesh: list[str] = []
+    by_words: list[str] = []
+    for concept in Vocabulary.default().find(c.text):
+        if terms.overlap(stems(concept.preferred)) > 0 or terms.overlap(stems(concept.text)) > 0:
+            continue  # the condition asked about, or a form of it
+        if category_noun(concept.preferred) or category_noun(concept.text):
+            continue  # "viruses", "vaccination": no more than the heading says
+        if concept.preferred.lower() in indexed:
+            by_mesh.append(in_sentence(concept.text))
+        elif any(names_category(n, category) for n in (concept.text, concept.preferred, *concept.synonyms)):
+            by_words.append(in_sentence(concept.text))
+    return list(dict.fromkeys(by_mesh or by_words))
 
 
 def cause_summary(
