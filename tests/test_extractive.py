@@ -1264,25 +1264,6 @@ def test_a_list_of_complications_with_percentages_is_a_statement_not_a_table_row
     assert any(t.startswith("Shock (18.85%)") for t in texts)
 
 
-def test_a_labelled_aim_and_a_list_of_headings_are_no_claims() -> None:
-    record = doc(
-        910,
-        "Holoprosencephaly: a review",
-        [
-            ("", "Holoprosencephaly is a midline brain malformation of the forebrain."),
-            ("AIM", "To estimate holoprosencephaly prevalence at birth."),
-            (
-                "",
-                "Holoprosencephaly is addressed under the following headings: alobar, semilobar, and lobar "
-                "holoprosencephaly; arrhinencephaly; genetic causes of holoprosencephaly.",
-            ),
-        ],
-    )
-    texts = [c.text for c in all_claims(ask("What is holoprosencephaly?", record))]
-    assert any(t.startswith("Holoprosencephaly is a midline") for t in texts)
-    assert not any("To estimate" in t or "following headings" in t for t in texts)
-
-
 def test_a_title_linking_the_condition_to_nothing_is_no_cause() -> None:
     vague = doc(
         911,

@@ -77,8 +77,6 @@ _NUMBERISH: Final = re.compile(r"\S*\d\S*")
 _ANY_WORD: Final = re.compile(r"\S+")
 _METHODS_CUES: Final = cues(*_RULES["methods"])
 _AIM_START: Final = re.compile(_RULES["aim_start"], re.IGNORECASE)
-#: A structured abstract's label opening a sentence ("AIM: ", "OBJECTIVES: ").
-_ABSTRACT_LABEL: Final = re.compile(r"^[A-Z][A-Z ,&/]{1,40}:\s*")
 #: What a list question asks for, named: a sentence listing complications with their percentages is
 #: a statement, not a table row.
 _LIST_NOUNS: Final = re.compile(_RULES["list_nouns"], re.IGNORECASE)
@@ -279,9 +277,7 @@ def _quality(text: str) -> float:
     # The tail of a sentence the splitter broke, or its head ("... Malformations (ECLAM").
     if text[:1] in "([" or text[:1].islower() or text.count("(") > text.count(")"):
         q *= 0.4
-    elif _AIM_START.match(_ABSTRACT_LABEL.sub("", text, count=1)):
-        # "To examine whether p53 predicts response", "AIM: To estimate prevalence at birth": the
-        # question, not a finding
+    elif _AIM_START.match(text):  # "To examine whether p53 predicts response": the question, not a finding
         q *= 0.3
     elif _PRONOUN_START.match(text):  # "It is characterized by ...": what "it" is was said before
         q *= 0.6
