@@ -274,3 +274,19 @@ def test_a_gap_between_quoted_snippets_ends_the_first_sentence() -> None:
     )
     assert opening(text)[1] is None
     assert opening("Three of these eight patients developed thrombocytopenia.")[1] is not None
+
+
+def test_a_finding_gets_the_setting_its_title_ends_with_when_it_names_none() -> None:
+    sle = Document(
+        "pmid:7",
+        "Computer analysis of factors influencing frequency of infection in systemic lupus erythematosus.",
+    )
+    assert setting(sle, "Leukopenia did not predispose to infection.") == "In systemic lupus erythematosus"
+    # The sentence names its setting itself, or the title's tail is no group or condition.
+    assert setting(sle, "In lupus, leukopenia did not predispose to infection.") == ""
+    tail = Document("pmid:8", "Fatal case of TAFRO syndrome with adrenal hemorrhage in early-stage disease.")
+    assert setting(tail, "Thrombocytopenia and fever comprise TAFRO syndrome.") == ""
+    one = Document(
+        "pmid:9", "Adalimumab-induced thrombocytopenia in a patient with hidradenitis suppurativa."
+    )
+    assert setting(one, "Adalimumab-induced thrombocytopenia is rare.") == ""

@@ -1343,3 +1343,57 @@ def test_a_bottom_line_names_the_subject_as_the_question_writes_it() -> None:
     # as the question wrote it.
     assert lead.text.startswith("Reported complications of meningococcal"), lead.text
     assert lead.text.endswith("include shock, intravascular coagulation, seizures and arthritis."), lead.text
+
+
+def test_a_condition_a_patient_has_is_no_cause_and_treating_it_is_no_consequence() -> None:
+    fungus = doc(
+        917,
+        "Rhizopus osteomyelitis",
+        [
+            (
+                "",
+                "In a patient with corticosteroid-dependent leukopenia and anemia osteomyelitis of the femur "
+                "developed caused by the Mucoraceae Rhizopus.",
+            )
+        ],
+    )
+    care = doc(
+        918,
+        "New developments in neonatal leukopenia",
+        [
+            (
+                "",
+                "Current management of neonatal alloimmune leukopenia involves antenatal administration of "
+                "intravenous immune globulin to the pregnant woman to prevent severe fetal leukopenia.",
+            )
+        ],
+    )
+    texts = [c.text for c in all_claims(ask("What are the causes of leukopenia?", *CAUSE_DOCS, fungus, care))]
+    assert not any("Rhizopus" in t or "Current management" in t for t in texts)
+    # Named as what induced it, the condition is still the effect.
+    induced = doc(
+        919,
+        "Clozapine and leukopenia",
+        [("", "Patients with clozapine-induced leukopenia had more infections than patients with HIV.")],
+    )
+    article = ask("What are the causes of leukopenia?", induced)
+    assert any("clozapine-induced" in c.text for c in all_claims(article))
+
+
+def test_a_cause_summary_names_every_category_its_sections_hold() -> None:
+    causes = [
+        "HIV infection is a frequent cause of leukopenia in untreated adults.",
+        "Clozapine causes leukopenia in a minority of treated adults.",
+        "Hairy cell leukemia causes leukopenia through marrow infiltration.",
+        "Systemic lupus erythematosus causes leukopenia through antineutrophil autoantibodies.",
+        "Vitamin B12 deficiency causes leukopenia with megaloblastic anemia.",
+    ]
+    docs = [doc(930 + i, f"Leukopenia: report {i}", [("", text)]) for i, text in enumerate(causes)]
+    article = ask("What are the causes of leukopenia?", *docs)
+    section = next(s for s in article.sections if s.key == "causes")
+    found = [
+        sub.heading.lower() for sub in section.subsections if sub.claims and not sub.key.endswith("-other")
+    ]
+    assert len(found) == 5, found
+    lead = article.bottom_line[0].text
+    assert all(heading in lead for heading in found), (found, lead)

@@ -64,12 +64,15 @@ def in_sentence(name: str) -> str:
     return name[:1].lower() + name[1:] if first[1:].islower() and " " not in name else name
 
 
-def compose_list(intent: str, subject: str, groups: Sequence[tuple[str, Sequence[Claim]]]) -> Claim | None:
+def compose_list(
+    intent: str, subject: str, groups: Sequence[tuple[str, Sequence[Claim]]], *, most: int = _ITEMS
+) -> Claim | None:
     """One sentence naming each group ("medications and toxins (levamisole)") with the claims behind it.
 
-    ``groups`` come best supported first; only groups with claims count.  ``None`` when none has any.
+    ``groups`` come best supported first; only groups with claims count, ``most`` of them.  ``None``
+    when none has any.
     """
-    kept = [(label, claims) for label, claims in groups if claims][:_ITEMS]
+    kept = [(label, claims) for label, claims in groups if claims][:most]
     if not kept or not subject:
         return None
     noun = _NOUNS.get(intent, "findings")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -30,6 +30,7 @@ from curbside.answer.polarity import sentence_polarity
 from curbside.answer.valence import direction, valence
 from curbside.datafiles import alternation, load_data
 from curbside.retrieval.subject import fold
+from curbside.retrieval.vocabulary import Vocabulary
 from curbside.types import Claim, Document, Query
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class _Lists:
     reference: re.Pattern[str]
     persons: re.Pattern[str]
     population: re.Pattern[str]
+    title_setting: re.Pattern[str]
 
 
 # Where a quote's first sentence ends: a joined quote ("Hairy cell leukemia is ... . It is
@@ -62,6 +64,8 @@ _SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'…])")
 # The tail of a structured-abstract label cut off by a passage boundary ("SION: Taken together"):
 # upper-case letters and a colon, no known label.
 _LABEL_FRAGMENT: Final = re.compile(r"^[A-Z]{2,}(?:\s[A-Z]{2,})*:\s+(?=[A-Z])")
+# "Clozapine is a new antipsychotic": a sentence that says what its subject is.
+_DEFINITION: Final = re.compile(r"^[^,;:]{1,60}?\b(?:is|are) (?:an?|the)\b", re.IGNORECASE)
 # Case-sensitive: "HER2" and "HER-2" are a receptor, not a woman.
 _PERSONAL: Final = re.compile(r"\b(?:[Ss]he|[Hh]e|[Hh]er|[Hh]is|[Hh]im)\b(?![-\d])")
 
@@ -98,6 +102,7 @@ def _build_lists(data: Any) -> _Lists:
         reference=re.compile("|".join(f"(?:{r})" for r in data["references"]), re.I),
         persons=re.compile(rf"\b(?:{alternation(data['persons'])})\b", re.I),
         population=re.compile(data["population"], re.I),
+        title_setting=re.compile(data["title_setting"], re.I),
     )
 
 
@@ -223,7 +228,21 @@ def _setting(doc: Document, sentence: str) -> str:
     population = _population(doc.title)
     if population and lists.generic.search(sentence) and population.lower() not in sentence.lower():
         return f"In {population}"
-    return ""
+    # A finding of a study set in a group or condition its title names and the sentence does not
+    # ("Leukopenia did not predispose to infection" in "... infection in systemic lupus
+    # erythematosus") reads as a general rule without it.
+    m = lists.title_setting.search(doc.title)
+    if m is None or _DEFINITION.match(sentence):
+        return ""  # (a sentence saying what something is holds wherever it was written)
+    where = " ".join(m.group(1).split())
+    if any(words.search(where) for _, words, _ in lists.species):
+        return ""  # "in mice and men": the species, if any, is said above
+    said = set(re.findall(r"[a-z]{4,}", sentence.lower()))
+    if any(w in said or w[:-1] in said or f"{w}s" in said for w in re.findall(r"[a-z]{4,}", where.lower())):
+        return ""  # the sentence names its setting itself
+    # Only a group or condition the vocabulary knows ("alcoholics", "chronic kidney failure"), not
+    # the tail of a title's other phrase ("Recent Advances in Pathogenesis and Treatments").
+    return f"In {where}" if Vocabulary.default().find(where) else ""
 
 
 def _population(title: str) -> str:
@@ -281,7 +300,7 @@ def judge_claims(
 
     subject = subject_of(query)
     asked = direction(query.text)
-    heavy = {t.text for t in subject.terms if subject.main is not None and t.idf >= 0.75 * subject.main.idf}
+    heavy = _heavy_terms(subject)
     # A bottom line stands as a positive finding where the question asks for one (a verdict, a cause,
     # a harm, a first-line option); "What is X?" is answered as well by "X shows similar efficacy".
     finding_asked = (
@@ -334,6 +353,26 @@ def _misplaced(text: str, place: str, verdict: str | None, asked: int = 0) -> st
         if (place == "evidence-for" and sign < 0) or (place == "evidence-against" and sign > 0):
             return f"reads {'against' if sign < 0 else 'for'} the verdict, listed as evidence {place[9:]} it"
     return None
+
+
+def _heavy_terms(subject: Subject) -> set[str]:
+    """The subject's terms a claim must name one of: the main term and those nearly as rare."""
+    main = subject.main
+    return {t.text for t in subject.terms if main is not None and t.idf >= 0.75 * main.idf}
+
+
+def subject_namer(query: Query) -> Callable[[str], bool]:
+    """A test of whether a text, as the reader sees it, names the question's subject as the verifier
+    requires (:func:`judge_claims`): a synthesizer drafts no claim the verifier would remove for it."""
+    from curbside.retrieval.subject import subject_of
+
+    subject = subject_of(query)
+    heavy = _heavy_terms(subject)
+
+    def names(text: str) -> bool:
+        return not heavy or any(mentions_term(t, text, subject) for t in heavy)
+
+    return names
 
 
 def _off_question(claim: Claim, heavy: set[str], subject: Subject, floor: float | None) -> str | None:

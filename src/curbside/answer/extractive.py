@@ -72,9 +72,10 @@ from curbside.answer.causes import (
     cause_category,
     document_categories,
 )
-from curbside.answer.context import POSITIVE_PLACES, needs_antecedent, qualified
+from curbside.answer.context import POSITIVE_PLACES, needs_antecedent, qualified, subject_namer
 from curbside.answer.placement import (
     about_the_paper,
+    about_treatment,
     anecdote,
     animal_sentence,
     breadth,
@@ -87,7 +88,7 @@ from curbside.answer.placement import (
     placed_keys,
     polarities,
     states_consequence,
-    subject_as_history,
+    subject_as_background,
     subject_is_condition,
     title_cause,
 )
@@ -283,6 +284,13 @@ class ExtractiveSynthesizer:
                 and section_kind(c.label) in ("results", "conclusions", "other")
                 and subject.addressed_by(c.text)
             ]
+        if not verdict_asked:
+            # A sentence the verifier would remove for not naming the question's subject (as the
+            # reader sees it, its context included) is drafted nowhere: it would leave its section,
+            # or a summary resting on it, short of a claim. (A title-only claim names its record
+            # only; a verdict weighs all its evidence, and lists what it rests on.)
+            names = subject_namer(query)
+            usable = [c for c in usable if c.part == "title" or names(f"{lifted.get(c.key, '')} {c.text}")]
         metadata: dict[str, object] = {
             "synthesizer": self.name,
             "relevance_model": model[0].name if model is not None else "none (keyword scoring)",
@@ -586,6 +594,7 @@ class ExtractiveSynthesizer:
         :data:`_HUMAN_ENOUGH` human claims: a clinical list does not pad itself with mice.
         """
         significance = next((s for s in plan if s.key == "significance"), None)
+        causes_plan = any(s.key == "causes" for s in plan)
         lifted = lifted or {}
         human: dict[str, int] = {}
         used: list[Candidate] = []
@@ -603,8 +612,10 @@ class ExtractiveSynthesizer:
                 spec = significance
             if spec is significance and animal_sentence(c):
                 continue  # the clinical significance of a condition is what it does to people
-            if spec.key in (*_CAUSE_SIDE, "significance") and subject_as_history(c, terms):
-                continue  # the condition as a patient's past: the sentence is about something else
+            if spec.key in (*_CAUSE_SIDE, "significance") and subject_as_background(c, terms):
+                continue  # the condition as what a patient has or had: the sentence is about something else
+            if causes_plan and spec.key in (*_CAUSE_SIDE, "significance") and about_treatment(c):
+                continue  # how the condition is treated: no cause, and no consequence of it
             if spec.key == "causes" and denies_link(c.text):
                 continue  # "X was not associated with leukopenia" lists no cause
             if spec.key in _ANSWER_SECTIONS and c.key in not_answers:

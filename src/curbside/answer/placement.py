@@ -37,12 +37,13 @@ from curbside.answer.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_fla
 from curbside.datafiles import load_data, rules_of
 from curbside.models.roles import ROLE_CUES
 from curbside.retrieval.evidence import evidence_label
-from curbside.retrieval.vocabulary import Vocabulary
+from curbside.retrieval.vocabulary import Vocabulary, natural_order
 from curbside.types import ArticleSection, Claim, Query
 
 __all__ = [
     "CAUSAL_CUES",
     "about_the_paper",
+    "about_treatment",
     "anecdote",
     "animal_sentence",
     "breadth",
@@ -55,7 +56,7 @@ __all__ = [
     "placed_keys",
     "polarities",
     "states_consequence",
-    "subject_as_history",
+    "subject_as_background",
     "subject_is_condition",
     "title_cause",
 ]
@@ -72,7 +73,8 @@ _CUES: Final = load_data(
         "anecdote",
         "about_the_paper",
         "copula",
-        "history",
+        "background",
+        "treatment_topic",
     ),
 )
 #: Causal wording ("caused by", "induced", "due to"), from data/role_cues.json.
@@ -119,8 +121,9 @@ _COPULA: Final = re.compile(_CUES["copula"], re.IGNORECASE)
 _OPENING_WORDS: Final = 4
 
 
-#: Most causes a summary names per category.
+#: Most causes a summary names per category, and one fewer past this many categories.
 _SUMMARY_ITEMS: Final = 3
+_FEW_CATEGORIES: Final = 4
 
 
 #: How many words of a sentence's head may hold its subject.
@@ -135,16 +138,24 @@ def title_cause(c: Candidate, plan: Sequence[SectionSpec]) -> SectionSpec | None
     return next((s for s in plan if s.key == "causes"), None)
 
 
-_HISTORY: Final = re.compile(_CUES["history"], re.IGNORECASE)
+_BACKGROUND: Final = cues(*_CUES["background"])
+_TREATMENT_TOPIC: Final = re.compile(_CUES["treatment_topic"], re.IGNORECASE)
 
 
-def subject_as_history(c: Candidate, terms: QueryTerms) -> bool:
-    """Whether ``c`` names the question's condition only as a patient's past ("a 57-year-old woman
-    with a history of idiopathic thrombocytopenia presented with chest pain"): then the sentence is
-    about something else, and the condition is neither an effect nor a consequence in it."""
-    if _HISTORY.search(c.text) is None:
+def about_treatment(c: Candidate) -> bool:
+    """Whether ``c`` is about treating a condition ("Current management of fetal and neonatal alloimmune
+    thrombocytopenia ... involves ..."): in a causes article neither a cause nor a consequence."""
+    return _TREATMENT_TOPIC.match(c.text) is not None
+
+
+def subject_as_background(c: Candidate, terms: QueryTerms) -> bool:
+    """Whether ``c`` names the question's condition only as what a patient has or had ("a 57-year-old
+    woman with a history of idiopathic thrombocytopenia presented with chest pain"; "in a patient
+    with corticosteroid-dependent neutropenia, osteomyelitis developed caused by Rhizopus"): then
+    the sentence is about something else, and the condition is neither an effect nor a consequence."""
+    if _BACKGROUND.search(c.text) is None:
         return False
-    return terms.overlap(stems(_HISTORY.sub(" ", c.text))) == 0
+    return terms.overlap(stems(_BACKGROUND.sub(" ", c.text))) == 0
 
 
 def states_consequence(c: Candidate, terms: QueryTerms) -> bool:
@@ -254,8 +265,13 @@ def _named_causes(c: Candidate, category: CauseCategory, terms: QueryTerms) -> l
             continue  # the condition asked about, or a form of it
         if category_noun(concept.preferred) or category_noun(concept.text):
             continue  # "viruses", "vaccination": no more than the heading says
-        if concept.preferred.lower() in indexed:
+        name = concept.preferred.lower()
+        # "folic acid" in a record indexed under Folic Acid Deficiency names the deficiency.
+        wider = next((d for d in sorted(indexed) if d.startswith(f"{name} ")), None)
+        if name in indexed:
             by_mesh.append(in_sentence(concept.text))
+        elif wider is not None:
+            by_mesh.append(natural_order(wider))
         elif any(names_category(n, category) for n in (concept.text, concept.preferred, *concept.synonyms)):
             by_words.append(in_sentence(concept.text))
     return list(dict.fromkeys(by_mesh or by_words))
@@ -272,7 +288,7 @@ def cause_summary(
     if causes is None:
         return ()
     by_key = {(c.document.id, c.start, c.part): c for c in usable}
-    rows: list[tuple[int, int, str, tuple[Claim, ...], list[str]]] = []
+    rows: list[tuple[int, int, str, list[str], tuple[Claim, ...], list[str]]] = []
     for order, sub in enumerate(causes.subsections):
         if sub.key == f"causes-{OTHER_CATEGORY.key}":
             continue
@@ -303,13 +319,23 @@ def cause_summary(
                 (
                     -len(documents),
                     order,
-                    sub.heading + (f" ({', '.join(list(items)[:_SUMMARY_ITEMS])})" if items else ""),
+                    sub.heading,
+                    list(items),
                     tuple(human),
                     [f"{len(ids)} {label}{'s' if len(ids) > 1 else ''}" for label, ids in designs.items()],
                 )
             )
+    # Every category found is named (a summary that drops two of six misleads); with many, fewer
+    # causes each, so the sentence stays a summary.
+    each = _SUMMARY_ITEMS if len(rows) <= _FEW_CATEGORIES else _SUMMARY_ITEMS - 1
     composed = compose_list(
-        "causes", subject, [(heading, claims) for _, _, heading, claims, _ in sorted(rows)]
+        "causes",
+        subject,
+        [
+            (heading + (f" ({', '.join(items[:each])})" if items else ""), claims)
+            for _, _, heading, items, claims, _ in sorted(rows, key=lambda r: r[:2])
+        ],
+        most=len(CAUSE_CATEGORIES),
     )
     return (composed,) if composed is not None else ()
 
