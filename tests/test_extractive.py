@@ -1368,8 +1368,21 @@ def test_a_condition_a_patient_has_is_no_cause_and_treating_it_is_no_consequence
             )
         ],
     )
-    texts = [c.text for c in all_claims(ask("What are the causes of leukopenia?", *CAUSE_DOCS, fungus, care))]
-    assert not any("Rhizopus" in t or "Current management" in t for t in texts)
+    test = doc(
+        920,
+        "Neutrophil antibodies in chronic leukopenia",
+        [
+            (
+                "",
+                "In particular the agglutination test allows to distinguish 3 groups of patients: idiopathic "
+                "leukopenia, autoimmune leukopenia, and leukopenia in lupus with circulating immune complexes.",
+            )
+        ],
+    )
+    texts = [
+        c.text for c in all_claims(ask("What are the causes of leukopenia?", *CAUSE_DOCS, fungus, care, test))
+    ]
+    assert not any("Rhizopus" in t or "Current management" in t or "agglutination test" in t for t in texts)
     # Named as what induced it, the condition is still the effect.
     induced = doc(
         919,

@@ -144,8 +144,10 @@ _TREATMENT_TOPIC: Final = re.compile(_CUES["treatment_topic"], re.IGNORECASE)
 
 def about_treatment(c: Candidate) -> bool:
     """Whether ``c`` is about treating a condition ("Current management of fetal and neonatal alloimmune
-    thrombocytopenia ... involves ..."): in a causes article neither a cause nor a consequence."""
-    return _TREATMENT_TOPIC.match(c.text) is not None
+    thrombocytopenia ... involves ...") or about what a test tells apart ("the serotonin release test
+    allows to distinguish 4 groups of patients"): in a causes article neither a cause nor a
+    consequence."""
+    return _TREATMENT_TOPIC.search(c.text) is not None
 
 
 def subject_as_background(c: Candidate, terms: QueryTerms) -> bool:
