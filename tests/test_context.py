@@ -290,3 +290,14 @@ def test_a_finding_gets_the_setting_its_title_ends_with_when_it_names_none() -> 
         "pmid:9", "Adalimumab-induced thrombocytopenia in a patient with hidradenitis suppurativa."
     )
     assert setting(one, "Adalimumab-induced thrombocytopenia is rare.") == ""
+
+
+def test_a_plural_abbreviation_spelt_out_elsewhere_needs_its_antecedent() -> None:
+    assert opening("The PLCOs shortened hospital length of stay.")[1] is not None
+    # Joined to a sentence that does not spell it out either, it still points back.
+    assert (
+        opening("The scopes of PLCOs can be divided into two types. The PLCOs shortened stay.")[1] is not None
+    )
+    assert opening("Pharmacist-led order sets (PLCOs) were studied. The PLCOs shortened stay.")[1] is None
+    # A singular one is as often a gene or an agency.
+    assert opening("The BRCA2 gene is mutated in 5% of cases.")[1] is None

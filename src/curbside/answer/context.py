@@ -66,6 +66,9 @@ _SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'…])")
 _LABEL_FRAGMENT: Final = re.compile(r"^[A-Z]{2,}(?:\s[A-Z]{2,})*:\s+(?=[A-Z])")
 # "Clozapine is a new antipsychotic": a sentence that says what its subject is.
 _DEFINITION: Final = re.compile(r"^[^,;:]{1,60}?\b(?:is|are) (?:an?|the)\b", re.IGNORECASE)
+# "The PLCOs shortened hospital stay": a plural abbreviation the sentence does not spell out (case-sensitive;
+# a singular one is as often a gene, "The BRCA2 gene", or an agency, "The WHO").
+_ACRONYM_OPENING: Final = re.compile(r"(?:^|(?<=[.!?] ))\W*The\s+([A-Z]{2,}[0-9]*s)\b")
 # Case-sensitive: "HER2" and "HER-2" are a receptor, not a woman.
 _PERSONAL: Final = re.compile(r"\b(?:[Ss]he|[Hh]e|[Hh]er|[Hh]is|[Hh]im)\b(?![-\d])")
 
@@ -141,7 +144,20 @@ def _refers_back(text: str, lists: _Lists) -> str | None:
     m = _PERSONAL.search(first)
     if m and not lists.persons.search(first, 0, m.start()):
         return f"says '{m.group(0)}' of a person another sentence introduces"
+    # Any sentence of a joined quote: the sentence before may not spell it out either.
+    for m in _ACRONYM_OPENING.finditer(text):
+        if not _spelt_out(m.group(1), text):
+            return f"says '{m.group(0).strip()}', an abbreviation spelt out in another sentence"
     return None
+
+
+def _spelt_out(acronym: str, text: str) -> bool:
+    """Whether ``text`` defines ``acronym`` ("pharmacist-led clinical pathway/order sets (PLCOs)"), or
+    the vocabulary knows it ("The NSAIDs", "The WHO")."""
+    single = acronym[:-1] if acronym.endswith("s") else acronym
+    if f"({acronym})" in text or f"({single})" in text:
+        return True
+    return bool(Vocabulary.default().find(acronym) or Vocabulary.default().find(single))
 
 
 def needs_antecedent(text: str) -> bool:

@@ -284,11 +284,11 @@ class ExtractiveSynthesizer:
                 and section_kind(c.label) in ("results", "conclusions", "other")
                 and subject.addressed_by(c.text)
             ]
-        if not verdict_asked:
+        if not verdict_asked and (query.qtype == "causes" or intent in LIST_INTENTS):
             # A sentence the verifier would remove for not naming the question's subject (as the
-            # reader sees it, its context included) is drafted nowhere: it would leave its section,
-            # or a summary resting on it, short of a claim. (A title-only claim names its record
-            # only; a verdict weighs all its evidence, and lists what it rests on.)
+            # reader sees it, its context included) is drafted nowhere in a list article: it would
+            # leave its section, or the summary resting on it, short of a claim. (A title-only claim
+            # names its record only; elsewhere the verifier removes such a claim visibly.)
             names = subject_namer(query)
             usable = [c for c in usable if c.part == "title" or names(f"{lifted.get(c.key, '')} {c.text}")]
         metadata: dict[str, object] = {
