@@ -1410,3 +1410,18 @@ def test_a_cause_summary_names_every_category_its_sections_hold() -> None:
     assert len(found) == 5, found
     lead = article.bottom_line[0].text
     assert all(heading in lead for heading in found), (found, lead)
+
+
+def test_in_a_causes_article_a_named_form_of_the_condition_is_a_cause_not_its_definition() -> None:
+    itp = doc(
+        921,
+        "Immune thrombocytopenia: pathogenesis",
+        [("", "Primary immune thrombocytopenia (ITP) is an acquired autoimmune bleeding disorder.")],
+    )
+    plain = doc(
+        922, "Thrombocytopenia", [("", "Thrombocytopenia is defined as a platelet count below 150,000/uL.")]
+    )
+    article = ask("What causes thrombocytopenia?", itp, plain)
+    definition = next(s for s in article.sections if s.key == "definition")
+    assert [c.citations[0].document_id for c in definition.claims] == [plain.id]
+    assert itp.id in [c.citations[0].document_id for c in subsection(article, "causes-autoimmune").claims]

@@ -375,14 +375,27 @@ def polarities(
     return out
 
 
+def _names_a_form(text: str, terms: QueryTerms) -> bool:
+    """Whether ``text`` names a named form of the condition asked about ("Primary immune
+    thrombocytopenia (ITP) is ..." asked about thrombocytopenia): a sentence defining it defines one
+    of the condition's causes, not the condition."""
+    for concept in Vocabulary.default().find(text):
+        words = concept.text.split()
+        if len(words) > 1 and terms.overlap(stems(concept.text)) > 0:
+            return sum(1 for w in words if terms.overlap(stems(w)) == 0) > 0
+    return False
+
+
 def place(c: Candidate, plan: Sequence[SectionSpec], terms: QueryTerms | None = None) -> SectionSpec | None:
     """The section whose cue ``c`` matches most often (ties: lower priority), else the plan's catch-all.
 
     With ``terms``, a definition must define the question's subject: "It is
-    characterized by hairy cells ... leukopenia" defines hairy-cell leukaemia.
+    characterized by hairy cells ... leukopenia" defines hairy-cell leukaemia, and in a causes
+    article "Primary immune thrombocytopenia is ..." defines one of its causes.
     """
     best: SectionSpec | None = None
     best_rank = (0, 0)
+    causes_plan = any(spec.key == "causes" for spec in plan)
     for spec in plan:
         if spec.cue is None:
             continue
@@ -391,7 +404,10 @@ def place(c: Candidate, plan: Sequence[SectionSpec], terms: QueryTerms | None = 
             spec.key == "definition"
             and terms is not None
             and found
-            and terms.overlap(stems(c.text[: found[0].start()])) == 0
+            and (
+                terms.overlap(stems(c.text[: found[0].start()])) == 0
+                or (causes_plan and _names_a_form(c.text[: found[0].start()], terms))
+            )
         ):
             found = []
         hits = len({m.group().lower() for m in found})
