@@ -53,3 +53,11 @@ def test_a_named_cause_is_more_than_its_category() -> None:
     assert not names_category("hairy cell leukemia", drugs)
     assert category_noun("Vaccination") and category_noun("viruses") and category_noun("Neoplasms")
     assert not category_noun("adalimumab")
+
+
+def test_a_vaccine_is_the_cause_and_the_immune_words_its_mechanism() -> None:
+    text = (
+        "Adenoviral-vectored DNA vaccines may rarely exhibit autoimmunity with autoantibodies to platelet "
+        "factor-4 that is termed vaccine-induced thrombotic thrombocytopenia."
+    )
+    assert cause_category(text).key == "medications"

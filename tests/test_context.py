@@ -301,3 +301,17 @@ def test_a_plural_abbreviation_spelt_out_elsewhere_needs_its_antecedent() -> Non
     assert opening("Pharmacist-led order sets (PLCOs) were studied. The PLCOs shortened stay.")[1] is None
     # A singular one is as often a gene or an agency.
     assert opening("The BRCA2 gene is mutated in 5% of cases.")[1] is None
+
+
+def test_a_source_five_calendar_years_back_dates_its_status_words() -> None:
+    from curbside.types import Section
+
+    vitt = Document(
+        "pmid:11",
+        "Perspectives on vaccine induced thrombotic thrombocytopenia",
+        (Section("x", ""),),
+        year=2021,
+    )
+    text = "Due to recent reports, vaccination with ChAdOx1 nCov-19 may result in thrombocytopenia."
+    assert setting(vitt, text, now_year=2026) == "As of 2021"
+    assert setting(vitt, text, now_year=2025) == ""

@@ -1425,3 +1425,19 @@ def test_in_a_causes_article_a_named_form_of_the_condition_is_a_cause_not_its_de
     definition = next(s for s in article.sections if s.key == "definition")
     assert [c.citations[0].document_id for c in definition.claims] == [plain.id]
     assert itp.id in [c.citations[0].document_id for c in subsection(article, "causes-autoimmune").claims]
+
+
+def test_a_syndrome_presenting_with_the_condition_is_a_cause_before_a_population() -> None:
+    hus = doc(
+        923,
+        "Surgical lesions of the colon in the hemolytic uremic syndrome",
+        [
+            (
+                "",
+                "Hemolytic uremic syndrome (HUS) is characterized by hemolytic anemia, thrombocytopenia, and "
+                "acute renal failure, usually in children under 10 years of age.",
+            )
+        ],
+    )
+    article = ask("What causes thrombocytopenia?", hus)
+    assert hus.id in [c.citations[0].document_id for c in subsection(article, "causes-kidney").claims]

@@ -91,14 +91,16 @@ def document_categories(doc: Document) -> dict[str, float]:
 
 
 def category_counts(text: str) -> dict[str, int]:
-    """Distinct category words in ``text``, per category (a vaccine counts as a medication, never as
-    the infection it is named after)."""
+    """Distinct category words in ``text``, per category (a vaccine makes it a medication, never the
+    infection it is named after, nor the immune mechanism it triggers)."""
     counts = {
         c.key: len({m.group().lower() for m in c.words.finditer(text)}) for c in CAUSE_CATEGORIES if c.words
     }
     if _VACCINE.search(text):
+        # The vaccine is the cause; immune words name its mechanism ("adenoviral-vectored vaccines
+        # ... exhibit autoimmunity with autoantibodies to platelet factor-4").
         counts["infections"] = 0
-        counts["medications"] = counts.get("medications", 0) + 1
+        counts["medications"] = max(counts.values(), default=0) + 1
     return counts
 
 

@@ -195,7 +195,9 @@ def setting(doc: Document | None, sentence: str, *, now_year: int | None = None)
     if not lists.status.search(sentence):
         return base
     now = now_year if now_year is not None else datetime.date.today().year
-    if doc.year is not None and now - doc.year <= lists.status_years:
+    # Only the year is known: a source from five calendar years back is, most of the year, more
+    # than five years old ("Due to recent reports" in 2021, read in 2026).
+    if doc.year is not None and now - doc.year < lists.status_years:
         return base
     when = f"as of {doc.year}" if doc.year is not None else "undated source"
     return f"{base}, {when}" if base else when[:1].upper() + when[1:]

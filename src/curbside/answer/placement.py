@@ -420,8 +420,10 @@ def place(c: Candidate, plan: Sequence[SectionSpec], terms: QueryTerms | None = 
             continue
         if spec.key == "causes" and c.own > 0 and any(category_counts(c.text).values()):
             # Naming a drug or an infection next to the condition is itself a cue; without the
-            # condition ("Clozapine is the most effective antipsychotic") it is not.
-            hits += 1
+            # condition ("Clozapine is the most effective antipsychotic") it is not.  With a causal
+            # or presentation cue as well, it outweighs a population cue ("Hemolytic uremic
+            # syndrome is characterized by ... thrombocytopenia ..., usually in children").
+            hits += 2 if hits else 1
         if hits:
             hits += spec.boost
         rank = (min(hits, 3), -spec.priority)
