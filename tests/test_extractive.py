@@ -1441,3 +1441,22 @@ def test_a_syndrome_presenting_with_the_condition_is_a_cause_before_a_population
     )
     article = ask("What causes thrombocytopenia?", hus)
     assert hus.id in [c.citations[0].document_id for c in subsection(article, "causes-kidney").claims]
+
+
+def test_the_condition_named_with_its_cause_is_filed_as_a_cause() -> None:
+    fluids = doc(
+        924,
+        "Maintenance fluid management in pediatrics",
+        [
+            (
+                "",
+                "The long-standing use of hypotonic fluids in pediatric maintenance fluids has been challenged "
+                "due to concerns over iatrogenic hyponatremia causing morbidity and mortality.",
+            )
+        ],
+    )
+    thyroid = doc(
+        925, "Hyponatremia of hypothyroidism", [("", "Hypothyroidism causes hyponatremia in older adults.")]
+    )
+    article = ask("What causes hyponatremia?", fluids, thyroid)
+    assert fluids.id in [c.citations[0].document_id for c in subsection(article, "causes-medications").claims]

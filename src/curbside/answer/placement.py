@@ -75,6 +75,7 @@ _CUES: Final = load_data(
         "copula",
         "background",
         "treatment_topic",
+        "caused_form",
     ),
 )
 #: Causal wording ("caused by", "induced", "due to"), from data/role_cues.json.
@@ -160,8 +161,15 @@ def subject_as_background(c: Candidate, terms: QueryTerms) -> bool:
     return terms.overlap(stems(_BACKGROUND.sub(" ", c.text))) == 0
 
 
+_CAUSED_FORM: Final = re.compile(_CUES["caused_form"], re.IGNORECASE)
+
+
 def states_consequence(c: Candidate, terms: QueryTerms) -> bool:
-    """Whether ``c`` says what the question's condition causes rather than what causes it."""
+    """Whether ``c`` says what the question's condition causes rather than what causes it; a
+    sentence naming the condition with its cause ("concerns over iatrogenic hyponatremia causing
+    morbidity") states a cause as well, and is filed as one."""
+    if any(terms.overlap(stems(m.group(1))) > 0 for m in _CAUSED_FORM.finditer(c.text)):
+        return False
     due = _CAUSE_FOLLOWS.search(c.text)
     if due is not None:
         # "severe infections due to neutropenia": what follows "due to", up to the end of its
