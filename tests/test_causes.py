@@ -61,3 +61,12 @@ def test_a_vaccine_is_the_cause_and_the_immune_words_its_mechanism() -> None:
         "factor-4 that is termed vaccine-induced thrombotic thrombocytopenia."
     )
     assert cause_category(text).key == "medications"
+
+
+def test_a_microangiopathy_is_not_a_kidney_disease_for_naming_renal_failure() -> None:
+    hus = (
+        "Hemolytic uremic syndrome (HUS) is characterized by hemolytic anemia, thrombocytopenia, and acute "
+        "renal failure, usually in children under 10 years of age."
+    )
+    assert cause_category(hus).key == "microangiopathy"
+    assert cause_category("Uremic patients on dialysis often have thrombocytopenia.").key == "kidney"

@@ -1460,3 +1460,13 @@ def test_the_condition_named_with_its_cause_is_filed_as_a_cause() -> None:
     )
     article = ask("What causes hyponatremia?", fluids, thyroid)
     assert fluids.id in [c.citations[0].document_id for c in subsection(article, "causes-medications").claims]
+
+
+def test_a_cause_summary_names_causes_as_the_sentences_write_them() -> None:
+    texts = [
+        "Adenoviral-vectored-DNA vaccines may cause thrombocytopenia through antibodies to platelet factor 4.",
+        "Hemolytic uremic syndrome (HUS) is characterized by hemolytic anemia, thrombocytopenia and renal failure.",
+    ]
+    docs = [doc(940 + i, f"Thrombocytopenia: report {i}", [("", t)]) for i, t in enumerate(texts)]
+    lead = ask("What causes thrombocytopenia?", *docs).bottom_line[0].text
+    assert "hemolytic uremic syndrome" in lead.lower() and "Hemolytic uremic" not in lead, lead

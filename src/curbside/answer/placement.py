@@ -255,6 +255,26 @@ def general_statement(c: Candidate, placed: set[tuple[str, int, str]], terms: Qu
     return terms.overlap(stems(head)) > 0 or terms.overlap(stems(tail)) > 0
 
 
+def _as_written(name: str, text: str) -> str:
+    """``name`` as ``text`` writes it mid-sentence: with the hyphenated words it is part of
+    ("adenoviral-vectored-DNA vaccines", not "DNA vaccines"), and without the capital that only
+    opening the sentence gave it ("Hemolytic uremic syndrome (HUS) is ...")."""
+    at = text.find(name)
+    if at < 0:
+        return in_sentence(name)
+    start = at
+    while start > 0 and text[start - 1] == "-":
+        m = re.search(r"[\w-]*\w-$", text[:start])
+        if m is None:
+            break
+        start = m.start()
+    written = text[start : at + len(name)]
+    first = written.split(" ", 1)[0]
+    if start == 0 and first[1:].islower():
+        return written[:1].lower() + written[1:]
+    return in_sentence(written)
+
+
 def _named_causes(c: Candidate, category: CauseCategory, terms: QueryTerms) -> list[str]:
     """Causes of ``category`` that ``c`` names, as the sentence writes them, and not the condition
     asked about ("Agranulocytosis/chemically induced"): first the concepts its document's MeSH files
@@ -279,11 +299,11 @@ def _named_causes(c: Candidate, category: CauseCategory, terms: QueryTerms) -> l
         # "folic acid" in a record indexed under Folic Acid Deficiency names the deficiency.
         wider = next((d for d in sorted(indexed) if d.startswith(f"{name} ")), None)
         if name in indexed:
-            by_mesh.append(in_sentence(concept.text))
+            by_mesh.append(_as_written(concept.text, c.text))
         elif wider is not None:
             by_mesh.append(natural_order(wider))
         elif any(names_category(n, category) for n in (concept.text, concept.preferred, *concept.synonyms)):
-            by_words.append(in_sentence(concept.text))
+            by_words.append(_as_written(concept.text, c.text))
     return list(dict.fromkeys(by_mesh or by_words))
 
 
