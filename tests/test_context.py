@@ -315,3 +315,15 @@ def test_a_source_five_calendar_years_back_dates_its_status_words() -> None:
     text = "Due to recent reports, vaccination with ChAdOx1 nCov-19 may result in thrombocytopenia."
     assert setting(vitt, text, now_year=2026) == "As of 2021"
     assert setting(vitt, text, now_year=2025) == ""
+
+
+def test_a_reference_to_a_disorder_joins_only_a_sentence_naming_one() -> None:
+    from curbside.answer.context import antecedent_fits
+
+    news = "As of March 16 of 2021, vaccination programs in 18 countries had been suspended."
+    assert not antecedent_fits("This disorder presents as extensive thrombosis.", news)
+    assert antecedent_fits(
+        "This disorder presents as extensive thrombosis.", "VITT was first reported in 2021."
+    )
+    assert antecedent_fits("It is characterized by leukopenia.", news)  # not a reference to a condition
+    assert qualified("The mechanism of drug mediated autoantibody synthesis might have been involved.")

@@ -1470,3 +1470,19 @@ def test_a_cause_summary_names_causes_as_the_sentences_write_them() -> None:
     docs = [doc(940 + i, f"Thrombocytopenia: report {i}", [("", t)]) for i, t in enumerate(texts)]
     lead = ask("What causes thrombocytopenia?", *docs).bottom_line[0].text
     assert "hemolytic uremic syndrome" in lead.lower() and "Hemolytic uremic" not in lead, lead
+
+
+def test_a_disorder_whose_antecedent_names_none_is_not_quoted() -> None:
+    news = doc(
+        926,
+        "Perspectives on vaccine induced thrombotic thrombocytopenia",
+        [
+            (
+                "",
+                "As of March 16 of 2021, vaccination programs in 18 countries had been suspended until further "
+                "examination. This disorder presents as extensive thrombosis alongside thrombocytopenia.",
+            )
+        ],
+    )
+    texts = [c.text for c in all_claims(ask("What causes thrombocytopenia?", news))]
+    assert not any("This disorder" in t for t in texts)

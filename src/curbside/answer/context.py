@@ -55,6 +55,8 @@ class _Lists:
     persons: re.Pattern[str]
     population: re.Pattern[str]
     title_setting: re.Pattern[str]
+    condition_reference: re.Pattern[str]
+    condition_words: re.Pattern[str]
 
 
 # Where a quote's first sentence ends: a joined quote ("Hairy cell leukemia is ... . It is
@@ -106,6 +108,9 @@ def _build_lists(data: Any) -> _Lists:
         persons=re.compile(rf"\b(?:{alternation(data['persons'])})\b", re.I),
         population=re.compile(data["population"], re.I),
         title_setting=re.compile(data["title_setting"], re.I),
+        condition_reference=re.compile(data["condition_reference"], re.I),
+        # Case-sensitive: an acronym ("VITT") names a condition, a capitalised word need not.
+        condition_words=re.compile(data["condition_words"]),
     )
 
 
@@ -158,6 +163,14 @@ def _spelt_out(acronym: str, text: str) -> bool:
     if f"({acronym})" in text or f"({single})" in text:
         return True
     return bool(Vocabulary.default().find(acronym) or Vocabulary.default().find(single))
+
+
+def antecedent_fits(text: str, before: str) -> bool:
+    """Whether ``before`` can be what ``text`` points back to: a sentence opening "This disorder ..."
+    needs one that names a condition ("As of March 16 of 2021, vaccination programs ... had been
+    suspended" names none)."""
+    lists = _lists()
+    return lists.condition_reference.match(text) is None or lists.condition_words.search(before) is not None
 
 
 def needs_antecedent(text: str) -> bool:

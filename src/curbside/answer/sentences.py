@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from curbside.answer.arms import Arms, arms_of
-from curbside.answer.context import needs_antecedent, provisional
+from curbside.answer.context import antecedent_fits, needs_antecedent, provisional
 from curbside.answer.valence import direction
 from curbside.datafiles import cues, load_data, rules_of
 from curbside.ingestion.chunking import TITLE_SECTION, is_title_chunk, split_sentences, title_span
@@ -336,7 +336,14 @@ def with_antecedents(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[
         needs = needs_antecedent(text[s:e])  # once per sentence: this runs for every retrieved one
         # A provisional sentence ("If these adverse effects are confirmed ...") would make the
         # sentence before it provisional too: it stays alone (and is dropped), its antecedent quotable.
-        if out and needs and not dangling and e - out[-1][0] <= _MAX_JOINED and not provisional(text[s:e]):
+        if (
+            out
+            and needs
+            and not dangling
+            and e - out[-1][0] <= _MAX_JOINED
+            and not provisional(text[s:e])
+            and antecedent_fits(text[s:e], text[out[-1][0] : out[-1][1]])
+        ):
             out[-1] = (out[-1][0], e)
             dangling = True  # two sentences at most: a third that points back stays alone (dropped)
         else:
