@@ -70,10 +70,3 @@ def test_a_microangiopathy_is_not_a_kidney_disease_for_naming_renal_failure() ->
     )
     assert cause_category(hus).key == "microangiopathy"
     assert cause_category("Uremic patients on dialysis often have thrombocytopenia.").key == "kidney"
-
-
-def test_antileukocyte_antibodies_and_cold_agglutinins_are_immune_causes() -> None:
-    counts = category_counts(
-        "Neutropenia occurs with cold-reacting antileukocyte antibodies and cold agglutinins."
-    )
-    assert counts["autoimmune"] == 2 and counts["infections"] == 0
