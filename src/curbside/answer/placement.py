@@ -414,6 +414,16 @@ def _names_a_form(text: str, terms: QueryTerms) -> bool:
     return False
 
 
+def _population_first(text: str, plan: Sequence[SectionSpec]) -> bool:
+    """Whether a population is what ``text`` is about: the plan's population cue within its
+    opening words ("Leukopenia in children is ...")."""
+    spec = next((s for s in plan if s.key == "special-populations"), None)
+    if spec is None or spec.cue is None:
+        return False
+    m = spec.cue.search(text)
+    return m is not None and len(text[: m.start()].split()) < _OPENING_WORDS
+
+
 def place(c: Candidate, plan: Sequence[SectionSpec], terms: QueryTerms | None = None) -> SectionSpec | None:
     """The section whose cue ``c`` matches most often (ties: lower priority), else the plan's catch-all.
 
@@ -449,9 +459,11 @@ def place(c: Candidate, plan: Sequence[SectionSpec], terms: QueryTerms | None = 
         if spec.key == "causes" and c.own > 0 and any(category_counts(c.text).values()):
             # Naming a drug or an infection next to the condition is itself a cue; without the
             # condition ("Clozapine is the most effective antipsychotic") it is not.  With a causal
-            # or presentation cue as well, it outweighs a population cue ("Hemolytic uremic
-            # syndrome is characterized by ... thrombocytopenia ..., usually in children").
-            hits += 2 if hits else 1
+            # or presentation cue as well, it outweighs a population cue that only qualifies it
+            # ("Hemolytic uremic syndrome is characterized by ... thrombocytopenia ..., usually in
+            # children"), not one the sentence is about ("Leukopenia in children is most often
+            # caused by transient viral infections").
+            hits += 2 if hits and not _population_first(c.text, plan) else 1
         if hits:
             hits += spec.boost
         rank = (min(hits, 3), -spec.priority)
