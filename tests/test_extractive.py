@@ -1488,30 +1488,3 @@ def test_a_disorder_whose_antecedent_names_none_is_not_quoted() -> None:
     )
     texts = [c.text for c in all_claims(ask("What causes thrombocytopenia?", news))]
     assert not any("This disorder" in t for t in texts)
-
-
-def test_what_stands_beside_the_condition_in_a_list_of_features_is_no_cause() -> None:
-    tafro = doc(
-        927,
-        "Fatal case of TAFRO syndrome",
-        [
-            (
-                "",
-                "Thrombocytopenia, anasarca, fever, reticulin fibrosis/renal failure, and organomegaly comprise "
-                "TAFRO syndrome, which was proposed as a distinct clinical entity due to its aggressive course.",
-            )
-        ],
-    )
-    hus = doc(
-        928,
-        "Hemolytic uremic syndrome in children",
-        [
-            (
-                "",
-                "Hemolytic uremic syndrome is characterized by hemolytic anemia, thrombocytopenia, and acute renal failure.",
-            )
-        ],
-    )
-    article = ask("What causes thrombocytopenia?", tafro, hus)
-    keys = {sub.key for s in article.sections for sub in s.subsections if sub.claims}
-    assert "causes-kidney" not in keys, keys

@@ -91,7 +91,6 @@ from curbside.answer.placement import (
     subject_as_background,
     subject_is_condition,
     title_cause,
-    without_cofeatures,
 )
 from curbside.answer.plans import (
     INTENT_LEADS,
@@ -648,9 +647,7 @@ class ExtractiveSynthesizer:
                 else:
                     if c.document.id not in mesh_scores:
                         mesh_scores[c.document.id] = document_categories(c.document)
-                    category = cause_category(
-                        without_cofeatures(c.text, terms), doc_scores=mesh_scores[c.document.id]
-                    )
+                    category = cause_category(c.text, doc_scores=mesh_scores[c.document.id])
                     if c.part == "title" and category is OTHER_CATEGORY:
                         continue  # "Leukopenia in the elderly" names no cause
                     target = by_category.setdefault(category.key, [])

@@ -59,7 +59,6 @@ __all__ = [
     "subject_as_background",
     "subject_is_condition",
     "title_cause",
-    "without_cofeatures",
 ]
 
 
@@ -413,34 +412,6 @@ def _names_a_form(text: str, terms: QueryTerms) -> bool:
         if len(words) > 1 and terms.overlap(stems(concept.text)) > 0:
             return sum(1 for w in words if terms.overlap(stems(w)) == 0) > 0
     return False
-
-
-#: Most words of an item in a list of co-features ("anemia, thrombocytopenia, and acute renal failure").
-_LIST_ITEM_WORDS: Final = 5
-
-
-def without_cofeatures(text: str, terms: QueryTerms) -> str:
-    """``text`` without the lists that name the question's condition among other features ("HUS is
-    characterized by hemolytic anemia, thrombocytopenia, and acute renal failure"; "Thrombocytopenia,
-    anasarca, fever, reticulin fibrosis/renal failure, and organomegaly comprise TAFRO syndrome"):
-    what stands beside the condition in such a list is a co-feature, not its cause, so it must not
-    decide the cause category."""
-    out: list[str] = []
-    for clause in re.split(r"(?<=[;:.])\s+", text):
-        parts = clause.split(", ")
-        keep = [True] * len(parts)
-        i = 0
-        while i < len(parts):
-            j = i
-            while j < len(parts) and len(parts[j].split()) <= _LIST_ITEM_WORDS:
-                j += 1
-            run = range(i, j)
-            if len(run) >= 2 and any(terms.overlap(stems(parts[k])) > 0 for k in run):
-                for k in run:
-                    keep[k] = False
-            i = max(j, i + 1)
-        out.append(", ".join(p for p, k in zip(parts, keep, strict=True) if k))
-    return " ".join(out)
 
 
 def _population_first(text: str, plan: Sequence[SectionSpec]) -> bool:
