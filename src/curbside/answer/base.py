@@ -80,6 +80,11 @@ def subject_in_sentence(query: Query) -> str:
     asked = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", query.text, re.IGNORECASE)
     if asked is not None and asked.start() > 0:
         return asked.group(0)
+    return in_sentence(name)
+
+
+def in_sentence(name: str) -> str:
+    """A name as it reads mid-sentence: "leukopenia", "adalimumab", but "HIV" and "Crohn Disease" kept."""
     first = name.split(" ", 1)[0]
     return name[:1].lower() + name[1:] if first[1:].islower() and " " not in name else name
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Final
 
+from curbside.answer.base import in_sentence
 from curbside.answer.causes import CAUSE_CATEGORIES, names_category
 from curbside.answer.context import opening, reads_as_animal
 from curbside.answer.sentences import SUMMARY_CATEGORY
@@ -28,7 +29,6 @@ __all__ = [
     "compose_list",
     "coverage_warning",
     "harm_concepts",
-    "in_sentence",
     "names_no_harm",
     "refresh_coverage",
     "spare_sections",
@@ -56,12 +56,6 @@ def _join(items: Sequence[str]) -> str:
     sep = "; " if any(" and " in i for i in items) else ", "
     last = "; and " if sep == "; " else " and "
     return f"{sep.join(items[:-1])}{last}{items[-1]}"
-
-
-def in_sentence(name: str) -> str:
-    """A name as it reads mid-sentence: "leukopenia", "adalimumab", but "HIV" and "Crohn Disease" kept."""
-    first = name.split(" ", 1)[0]
-    return name[:1].lower() + name[1:] if first[1:].islower() and " " not in name else name
 
 
 def compose_list(

@@ -14,7 +14,8 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from curbside.answer.bottomline import compose_list, in_sentence
+from curbside.answer.base import in_sentence
+from curbside.answer.bottomline import compose_list
 from curbside.answer.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
