@@ -94,10 +94,15 @@ def _is_drug(concept: Concept) -> bool:
     return any(names_category(n, _DRUGS) for n in (concept.text, concept.preferred))
 
 
+def _besides(text: str, vocabulary: Vocabulary, exclude: frozenset[str]) -> list[Concept]:
+    """The concepts ``text`` names besides the subject asked about (``exclude``, lowercase preferred names)."""
+    return [c for c in vocabulary.find(text) if c.preferred.lower() not in exclude]
+
+
 def harm_concepts(text: str, vocabulary: Vocabulary, exclude: frozenset[str]) -> list[Concept]:
     """The concepts ``text`` names that could be a harm: not the subject asked about (``exclude``,
     lowercase preferred names), and not a drug or vaccine."""
-    return [c for c in vocabulary.find(text) if c.preferred.lower() not in exclude and not _is_drug(c)]
+    return [c for c in _besides(text, vocabulary, exclude) if not _is_drug(c)]
 
 
 def names_no_harm(text: str, vocabulary: Vocabulary, exclude: frozenset[str]) -> bool:
@@ -105,7 +110,7 @@ def names_no_harm(text: str, vocabulary: Vocabulary, exclude: frozenset[str]) ->
     (``exclude``), only drugs or vaccines ("one case among 520 contacts vaccinated with meningococcal
     vaccine"; "clozapine is the most effective antipsychotic"). A sentence naming no concept the
     vocabulary knows is not judged (a vocabulary without MeSH knows few)."""
-    found = [c for c in vocabulary.find(text) if c.preferred.lower() not in exclude]
+    found = _besides(text, vocabulary, exclude)
     return bool(found) and all(_is_drug(c) for c in found)
 
 

@@ -30,14 +30,12 @@ from curbside.answer.sentences import (
     Candidate,
     QueryTerms,
     cues,
-    design_noun,
     query_terms,
     stems,
 )
 from curbside.answer.yesno import NEGATIVE_WEIGHT, YesNoAssessment, question_flags, signal
 from curbside.datafiles import load_data, rules_of
 from curbside.models.roles import ROLE_CUES
-from curbside.retrieval.evidence import evidence_label
 from curbside.retrieval.vocabulary import Vocabulary, natural_order
 from curbside.types import ArticleSection, Claim, Query
 
@@ -319,14 +317,13 @@ def cause_summary(
     if causes is None:
         return ()
     by_key = {(c.document.id, c.start, c.part): c for c in usable}
-    rows: list[tuple[int, int, str, list[str], tuple[Claim, ...], list[str]]] = []
+    rows: list[tuple[int, int, str, list[str], tuple[Claim, ...]]] = []
     for order, sub in enumerate(causes.subsections):
         if sub.key == f"causes-{OTHER_CATEGORY.key}":
             continue
         category = next(cat for cat in CAUSE_CATEGORIES if f"causes-{cat.key}" == sub.key)
         human = []
         items: dict[str, None] = {}
-        designs: dict[str, set[str]] = {}
         for claim in sub.claims:
             cit = claim.citations[0]
             cand = by_key.get((cit.document_id, cit.start, cit.part))
@@ -342,20 +339,9 @@ def cause_summary(
             human.append(claim)
             for item in _named_causes(cand, category, terms):
                 items.setdefault(item, None)
-            label = design_noun(evidence_label(cand.document.kind, cand.document.publication_types))
-            designs.setdefault(label, set()).add(cand.document.id)
         documents = {d for claim in human for d in claim.document_ids}
         if human:
-            rows.append(
-                (
-                    -len(documents),
-                    order,
-                    sub.heading,
-                    list(items),
-                    tuple(human),
-                    [f"{len(ids)} {label}{'s' if len(ids) > 1 else ''}" for label, ids in designs.items()],
-                )
-            )
+            rows.append((-len(documents), order, sub.heading, list(items), tuple(human)))
     # Every category found is named (a summary that drops two of six misleads); with many, fewer
     # causes each, so the sentence stays a summary.
     each = _SUMMARY_ITEMS if len(rows) <= _FEW_CATEGORIES else _SUMMARY_ITEMS - 1
@@ -364,7 +350,7 @@ def cause_summary(
         subject,
         [
             (heading + (f" ({', '.join(items[:each])})" if items else ""), claims)
-            for _, _, heading, items, claims, _ in sorted(rows, key=lambda r: r[:2])
+            for _, _, heading, items, claims in sorted(rows, key=lambda r: r[:2])
         ],
         most=len(CAUSE_CATEGORIES),
     )
