@@ -70,3 +70,14 @@ def test_a_microangiopathy_is_not_a_kidney_disease_for_naming_renal_failure() ->
     )
     assert cause_category(hus).key == "microangiopathy"
     assert cause_category("Uremic patients on dialysis often have thrombocytopenia.").key == "kidney"
+
+
+def test_tafro_syndrome_is_an_inflammatory_disorder_not_kidney_disease() -> None:
+    # Its renal failure is one of its features; the syndrome is a form of idiopathic multicentric
+    # Castleman disease (iMCD), an inflammatory disorder.
+    text = (
+        "Thrombocytopenia, anasarca, fever, reticulin fibrosis/renal failure, and organomegaly comprise "
+        "TAFRO syndrome, which was proposed as a distinct clinical entity from iMCD without TAFRO syndrome."
+    )
+    assert cause_category(text).key == "autoimmune"
+    assert cause_category("Chronic renal failure lowers the platelet count.").key == "kidney"

@@ -1488,3 +1488,27 @@ def test_a_disorder_whose_antecedent_names_none_is_not_quoted() -> None:
     )
     texts = [c.text for c in all_claims(ask("What causes thrombocytopenia?", news))]
     assert not any("This disorder" in t for t in texts)
+
+
+def test_a_cause_summary_names_an_agent_the_vocabulary_does_not_know_by_its_indexed_heading() -> None:
+    drug = doc(
+        975,
+        "Inappropriate antidiuretic hormone following adenine arabinoside administration",
+        [
+            (
+                "",
+                "A patient developed profound hyponatremia secondary to the administration of adenine arabinoside.",
+            )
+        ],
+        mesh=(
+            mesh("Vidarabine", "adverse effects"),
+            mesh("Inappropriate ADH Syndrome", "chemically induced"),  # the harm, not the agent
+            mesh("Hyponatremia", "chemically induced"),
+        ),
+    )
+    thyroid = doc(
+        976, "Hyponatremia of hypothyroidism", [("", "Hypothyroidism causes hyponatremia in older adults.")]
+    )
+    lead = ask("What causes hyponatremia?", drug, thyroid).bottom_line[0].text
+    assert "medications and toxins (vidarabine)" in lead, lead
+    assert "inappropriate" not in lead.lower(), lead

@@ -18,6 +18,7 @@ from curbside.datafiles import load_data
 from curbside.types import Document
 
 __all__ = [
+    "AGENT_QUALIFIERS",
     "CAUSE_CATEGORIES",
     "OTHER_CATEGORY",
     "OVERVIEW_CATEGORIES",
@@ -46,7 +47,9 @@ class CauseCategory:
     words: re.Pattern[str] | None
 
 
-def _build(data: Any) -> tuple[tuple[CauseCategory, ...], re.Pattern[str], int, frozenset[str]]:
+def _build(
+    data: Any,
+) -> tuple[tuple[CauseCategory, ...], re.Pattern[str], int, frozenset[str], frozenset[str]]:
     categories = tuple(
         CauseCategory(
             c["key"],
@@ -60,10 +63,11 @@ def _build(data: Any) -> tuple[tuple[CauseCategory, ...], re.Pattern[str], int, 
     if not categories or categories[-1].words is not None:
         raise ValueError("the last category must be the fallback, with no words")
     nouns = frozenset(n.lower() for n in data["category_nouns"])
-    return categories, cues(*data["vaccine"]), int(data["overview"]), nouns
+    agents = frozenset(q.lower() for q in data["agent_qualifiers"])
+    return categories, cues(*data["vaccine"]), int(data["overview"]), nouns, agents
 
 
-_CATEGORIES, _VACCINE, _OVERVIEW, _CATEGORY_NOUNS = load_data(
+_CATEGORIES, _VACCINE, _OVERVIEW, _CATEGORY_NOUNS, _AGENTS = load_data(
     "cause_categories.json", "cause categories", _build
 )
 #: Cause categories in display order; "other" is the fallback and matches nothing itself.
@@ -71,6 +75,8 @@ CAUSE_CATEGORIES: Final = _CATEGORIES
 OTHER_CATEGORY: Final = CAUSE_CATEGORIES[-1]
 #: A sentence naming this many categories is an overview ("infections, drugs and malignancy...").
 OVERVIEW_CATEGORIES: Final = _OVERVIEW
+#: MeSH qualifiers that make a heading the agent of a harm ("Vidarabine/adverse effects").
+AGENT_QUALIFIERS: Final = _AGENTS
 
 
 def document_categories(doc: Document) -> dict[str, float]:

@@ -17,6 +17,7 @@ from typing import Final
 from curbside.answer.base import in_sentence
 from curbside.answer.bottomline import compose_list
 from curbside.answer.causes import (
+    AGENT_QUALIFIERS,
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
     CauseCategory,
@@ -303,6 +304,16 @@ def _named_causes(c: Candidate, category: CauseCategory, terms: QueryTerms) -> l
             by_mesh.append(natural_order(wider))
         elif any(names_category(n, category) for n in (concept.text, concept.preferred, *concept.synonyms)):
             by_words.append(_as_written(concept.text, c.text))
+    if not by_mesh and not by_words:
+        # The sentence names its agent in words the vocabulary does not know ("adenine arabinoside"):
+        # the heading the indexers filed as the agent of a harm names it ("Vidarabine/adverse effects").
+        by_mesh = [
+            in_sentence(natural_order(h.descriptor))
+            for h in c.document.mesh
+            if h.descriptor.lower() in indexed
+            and any(q.name.lower() in AGENT_QUALIFIERS for q in h.qualifiers)
+            and terms.overlap(stems(h.descriptor)) == 0
+        ]
     return list(dict.fromkeys(by_mesh or by_words))
 
 
