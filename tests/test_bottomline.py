@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from curbside.answer.bottomline import compose_harms, compose_list, names_no_harm, refresh_coverage
+from curbside.answer.bottomline import (
+    compose_harms,
+    compose_list,
+    compose_members,
+    coverage_warning,
+    names_no_harm,
+    refresh_coverage,
+)
 from curbside.answer.sentences import SUMMARY_CATEGORY
 from curbside.retrieval.vocabulary import Vocabulary
 from curbside.types import (
@@ -170,3 +177,31 @@ def test_a_sentence_naming_only_the_subject_and_a_vaccine_names_no_harm() -> Non
     assert not names_no_harm("Shock was the most frequent complication of meningococcal infection.", v, asked)
     # A sentence naming nothing the vocabulary knows is not judged.
     assert not names_no_harm("Purpura fulminans led to amputation in two children.", v, asked)
+
+
+def test_a_list_of_a_class_names_the_members_its_claims_list() -> None:
+    v = Vocabulary()
+    for name in ("Amino Acids, Essential", "Leucine", "Isoleucine", "Valine", "Lysine", "Methionine", "Rats"):
+        v.add(name)
+    forms = frozenset({"essential amino acids", "essential amino acid"})
+    claims = (
+        claim("pmid:1", "In rats, leucine, isoleucine and valine are essential aminoacids."),
+        claim("pmid:2", "Essential aminoacids methionine and lysine can be found in lower amounts."),
+        claim("pmid:3", "Lysine supplements were given to rats."),  # names a member, but lists none
+    )
+    sections = [ArticleSection("key-findings", "Key findings", claims)]
+    composed = compose_members(
+        "essential aminoacids", sections, forms, v, frozenset({"amino acids, essential"})
+    )
+    assert composed is not None and composed.category == SUMMARY_CATEGORY
+    assert composed.text == (
+        "The retrieved sources name leucine, isoleucine, valine, methionine and lysine as essential aminoacids."
+    )
+    assert {c.document_id for c in composed.citations} == {"pmid:1", "pmid:2"}
+    one = [ArticleSection("key-findings", "Key findings", (claims[1],))]
+    assert compose_members("essential aminoacids", one, forms, v, frozenset()) is not None  # two members
+    assert compose_members("essential aminoacids", [], forms, v, frozenset()) is None
+    warning = coverage_warning("members", "essential aminoacids", sections)
+    assert warning is not None and "may not be complete" in warning.message
+    empty = coverage_warning("members", "essential aminoacids", [])
+    assert empty is not None and "no retrieved source names essential aminoacids" in empty.message

@@ -1490,6 +1490,58 @@ def test_a_disorder_whose_antecedent_names_none_is_not_quoted() -> None:
     assert not any("This disorder" in t for t in texts)
 
 
+def test_a_list_of_a_class_quotes_only_sentences_naming_its_members() -> None:
+    vocabulary = Vocabulary.builtin()
+    vocabulary.add("Amino Acids, Essential")
+    texts = [
+        "Leucine, isoleucine and valine are essential amino acids.",
+        "Plant proteins hold a low proportion of essential amino acids (methionine and lysine) in adults.",
+        "The dose of essential amino acids as part of the so-called Sweden-diet relieves uraemic symptoms.",
+    ]
+    docs = [doc(950 + i, f"Amino acids in nutrition: report {i}", [("", t)]) for i, t in enumerate(texts)]
+    query = analyse("List the essential aminoacids.", vocabulary=vocabulary)
+    article = ExtractiveSynthesizer().synthesize(query, hits_for(*docs))
+    quoted = " ".join(c.text for c in all_claims(article))
+    assert "Leucine" in quoted and "methionine and lysine" in quoted
+    assert "Sweden-diet" not in quoted  # names no amino acid: no answer to the list
+    # Asked what is known about the class rather than for its members, the diet sentence stays.
+    query = analyse("What is known about essential amino acids in nutrition?", vocabulary=vocabulary)
+    quoted = " ".join(c.text for c in all_claims(ExtractiveSynthesizer().synthesize(query, hits_for(*docs))))
+    assert "Sweden-diet" in quoted
+
+
+def test_an_abbreviation_is_answered_only_by_sentences_that_spell_it_out() -> None:
+    texts = [
+        "Tofacitinib is the first drug of the targeted synthetic DMARD (tsDMARD) class in rheumatoid arthritis.",
+        "For the first-line bDMARD or tsDMARD in rheumatoid arthritis, TNF inhibitors may be considered.",
+    ]
+    docs = [doc(960 + i, f"Rheumatoid arthritis therapy {i}", [("", t)]) for i, t in enumerate(texts)]
+    quoted = [c.text for c in all_claims(ask("What does tsDMARD stand for?", *docs))]
+    assert any("targeted synthetic DMARD (tsDMARD)" in t for t in quoted)
+    assert not any("first-line" in t for t in quoted), quoted
+    # "What is a tsDMARD?" may be answered by what it is used for too.
+    assert any("first-line" in c.text for c in all_claims(ask("What is a tsDMARD?", *docs)))
+
+
+def test_a_reviews_headings_answer_a_question_on_types_and_no_other() -> None:
+    headings = doc(
+        970,
+        "Holoprosencephaly: a review",
+        [
+            (
+                "",
+                "Holoprosencephaly is a brain malformation resulting from incomplete cleavage of the forebrain. "
+                "Holoprosencephaly is addressed under the following headings: alobar, semilobar, and lobar "
+                "holoprosencephaly; arrhinencephaly; genetic causes of holoprosencephaly.",
+            )
+        ],
+    )
+    quoted = [c.text for c in all_claims(ask("What is holoprosencephaly?", headings))]
+    assert quoted and not any("headings" in t for t in quoted), quoted
+    quoted = [c.text for c in all_claims(ask("What are the types of holoprosencephaly?", headings))]
+    assert any("headings" in t for t in quoted), quoted
+
+
 def test_a_cause_summary_names_an_agent_the_vocabulary_does_not_know_by_its_indexed_heading() -> None:
     drug = doc(
         975,

@@ -14,9 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from curbside.answer.base import title_for
-from curbside.retrieval.intent import INTENTS, intent_of, states_answer, title_pattern
+from curbside.answer.base import subject_in_sentence, title_for
+from curbside.retrieval.intent import (
+    INTENTS,
+    answer_span,
+    asks_expansion,
+    asks_for_members,
+    intent_of,
+    states_answer,
+    title_pattern,
+)
 from curbside.retrieval.questions import analyse
+from curbside.retrieval.vocabulary import Vocabulary
 
 LABELS = json.loads((Path(__file__).parent / "fixtures" / "question_intents.json").read_text("utf-8"))
 
@@ -107,3 +116,60 @@ def test_a_definition_answer_says_what_the_subject_is(text: str, answers: bool) 
 def test_intents_without_answer_patterns_or_subjects_detect_nothing() -> None:
     assert not states_answer("treatment", ["clozapine"], "Clozapine is an antipsychotic.")
     assert not states_answer("definition", [], "Clozapine is an antipsychotic.")
+
+
+def test_a_list_question_about_a_class_is_answered_by_naming_its_members() -> None:
+    amino = ["essential amino acids", "essential amino acid"]
+    assert asks_for_members("List the essential aminoacids.", amino)  # spelled as one word
+    assert asks_for_members("Which are the essential amino acids?", amino)
+    # Things about the subject, not members of it: no member list answers these.
+    assert not asks_for_members("Which genes are mutated in holoprosencephaly?", ["holoprosencephaly"])
+    assert not asks_for_members("List the drugs for essential amino acids deficiency", amino)
+    assert states_answer("members", amino, "Leucine, isoleucine and valine are essential aminoacids")
+    assert states_answer(
+        "members", amino, "A high proportion of essential aminoacids (tryptophan and cysteine)"
+    )
+    assert states_answer(
+        "members", amino, "Essential aminoacids methionine and lysine can be found in lower amounts."
+    )
+    assert not states_answer(
+        "members", amino, "The dose of essential aminoacids as part of the Sweden-diet relieves uraemia."
+    )
+    # "plus" sets histidine apart from the essential amino acids the parenthesis counts.
+    assert not states_answer(
+        "members", amino, "9 g essential amino acids (eight classical essential amino acids plus histidine)"
+    )
+    span = answer_span("members", amino, "In rats, leucine, isoleucine and valine are essential amino acids.")
+    assert span == "leucine, isoleucine and valine are essential amino acids"
+
+
+def test_an_abbreviation_question_is_answered_by_spelling_it_out() -> None:
+    assert asks_expansion("What does tsDMARD stand for?")
+    assert not asks_expansion("What is a tsDMARD?")
+    forms = ["tsdmard", "tsdmards"]
+    assert states_answer(
+        "expansion", forms, "Tofacitinib, the first targeted synthetic DMARD (tsDMARD), is ..."
+    )
+    assert states_answer("expansion", forms, "tsDMARDs (targeted synthetic disease-modifying drugs) act ...")
+    assert not states_answer(
+        "expansion", forms, "For the first-line bDMARD/tsDMARD, either TNFi may be considered."
+    )
+
+
+def test_a_subject_mid_sentence_reads_as_the_question_spells_it() -> None:
+    vocabulary = Vocabulary.builtin()
+    vocabulary.add("Amino Acids, Essential")
+    vocabulary.add("Crohn Disease")
+    essential = analyse("List the essential aminoacids.", vocabulary=vocabulary)
+    assert title_for(essential).startswith("List the essential aminoacids")  # the title is the question
+    assert subject_in_sentence(essential) == "essential aminoacids"  # not MeSH's "Essential Amino Acids"
+    assert (
+        subject_in_sentence(analyse("What causes Crohn disease?", vocabulary=vocabulary)) == "Crohn disease"
+    )
+
+
+def test_an_answer_spelled_the_british_way_is_still_an_answer() -> None:
+    forms = ["hemophilic pseudotumor"]  # folded forms are American
+    assert states_answer(
+        "definition", forms, "The haemophilic pseudotumor is defined as an encased hematoma."
+    )

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from curbside.retrieval.questions import Vocabulary, analyse
-from curbside.retrieval.subject import mentions, spellings, subject_of
+from curbside.retrieval.subject import Subject, mentions, spellings, subject_of
 
 
 def _query(text: str, counts: dict[str, int], chunks: int = 100_000):  # type: ignore[no-untyped-def]
@@ -67,3 +67,10 @@ def test_a_text_addresses_the_subject_when_it_names_the_main_term_and_half_the_w
     subject = subject_of(q)
     assert subject.addressed_by("Givosiran reduced porphyria attacks by 74%.")
     assert not subject.addressed_by("Porphyria attacks were frequent.")  # not the main term
+
+
+def test_the_main_forms_are_the_main_terms_spellings_or_none() -> None:
+    subject = subject_of(analyse("List the statins"))
+    assert subject.main is not None and subject.main_forms == subject.main.forms
+    assert "statin" in subject.main_forms
+    assert Subject(()).main_forms == frozenset()

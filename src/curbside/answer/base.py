@@ -80,7 +80,15 @@ def subject_in_sentence(query: Query) -> str:
     asked = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", query.text, re.IGNORECASE)
     if asked is not None and asked.start() > 0:
         return asked.group(0)
-    return in_sentence(name)
+    named = in_sentence(name)
+    main = subject_of(query).main
+    if main is not None and named != named.lower():
+        # "Essential Amino Acids" reads as the question spells it, "essential aminoacids", where the
+        # question writes it in lower case (an eponym the question capitalises stays "Crohn Disease").
+        spelled = re.search(rf"(?<!\w){re.escape(main.text)}(?!\w)", query.text, re.IGNORECASE)
+        if spelled is not None and spelled.start() > 0 and spelled.group(0).islower():
+            return spelled.group(0)
+    return named
 
 
 def in_sentence(name: str) -> str:

@@ -20,6 +20,7 @@ from curbside.answer.causes import CAUSE_CATEGORIES, names_category
 from curbside.answer.context import opening, reads_as_animal
 from curbside.answer.sentences import SUMMARY_CATEGORY
 from curbside.datafiles import load_data, rules_of
+from curbside.retrieval.intent import answer_span
 from curbside.retrieval.vocabulary import Vocabulary, natural_order
 from curbside.types import Article, ArticleSection, ArticleWarning, Claim, Concept, Document
 
@@ -27,6 +28,7 @@ __all__ = [
     "cause_categories_found",
     "compose_harms",
     "compose_list",
+    "compose_members",
     "coverage_warning",
     "harm_concepts",
     "names_no_harm",
@@ -44,6 +46,8 @@ _ITEMS: Final = 4
 #: A harms article naming fewer distinct harms (in human evidence) than this is not a complete list.
 _FEW_HARMS: Final = 3
 _NOUNS: Final = dict(_RULES["nouns"])
+#: Most members one composed sentence names ("List the essential amino acids" wants them all).
+_MEMBERS: Final = 12
 #: Most concepts a claim may name for all of them to be taken as harms when MeSH indexes none.
 _NAMED: Final = 2
 
@@ -188,6 +192,31 @@ def compose_harms(
     return compose_list(intent, subject, ranked)
 
 
+def compose_members(
+    subject: str,
+    sections: Sequence[ArticleSection],
+    forms: frozenset[str],
+    vocabulary: Vocabulary,
+    exclude: frozenset[str],
+) -> Claim | None:
+    """The members of the class a list question asks for ("List the essential amino acids") that its
+    key findings name where they state the list (:func:`~curbside.retrieval.intent.answer_span`:
+    "Leucine, isoleucine and valine are essential amino acids"), each cited by the claims naming it;
+    ``None`` when they name fewer than two."""
+    section = next((s for s in sections if s.key == "key-findings"), None)
+    by_name: dict[str, list[Claim]] = {}
+    for claim in section.claims if section is not None else ():
+        span = answer_span("members", forms, claim.text)
+        for concept in _besides(span, vocabulary, exclude) if span is not None else ():
+            by_name.setdefault(natural_order(concept.preferred).lower(), []).append(claim)
+    if len(by_name) < 2 or not subject:
+        return None
+    names = list(by_name)[:_MEMBERS]
+    text = f"The retrieved sources name {_join(names)} as {in_sentence(subject)}."
+    citations = tuple(dict.fromkeys(cit for n in names for claim in by_name[n] for cit in claim.citations))
+    return Claim(text, citations, category=SUMMARY_CATEGORY)
+
+
 def cause_categories_found(sections: Sequence[ArticleSection]) -> list[ArticleSection]:
     """The cause-category subsections (not "Other") of an article's causes section that hold claims."""
     causes = next((s for s in sections if s.key == "causes"), None)
@@ -211,6 +240,15 @@ def coverage_warning(intent: str, subject: str, sections: Sequence[ArticleSectio
                 f"categor{'y' if len(found) == 1 else 'ies'} only ({'; '.join(found)}); other causes in a "
                 "full differential were not found in them"
             )
+        return ArticleWarning("partial-evidence", f"Evidence covers part of the question: {what}.")
+    if intent == "members":
+        section = next((s for s in sections if s.key == "key-findings"), None)
+        name = in_sentence(subject)
+        what = (
+            f"the list holds only what the retrieved sources name as {name}; it may not be complete"
+            if section is not None and section.claims
+            else f"no retrieved source names {name}"
+        )
         return ArticleWarning("partial-evidence", f"Evidence covers part of the question: {what}.")
     if intent in ("adverse_effects", "complications"):
         key = "adverse-effects" if intent == "adverse_effects" else "complications"

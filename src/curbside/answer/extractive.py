@@ -52,12 +52,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from typing import Final
+from typing import Final, Literal
 
 from curbside.answer.base import drop_empty_sections, subject_in_sentence, title_for
 from curbside.answer.bottomline import (
     cause_categories_found,
     compose_harms,
+    compose_members,
     coverage_warning,
     names_no_harm,
     spare_sections,
@@ -81,6 +82,7 @@ from curbside.answer.placement import (
     breadth,
     cause_summary,
     cause_tier,
+    contents_list,
     denies_link,
     filed_sections,
     general_statement,
@@ -120,7 +122,14 @@ from curbside.models.roles import LIST_INTENTS, load_roles
 from curbside.models.verdicts import VerdictModel, confidence_label, load_verdict
 from curbside.retrieval.embeddings import Embedder, get_embedder
 from curbside.retrieval.facets import narrower_questions
-from curbside.retrieval.intent import Intent, intent_of, states_answer
+from curbside.retrieval.intent import (
+    Intent,
+    asks_expansion,
+    asks_for_kinds,
+    asks_for_members,
+    intent_of,
+    states_answer,
+)
 from curbside.retrieval.questions import asks_yes_no
 from curbside.retrieval.subject import subject_of
 from curbside.retrieval.vocabulary import Vocabulary
@@ -167,6 +176,9 @@ _CAUSE_SIDE: Final = frozenset({"causes", "special-populations"})
 #: occurred in two patients"): harms.  Causes are not among them: in the papers about a condition
 #: every sentence names something, and the title then made epidemiology read as causes.
 _HARM_INTENTS: Final = frozenset({"adverse_effects", "complications"})
+# Sentences naming members of the class a list question asks for, beyond which the others are no
+# answer (one could be a stray pattern match).
+_LISTING_ENOUGH: Final = 2
 #: Human claims after which an answer section takes no animal evidence.
 _HUMAN_ENOUGH: Final = 2
 
@@ -358,18 +370,29 @@ class ExtractiveSynthesizer:
             plan = INTENT_PLANS.get(intent, SECTION_PLANS[query.qtype])
             not_answers = self._not_answers(query, intent, usable, model[1] if model is not None else None)
             metadata["not_answers"] = len(not_answers)
-            sections = self._planned_sections(plan, usable, terms, not_answers, lifted)
+            # A factoid list answers in its key findings (the general plan); cause and harm lists in theirs.
+            answer_sections: Collection[str] = _ANSWER_SECTIONS | (
+                {"key-findings"} if intent == "factoid_list" else set()
+            )
+            if intent == "definition" and asks_expansion(query.text):
+                answer_sections = {spec.key for spec in plan}  # what it stands for is the whole answer
+            # A list of names answers "Which ...?" or "What are the types of ...?" (a review's headings).
+            lists_asked = intent == "factoid_list" or asks_for_kinds(query.text)
+            sections = self._planned_sections(
+                plan, usable, terms, not_answers, lifted, answer_sections, lists_asked=lists_asked
+            )
             placed = placed_keys(sections, ("causes", "definition"))
             filed = filed_sections(sections)
             lead_weights, topic = INTENT_LEADS.get(
                 intent, (LEAD_SECTIONS.get(query.qtype, {}), TOPIC_CUES.get(query.qtype))
             )
-            main = subject_of(query).main
-            forms = main.forms if main is not None else frozenset()
+            forms = subject_of(query).main_forms
 
             def tier(c: Candidate) -> int:
                 if c.key in not_answers:
                     return -1  # the answer-role model: names no cause or harm of the subject
+                if not lists_asked and contents_list(c):
+                    return -1  # a review's headings: no finding
                 # Sentences the article files under its core sections ("First-line options",
                 # "Definition") and whose subject is the question's condition lead.
                 core = lead_weights.get(filed.get((c.document.id, c.start, c.part), ""), 0)
@@ -396,7 +419,7 @@ class ExtractiveSynthesizer:
             name = subject_in_sentence(query)
             if not bottom_line and topic is not None and query.qtype != "causes":
                 warnings.append(_off_topic_warning(query, len(usable)))
-            list_intent = "causes" if query.qtype == "causes" else intent
+            list_intent: Intent | Literal["members"] = "causes" if query.qtype == "causes" else intent
             # A list question's bottom line names what the sections found, citing them (composed).
             if list_intent == "causes":
                 # The composed summary leads when it names two or more categories; a source's general
@@ -427,7 +450,12 @@ class ExtractiveSynthesizer:
                 else:
                     bottom_line = bottom_line[:1]  # one quoted harm leads; its list does not repeat it
                     sections = without_repeats(bottom_line, sections)
-            if list_intent not in ("causes", "adverse_effects", "complications"):
+            elif list_intent == "factoid_list" and asks_for_members(query.text, forms):
+                asked = frozenset(c.preferred.lower() for c in query.concepts)
+                members = compose_members(name, sections, forms, Vocabulary.default(), asked)
+                if members is not None:
+                    bottom_line, list_intent = (members,), "members"  # its claims stay in the list
+            if list_intent not in ("causes", "adverse_effects", "complications", "members"):
                 # The lead answers in its best one to three sentences and the sections carry the
                 # rest, each quote once (no verbatim repeats). A list article's bottom line is
                 # composed, or one general statement that its list keeps.
@@ -477,10 +505,28 @@ class ExtractiveSynthesizer:
         self, query: Query, intent: Intent, usable: Sequence[Candidate], embedder: Embedder | None
     ) -> set[tuple[str, int]]:
         """Keys of the sentences that state no cause or harm of the subject: for a harms article, those
-        naming nothing but the subject and drugs or vaccines (:func:`names_no_harm`); for any list
+        naming nothing but the subject and drugs or vaccines (:func:`names_no_harm`); for "What does X stand for?", those
+        not spelling X out where one does; for a list of
+        named things, those naming no member of the class asked for where at least
+        :data:`_LISTING_ENOUGH` sentences do (:func:`states_answer`); for any list
         intent, those the answer-role model (curbside.models.roles) rejects, where the model and the
         relevance model's ``embedder`` (whose vectors it reads) are there."""
         out: set[tuple[str, int]] = set()
+        if intent == "definition" and asks_expansion(query.text):
+            # "What does tsDMARD stand for?" is answered by a sentence spelling it out; where one does,
+            # a sentence that only uses the abbreviation ("first-line bDMARD/tsDMARD") answers nothing.
+            forms = subject_of(query).main_forms
+            spelled = {c.key for c in usable if states_answer("expansion", forms, c.text)}
+            return {c.key for c in usable} - spelled if spelled else out
+        if intent == "factoid_list":
+            # "List the essential amino acids": where the sources name members of the class asked for
+            # ("Leucine, isoleucine and valine are essential amino acids"), a sentence naming none
+            # (a diet of essential amino acids in kidney failure) does not answer the list.
+            forms = subject_of(query).main_forms
+            if not asks_for_members(query.text, forms):
+                return out  # "Which genes are mutated in holoprosencephaly?": its subject is no class
+            listing = {c.key for c in usable if states_answer("members", forms, c.text)}
+            return {c.key for c in usable} - listing if len(listing) >= _LISTING_ENOUGH else out
         if intent in _HARM_INTENTS:
             # The answer detector of a harms article: a sentence that names nothing besides the
             # subject but drugs or vaccines ("one case among 520 contacts vaccinated") names no harm.
@@ -584,6 +630,8 @@ class ExtractiveSynthesizer:
         terms: QueryTerms,
         not_answers: Collection[tuple[str, int]] = (),
         lifted: Mapping[tuple[str, int], str] | None = None,
+        answer_sections: Collection[str] = _ANSWER_SECTIONS,
+        lists_asked: bool = False,
     ) -> list[ArticleSection]:
         """Sentences into the plan's sections; causes under categories; consequences to significance.
 
@@ -592,6 +640,8 @@ class ExtractiveSynthesizer:
         may fill a list's answer sections and no other.  In an answer section animal evidence
         comes after human evidence, and only while the section has fewer than
         :data:`_HUMAN_ENOUGH` human claims: a clinical list does not pad itself with mice.
+        ``answer_sections`` drop the sentences in ``not_answers``; a list of what a paper covers
+        (:func:`~curbside.answer.placement.contents_list`) is quoted only where ``lists_asked``.
         """
         significance = next((s for s in plan if s.key == "significance"), None)
         causes_plan = any(s.key == "causes" for s in plan)
@@ -608,6 +658,8 @@ class ExtractiveSynthesizer:
                 spec = title_cause(c, plan)
             if spec is None or self._duplicate(c, used) or about_the_paper(c):
                 continue  # (what a paper covers is no finding to list)
+            if not lists_asked and contents_list(c):
+                continue  # a review's headings answer "What are the types of X?" at most
             if spec.key in _CAUSE_SIDE and significance is not None and states_consequence(c, terms):
                 spec = significance
             if spec is significance and animal_sentence(c):
@@ -618,7 +670,7 @@ class ExtractiveSynthesizer:
                 continue  # how the condition is treated: no cause, and no consequence of it
             if spec.key == "causes" and denies_link(c.text):
                 continue  # "X was not associated with leukopenia" lists no cause
-            if spec.key in _ANSWER_SECTIONS and c.key in not_answers:
+            if spec.key in answer_sections and c.key in not_answers:
                 continue  # cue words of a cause or harm, but not one (a treatment, a null finding)
             if c.key in lifted and spec.key not in _ANSWER_SECTIONS:
                 continue

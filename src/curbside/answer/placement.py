@@ -49,6 +49,7 @@ __all__ = [
     "breadth",
     "cause_summary",
     "cause_tier",
+    "contents_list",
     "denies_link",
     "filed_sections",
     "general_statement",
@@ -72,6 +73,7 @@ _CUES: Final = load_data(
         "animals",
         "anecdote",
         "about_the_paper",
+        "contents_list",
         "copula",
         "background",
         "treatment_topic",
@@ -112,6 +114,7 @@ _ANECDOTE: Final = cues(*_CUES["anecdote"])
 
 
 _ABOUT_THE_PAPER: Final = cues(*_CUES["about_the_paper"])
+_CONTENTS_LIST: Final = cues(*_CUES["contents_list"])
 
 
 #: "X is a ...", "X are the ...": a sentence that says what its subject is.
@@ -229,6 +232,12 @@ def breadth(c: Candidate) -> int:
 def about_the_paper(c: Candidate) -> bool:
     """What the paper covers ("... are briefly reviewed", "... was studied"), not a finding."""
     return bool(_ABOUT_THE_PAPER.search(c.text))
+
+
+def contents_list(c: Candidate) -> bool:
+    """What a paper covers or a case series includes, as a list ("X is addressed under the following
+    headings: ..."): an answer to a list question at most, no finding for any other."""
+    return bool(_CONTENTS_LIST.search(c.text))
 
 
 def anecdote(c: Candidate) -> bool:

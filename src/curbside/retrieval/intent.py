@@ -33,12 +33,17 @@ from typing import Any, Final, Literal, get_args
 
 from curbside.datafiles import any_of, load_data
 from curbside.retrieval.questions import asks_yes_no, comparison_asked
+from curbside.retrieval.vocabulary import americanise
 
 Intent = Literal[
     "causes", "adverse_effects", "complications", "mechanism", "risk_factors", "diagnosis", "treatment",
     "dosing", "prognosis", "epidemiology", "prevention", "definition", "comparison", "yesno", "factoid_list",
 ]  # fmt: skip
 INTENTS: Final[tuple[Intent, ...]] = get_args(Intent)
+#: What an answer pattern may be for: an intent, the expansion an abbreviation question asks for, or
+#: the members of the class a list question names as its subject ("List the essential amino acids").
+AnswerKind = Intent | Literal["expansion", "members"]
+_WORDS: Final = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class _Rules:
     definition: re.Pattern[str]
     titles: dict[str, str]
     answers: dict[str, tuple[str, ...]]
+    members: str
+    expansion: re.Pattern[str]
+    kinds: re.Pattern[str]
 
 
 @functools.cache
@@ -67,12 +75,15 @@ def _build_rules(data: Any) -> _Rules:
         definition=re.compile(any_of(data["definition"])),
         titles=dict(data["titles"]),
         answers=_answer_patterns(data.get("answers", {})),
+        members=any_of(data["members"]),
+        expansion=re.compile(any_of(data["expansion"])),
+        kinds=re.compile(any_of(data["kinds"])),
     )
 
 
 def _answer_patterns(data: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
     for name, patterns in data.items():
-        if name not in INTENTS:
+        if name not in (*INTENTS, "expansion", "members"):
             raise ValueError(f"unknown intent {name!r} under 'answers'")
         for pattern in patterns:
             re.compile(pattern.replace("{subject}", "x"))  # a bad pattern fails at load, not at use
@@ -101,21 +112,55 @@ def intent_of(question: str) -> Intent:
     return "factoid_list"
 
 
-def states_answer(intent: Intent, subject_forms: Iterable[str], text: str) -> bool:
+def states_answer(intent: AnswerKind, subject_forms: Iterable[str], text: str) -> bool:
     """Whether ``text`` states an answer of the kind ``intent`` asks for about the subject spelled
     any of ``subject_forms`` (lower case): a definition says what the subject is, or spells out its
-    abbreviation.  ``False`` for an intent without answer patterns, or without subject forms."""
+    abbreviation; a list names members of the class asked for.  ``False`` for an intent without
+    answer patterns, or without subject forms."""
+    return answer_span(intent, subject_forms, text) is not None
+
+
+def answer_span(intent: AnswerKind, subject_forms: Iterable[str], text: str) -> str | None:
+    """The part of ``text`` (lower case, American spelling) that states the answer (see
+    :func:`states_answer`; ``intent`` "members"): "leucine, isoleucine and valine are essential amino acids"; else ``None``."""
     forms = sorted({f for f in subject_forms if f}, key=len, reverse=True)
     patterns = _rules().answers.get(intent)
     if not forms or not patterns:
-        return False
-    return _answer_regex(intent, tuple(forms)).search(" ".join(text.lower().split())) is not None
+        return None
+    # Spelled as the forms are ("aminoacids" reads "amino acids"), punctuation kept for the patterns.
+    m = _answer_regex(intent, tuple(forms)).search(" ".join(americanise(text).split()))
+    return m.group() if m is not None else None
 
 
 @functools.lru_cache(maxsize=64)
-def _answer_regex(intent: Intent, forms: tuple[str, ...]) -> re.Pattern[str]:
+def _answer_regex(intent: AnswerKind, forms: tuple[str, ...]) -> re.Pattern[str]:
     subject = "(?:" + "|".join(re.escape(f) for f in forms) + ")"
     return re.compile(any_of(p.replace("{subject}", subject) for p in _rules().answers[intent]))
+
+
+def asks_expansion(question: str) -> bool:
+    """Whether ``question`` asks what an abbreviation stands for ("What does tsDMARD stand for?"):
+    then only a sentence spelling it out answers (``states_answer("expansion", ...)``)."""
+    return _rules().expansion.search(question.lower()) is not None
+
+
+def asks_for_kinds(question: str) -> bool:
+    """Whether ``question`` asks for the types or forms of something ("What are the 4 types of
+    holoprosencephaly?"): a list of names may answer it whatever its intent."""
+    return _rules().kinds.search(question.lower()) is not None
+
+
+def asks_for_members(question: str, subject_forms: Iterable[str]) -> bool:
+    """Whether ``question`` asks for the members of its subject ("List the essential amino acids",
+    subject spelled any of ``subject_forms``, folded) rather than for things about it ("Which genes
+    are mutated in holoprosencephaly?"): only then does a sentence naming members answer it
+    (``states_answer("members", ...)``)."""
+    forms = sorted({f for f in subject_forms if f}, key=len, reverse=True)
+    if not forms:
+        return False
+    subject = "(?:" + "|".join(re.escape(f) for f in forms) + ")"
+    folded = " ".join(_WORDS.findall(americanise(question)))
+    return re.search(_rules().members.replace("{subject}", subject), folded) is not None
 
 
 def title_pattern(intent: Intent) -> str | None:

@@ -93,6 +93,11 @@ class Subject:
     def main(self) -> SubjectTerm | None:
         return self.terms[0] if self.terms else None
 
+    @property
+    def main_forms(self) -> frozenset[str]:
+        """The spellings of the main subject (none when the question has none)."""
+        return self.terms[0].forms if self.terms else frozenset()
+
     def coverage(self, text: str) -> float:
         """Weight of the subject terms ``text`` mentions, in [0, 1]."""
         folded = f" {fold(text)} "
