@@ -125,21 +125,22 @@ def small_vocabulary() -> Vocabulary:
     return v
 
 
+def harms_of_one(intent: str, subject: str, asked: str, text: str) -> Claim | None:
+    """The composed harms of a section holding one claim, ``text``, from one record."""
+    record = Document("pmid:1", f"Harms of {subject}", (Section(text),))
+    key = "adverse-effects" if intent == "adverse_effects" else "complications"
+    section = ArticleSection(key, key.capitalize(), (claim(record.id, text),))
+    return compose_harms(
+        intent, subject, [section], {record.id: record}, small_vocabulary(), frozenset({asked})
+    )
+
+
 def test_the_items_of_a_counted_list_are_named_as_harms() -> None:
     text = (
         "Shock (18.85%) and intravascular coagulation (12%) were the complications more frequently found, "
         "followed by convulsions (4.81%), arthritis (4.81%) and skin necrosis (4.81%)."
     )
-    record = Document("pmid:415652", "Complications of meningococcal infections", (Section(text),))
-    section = ArticleSection("complications", "Complications", (claim(record.id, text),))
-    composed = compose_harms(
-        "complications",
-        "meningococcal infection",
-        [section],
-        {record.id: record},
-        small_vocabulary(),
-        frozenset({"meningococcal infections"}),
-    )
+    composed = harms_of_one("complications", "meningococcal infection", "meningococcal infections", text)
     assert composed is not None
     assert composed.text == (
         "Reported complications of meningococcal infection in the retrieved sources include shock, "
@@ -150,16 +151,7 @@ def test_the_items_of_a_counted_list_are_named_as_harms() -> None:
         "Out of a total of 12 patients, neutropenia (800 and 1120) occurred in two patients, convulsion in one "
         "patient, marked withdrawal effects in three patients and shock with arthritis in one patient."
     )
-    record = Document("pmid:1", "Clozapine in tardive dyskinesia", (Section(text),))
-    section = ArticleSection("adverse-effects", "Adverse effects", (claim(record.id, text),))
-    composed = compose_harms(
-        "adverse_effects",
-        "clozapine",
-        [section],
-        {record.id: record},
-        small_vocabulary(),
-        frozenset({"clozapine"}),
-    )
+    composed = harms_of_one("adverse_effects", "clozapine", "clozapine", text)
     assert composed is not None
     assert composed.text.endswith(
         "include neutropenia, seizures, marked withdrawal effects and shock with arthritis."

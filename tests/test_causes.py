@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from curbside.answer.causes import (
     CAUSE_CATEGORIES,
     OTHER_CATEGORY,
@@ -63,21 +65,24 @@ def test_a_vaccine_is_the_cause_and_the_immune_words_its_mechanism() -> None:
     assert cause_category(text).key == "medications"
 
 
-def test_a_microangiopathy_is_not_a_kidney_disease_for_naming_renal_failure() -> None:
-    hus = (
-        "Hemolytic uremic syndrome (HUS) is characterized by hemolytic anemia, thrombocytopenia, and acute "
-        "renal failure, usually in children under 10 years of age."
-    )
-    assert cause_category(hus).key == "microangiopathy"
-    assert cause_category("Uremic patients on dialysis often have thrombocytopenia.").key == "kidney"
-
-
-def test_tafro_syndrome_is_an_inflammatory_disorder_not_kidney_disease() -> None:
-    # Its renal failure is one of its features; the syndrome is a form of idiopathic multicentric
-    # Castleman disease (iMCD), an inflammatory disorder.
-    text = (
-        "Thrombocytopenia, anasarca, fever, reticulin fibrosis/renal failure, and organomegaly comprise "
-        "TAFRO syndrome, which was proposed as a distinct clinical entity from iMCD without TAFRO syndrome."
-    )
-    assert cause_category(text).key == "autoimmune"
-    assert cause_category("Chronic renal failure lowers the platelet count.").key == "kidney"
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        # Renal failure is a feature of these syndromes, not their cause: a microangiopathy, and a form
+        # of idiopathic multicentric Castleman disease (iMCD), an inflammatory disorder.
+        (
+            "Hemolytic uremic syndrome (HUS) is characterized by hemolytic anemia, thrombocytopenia, and acute "
+            "renal failure, usually in children under 10 years of age.",
+            "microangiopathy",
+        ),
+        (
+            "Thrombocytopenia, anasarca, fever, reticulin fibrosis/renal failure, and organomegaly comprise "
+            "TAFRO syndrome, which was proposed as a distinct clinical entity from iMCD without TAFRO syndrome.",
+            "autoimmune",
+        ),
+        ("Uremic patients on dialysis often have thrombocytopenia.", "kidney"),
+        ("Chronic renal failure lowers the platelet count.", "kidney"),
+    ],
+)
+def test_a_syndrome_naming_renal_failure_is_not_kidney_disease(text: str, key: str) -> None:
+    assert cause_category(text).key == key

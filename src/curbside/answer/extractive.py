@@ -124,6 +124,7 @@ from curbside.retrieval.embeddings import Embedder, get_embedder
 from curbside.retrieval.facets import narrower_questions
 from curbside.retrieval.intent import (
     Intent,
+    NamedAnswer,
     asks_expansion,
     asks_for_kinds,
     asks_for_members,
@@ -368,14 +369,22 @@ class ExtractiveSynthesizer:
         else:
             metadata["intent"] = intent
             plan = INTENT_PLANS.get(intent, SECTION_PLANS[query.qtype])
-            not_answers = self._not_answers(query, intent, usable, model[1] if model is not None else None)
-            metadata["not_answers"] = len(not_answers)
-            # A factoid list answers in its key findings (the general plan); cause and harm lists in theirs.
-            answer_sections: Collection[str] = _ANSWER_SECTIONS | (
-                {"key-findings"} if intent == "factoid_list" else set()
-            )
+            forms = subject_of(query).main_forms
+            # A question answered by a name: what an abbreviation stands for, or the members of a class.
+            named: NamedAnswer | None = None
             if intent == "definition" and asks_expansion(query.text):
+                named = "expansion"
+            elif intent == "factoid_list" and asks_for_members(query.text, forms):
+                named = "members"
+            not_answers = self._not_answers(
+                query, intent, usable, model[1] if model is not None else None, named, forms
+            )
+            metadata["not_answers"] = len(not_answers)
+            answer_sections: Collection[str] = _ANSWER_SECTIONS
+            if named == "expansion":
                 answer_sections = {spec.key for spec in plan}  # what it stands for is the whole answer
+            elif named == "members":
+                answer_sections = _ANSWER_SECTIONS | {"key-findings"}  # the general plan's list
             # A list of names answers "Which ...?" or "What are the types of ...?" (a review's headings).
             lists_asked = intent == "factoid_list" or asks_for_kinds(query.text)
             sections = self._planned_sections(
@@ -386,7 +395,6 @@ class ExtractiveSynthesizer:
             lead_weights, topic = INTENT_LEADS.get(
                 intent, (LEAD_SECTIONS.get(query.qtype, {}), TOPIC_CUES.get(query.qtype))
             )
-            forms = subject_of(query).main_forms
 
             def tier(c: Candidate) -> int:
                 if c.key in not_answers:
@@ -450,7 +458,7 @@ class ExtractiveSynthesizer:
                 else:
                     bottom_line = bottom_line[:1]  # one quoted harm leads; its list does not repeat it
                     sections = without_repeats(bottom_line, sections)
-            elif list_intent == "factoid_list" and asks_for_members(query.text, forms):
+            elif named == "members":
                 asked = frozenset(c.preferred.lower() for c in query.concepts)
                 members = compose_members(name, sections, forms, Vocabulary.default(), asked)
                 if members is not None:
@@ -502,31 +510,31 @@ class ExtractiveSynthesizer:
         return (self.relevance, embedder) if self.relevance.embedder == embedder.name else None
 
     def _not_answers(
-        self, query: Query, intent: Intent, usable: Sequence[Candidate], embedder: Embedder | None
+        self,
+        query: Query,
+        intent: Intent,
+        usable: Sequence[Candidate],
+        embedder: Embedder | None,
+        named: NamedAnswer | None = None,
+        forms: frozenset[str] = frozenset(),
     ) -> set[tuple[str, int]]:
         """Keys of the sentences that state no cause or harm of the subject: for a harms article, those
-        naming nothing but the subject and drugs or vaccines (:func:`names_no_harm`); for "What does X stand for?", those
-        not spelling X out where one does; for a list of
-        named things, those naming no member of the class asked for where at least
-        :data:`_LISTING_ENOUGH` sentences do (:func:`states_answer`); for any list
+        naming nothing but the subject and drugs or vaccines (:func:`names_no_harm`); for a question
+        ``named`` answers by a name (:func:`states_answer`), those not stating it where one does (for
+        "What does X stand for?", spelling X out) or, for the members of a class, where at least
+        :data:`_LISTING_ENOUGH` do; for any list
         intent, those the answer-role model (curbside.models.roles) rejects, where the model and the
         relevance model's ``embedder`` (whose vectors it reads) are there."""
         out: set[tuple[str, int]] = set()
-        if intent == "definition" and asks_expansion(query.text):
-            # "What does tsDMARD stand for?" is answered by a sentence spelling it out; where one does,
-            # a sentence that only uses the abbreviation ("first-line bDMARD/tsDMARD") answers nothing.
-            forms = subject_of(query).main_forms
-            spelled = {c.key for c in usable if states_answer("expansion", forms, c.text)}
-            return {c.key for c in usable} - spelled if spelled else out
-        if intent == "factoid_list":
-            # "List the essential amino acids": where the sources name members of the class asked for
-            # ("Leucine, isoleucine and valine are essential amino acids"), a sentence naming none
-            # (a diet of essential amino acids in kidney failure) does not answer the list.
-            forms = subject_of(query).main_forms
-            if not asks_for_members(query.text, forms):
-                return out  # "Which genes are mutated in holoprosencephaly?": its subject is no class
-            listing = {c.key for c in usable if states_answer("members", forms, c.text)}
-            return {c.key for c in usable} - listing if len(listing) >= _LISTING_ENOUGH else out
+        if named is not None:
+            # "What does tsDMARD stand for?" is answered by a sentence spelling it out, "List the
+            # essential amino acids" by sentences naming members beside the class (subject spelled any
+            # of ``forms``). Where the sources do, a sentence that only uses the abbreviation
+            # ("first-line bDMARD/tsDMARD") or names no member (a diet of essential amino acids in
+            # kidney failure) answers nothing.
+            answering = {c.key for c in usable if states_answer(named, forms, c.text)}
+            enough = _LISTING_ENOUGH if named == "members" else 1
+            return {c.key for c in usable} - answering if len(answering) >= enough else out
         if intent in _HARM_INTENTS:
             # The answer detector of a harms article: a sentence that names nothing besides the
             # subject but drugs or vaccines ("one case among 520 contacts vaccinated") names no harm.

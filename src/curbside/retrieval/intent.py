@@ -42,7 +42,8 @@ Intent = Literal[
 INTENTS: Final[tuple[Intent, ...]] = get_args(Intent)
 #: What an answer pattern may be for: an intent, the expansion an abbreviation question asks for, or
 #: the members of the class a list question names as its subject ("List the essential amino acids").
-AnswerKind = Intent | Literal["expansion", "members"]
+NamedAnswer = Literal["expansion", "members"]
+AnswerKind = Intent | NamedAnswer
 _WORDS: Final = re.compile(r"[a-z0-9]+")
 
 
@@ -53,7 +54,7 @@ class _Rules:
     definition: re.Pattern[str]
     titles: dict[str, str]
     answers: dict[str, tuple[str, ...]]
-    members: str
+    members: tuple[str, ...]
     expansion: re.Pattern[str]
     kinds: re.Pattern[str]
 
@@ -75,7 +76,7 @@ def _build_rules(data: Any) -> _Rules:
         definition=re.compile(any_of(data["definition"])),
         titles=dict(data["titles"]),
         answers=_answer_patterns(data.get("answers", {})),
-        members=any_of(data["members"]),
+        members=tuple(data["members"]),
         expansion=re.compile(any_of(data["expansion"])),
         kinds=re.compile(any_of(data["kinds"])),
     )
@@ -123,19 +124,24 @@ def states_answer(intent: AnswerKind, subject_forms: Iterable[str], text: str) -
 def answer_span(intent: AnswerKind, subject_forms: Iterable[str], text: str) -> str | None:
     """The part of ``text`` (lower case, American spelling) that states the answer (see
     :func:`states_answer`; ``intent`` "members"): "leucine, isoleucine and valine are essential amino acids"; else ``None``."""
-    forms = sorted({f for f in subject_forms if f}, key=len, reverse=True)
+    forms = _longest_first(subject_forms)
     patterns = _rules().answers.get(intent)
     if not forms or not patterns:
         return None
     # Spelled as the forms are ("aminoacids" reads "amino acids"), punctuation kept for the patterns.
-    m = _answer_regex(intent, tuple(forms)).search(" ".join(americanise(text).split()))
+    m = _with_subject(patterns, forms).search(" ".join(americanise(text).split()))
     return m.group() if m is not None else None
 
 
+def _longest_first(subject_forms: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({f for f in subject_forms if f}, key=len, reverse=True))
+
+
 @functools.lru_cache(maxsize=64)
-def _answer_regex(intent: AnswerKind, forms: tuple[str, ...]) -> re.Pattern[str]:
+def _with_subject(patterns: tuple[str, ...], forms: tuple[str, ...]) -> re.Pattern[str]:
+    """``patterns`` as one regex, ``{subject}`` standing for any of ``forms`` (longest first)."""
     subject = "(?:" + "|".join(re.escape(f) for f in forms) + ")"
-    return re.compile(any_of(p.replace("{subject}", subject) for p in _rules().answers[intent]))
+    return re.compile(any_of(p.replace("{subject}", subject) for p in patterns))
 
 
 def asks_expansion(question: str) -> bool:
@@ -155,12 +161,11 @@ def asks_for_members(question: str, subject_forms: Iterable[str]) -> bool:
     subject spelled any of ``subject_forms``, folded) rather than for things about it ("Which genes
     are mutated in holoprosencephaly?"): only then does a sentence naming members answer it
     (``states_answer("members", ...)``)."""
-    forms = sorted({f for f in subject_forms if f}, key=len, reverse=True)
+    forms = _longest_first(subject_forms)
     if not forms:
         return False
-    subject = "(?:" + "|".join(re.escape(f) for f in forms) + ")"
     folded = " ".join(_WORDS.findall(americanise(question)))
-    return re.search(_rules().members.replace("{subject}", subject), folded) is not None
+    return _with_subject(_rules().members, forms).search(folded) is not None
 
 
 def title_pattern(intent: Intent) -> str | None:
